@@ -1,0 +1,20 @@
+# genaug: which generative model's synthetic images improve a classifier trained on scarce data.
+# Every classifier x model x filter x regime x size x seed cell is its own file target.
+from snakemake.utils import min_version
+
+min_version("8.20")
+
+
+configfile: "config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/data.smk"
+include: "workflow/rules/generators.smk"
+include: "workflow/rules/classifiers.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        "results/report.html",

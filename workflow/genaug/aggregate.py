@@ -1,0 +1,37 @@
+"""Collect every cell's metrics.json into summary.csv: one tidy row per cell (pandas)."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import GenaugError
+from .io import atomic_path, read_json
+
+COLUMNS = [
+    "dataset", "classifier", "model", "filter", "regime", "size", "size_value", "seed",
+    "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy", "wall_time_s",
+]
+
+
+def summary_row(metrics: dict) -> dict:
+    """The flat row of one metrics.json: identifiers, headline scores, and per-class recall columns."""
+    row = {k: metrics[k] for k in COLUMNS}
+    for name, scores in metrics["per_class"].items():
+        row[f"recall:{name}"] = scores["recall"]
+    return row
+
+
+def aggregate(metric_paths: list, out) -> pd.DataFrame:
+    """Read the metrics files and write summary.csv atomically."""
+    rows = []
+    for path in metric_paths:
+        try:
+            rows.append(summary_row(read_json(path)))
+        except (OSError, ValueError, KeyError) as err:
+            raise GenaugError(f"{path}: not a complete metrics.json ({err}); delete it and rerun its cell") from err
+    df = pd.DataFrame(rows)
+    if not df.empty:
+        df = df.sort_values(["dataset", "classifier", "filter", "regime", "size_value", "model", "seed"], kind="stable")
+    with atomic_path(out) as tmp:
+        df.to_csv(tmp, index=False)
+    return df

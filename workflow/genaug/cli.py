@@ -1,0 +1,172 @@
+"""`genaug <stage> ...`: the one entry point the Snakemake rules call.
+
+Each stage takes explicit input and output paths and the cell's parameters, so it runs and is
+tested without Snakemake. Errors meant for the user print one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import GenaugError
+
+
+def _json_arg(text: str):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
+
+
+def _class_list(text: str) -> list:
+    return [int(t) if t.strip().isdigit() else t.strip() for t in text.split(",") if t.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="genaug", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
+
+    def stage(name, help_):
+        s = sub.add_parser(name, help=help_, description=help_)
+        s.add_argument("--log", default=None, help="write progress here instead of stderr (errors go to both)")
+        return s
+
+    def device_args(s):
+        s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+        s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
+
+    s = stage("prepare", "load a dataset from its source and cache it as uint8 tensors (.npz)")
+    s.add_argument("--dataset", required=True)
+    s.add_argument("--data-dir", default=None)
+    s.add_argument("--cache-dir", default="data/raw", help="where IDX files are extracted / downloaded")
+    s.add_argument("--image-size", type=int, default=28)
+    s.add_argument("--channels", default="auto")
+    s.add_argument("--test-fraction", type=float, default=0.2)
+    s.add_argument("--out", required=True)
+
+    s = stage("subset", "draw one (regime, size, seed) subset of the train pool")
+    s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
+    s.add_argument("--regime", required=True)
+    s.add_argument("--size", required=True, help="n<images>, f<percent> or k<per class>")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--validation-per-class", type=int, default=100)
+    s.add_argument("--minority-classes", type=_class_list, default=["Pullover", "Shirt"])
+    s.add_argument("--semi-ratio", type=float, default=6.0)
+    s.add_argument("--imbalance-ratio", type=float, default=50.0)
+    s.add_argument("--out", required=True)
+
+    s = stage("train_gen", "train one generator on a cell's real subset")
+    s.add_argument("--data", required=True)
+    s.add_argument("--subset", required=True)
+    s.add_argument("--spec", type=_json_arg, required=True, help="model spec (JSON), as config.generator_spec makes")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True, help="checkpoint (.pt)")
+    s.add_argument("--loss-log", required=True, help="loss history (.csv)")
+    device_args(s)
+
+    s = stage("sample", "make a cell's synthetic set from a trained generator")
+    s.add_argument("--data", required=True)
+    s.add_argument("--subset", required=True)
+    s.add_argument("--generator", required=True, help="checkpoint from train_gen")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--policy", default="match", help="match | balance | per_class | ratio")
+    s.add_argument("--per-class", type=int, default=500)
+    s.add_argument("--ratio", type=float, default=1.0)
+    s.add_argument("--out", required=True, help="synthetic set (.npz)")
+    s.add_argument("--grid", required=True, help="PNG grid of samples per class")
+    device_args(s)
+
+    s = stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
+    s.add_argument("--data", required=True)
+    s.add_argument("--subset", required=True)
+    s.add_argument("--classifier", type=_json_arg, required=True, help="classifier spec (JSON)")
+    s.add_argument("--model", required=True, help="the cell's model axis value (baseline, classic or a generator)")
+    s.add_argument("--synthetic", default=None, help="synthetic set from `genaug sample`")
+    s.add_argument("--classic", type=_json_arg, default=None, help="classic augmentation settings (JSON)")
+    s.add_argument("--filter", default="none")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True, help="metrics.json")
+    s.add_argument("--embeddings", required=True, help="test-set embeddings (.npz)")
+    device_args(s)
+
+    s = stage("aggregate", "collect metrics.json files into summary.csv")
+    s.add_argument("--out", required=True)
+    s.add_argument("metrics", nargs="+")
+
+    s = stage("report", "write the self-contained HTML report")
+    s.add_argument("--summary", required=True)
+    s.add_argument("--samples", nargs="*", default=[])
+    s.add_argument("--meta", type=_json_arg, default={}, help="run metadata (JSON): effort, config")
+    s.add_argument("--out", required=True)
+    return p
+
+
+def run(args: argparse.Namespace, log) -> None:
+    from . import stages
+
+    if args.stage == "prepare":
+        stages.prepare(dataset=args.dataset, out=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
+                       image_size=args.image_size, channels=args.channels, test_fraction=args.test_fraction,
+                       log=log)
+    elif args.stage == "subset":
+        from .subsets import RegimeParams
+
+        params = RegimeParams(args.minority_classes, args.semi_ratio, args.imbalance_ratio)
+        stages.subset(data=args.data, regime=args.regime, size=args.size, seed=args.seed, out=args.out,
+                      validation_per_class=args.validation_per_class, params=params, log=log)
+    elif args.stage == "train_gen":
+        stages.train_gen(data=args.data, subset=args.subset, spec=args.spec, seed=args.seed, out=args.out,
+                         loss_log=args.loss_log, device=args.device, threads=args.threads, log=log)
+    elif args.stage == "sample":
+        stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
+                      grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
+                      device=args.device, threads=args.threads, log=log)
+    elif args.stage == "train_clf":
+        stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
+                         seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,
+                         classic=args.classic, filter_name=args.filter, device=args.device, threads=args.threads,
+                         log=log)
+    elif args.stage == "aggregate":
+        from .aggregate import aggregate
+
+        df = aggregate(args.metrics, args.out)
+        print(f"{len(df)} cells -> {args.out}", file=log)
+    elif args.stage == "report":
+        from .report import build_report
+
+        build_report(args.summary, args.samples, args.out, meta=args.meta)
+        print(f"report -> {args.out}", file=log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    log = sys.stderr
+    if args.log:
+        from pathlib import Path
+
+        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+        log = open(args.log, "w", buffering=1)
+    try:
+        run(args, log)
+    except GenaugError as err:
+        message = f"genaug {args.stage}: error: {err}"
+        if log is not sys.stderr:
+            print(message, file=log)
+        print(message, file=sys.stderr)
+        return 2
+    except BaseException:
+        if log is not sys.stderr:
+            import traceback
+
+            traceback.print_exc(file=log)
+        raise
+    finally:
+        if log is not sys.stderr:
+            log.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

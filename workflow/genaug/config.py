@@ -1,0 +1,109 @@
+"""Turn a validated config.yaml into per-rule specs: the effort preset, model and classifier settings.
+
+The Snakefile imports this module, so it must not import torch. The JSON schema checks each
+value; `check` adds the checks that span fields (a model in the grid must be defined, ...).
+"""
+
+from __future__ import annotations
+
+from .errors import GenaugError
+
+ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
+FILTERS = ("none",)
+# Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
+MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "steps", "batch_size", "lr")
+CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
+
+# Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
+# steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
+EFFORT = {
+    "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10},
+    "quick": {"clf_max_epochs": 30, "clf_patience": 5, "gen_step_scale": 0.5, "gen_min_steps": 50},
+    "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50},
+}
+
+
+class ConfigError(GenaugError):
+    """config.yaml is valid JSON-schema-wise but inconsistent."""
+
+
+def size_tokens(config: dict, regime: str) -> list[str]:
+    """The size wildcards of one regime: n<images>, f<percent> or k<images per class>."""
+    grid = config["grid"]
+    if regime in ("balanced", "semi_balanced", "imbalanced"):
+        return [f"n{s}" for s in grid["sizes"]]
+    if regime == "fraction":
+        return [f"f{s}" for s in grid["fractions"]]
+    if regime == "shots":
+        return [f"k{s}" for s in grid["shots"]]
+    raise ConfigError(f"grid.regimes: unknown regime {regime!r}")
+
+
+def generator_models(config: dict) -> list[str]:
+    return [m for m in config["grid"]["models"] if m not in ARMS]
+
+
+def check(config: dict) -> None:
+    """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
+    grid, models = config["grid"], config.get("models") or {}
+    for name in models:
+        if name in ARMS:
+            raise ConfigError(f"models.{name}: {name!r} is reserved for the arm without a generator; rename it")
+    for name in grid["models"]:
+        if name not in ARMS and name not in models:
+            raise ConfigError(
+                f"grid.models: unknown model {name!r}; define it under `models:` or use one of "
+                f"{', '.join([*ARMS, *models])}"
+            )
+    for name in grid["classifiers"]:
+        if name not in (config.get("classifiers") or {}):
+            raise ConfigError(f"grid.classifiers: {name!r} has no entry under `classifiers:`; add one")
+    for regime in grid["regimes"]:
+        if not size_tokens(config, regime):
+            axis = {"fraction": "grid.fractions", "shots": "grid.shots"}.get(regime, "grid.sizes")
+            raise ConfigError(f"{axis} is empty but grid.regimes has {regime!r}; give it at least one value")
+    if len(set(config["seeds"])) != len(config["seeds"]):
+        raise ConfigError("seeds: a seed is listed twice; replicates need distinct seeds")
+
+
+def _effort(config: dict) -> dict:
+    return EFFORT[config.get("effort", "quick")]
+
+
+def generator_spec(config: dict, model: str) -> dict:
+    """Everything train_gen needs about one model, with the effort preset applied to its steps."""
+    entry = dict(config["models"][model])
+    effort = _effort(config)
+    steps = max(effort["gen_min_steps"], round(entry.get("steps", 2000) * effort["gen_step_scale"]))
+    return {
+        "name": model,
+        "family": entry["family"],
+        "per_class": bool(entry.get("per_class", False)),
+        "label_strategy": entry.get("label_strategy"),
+        "hparams": {k: v for k, v in entry.items() if k not in MODEL_KEYS},
+        "train": {"steps": int(steps), "batch_size": entry.get("batch_size", 128), "lr": entry.get("lr", 1e-3)},
+    }
+
+
+def synthesis_spec(config: dict, model: str) -> dict:
+    """The count policy for one model: the global `synthesis` section, overridden by the model's own."""
+    spec = {"policy": "match", "per_class": 500, "ratio": 1.0}
+    spec.update(config.get("synthesis") or {})
+    spec.update((config["models"][model].get("synthesis") or {}))
+    return spec
+
+
+def classifier_spec(config: dict, name: str) -> dict:
+    """Architecture options and training settings for one classifier; epochs from the effort preset."""
+    entry = dict(config["classifiers"][name])
+    effort = _effort(config)
+    train = {"max_epochs": effort["clf_max_epochs"], "patience": effort["clf_patience"]}
+    train.update({k: entry.pop(k) for k in CLASSIFIER_TRAIN_KEYS if k in entry})
+    return {"name": name, "arch": entry.pop("arch"), "hparams": entry, "train": train}
+
+
+def classic_spec(config: dict) -> dict:
+    """Settings of the `classic` augmentation arm."""
+    spec = {"shift": 2, "flip": "auto", "erase_p": 0.5}
+    spec.update(config.get("classic") or {})
+    return spec

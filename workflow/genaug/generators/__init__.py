@@ -1,0 +1,85 @@
+"""The generator registry: a config entry names a family; this builds, trains, saves and loads it.
+
+Adding a family means adding a module with a `Generator` subclass and one line in FAMILIES
+(plus its hyperparameters in workflow/schemas/config.schema.yaml).
+"""
+
+from __future__ import annotations
+
+import sys
+
+import torch
+import torch.nn as nn
+
+from ..errors import GenaugError
+from ..io import save_torch
+from .base import Generator, PerClass, fit
+from .vae import VAE
+
+FAMILIES: dict[str, type[Generator]] = {"vae": VAE}
+LABEL_STRATEGIES = ("per_class", "conditional", "reconstruct")
+
+
+def label_strategy(spec: dict) -> str:
+    """How the model's synthetic images get labels: per_class, conditional or reconstruct."""
+    family = family_class(spec["family"])
+    if spec.get("per_class"):
+        if family.conditional:
+            raise GenaugError(f"family {spec['family']!r} is conditional; per_class: true makes no sense for it")
+        return "per_class"
+    strategy = spec.get("label_strategy") or ("conditional" if family.conditional else None)
+    if strategy is None:
+        raise GenaugError(
+            f"family {spec['family']!r} is unconditional: set per_class: true or label_strategy: reconstruct"
+        )
+    if strategy == "conditional" and not family.conditional:
+        raise GenaugError(f"family {spec['family']!r} is unconditional and cannot use label_strategy: conditional")
+    if strategy == "reconstruct" and not family.can_reconstruct:
+        raise GenaugError(f"family {spec['family']!r} cannot reconstruct images; use per_class: true")
+    return strategy
+
+
+def family_class(name: str) -> type[Generator]:
+    if name not in FAMILIES:
+        raise GenaugError(f"unknown generator family {name!r}; choose one of {', '.join(FAMILIES)}")
+    return FAMILIES[name]
+
+
+def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
+    """A fresh, untrained model for `spec` (a PerClass wrapper when per_class is set)."""
+    family = family_class(spec["family"])
+    hparams = spec.get("hparams", {})
+    try:
+        if label_strategy(spec) == "per_class":
+            return PerClass([family(image_shape, num_classes, **hparams) for _ in range(num_classes)])
+        return family(image_shape, num_classes, **hparams)
+    except TypeError as err:  # an unknown hyperparameter name
+        raise GenaugError(f"family {spec['family']!r}: bad hyperparameters {hparams} ({err})") from err
+
+
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *, seed: int, log=sys.stderr):
+    """Train a built model on float images; returns the loss log rows."""
+    kwargs = dict(steps=train_cfg["steps"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"])
+    if isinstance(model, PerClass):
+        return model.fit(x, y, seed=seed, log=log, **kwargs)
+    return fit(model, x, y, seed=seed, log=log, name="generator", **kwargs)
+
+
+def save(path, model: nn.Module, spec: dict, meta: dict, history: list[dict]) -> None:
+    """A self-describing checkpoint: the spec to rebuild the model, its weights and its loss log."""
+    save_torch(path, {"spec": spec, "meta": meta, "history": history, "state_dict": model.state_dict()})
+
+
+def load(path, device="cpu") -> tuple[nn.Module, dict]:
+    """Rebuild a model from a checkpoint written by save(); returns (model, checkpoint dict)."""
+    try:
+        ckpt = torch.load(path, map_location=device, weights_only=False)
+        meta = ckpt["meta"]
+        model = build(ckpt["spec"], meta["image_shape"], meta["num_classes"])
+        model.load_state_dict(ckpt["state_dict"])
+    except (OSError, KeyError, RuntimeError, EOFError) as err:
+        raise GenaugError(f"{path}: not a readable generator checkpoint ({err}); delete it and rerun train_gen") from err
+    return model.to(device).eval(), ckpt
+
+
+__all__ = ["FAMILIES", "Generator", "PerClass", "build", "train", "save", "load", "label_strategy"]

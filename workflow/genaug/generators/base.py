@@ -1,0 +1,190 @@
+"""What every generator family implements, the per-class wrapper, and the one shared training loop.
+
+A family is an nn.Module subclass of `Generator`: `loss(x, y)` gives one batch's objective and
+`sample(labels, gen)` makes images. Training is shared (`fit`), so families differ only in their
+network and objective. `PerClass` turns any unconditional family into k independent models and
+trains all k at once: their weights are stacked and the loss is vmapped over classes (torch.func),
+so ten small per-class models cost about one step's overhead per step, not ten.
+Adam is elementwise, so one Adam over stacked weights equals k separate Adams.
+"""
+
+from __future__ import annotations
+
+import copy
+import sys
+import time
+from typing import Callable
+
+import torch
+import torch.nn as nn
+from torch.func import functional_call, stack_module_state, vmap
+
+from ..errors import GenaugError
+
+
+class Generator(nn.Module):
+    """Base class of a generator family. Images are float tensors in [0, 1], shape (N, C, H, W)."""
+
+    conditional = False  # True when sample() honours the labels it is given
+    can_reconstruct = False  # True when reconstruct() is implemented (label strategy `reconstruct`)
+
+    def __init__(self, image_shape, num_classes: int, **hparams):
+        super().__init__()
+        self.image_shape = tuple(image_shape)
+        self.num_classes = num_classes
+        self.hparams = dict(hparams)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """The training objective on one batch, and its named parts (detached tensors) for the loss log."""
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor):
+        return self.loss(x, y)  # so torch.func.functional_call can run the objective
+
+    def sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """len(labels) new images; unconditional families ignore the labels."""
+        raise NotImplementedError
+
+    def reconstruct(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """A stochastic reconstruction of each image (for the `reconstruct` label strategy)."""
+        raise GenaugError(f"{type(self).__name__} cannot reconstruct images; use per_class: true instead")
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.parameters()).device
+
+
+def _optimizer(params, lr: float) -> torch.optim.Optimizer:
+    # The fused kernel matters on CPU too: small models are dominated by per-op overhead.
+    return torch.optim.Adam(params, lr=lr, fused=True)
+
+
+def train_loop(
+    params: list[torch.Tensor],
+    step_loss: Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    *,
+    steps: int,
+    lr: float,
+    name: str,
+    log=sys.stderr,
+    log_every: int = 0,
+) -> list[dict]:
+    """Run `steps` Adam steps on `params`; `step_loss` draws a batch and returns (loss, parts).
+
+    Parts may be scalars or one value per stacked model (shape (k,)). Returns the loss log: one row
+    per interval with each part's mean, and per model when stacked. Raises on a non-finite loss.
+    """
+    opt = _optimizer(params, lr)
+    log_every = log_every or max(1, steps // 20)
+    history, sums, count = [], None, 0
+    t0 = time.perf_counter()
+    for step in range(1, steps + 1):
+        loss, parts = step_loss()
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        parts = {"loss": parts.pop("loss", loss.detach()), **parts}
+        sums = {k: v.detach().clone() for k, v in parts.items()} if sums is None else {k: sums[k] + v.detach() for k, v in parts.items()}
+        count += 1
+        if step % log_every == 0 or step == steps:
+            means = {k: (v / count).cpu() for k, v in sums.items()}
+            if not all(torch.isfinite(v).all() for v in means.values()):
+                raise GenaugError(
+                    f"{name} diverged: non-finite loss by step {step}; lower its lr or check the training images"
+                )
+            if means["loss"].dim() == 0:
+                history.append({"step": step, **{k: float(v) for k, v in means.items()}})
+                shown = float(means["loss"])
+            else:
+                for i in range(len(means["loss"])):
+                    history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
+                shown = float(means["loss"].mean())
+            print(f"{name} step {step}/{steps} loss {shown:.4f} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
+            sums, count = None, 0
+    return history
+
+
+def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
+        name: str = "generator", log=sys.stderr) -> list[dict]:
+    """Train one model on float images `x` already on its device; batches are drawn uniformly at random."""
+    if len(x) == 0:
+        raise GenaugError(f"{name}: no training images")
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    torch.manual_seed(seed)
+    model.train()
+
+    def step_loss():
+        idx = torch.randint(0, len(x), (batch_size,), generator=gen).to(x.device)
+        return model.loss(x[idx], y[idx])
+
+    history = train_loop(list(model.parameters()), step_loss, steps=steps, lr=lr, name=name, log=log)
+    model.eval()
+    return history
+
+
+class PerClass(nn.Module):
+    """k independent copies of an unconditional family, one per class (002's and 003's class-wise training)."""
+
+    conditional = True
+    can_reconstruct = False
+
+    def __init__(self, models: list[Generator]):
+        super().__init__()
+        self.models = nn.ModuleList(models)
+        # Which classes had real images to train on; saved with the weights.
+        self.register_buffer("trained", torch.zeros(len(models), dtype=torch.bool))
+
+    def fit(self, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
+            log=sys.stderr) -> list[dict]:
+        """Train the models of every class that has images, all at once (stacked weights, vmapped loss)."""
+        classes = [c for c in range(len(self.models)) if bool((y == c).any())]
+        if not classes:
+            raise GenaugError("per-class generator: no training images")
+        members = [self.models[c] for c in classes]
+        for m in members:
+            m.train()
+        params, buffers = stack_module_state(members)
+        skeleton = copy.deepcopy(members[0]).to("meta")
+        batched_loss = vmap(lambda p, b, xb, yb: functional_call(skeleton, (p, b), (xb, yb)), randomness="different")
+
+        order = torch.argsort(y)
+        xs, ys = x[order], y[order]
+        counts = torch.bincount(y, minlength=len(self.models))[classes]
+        starts = torch.cumsum(counts, 0) - counts
+        gen = torch.Generator(device="cpu").manual_seed(seed)
+        torch.manual_seed(seed)
+
+        def step_loss():
+            u = torch.rand((len(classes), batch_size), generator=gen).to(x.device)
+            idx = starts[:, None] + (u * counts[:, None]).long()  # uniform within each class's block
+            losses, parts = batched_loss(params, buffers, xs[idx], ys[idx])
+            return losses.sum(), {"loss": losses.detach(), **parts}
+
+        history = train_loop(list(params.values()), step_loss, steps=steps, lr=lr,
+                             name=f"{len(classes)} per-class models", log=log)
+        with torch.no_grad():
+            for i, m in enumerate(members):
+                for key, value in params.items():
+                    m.get_parameter(key).copy_(value[i])
+                for key, value in buffers.items():
+                    m.get_buffer(key).copy_(value[i])
+                m.eval()
+            self.trained[classes] = True
+        for row in history:
+            row["class"] = classes[row.pop("model")]
+        return history
+
+    @torch.no_grad()
+    def sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        out = None
+        for c, model in enumerate(self.models):
+            mask = labels == c
+            if not mask.any():
+                continue
+            if not self.trained[c]:
+                raise GenaugError(f"no real image of class {c} to train its generator, so it cannot be sampled")
+            imgs = model.sample(labels[mask], gen)
+            if out is None:
+                out = torch.empty((len(labels), *imgs.shape[1:]), device=imgs.device)
+            out[mask] = imgs
+        return out

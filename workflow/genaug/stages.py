@@ -1,0 +1,204 @@
+"""One function per workflow stage, with explicit input and output paths.
+
+The CLI (`genaug <stage>`) parses arguments into these; the Snakemake rules call the CLI; tests call
+either. Every output is written atomically, so a killed job leaves no file a rerun would trust.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import __version__
+from . import generators as gens
+from .augment import ClassicAugment
+from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
+from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
+from .device import setup as setup_device
+from .errors import GenaugError
+from .io import save_npz, write_json
+from .labels import synthesize, synthetic_counts
+from .report.figures import sample_grid, save_png
+from .scoring import classification_scores
+from .subsets import RegimeParams, Subset, draw_subset, parse_size
+
+
+def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=28, channels="auto",
+            test_fraction=0.2, log=sys.stderr) -> None:
+    """Load a dataset from its source and write the uint8 cache every later stage reads."""
+    t0 = time.perf_counter()
+    ds = load_source(dataset, data_dir=data_dir, cache_dir=cache_dir, image_size=image_size, channels=channels,
+                     test_fraction=test_fraction)
+    save_dataset(ds, out)
+    print(
+        f"{ds.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images of shape {ds.image_shape}, "
+        f"{ds.num_classes} classes ({time.perf_counter() - t0:.1f}s)",
+        file=log,
+    )
+
+
+def subset(*, data, regime: str, size: str, seed: int, out, validation_per_class: int = 100,
+           params: RegimeParams | None = None, log=sys.stderr) -> Subset:
+    """Draw one (regime, size, seed) subset and record its indices, labels and per-class counts."""
+    ds = load_dataset(data)
+    sub = draw_subset(ds.train_y.numpy(), ds.classes, regime, size, seed,
+                      validation_per_class=validation_per_class, params=params)
+    sub.save(out)
+    print(f"{regime}/{size}/s{seed}: {len(sub.indices)} images, per class {sub.counts.tolist()}", file=log)
+    return sub
+
+
+def _real_subset(data, subset_path, device):
+    ds = load_dataset(data)
+    sub = Subset.load(subset_path)
+    idx = torch.from_numpy(sub.indices)
+    return ds, sub, ds.train_x[idx].to(device), ds.train_y[idx].to(device)
+
+
+def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="auto", threads=1, log=sys.stderr) -> None:
+    """Train one generator on a cell's real subset; write a self-describing checkpoint and its loss log."""
+    dev = setup_device(device, threads)
+    ds, sub, x, y = _real_subset(data, subset, dev)
+    gens.label_strategy(spec)  # fail on a bad combination before any training
+    torch.manual_seed(seed)
+    model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
+    t0 = time.perf_counter()
+    print(f"training {spec['name']} ({spec['family']}, {gens.label_strategy(spec)}) on {len(x)} images, "
+          f"{spec['train']['steps']} steps", file=log, flush=True)
+    history = gens.train(model, to_float(x), y, spec["train"], seed=seed, log=log)
+    meta = {
+        "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
+        "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
+        "train_seconds": time.perf_counter() - t0, "genaug": __version__, "torch": torch.__version__,
+    }
+    gens.save(out, model, spec, meta, history)
+    _write_loss_log(loss_log, history)
+
+
+def _write_loss_log(path, history: list[dict]) -> None:
+    import pandas as pd
+
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        pd.DataFrame(history).to_csv(tmp, index=False)
+
+
+def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
+    """Mean pairwise L2 distance between up to max_n images: near 0 means the samples collapsed."""
+    if len(x) < 2:
+        return float("nan")
+    flat = x[:max_n].flatten(1).float()
+    d = torch.cdist(flat, flat)
+    n = len(flat)
+    return float(d.sum() / (n * (n - 1)))
+
+
+def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match", per_class=500, ratio=1.0,
+           device="auto", threads=1, log=sys.stderr) -> None:
+    """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it."""
+    dev = setup_device(device, threads)
+    ds, sub, x, y = _real_subset(data, subset, dev)
+    model, ckpt = gens.load(generator, dev)
+    spec = ckpt["spec"]
+    strategy = gens.label_strategy(spec)
+    counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
+    t0 = time.perf_counter()
+    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + 10_000)
+    images, labels = to_uint8(images).cpu(), labels.cpu()
+    if images.shape[1:] != tuple(ds.image_shape):
+        raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
+    # Diversity of samples relative to the real images of the class: a collapse shows as a ratio near 0.
+    diversity = {}
+    for c in range(ds.num_classes):
+        fake, real = images[labels == c], x[y == c].cpu()
+        if len(fake) >= 2 and len(real) >= 2:
+            diversity[ds.classes[c]] = _diversity(fake) / max(_diversity(real), 1e-8)
+    meta = {
+        "model": spec["name"], "family": spec["family"], "label_strategy": strategy, "policy": policy,
+        "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime, "size": sub.size,
+        "seed": seed, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
+    }
+    save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
+    fig = sample_grid(images.numpy(), labels.numpy(), ds.classes,
+                      title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
+    save_png(fig, grid_png)
+    print(f"{spec['name']}: {len(labels)} synthetic images, per class {counts.tolist()} "
+          f"({time.perf_counter() - t0:.1f}s)", file=log)
+
+
+def load_synthetic(path, image_shape, num_classes: int):
+    """Images, labels and meta of a synthetic set, checked against the dataset."""
+    try:
+        with np.load(path) as z:
+            images, labels, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+    except (OSError, KeyError, ValueError) as err:
+        raise GenaugError(f"{path}: not a readable synthetic set ({err}); delete it and rerun its sample job") from err
+    if images.dtype != np.uint8 or images.shape[1:] != tuple(image_shape) or len(images) != len(labels):
+        raise GenaugError(f"{path}: expected uint8 images of shape {tuple(image_shape)} with one label each")
+    if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
+        raise GenaugError(f"{path}: labels outside 0..{num_classes - 1}")
+    return torch.from_numpy(images), torch.from_numpy(labels).long(), meta
+
+
+def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
+              classic: dict | None = None, filter_name="none", device="auto", threads=1, log=sys.stderr) -> dict:
+    """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split."""
+    t0 = time.perf_counter()
+    dev = setup_device(device, threads)
+    ds, sub, x, y = _real_subset(data, subset, dev)
+    n_real = len(x)
+    synth_counts = np.zeros(ds.num_classes, dtype=np.int64)
+    gen_meta = None
+    if synthetic is not None:
+        sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)
+        synth_counts = np.bincount(sy.numpy(), minlength=ds.num_classes)
+        x, y = torch.cat([x, sx.to(dev)]), torch.cat([y, sy.to(dev)])
+    augment = None
+    if classic is not None:
+        flip = classic.get("flip", "auto")
+        augment = ClassicAugment(shift=int(classic.get("shift", 2)),
+                                 flip=ds.hflip_safe if flip == "auto" else bool(flip),
+                                 erase_p=float(classic.get("erase_p", 0.5)))
+    val_idx = torch.from_numpy(sub.val_indices)
+    val_x, val_y = ds.train_x[val_idx].to(dev), ds.train_y[val_idx].to(dev)
+    channels_last = dict(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
+    x, val_x = x.contiguous(**channels_last), val_x.contiguous(**channels_last)
+
+    torch.manual_seed(seed)  # the same initialisation for every arm of a seed: paired comparisons
+    net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
+    net = net.to(dev).to(**channels_last)
+    cfg = TrainConfig(**classifier.get("train", {}))
+    print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
+          f"images (max {cfg.max_epochs} epochs, patience {cfg.patience})", file=log, flush=True)
+    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, log=log)
+
+    test_x = ds.test_x.to(dev).contiguous(**channels_last)
+    logits, emb = predict(net, test_x, with_embeddings=True)
+    pred = logits.argmax(1).cpu().numpy()
+    scores = classification_scores(ds.test_y.numpy(), pred, ds.classes)
+    metrics = {
+        "dataset": ds.name, "classifier": classifier["name"], "model": model, "filter": filter_name,
+        "regime": sub.regime, "size": sub.size, "size_value": parse_size(sub.regime, sub.size), "seed": seed,
+        **scores,
+        "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
+        "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
+        "best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
+        "best_val_accuracy": result.best_val_accuracy, "history": result.history,
+        "train": vars(cfg), "classic": classic, "generator": gen_meta,
+        "classifier_params": sum(p.numel() for p in net.parameters()),
+        "wall_time_s": time.perf_counter() - t0, "device": str(dev), "threads": torch.get_num_threads(),
+        "genaug": __version__, "torch": torch.__version__, "python": platform.python_version(),
+    }
+    save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=ds.test_y.numpy().astype(np.int16),
+             predictions=pred.astype(np.int16))
+    write_json(out, metrics)
+    print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
+          f"macro-F1 {scores['macro_f1']:.4f} ({metrics['wall_time_s']:.0f}s)", file=log)
+    return metrics

@@ -1,0 +1,230 @@
+"""Data regimes: deterministic, nested subsets of the train pool.
+
+For one seed every class's pool images are put in one random order, and a subset of any regime
+and size takes a prefix of each class's order. Per-class counts come from a house-monotone
+apportionment (Webster's divisor method), so a larger size never has fewer images of a class:
+n1000 is therefore contained in n2000, and the regime's proportions hold at every size.
+A fixed validation split is held out of the pool first, so it lies outside every subset.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .errors import GenaugError
+from .io import save_npz
+
+REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
+# The size axis means images for count regimes, percent of the pool for `fraction`,
+# images per class for `shots`; the prefix makes the unit visible in every path.
+SIZE_PREFIX = {"balanced": "n", "semi_balanced": "n", "imbalanced": "n", "fraction": "f", "shots": "k"}
+_VALIDATION_STREAM = 7_771  # seeds the validation split; independent of the replicate seeds
+_POOL_STREAM = 1_001
+_ORDER_STREAM = 2_002
+
+
+@dataclass
+class RegimeParams:
+    """Shape parameters of the regimes (config.yaml's `regimes` section)."""
+
+    minority_classes: list = field(default_factory=lambda: ["Pullover", "Shirt"])
+    semi_ratio: float = 6.0  # majority : minority count in semi_balanced (000: 600 vs 100)
+    imbalance_ratio: float = 50.0  # largest : smallest class in imbalanced
+
+
+@dataclass
+class Subset:
+    """One cell's real training images: indices into the dataset's train split."""
+
+    regime: str
+    size: str
+    seed: int
+    indices: np.ndarray
+    labels: np.ndarray
+    counts: np.ndarray
+    val_indices: np.ndarray
+    classes: list[str]
+
+    def save(self, path) -> None:
+        save_npz(
+            path,
+            regime=np.array(self.regime),
+            size=np.array(self.size),
+            seed=np.array(self.seed),
+            indices=self.indices,
+            labels=self.labels,
+            counts=self.counts,
+            val_indices=self.val_indices,
+            classes=np.array(self.classes),
+        )
+
+    @classmethod
+    def load(cls, path) -> "Subset":
+        try:
+            with np.load(path) as z:
+                return cls(
+                    regime=str(z["regime"]),
+                    size=str(z["size"]),
+                    seed=int(z["seed"]),
+                    indices=z["indices"],
+                    labels=z["labels"],
+                    counts=z["counts"],
+                    val_indices=z["val_indices"],
+                    classes=[str(c) for c in z["classes"]],
+                )
+        except (OSError, KeyError, ValueError) as err:
+            raise GenaugError(f"{path}: not a readable subset file ({err}); delete it and rerun") from err
+
+
+def parse_size(regime: str, token: str) -> int:
+    """'n1000' -> 1000 after checking the prefix fits the regime."""
+    if regime not in SIZE_PREFIX:
+        raise GenaugError(f"unknown regime {regime!r}; choose one of {', '.join(REGIMES)}")
+    prefix = SIZE_PREFIX[regime]
+    if not (token.startswith(prefix) and token[1:].isdigit()):
+        raise GenaugError(f"size {token!r} does not fit regime {regime!r}: expected {prefix}<integer>, e.g. {prefix}10")
+    return int(token[1:])
+
+
+def size_token(regime: str, value: int) -> str:
+    return f"{SIZE_PREFIX[regime]}{int(value)}"
+
+
+def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
+    """A fixed, class-balanced validation split of the train split, the same for every seed and regime."""
+    rng = np.random.default_rng(_VALIDATION_STREAM)
+    out = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) <= per_class:
+            raise GenaugError(
+                f"class {c} has {len(idx)} training images, too few to hold out validation_per_class={per_class}; "
+                "lower validation_per_class in config.yaml"
+            )
+        out.append(rng.choice(idx, size=per_class, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+def class_pools(labels: np.ndarray, val_idx: np.ndarray, seed: int, num_classes: int) -> list[np.ndarray]:
+    """Per class, the pool (train minus validation) in the seed's random order."""
+    pool = np.ones(len(labels), dtype=bool)
+    pool[val_idx] = False
+    pools = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(pool & (labels == c))
+        rng = np.random.default_rng([_POOL_STREAM, seed, c])
+        pools.append(idx[rng.permutation(len(idx))])
+    return pools
+
+
+def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndarray:
+    """Split `total` into integer counts proportional to `weights` (Webster/Sainte-Lague).
+
+    Seats are handed out one at a time, so counts for total t are a prefix of those for t + 1:
+    the allocation is monotone in the total, which nested subsets need. Ties go by `tie_order`.
+    """
+    weights = np.asarray(weights, dtype=float)
+    counts = np.zeros(len(weights), dtype=np.int64)
+    rank = np.empty(len(weights), dtype=np.int64)
+    rank[tie_order] = np.arange(len(weights))
+    heap = [(-w, rank[c], c) for c, w in enumerate(weights) if w > 0]
+    heapq.heapify(heap)
+    for _ in range(int(total)):
+        _, r, c = heapq.heappop(heap)
+        counts[c] += 1
+        heapq.heappush(heap, (-weights[c] / (2 * counts[c] + 1), r, c))
+    return counts
+
+
+def _class_index(spec, classes: list[str]) -> int:
+    if isinstance(spec, (int, np.integer)):
+        if not 0 <= spec < len(classes):
+            raise GenaugError(f"regimes.semi_balanced.minority_classes: index {spec} is out of range 0..{len(classes) - 1}")
+        return int(spec)
+    lowered = [c.lower() for c in classes]
+    if str(spec).lower() in lowered:
+        return lowered.index(str(spec).lower())
+    raise GenaugError(
+        f"regimes.semi_balanced.minority_classes: {spec!r} is not a class of this dataset "
+        f"(classes: {', '.join(classes)}); use class names or indices"
+    )
+
+
+def regime_weights(regime: str, classes: list[str], seed: int, params: RegimeParams) -> np.ndarray:
+    """Relative class frequencies that a count regime keeps at every size."""
+    k = len(classes)
+    if regime == "balanced":
+        return np.ones(k)
+    if regime == "semi_balanced":
+        w = np.full(k, float(params.semi_ratio))
+        w[[_class_index(c, classes) for c in params.minority_classes]] = 1.0
+        return w
+    if regime == "imbalanced":
+        # Long-tailed: geometric decay from 1 to 1/ratio along a class order drawn by the seed.
+        order = np.random.default_rng([_ORDER_STREAM, seed]).permutation(k)
+        w = np.empty(k)
+        w[order] = float(params.imbalance_ratio) ** (-np.arange(k) / max(k - 1, 1))
+        return w
+    raise GenaugError(f"regime {regime!r} has no class weights")
+
+
+def regime_counts(regime: str, size: int, pools: list[np.ndarray], classes: list[str], seed: int, params: RegimeParams):
+    """Images per class for one regime and size."""
+    k = len(classes)
+    pool_sizes = np.array([len(p) for p in pools])
+    tie_order = np.random.default_rng([_ORDER_STREAM + 1, seed]).permutation(k)
+    if regime == "shots":
+        return np.full(k, size, dtype=np.int64)
+    if regime == "fraction":
+        if not 0 < size <= 100:
+            raise GenaugError(f"regime 'fraction': size f{size} must be a percentage in 1..100")
+        return apportion(pool_sizes, round(size / 100 * pool_sizes.sum()), tie_order)
+    return apportion(regime_weights(regime, classes, seed, params), size, tie_order)
+
+
+def draw_subset(
+    labels: np.ndarray,
+    classes: list[str],
+    regime: str,
+    size: str,
+    seed: int,
+    *,
+    validation_per_class: int,
+    params: RegimeParams | None = None,
+) -> Subset:
+    """The subset for (regime, size, seed): deterministic, nested across sizes, disjoint from validation."""
+    params = params or RegimeParams()
+    labels = np.asarray(labels)
+    value = parse_size(regime, size)
+    if value < 1:
+        raise GenaugError(f"size {size!r} must be positive")
+    k = len(classes)
+    val_idx = validation_indices(labels, validation_per_class, k)
+    pools = class_pools(labels, val_idx, seed, k)
+    counts = regime_counts(regime, value, pools, classes, seed, params)
+    for c in range(k):
+        if counts[c] > len(pools[c]):
+            raise GenaugError(
+                f"regime {regime!r} at size {size} needs {counts[c]} images of class {classes[c]!r}, but its train "
+                f"pool has only {len(pools[c])} (after {validation_per_class} held out for validation); "
+                "use a smaller size in config.yaml's grid"
+            )
+    if regime != "fraction" and (counts == 0).any():
+        empty = [classes[c] for c in np.flatnonzero(counts == 0)]
+        raise GenaugError(
+            f"regime {regime!r} at size {size} leaves classes {empty} with no image; use a larger size"
+        )
+    indices = np.concatenate([pools[c][: counts[c]] for c in range(k)])
+    return Subset(
+        regime=regime,
+        size=size,
+        seed=seed,
+        indices=indices,
+        labels=labels[indices],
+        counts=counts,
+        val_indices=val_idx,
+        classes=list(classes),
+    )

@@ -1,0 +1,26 @@
+# Train and score a classifier per cell on real (+ synthetic) images.
+
+
+rule train_clf:
+    input:
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+        synthetic=synthetic_input,
+    output:
+        metrics=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/metrics.json",
+        embeddings=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/embeddings.npz",
+    params:
+        classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
+        extra=train_clf_extra,
+        device=config["device"],
+    log:
+        f"{LOGS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
+    threads: 1
+    resources:
+        mem_mb=6000,
+        runtime=120,
+    shell:
+        "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
+        "--model {wildcards.model} --filter {wildcards.filter} {params.extra} --seed {wildcards.seed} "
+        "--device {params.device} --threads {threads} --out {output.metrics} --embeddings {output.embeddings} "
+        "--log {log}"

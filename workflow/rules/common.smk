@@ -1,0 +1,109 @@
+# Helpers shared by every rule: config validation, the grid's targets, paths and parameters.
+# No rules here; the model logic lives in the genaug package (workflow/genaug).
+import json
+import os
+import re
+import shlex
+import sys
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
+# Jobs find the package even where it is not installed (e.g. a --sdm conda env built from
+# envs/genaug.yaml): PYTHONPATH gets the package folder, PATH a fallback `genaug` launcher.
+sys.path.insert(0, str(WORKFLOW_DIR))
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")]))
+os.environ["PATH"] = os.pathsep.join(filter(None, [os.environ.get("PATH"), str(WORKFLOW_DIR / "bin")]))
+
+from genaug import config as gcfg  # noqa: E402  (torch-free)
+from genaug.errors import GenaugError  # noqa: E402
+
+validate(config, schema="../schemas/config.schema.yaml")
+try:
+    gcfg.check(config)
+except GenaugError as err:
+    raise WorkflowError(f"config.yaml: {err}") from None
+
+DS = config["dataset"]
+RES = f"results/{DS}"
+LOGS = f"{RES}/logs"
+SEEDS = config["seeds"]
+REGIMES = config["grid"]["regimes"]
+MODELS = config["grid"]["models"]
+CLASSIFIERS = config["grid"]["classifiers"]
+FILTERS = config["grid"]["filters"]
+GEN_MODELS = gcfg.generator_models(config)
+
+
+def _alternatives(names):
+    return "|".join(re.escape(n) for n in names) or "(?!)"
+
+
+wildcard_constraints:
+    regime=_alternatives(["balanced", "semi_balanced", "imbalanced", "fraction", "shots"]),
+    size=r"[nfk]\d+",
+    seed=r"\d+",
+    model=_alternatives([*gcfg.ARMS, *(config.get("models") or {})]),
+    gen=_alternatives(list(config.get("models") or {})),
+    clf=_alternatives(list(config["classifiers"])),
+    filter=_alternatives(gcfg.FILTERS),
+
+
+def q(obj):
+    """A JSON argument, shell-quoted, for a `genaug` option."""
+    return shlex.quote(json.dumps(obj, sort_keys=True))
+
+
+def grid_cells():
+    """Every (classifier, model, filter, regime, size, seed) cell of the grid."""
+    for clf in CLASSIFIERS:
+        for model in MODELS:
+            for flt in FILTERS:
+                for regime in REGIMES:
+                    for size in gcfg.size_tokens(config, regime):
+                        for seed in SEEDS:
+                            yield dict(clf=clf, model=model, filter=flt, regime=regime, size=size, seed=seed)
+
+
+def metrics_path(clf, model, filter, regime, size, seed):
+    return f"{RES}/classifiers/{clf}/{model}/{filter}/{regime}/{size}/s{seed}/metrics.json"
+
+
+def all_metrics():
+    return [metrics_path(**cell) for cell in grid_cells()]
+
+
+def all_sample_grids():
+    """One sample grid per generator and regime, at the regime's largest size, first seed."""
+    return [
+        f"{RES}/synthetic/{gen}/{regime}/{gcfg.size_tokens(config, regime)[-1]}/s{SEEDS[0]}.png"
+        for gen in GEN_MODELS
+        for regime in REGIMES
+    ]
+
+
+def synthetic_input(wildcards):
+    """The synthetic set a classifier cell trains on; none for baseline and classic."""
+    if wildcards.model in gcfg.ARMS:
+        return []
+    return f"{RES}/synthetic/{wildcards.model}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
+
+
+def train_clf_extra(wildcards, input):
+    """The stage options that depend on the model axis value."""
+    if wildcards.model == "classic":
+        return f"--classic {q(gcfg.classic_spec(config))}"
+    if wildcards.model in gcfg.ARMS:
+        return ""
+    return f"--synthetic {input.synthetic}"
+
+
+def regime_args():
+    semi = config["regimes"]["semi_balanced"]
+    classes = ",".join(str(c) for c in semi["minority_classes"])
+    return (
+        f"--minority-classes {shlex.quote(classes)} --semi-ratio {semi['ratio']} "
+        f"--imbalance-ratio {config['regimes']['imbalanced']['ratio']}"
+    )

@@ -1,0 +1,35 @@
+# Dataset cache and data-regime subsets.
+
+
+rule prepare:
+    output:
+        f"{RES}/dataset.npz",
+    params:
+        data_dir=f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else "",
+        folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
+        f"--test-fraction {config['folder']['test_fraction']}",
+    log:
+        f"{LOGS}/prepare.log",
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    shell:
+        "genaug prepare --dataset {DS} {params.data_dir} --cache-dir data/raw {params.folder} --out {output} --log {log}"
+
+
+rule subset:
+    input:
+        f"{RES}/dataset.npz",
+    output:
+        f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+    params:
+        regimes=regime_args(),
+        val=config["validation_per_class"],
+    log:
+        f"{LOGS}/subset/{{regime}}/{{size}}/s{{seed}}.log",
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "genaug subset --data {input} --regime {wildcards.regime} --size {wildcards.size} --seed {wildcards.seed} "
+        "--validation-per-class {params.val} {params.regimes} --out {output} --log {log}"

@@ -1,0 +1,47 @@
+# Train a generator per cell, then sample its synthetic set.
+
+
+rule train_gen:
+    input:
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+    output:
+        model=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/model.pt",
+        loss=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/loss.csv",
+    params:
+        spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
+        device=config["device"],
+    log:
+        f"{LOGS}/train_gen/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
+        "--device {params.device} --threads {threads} --out {output.model} --loss-log {output.loss} --log {log}"
+
+
+rule sample:
+    input:
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+        model=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/model.pt",
+    output:
+        synthetic=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.npz",
+        grid=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.png",
+    params:
+        policy=lambda w: "--policy {policy} --per-class {per_class} --ratio {ratio}".format(
+            **gcfg.synthesis_spec(config, w.gen)
+        ),
+        device=config["device"],
+    log:
+        f"{LOGS}/sample/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    shell:
+        "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
+        "{params.policy} --device {params.device} --threads {threads} --out {output.synthetic} --grid {output.grid} "
+        "--log {log}"
