@@ -134,7 +134,7 @@ def run(args: argparse.Namespace, log) -> None:
         df = aggregate(args.metrics, args.out)
         print(f"{len(df)} cells -> {args.out}", file=log)
     elif args.stage == "report":
-        from .report import build_report
+        from .report.html import build_report
 
         build_report(args.summary, args.samples, args.out, meta=args.meta)
         print(f"report -> {args.out}", file=log)

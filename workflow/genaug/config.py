@@ -18,7 +18,7 @@ CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_d
 # steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
 EFFORT = {
     "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10},
-    "quick": {"clf_max_epochs": 30, "clf_patience": 5, "gen_step_scale": 0.5, "gen_min_steps": 50},
+    "quick": {"clf_max_epochs": 25, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50},
     "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50},
 }
 
@@ -107,3 +107,17 @@ def classic_spec(config: dict) -> dict:
     spec = {"shift": 2, "flip": "auto", "erase_p": 0.5}
     spec.update(config.get("classic") or {})
     return spec
+
+
+def explain_schema_error(config: dict, schema_path) -> str:
+    """One line naming the config field that breaks the schema, for when snakemake's validate fails."""
+    import jsonschema
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    if error is None:
+        return "does not match workflow/schemas/config.schema.yaml"
+    where = ".".join(str(p) for p in error.absolute_path) or "top level"
+    return f"{where}: {error.message}"

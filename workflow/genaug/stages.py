@@ -24,8 +24,7 @@ from .device import setup as setup_device
 from .errors import GenaugError
 from .io import save_npz, write_json
 from .labels import synthesize, synthetic_counts
-from .report.figures import sample_grid, save_png
-from .scoring import classification_scores
+from .report.figures import sample_grid
 from .subsets import RegimeParams, Subset, draw_subset, parse_size
 
 
@@ -126,9 +125,8 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
         "seed": seed, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
     }
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
-    fig = sample_grid(images.numpy(), labels.numpy(), ds.classes,
-                      title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-    save_png(fig, grid_png)
+    sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
+                title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
     print(f"{spec['name']}: {len(labels)} synthetic images, per class {counts.tolist()} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
 
@@ -150,6 +148,8 @@ def load_synthetic(path, image_shape, num_classes: int):
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
               classic: dict | None = None, filter_name="none", device="auto", threads=1, log=sys.stderr) -> dict:
     """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split."""
+    from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
+
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
     ds, sub, x, y = _real_subset(data, subset, dev)

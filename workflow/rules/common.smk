@@ -20,7 +20,11 @@ os.environ["PATH"] = os.pathsep.join(filter(None, [os.environ.get("PATH"), str(W
 from genaug import config as gcfg  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
-validate(config, schema="../schemas/config.schema.yaml")
+try:
+    validate(config, schema="../schemas/config.schema.yaml")
+except WorkflowError:
+    reason = gcfg.explain_schema_error(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
+    raise WorkflowError(f"config.yaml: {reason}. See the README's config reference.") from None
 try:
     gcfg.check(config)
 except GenaugError as err:

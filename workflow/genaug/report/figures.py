@@ -4,64 +4,74 @@ from __future__ import annotations
 
 import io
 
-import matplotlib
+import numpy as np
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import seaborn as sns  # noqa: E402
+from ..io import atomic_path
 
-from ..io import atomic_path  # noqa: E402
-from ..stats import t_interval  # noqa: E402
+# matplotlib and seaborn load lazily: the sample stage draws its grid with PIL alone.
 
 UNITS = {"n": "real training images", "f": "% of the train pool", "k": "real images per class"}
 
 
-def save_png(fig, path) -> None:
-    """Write a figure atomically and close it."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight")
-    plt.close(fig)
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
 def png_bytes(fig) -> bytes:
+    """Render a matplotlib figure to PNG bytes and close it."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    plt.close(fig)
+    _pyplot().close(fig)
     return buf.getvalue()
 
 
-def sample_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], per_class: int = 10, title: str = ""):
-    """One row per class with up to `per_class` of its images (uint8, N x C x H x W)."""
+def sample_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path, per_class: int = 10,
+                title: str = "", scale: int = 2) -> None:
+    """Write a PNG with one row per class holding up to `per_class` of its images (uint8, N x C x H x W).
+
+    Drawn with PIL rather than matplotlib: the sample stage then needs no plotting stack.
+    """
+    from PIL import Image, ImageDraw
+
     c, h, w = images.shape[1:]
-    rows = []
-    for k in range(len(classes)):
+    label_w, head_h, count_w = 110, 18 if title else 0, 50
+    tile_h, tile_w = h * scale, w * scale
+    canvas = Image.new("RGB", (label_w + per_class * tile_w + count_w, head_h + len(classes) * tile_h), "white")
+    draw = ImageDraw.Draw(canvas)
+    if title:
+        draw.text((4, 3), title, fill="black")
+    for k, name in enumerate(classes):
         tiles = images[labels == k][:per_class]
-        row = np.zeros((c, h, w * per_class), dtype=np.uint8)
+        top = head_h + k * tile_h
+        draw.rectangle([label_w, top, label_w + per_class * tile_w - 1, top + tile_h - 1], fill="black")
         for j, tile in enumerate(tiles):
-            row[:, :, j * w : (j + 1) * w] = tile
-        rows.append(row)
-    grid = np.concatenate(rows, axis=1).transpose(1, 2, 0)
-    fig, ax = plt.subplots(figsize=(per_class * 0.55 + 1.6, len(classes) * 0.55 + 0.4))
-    ax.imshow(grid.squeeze(-1) if c == 1 else grid, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
-    ax.set_yticks([(k + 0.5) * h for k in range(len(classes))], classes, fontsize=8)
-    ax.set_xticks([])
-    for k in range(len(classes)):
-        n = int((labels == k).sum())
-        ax.text(per_class * w + 2, (k + 0.5) * h, f"n={n}", va="center", fontsize=7)
-    ax.set_title(title, fontsize=9)
-    return fig
+            arr = tile[0] if c == 1 else tile.transpose(1, 2, 0)
+            im = Image.fromarray(arr).convert("RGB").resize((tile_w, tile_h), Image.NEAREST)
+            canvas.paste(im, (label_w + j * tile_w, top))
+        draw.text((4, top + tile_h // 2 - 6), name[:16], fill="black")
+        draw.text((label_w + per_class * tile_w + 4, top + tile_h // 2 - 6), f"n={int((labels == k).sum())}", fill="black")
+    with atomic_path(path) as tmp:
+        canvas.save(tmp, format="PNG")
 
 
 def _errorbar(values):
+    from ..stats import t_interval
+
     lo, hi = t_interval(values)
     m = float(np.mean(values))
     return (m, m) if np.isnan(lo) else (lo, hi)
 
 
-def accuracy_vs_size(df: pd.DataFrame, value: str = "accuracy"):
+def accuracy_vs_size(df, value: str = "accuracy"):
     """Test accuracy against subset size, one panel per regime and one line per model (mean, 95 % t-interval)."""
+    import seaborn as sns
+
+    plt = _pyplot()
     sns.set_theme(style="whitegrid", context="notebook")
     regimes = list(dict.fromkeys(df["regime"]))
     fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.8), squeeze=False)
@@ -83,8 +93,11 @@ def accuracy_vs_size(df: pd.DataFrame, value: str = "accuracy"):
     return fig
 
 
-def gain_plot(gains: pd.DataFrame):
+def gain_plot(gains):
     """Paired gain over baseline per cell: mean over seeds and 95 % t-interval."""
+    import seaborn as sns
+
+    plt = _pyplot()
     sns.set_theme(style="whitegrid", context="notebook")
     g = gains.copy()
     g["cell"] = g["regime"] + " " + g["size"]
