@@ -13,6 +13,8 @@ rule train_clf:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         device=config["device"],
+    conda:
+        ENV
     log:
         f"{LOGS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
     threads: 1

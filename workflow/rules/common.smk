@@ -11,11 +11,16 @@ from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
 WORKFLOW_DIR = Path(workflow.basedir) / "workflow"
-# Jobs find the package even where it is not installed (e.g. a --sdm conda env built from
-# envs/genaug.yaml): PYTHONPATH gets the package folder, PATH a fallback `genaug` launcher.
+ENV = "../../envs/genaug.yaml"  # the conda env of every rule, for --sdm conda
+# Every job must find `genaug`: first the one installed beside this snakemake (even when its
+# virtualenv is not activated), else a launcher that runs the package from workflow/ with the
+# job's python (a --sdm conda env built from envs/genaug.yaml has the dependencies, not genaug).
 sys.path.insert(0, str(WORKFLOW_DIR))
+_own_bin = Path(sys.executable).parent
+_path = [str(_own_bin)] if (_own_bin / "genaug").exists() else []
+_path += [os.environ.get("PATH", ""), str(WORKFLOW_DIR / "bin")]
+os.environ["PATH"] = os.pathsep.join(filter(None, _path))
 os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")]))
-os.environ["PATH"] = os.pathsep.join(filter(None, [os.environ.get("PATH"), str(WORKFLOW_DIR / "bin")]))
 
 from genaug import config as gcfg  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402

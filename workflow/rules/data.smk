@@ -5,16 +5,19 @@ rule prepare:
     output:
         f"{RES}/dataset.npz",
     params:
+        dataset=DS,
         data_dir=f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else "",
         folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
         f"--test-fraction {config['folder']['test_fraction']}",
+    conda:
+        ENV
     log:
         f"{LOGS}/prepare.log",
     resources:
         mem_mb=4000,
         runtime=30,
     shell:
-        "genaug prepare --dataset {DS} {params.data_dir} --cache-dir data/raw {params.folder} --out {output} --log {log}"
+        "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} --out {output} --log {log}"
 
 
 rule subset:
@@ -25,6 +28,8 @@ rule subset:
     params:
         regimes=regime_args(),
         val=config["validation_per_class"],
+    conda:
+        ENV
     log:
         f"{LOGS}/subset/{{regime}}/{{size}}/s{{seed}}.log",
     resources:

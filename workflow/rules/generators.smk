@@ -11,6 +11,8 @@ rule train_gen:
     params:
         spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
         device=config["device"],
+    conda:
+        ENV
     log:
         f"{LOGS}/train_gen/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
     threads: 1
@@ -35,6 +37,8 @@ rule sample:
             **gcfg.synthesis_spec(config, w.gen)
         ),
         device=config["device"],
+    conda:
+        ENV
     log:
         f"{LOGS}/sample/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
     threads: 1

@@ -6,6 +6,8 @@ rule aggregate:
         all_metrics(),
     output:
         f"{RES}/summary.csv",
+    conda:
+        ENV
     log:
         f"{LOGS}/aggregate.log",
     resources:
@@ -23,6 +25,8 @@ rule report:
         "results/report.html",
     params:
         meta=q({"effort": config["effort"], "config": config}),
+    conda:
+        ENV
     log:
         f"{LOGS}/report.log",
     resources:

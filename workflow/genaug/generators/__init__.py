@@ -6,6 +6,7 @@ Adding a family means adding a module with a `Generator` subclass and one line i
 
 from __future__ import annotations
 
+import pickle
 import sys
 
 import torch
@@ -77,7 +78,7 @@ def load(path, device="cpu") -> tuple[nn.Module, dict]:
         meta = ckpt["meta"]
         model = build(ckpt["spec"], meta["image_shape"], meta["num_classes"])
         model.load_state_dict(ckpt["state_dict"])
-    except (OSError, KeyError, RuntimeError, EOFError) as err:
+    except (OSError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         raise GenaugError(f"{path}: not a readable generator checkpoint ({err}); delete it and rerun train_gen") from err
     return model.to(device).eval(), ckpt
 

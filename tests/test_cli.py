@@ -1,0 +1,113 @@
+"""Every `genaug <stage>` on tiny real data (digits), and the CLI's error contract."""
+
+import json
+import subprocess
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from genaug.cli import main
+
+from .conftest import BIN
+
+CLF = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 2, "patience": 1}})
+VAE = json.dumps({"name": "vae", "family": "vae", "per_class": True, "hparams": {},
+                  "train": {"steps": 30, "batch_size": 16, "lr": 1e-3}})
+
+
+@pytest.fixture(scope="module")
+def cell(digits_cache, tmp_path_factory):
+    """One cell's files, made stage by stage through the CLI."""
+    d = tmp_path_factory.mktemp("cell")
+    data = str(digits_cache)
+    assert main(["subset", "--data", data, "--regime", "semi_balanced", "--size", "n120", "--seed", "0",
+                 "--validation-per-class", "10", "--minority-classes", "2,6", "--out", f"{d}/sub.npz",
+                 "--log", f"{d}/subset.log"]) == 0
+    assert main(["train_gen", "--data", data, "--subset", f"{d}/sub.npz", "--spec", VAE, "--seed", "0",
+                 "--out", f"{d}/gen.pt", "--loss-log", f"{d}/loss.csv", "--log", f"{d}/gen.log"]) == 0
+    assert main(["sample", "--data", data, "--subset", f"{d}/sub.npz", "--generator", f"{d}/gen.pt", "--seed", "0",
+                 "--policy", "balance", "--out", f"{d}/syn.npz", "--grid", f"{d}/syn.png", "--log", f"{d}/s.log"]) == 0
+    for model, extra in [("baseline", []), ("classic", ["--classic", '{"shift": 2, "flip": "auto"}']),
+                         ("vae", ["--synthetic", f"{d}/syn.npz"])]:
+        assert main(["train_clf", "--data", data, "--subset", f"{d}/sub.npz", "--classifier", CLF, "--model", model,
+                     *extra, "--seed", "0", "--out", f"{d}/{model}/metrics.json",
+                     "--embeddings", f"{d}/{model}/emb.npz", "--log", f"{d}/{model}.log"]) == 0
+    return d
+
+
+def test_subset_file_records_indices_labels_and_counts(cell):
+    with np.load(cell / "sub.npz") as z:
+        assert z["counts"].sum() == 120 == len(z["indices"]) == len(z["labels"])
+        assert z["counts"][2] == z["counts"][6] < z["counts"][0]
+    assert "120 images" in (cell / "subset.log").read_text()
+
+
+def test_train_gen_writes_checkpoint_and_loss_log(cell):
+    loss = pd.read_csv(cell / "loss.csv")
+    assert set(loss["class"]) == set(range(10)) and {"step", "loss", "recon", "kl"} <= set(loss.columns)
+    assert "per-class models step 30/30" in (cell / "gen.log").read_text()
+
+
+def test_sample_balances_the_subset_and_draws_a_grid(cell):
+    with np.load(cell / "syn.npz") as z:
+        images, labels, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+    with np.load(cell / "sub.npz") as z:
+        real = z["counts"]
+    assert images.dtype == np.uint8 and images.shape[1:] == (1, 28, 28)
+    assert (np.bincount(labels, minlength=10) + real == real.max()).all()
+    assert meta["policy"] == "balance" and meta["label_strategy"] == "per_class"
+    assert (cell / "syn.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_train_clf_metrics_count_real_and_synthetic_and_score_the_test_split(cell, digits):
+    base = json.loads((cell / "baseline" / "metrics.json").read_text())
+    vae = json.loads((cell / "vae" / "metrics.json").read_text())
+    assert base["n_real"] == vae["n_real"] == 120
+    assert base["n_synthetic"] == 0 and vae["n_synthetic"] == sum(vae["synthetic_counts"]) > 0
+    assert base["n_test"] == len(digits.test_y)
+    cm = np.array(base["confusion_matrix"])
+    assert cm.sum() == len(digits.test_y) and np.trace(cm) / cm.sum() == pytest.approx(base["accuracy"])
+    assert set(base["per_class"]) == set(digits.classes)
+    assert base["classifier_params"] == 1_658_890 and base["wall_time_s"] > 0
+    with np.load(cell / "baseline" / "emb.npz") as z:
+        assert z["embeddings"].shape == (len(digits.test_y), 128)
+
+
+def test_aggregate_and_report(cell, tmp_path):
+    metrics = [str(cell / m / "metrics.json") for m in ["baseline", "classic", "vae"]]
+    assert main(["aggregate", "--out", f"{tmp_path}/summary.csv", *metrics]) == 0
+    df = pd.read_csv(tmp_path / "summary.csv")
+    assert sorted(df["model"]) == ["baseline", "classic", "vae"] and (df["size_value"] == 120).all()
+    assert main(["report", "--summary", f"{tmp_path}/summary.csv", "--samples", str(cell / "syn.png"),
+                 "--meta", '{"effort": "smoke"}', "--out", f"{tmp_path}/report.html"]) == 0
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 3 and "Paired gain" in page
+
+
+def run_cli(*args):
+    return subprocess.run([str(BIN / "genaug"), *args], capture_output=True, text=True)
+
+
+def test_error_exits_non_zero_with_one_line_and_no_output(digits_cache, tmp_path):
+    out = tmp_path / "sub.npz"
+    r = run_cli("subset", "--data", str(digits_cache), "--regime", "balanced", "--size", "n5000", "--seed", "0",
+                "--out", str(out))
+    assert r.returncode == 2
+    assert r.stderr.strip().count("\n") == 0 and "smaller size" in r.stderr and "Traceback" not in r.stderr
+    assert not out.exists() and list(tmp_path.iterdir()) == []
+
+
+def test_errors_also_reach_the_log(digits_cache, tmp_path):
+    r = run_cli("subset", "--data", str(digits_cache), "--regime", "lopsided", "--size", "n10", "--seed", "0",
+                "--out", str(tmp_path / "s.npz"), "--log", str(tmp_path / "s.log"))
+    assert r.returncode == 2 and "unknown regime 'lopsided'" in r.stderr
+    assert "unknown regime 'lopsided'" in (tmp_path / "s.log").read_text()
+
+
+def test_corrupt_synthetic_set_is_named(cell, digits_cache, tmp_path):
+    (tmp_path / "bad.npz").write_bytes(b"not a zip")
+    code = main(["train_clf", "--data", str(digits_cache), "--subset", str(cell / "sub.npz"), "--classifier", CLF,
+                 "--model", "vae", "--synthetic", str(tmp_path / "bad.npz"), "--seed", "0",
+                 "--out", str(tmp_path / "m.json"), "--embeddings", str(tmp_path / "e.npz")])
+    assert code == 2 and not (tmp_path / "m.json").exists()

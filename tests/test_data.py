@@ -1,0 +1,203 @@
+"""Data sources: IDX parsing, the search order, every source error, digits and folder datasets."""
+
+import gzip
+import shutil
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from genaug import data
+from genaug.data import check_idx, load_dataset, load_source, locate_torchvision_root, save_dataset
+from genaug.errors import GenaugError
+
+from .conftest import FMNIST_SYSTEM_DIR
+
+
+def write_idx(path, array: np.ndarray, gz=False):
+    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
+    payload = header + array.astype(np.uint8).tobytes()
+    (gzip.open if gz else open)(path, "wb").write(payload)
+
+
+def fake_mnist_files(folder, gz=False, n_train=60, n_test=20):
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    suffix = ".gz" if gz else ""
+    for split, n in [("train", n_train), ("t10k", n_test)]:
+        write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28)), gz)
+        write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}", np.arange(n) % 10, gz)
+
+
+@pytest.fixture
+def no_system_copy_no_download(monkeypatch):
+    """Hide Debian's copy and make torchvision's download fail, as on a machine without them."""
+    monkeypatch.setitem(data._TORCHVISION, "fashion_mnist", ("FashionMNIST", []))
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("network unreachable")
+
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets.FashionMNIST, "download", refuse)
+
+
+# ------------------------------------------------------------------ IDX files
+
+
+def test_check_idx_accepts_a_complete_file(tmp_path):
+    write_idx(tmp_path / "x", np.zeros((3, 28, 28)))
+    check_idx(tmp_path / "x", 3)
+
+
+def test_check_idx_rejects_truncated_file_naming_it(tmp_path):
+    write_idx(tmp_path / "x", np.zeros((3, 28, 28)))
+    raw = (tmp_path / "x").read_bytes()
+    (tmp_path / "x").write_bytes(raw[:-100])
+    with pytest.raises(GenaugError, match=rf"{tmp_path / 'x'}.*header says \[3, 28, 28\].*delete"):
+        check_idx(tmp_path / "x", 3)
+
+
+def test_check_idx_rejects_bad_magic_and_wrong_rank(tmp_path):
+    (tmp_path / "html").write_bytes(b"<html>not found</html>")
+    with pytest.raises(GenaugError, match="not an IDX file"):
+        check_idx(tmp_path / "html", 3)
+    write_idx(tmp_path / "labels", np.zeros(5))
+    with pytest.raises(GenaugError, match="with 3 dimensions"):
+        check_idx(tmp_path / "labels", 3)
+
+
+@pytest.mark.skipif(not FMNIST_SYSTEM_DIR.is_dir(), reason="dataset-fashion-mnist not installed")
+def test_real_fashion_mnist_loads_from_the_debian_copy(tmp_path):
+    ds = load_source("fashion_mnist", cache_dir=tmp_path)
+    assert ds.train_x.shape == (60000, 1, 28, 28) and ds.train_x.dtype == torch.uint8
+    assert ds.test_x.shape == (10000, 1, 28, 28)
+    assert np.bincount(ds.train_y.numpy()).tolist() == [6000] * 10
+    assert ds.classes[2] == "Pullover" and ds.classes[6] == "Shirt"
+    assert (tmp_path / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").stat().st_size == 47040016
+
+
+# ------------------------------------------------------------------ search order and errors
+
+
+def test_data_dir_comes_first_and_accepts_gz_files(tmp_path, no_system_copy_no_download):
+    fake_mnist_files(tmp_path / "mine", gz=True)
+    ds = load_source("fashion_mnist", data_dir=tmp_path / "mine", cache_dir=tmp_path / "cache")
+    assert len(ds.train_y) == 60 and len(ds.test_y) == 20
+    assert (tmp_path / "cache" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
+
+
+def test_torchvision_layout_in_cache_dir_is_used(tmp_path, no_system_copy_no_download):
+    fake_mnist_files(tmp_path / "cache" / "FashionMNIST" / "raw")
+    root = locate_torchvision_root("fashion_mnist", None, tmp_path / "cache")
+    assert root == tmp_path / "cache"
+
+
+def test_missing_dataset_lists_every_place_and_remedy(tmp_path, no_system_copy_no_download):
+    with pytest.raises(GenaugError) as err:
+        load_source("fashion_mnist", data_dir=tmp_path / "nowhere", cache_dir=tmp_path / "cache")
+    msg = str(err.value)
+    assert "not found" in msg and str(tmp_path / "nowhere") in msg and "network unreachable" in msg
+    assert "apt-get install dataset-fashion-mnist" in msg and "data_dir" in msg
+
+
+def test_corrupt_gz_is_named(tmp_path, no_system_copy_no_download):
+    fake_mnist_files(tmp_path / "mine", gz=True)
+    (tmp_path / "mine" / "train-images-idx3-ubyte.gz").write_bytes(b"\x1f\x8bgarbage")
+    with pytest.raises(GenaugError, match="train-images-idx3-ubyte.gz: cannot read"):
+        load_source("fashion_mnist", data_dir=tmp_path / "mine", cache_dir=tmp_path / "cache")
+    assert not (tmp_path / "cache" / "FashionMNIST" / "raw" / "train-images-idx3-ubyte").exists()
+
+
+def test_truncated_extracted_file_is_named_with_the_fix(tmp_path, no_system_copy_no_download):
+    raw = tmp_path / "cache" / "FashionMNIST" / "raw"
+    fake_mnist_files(raw)
+    with open(raw / "train-images-idx3-ubyte", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(GenaugError, match="train-images-idx3-ubyte: IDX header says.*delete"):
+        load_source("fashion_mnist", cache_dir=tmp_path / "cache")
+
+
+def test_unknown_dataset():
+    with pytest.raises(GenaugError, match="unknown dataset 'cifar'"):
+        load_source("cifar")
+
+
+# ------------------------------------------------------------------ digits and the cache
+
+
+def test_digits_are_28x28_uint8_with_a_fixed_stratified_split(digits):
+    assert digits.image_shape == (1, 28, 28) and digits.train_x.dtype == torch.uint8
+    assert len(digits.train_y) + len(digits.test_y) == 1797
+    assert digits.train_x.max() == 255
+    assert np.bincount(digits.test_y.numpy()).min() >= 50
+    again = load_source("digits")
+    assert torch.equal(again.test_y, digits.test_y)
+
+
+def test_cache_roundtrip(tmp_path, digits):
+    save_dataset(digits, tmp_path / "d.npz")
+    back = load_dataset(tmp_path / "d.npz")
+    assert back.classes == digits.classes and torch.equal(back.train_x, digits.train_x)
+
+
+def test_unreadable_cache_says_how_to_rebuild(tmp_path):
+    (tmp_path / "d.npz").write_bytes(b"junk")
+    with pytest.raises(GenaugError, match="genaug prepare"):
+        load_dataset(tmp_path / "d.npz")
+
+
+# ------------------------------------------------------------------ folder datasets
+
+
+def make_folder(root, mode="L", size=(40, 30), per_class=6, classes=("cat", "dog", "owl")):
+    rng = np.random.default_rng(1)
+    for c in classes:
+        (root / c).mkdir(parents=True, exist_ok=True)
+        for i in range(per_class):
+            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
+            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(root / c / f"{i}.png")
+
+
+def test_folder_dataset_grayscale_is_resized_and_split(tmp_path):
+    make_folder(tmp_path / "imgs")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=32, test_fraction=1 / 3)
+    assert ds.classes == ["cat", "dog", "owl"]
+    assert ds.train_x.shape == (12, 1, 32, 32) and ds.test_x.shape == (6, 1, 32, 32)
+    assert np.bincount(ds.test_y.numpy()).tolist() == [2, 2, 2]
+
+
+def test_folder_dataset_rgb_auto_and_train_test_subfolders(tmp_path):
+    make_folder(tmp_path / "imgs" / "train", mode="RGB")
+    make_folder(tmp_path / "imgs" / "test", mode="RGB", per_class=2)
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28)
+    assert ds.train_x.shape == (18, 3, 28, 28) and ds.test_x.shape == (6, 3, 28, 28)
+
+
+def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
+    make_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")
+    with pytest.raises(GenaugError, match=r"dog/notes.txt: not an image file; move it out"):
+        load_source("folder", data_dir=tmp_path / "imgs")
+
+
+def test_folder_dataset_rejects_a_corrupt_image_by_name(tmp_path):
+    make_folder(tmp_path / "imgs")
+    (tmp_path / "imgs" / "owl" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
+    with pytest.raises(GenaugError, match=r"owl/broken.png: cannot be read as an image"):
+        load_source("folder", data_dir=tmp_path / "imgs")
+
+
+def test_folder_dataset_needs_data_dir():
+    with pytest.raises(GenaugError, match="needs data_dir"):
+        load_source("folder")
+
+
+def test_install_raw_leaves_no_partial_file_when_gunzip_fails(tmp_path):
+    src = tmp_path / "train-images-idx3-ubyte.gz"
+    src.write_bytes(gzip.compress(b"x" * 100)[:-10])  # truncated stream
+    with pytest.raises(GenaugError):
+        data._install_raw({"train-images-idx3-ubyte": src}, tmp_path / "raw")
+    assert list((tmp_path / "raw").iterdir()) == []
+    shutil.rmtree(tmp_path / "raw")

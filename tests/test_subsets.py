@@ -1,0 +1,140 @@
+"""Data regimes: counts, nesting, determinism and disjointness, on the real Fashion-MNIST labels."""
+
+import numpy as np
+import pytest
+
+from genaug.errors import GenaugError
+from genaug.subsets import RegimeParams, apportion, draw_subset, parse_size
+
+COUNT_REGIMES = ["balanced", "semi_balanced", "imbalanced"]
+SIZES = {"balanced": ["n1000", "n2000", "n5000"], "semi_balanced": ["n1000", "n2000", "n5000"],
+         "imbalanced": ["n1000", "n2000", "n5000"], "fraction": ["f10", "f25", "f50", "f100"],
+         "shots": ["k1", "k5", "k20", "k100"]}
+
+
+def draw(labels, classes, regime, size, seed=0, **kw):
+    return draw_subset(labels, classes, regime, size, seed, validation_per_class=100, **kw)
+
+
+@pytest.mark.parametrize("regime", list(SIZES))
+def test_every_regime_is_nested_across_sizes(fmnist_labels, regime):
+    labels, classes = fmnist_labels
+    subsets = [draw(labels, classes, regime, s) for s in SIZES[regime]]
+    for small, large in zip(subsets, subsets[1:]):
+        assert set(small.indices) <= set(large.indices)
+        assert (small.counts <= large.counts).all()
+
+
+@pytest.mark.parametrize("regime", list(SIZES))
+def test_every_regime_is_deterministic_and_seed_dependent(fmnist_labels, regime):
+    labels, classes = fmnist_labels
+    size = SIZES[regime][1]
+    a, b = draw(labels, classes, regime, size, seed=3), draw(labels, classes, regime, size, seed=3)
+    c = draw(labels, classes, regime, size, seed=4)
+    np.testing.assert_array_equal(a.indices, b.indices)
+    assert set(a.indices) != set(c.indices)
+
+
+@pytest.mark.parametrize("regime", list(SIZES))
+def test_subsets_never_touch_validation_and_labels_match(fmnist_labels, regime):
+    labels, classes = fmnist_labels
+    sub = draw(labels, classes, regime, SIZES[regime][-1])
+    assert not set(sub.indices) & set(sub.val_indices)
+    assert len(set(sub.indices)) == len(sub.indices)
+    np.testing.assert_array_equal(sub.labels, labels[sub.indices])
+    np.testing.assert_array_equal(np.bincount(sub.labels, minlength=10), sub.counts)
+    np.testing.assert_array_equal(np.bincount(labels[sub.val_indices], minlength=10), np.full(10, 100))
+
+
+def test_validation_split_is_the_same_for_every_seed_and_regime(fmnist_labels):
+    labels, classes = fmnist_labels
+    a = draw(labels, classes, "balanced", "n1000", seed=0)
+    b = draw(labels, classes, "imbalanced", "n2000", seed=7)
+    np.testing.assert_array_equal(a.val_indices, b.val_indices)
+
+
+@pytest.mark.parametrize("size", ["n1000", "n2000", "n5000"])
+def test_balanced_has_equal_counts(fmnist_labels, size):
+    labels, classes = fmnist_labels
+    sub = draw(labels, classes, "balanced", size)
+    assert sub.counts.sum() == parse_size("balanced", size)
+    assert (sub.counts == sub.counts[0]).all()
+
+
+def test_semi_balanced_matches_000_at_5000_and_keeps_its_ratio_at_every_size(fmnist_labels):
+    labels, classes = fmnist_labels
+    sub = draw(labels, classes, "semi_balanced", "n5000")
+    minority = [classes.index("Pullover"), classes.index("Shirt")]
+    assert sub.counts[minority].tolist() == [100, 100]
+    assert np.delete(sub.counts, minority).tolist() == [600] * 8
+    for size in ["n1000", "n2000", "n3000", "n4000"]:
+        counts = draw(labels, classes, "semi_balanced", size).counts
+        assert counts.sum() == parse_size("semi_balanced", size)
+        assert np.delete(counts, minority).min() / counts[minority].max() == pytest.approx(6, rel=0.1)
+
+
+def test_semi_balanced_minority_classes_are_configurable_by_name_or_index(fmnist_labels):
+    labels, classes = fmnist_labels
+    by_name = draw(labels, classes, "semi_balanced", "n1000", params=RegimeParams(["bag", "Coat"], 4, 50))
+    by_index = draw(labels, classes, "semi_balanced", "n1000", params=RegimeParams([8, 4], 4, 50))
+    np.testing.assert_array_equal(by_name.counts, by_index.counts)
+    assert set(np.flatnonzero(by_name.counts == by_name.counts.min())) == {4, 8}
+
+
+def test_unknown_minority_class_is_named_in_the_error(fmnist_labels):
+    labels, classes = fmnist_labels
+    with pytest.raises(GenaugError, match="'Jacket' is not a class"):
+        draw(labels, classes, "semi_balanced", "n1000", params=RegimeParams(["Jacket"], 6, 50))
+
+
+def test_imbalanced_is_long_tailed_with_the_configured_ratio_and_a_seeded_order(fmnist_labels):
+    labels, classes = fmnist_labels
+    a = draw(labels, classes, "imbalanced", "n5000", seed=0)
+    b = draw(labels, classes, "imbalanced", "n5000", seed=1)
+    assert a.counts.sum() == 5000
+    assert a.counts.max() / a.counts.min() == pytest.approx(50, rel=0.1)
+    assert sorted(a.counts) == sorted(b.counts)  # the same profile ...
+    assert a.counts.argmax() != b.counts.argmax() or a.counts.argmin() != b.counts.argmin()  # ... another order
+
+
+def test_fraction_takes_a_stratified_share_of_the_pool(fmnist_labels):
+    labels, classes = fmnist_labels
+    pool = len(labels) - 1000  # minus 100 validation images per class
+    for pct in [10, 25, 50, 100]:
+        sub = draw(labels, classes, "fraction", f"f{pct}")
+        assert sub.counts.sum() == round(pct / 100 * pool)
+        assert np.ptp(sub.counts) <= 1  # Fashion-MNIST classes are equal in size
+    assert draw(labels, classes, "fraction", "f100").counts.tolist() == [5900] * 10
+
+
+def test_shots_takes_k_per_class(fmnist_labels):
+    labels, classes = fmnist_labels
+    assert draw(labels, classes, "shots", "k5").counts.tolist() == [5] * 10
+
+
+def test_size_larger_than_a_class_allows_names_class_and_fix(fmnist_labels):
+    labels, classes = fmnist_labels
+    with pytest.raises(GenaugError, match=r"needs 6000 images of class 'T-shirt/top'.*only 5900.*smaller size"):
+        draw(labels, classes, "balanced", "n60000")
+
+
+@pytest.mark.parametrize("regime,size,message", [
+    ("tiny", "n10", "unknown regime"),
+    ("balanced", "f10", "does not fit regime"),
+    ("shots", "n5", "does not fit regime"),
+    ("fraction", "f150", "percentage"),
+])
+def test_bad_regime_or_size_is_rejected(fmnist_labels, regime, size, message):
+    labels, classes = fmnist_labels
+    with pytest.raises(GenaugError, match=message):
+        draw(labels, classes, regime, size)
+
+
+def test_apportion_is_monotone_in_the_total():
+    weights = np.array([1.0, 6.0, 6.0, 0.02, 3.3])
+    previous = np.zeros(5, dtype=int)
+    for total in range(1, 400):
+        counts = apportion(weights, total, np.arange(5))
+        assert counts.sum() == total
+        assert (counts >= previous).all()
+        previous = counts

@@ -1,0 +1,169 @@
+"""The Snakemake workflow: config validation, dry runs of the shipped grids, and a tiny grid end to end."""
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+
+import pandas as pd
+import pytest
+import yaml
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from .conftest import BIN, REPO
+
+SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+TINY = {
+    "dataset": "digits",
+    "seeds": [0, 1],
+    "effort": "smoke",
+    "validation_per_class": 10,
+    "grid": {"regimes": ["balanced", "semi_balanced"], "sizes": [100], "models": ["baseline", "classic", "vae"],
+             "classifiers": ["cnn"]},
+    "regimes": {"semi_balanced": {"minority_classes": [2, 6], "ratio": 6}},
+    "classifiers": {"cnn": {"arch": "cnn"}},
+    "models": {"vae": {"family": "vae", "per_class": True, "steps": 2000, "batch_size": 32}},
+}
+
+
+def snakemake(workdir, *args, config=None):
+    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml)."""
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True, text=True,
+    )
+
+
+def job_counts(output: str) -> dict:
+    """{rule: count} from snakemake's 'Job stats' table."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+# ------------------------------------------------------------------ schema
+
+
+def with_change(path: str, value):
+    cfg = copy.deepcopy(DEFAULT)
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg
+
+
+def test_the_default_config_is_valid():
+    validate(copy.deepcopy(DEFAULT), SCHEMA)
+
+
+@pytest.mark.parametrize("path,value", [
+    ("grid.modles", ["vae"]),                       # unknown key
+    ("dataset", "cifar10"),                         # unknown dataset
+    ("effort", "fast"),                             # unknown preset
+    ("grid.regimes", ["balanced", "lopsided"]),     # unknown regime
+    ("grid.sizes", [0, 1000]),                      # impossible size
+    ("seeds", KeyError),                            # missing required field
+    ("models.vae.family", "gan9000"),               # unknown family
+    ("models.vae.latent_dims", 3),                  # misspelled hyperparameter
+    ("models.vae.label_strategy", "reconstruct"),   # both per_class and a label strategy
+    ("synthesis.policy", "double"),                 # unknown policy
+    ("device", "tpu"),
+])
+def test_schema_rejects_bad_values(path, value):
+    with pytest.raises(WorkflowError):
+        validate(with_change(path, value), SCHEMA)
+
+
+@pytest.mark.parametrize("change,message", [
+    (("grid.modles", ["vae"]), "grid: Additional properties are not allowed ('modles' was unexpected)"),
+    (("grid.models", ["baseline", "gan"]), "grid.models: unknown model 'gan'"),
+    (("models.vae.latent_dims", 3), "models.vae"),
+])
+def test_bad_config_fails_before_any_job_and_names_the_field(tmp_path, change, message):
+    r = snakemake(tmp_path, "-n", config=with_change(*change))
+    assert r.returncode != 0
+    assert message in r.stdout + r.stderr
+    assert not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------------------------ dry runs of the shipped grids
+
+
+def test_dry_run_of_the_default_grid(tmp_path):
+    r = snakemake(tmp_path, "-n", config=DEFAULT)
+    assert r.returncode == 0, r.stderr
+    counts = job_counts(r.stdout)
+    cells = len(DEFAULT["seeds"]) * len(DEFAULT["grid"]["regimes"]) * len(DEFAULT["grid"]["sizes"])
+    assert counts["train_clf"] == cells * len(DEFAULT["grid"]["models"])
+    assert counts["train_gen"] == counts["sample"] == cells * 1  # one generator in the default grid
+    assert counts["subset"] == cells and counts["report"] == 1
+
+
+def test_dry_run_of_the_paper_grid(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "paper.yaml"))
+    assert r.returncode == 0, r.stderr
+    counts = job_counts(r.stdout)
+    assert counts["subset"] == 5 * 3 * 5  # seeds x regimes x sizes
+    assert counts["train_clf"] == 75 * 4 and counts["train_gen"] == 75 * 2
+
+
+# ------------------------------------------------------------------ a tiny grid, end to end
+
+
+@pytest.fixture(scope="module")
+def tiny_grid(tmp_path_factory):
+    workdir = tmp_path_factory.mktemp("grid")
+    r = snakemake(workdir, "--cores", "2", config=TINY)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return workdir
+
+
+def test_tiny_grid_writes_a_self_contained_report(tiny_grid):
+    page = (tiny_grid / "results" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4  # accuracy plot, gain plot, two sample grids
+    assert "<script" not in page and "http://" not in page.replace('http://www.w3.org', '')
+    for model in ["baseline", "classic", "vae"]:
+        assert model in page
+
+
+def test_tiny_grid_summary_has_one_row_per_cell_with_sane_values(tiny_grid):
+    df = pd.read_csv(tiny_grid / "results" / "digits" / "summary.csv")
+    assert len(df) == 2 * 1 * 3 * 2  # regimes x sizes x models x seeds
+    assert not df.duplicated(["model", "regime", "size", "seed"]).any()
+    assert df["accuracy"].between(0, 1).all() and df["macro_f1"].between(0, 1).all()
+    assert (df["n_real"] == 100).all()
+    assert (df.loc[df["model"] != "vae", "n_synthetic"] == 0).all()
+    assert (df.loc[df["model"] == "vae", "n_synthetic"] == 100).all()  # policy match
+    assert (df["dataset"] == "digits").all() and set(df["seed"]) == {0, 1}
+    for row in df.itertuples():
+        metrics = json.loads((tiny_grid / "results" / "digits" / "classifiers" / "cnn" / row.model / "none" /
+                              row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())
+        assert metrics["accuracy"] == pytest.approx(row.accuracy)
+
+
+def test_a_complete_grid_has_nothing_to_do(tiny_grid):
+    r = snakemake(tiny_grid, "-n")
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
+
+
+def test_one_cell_reruns_alone_and_reproduces_its_number(tiny_grid):
+    target = "results/digits/classifiers/cnn/vae/none/semi_balanced/n100/s1/metrics.json"
+    before = json.loads((tiny_grid / target).read_text())
+    (tiny_grid / target).unlink()
+    dry = snakemake(tiny_grid, target, "-n")
+    assert dry.returncode == 0 and job_counts(dry.stdout) == {"train_clf": 1, "total": 1}
+    r = snakemake(tiny_grid, target, "--cores", "2")
+    assert r.returncode == 0, r.stderr[-2000:]
+    after = json.loads((tiny_grid / target).read_text())
+    assert after["accuracy"] == before["accuracy"]  # same seed, same CPU: the same number
