@@ -33,9 +33,15 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--log", default=None, help="write progress here instead of stderr (errors go to both)")
         return s
 
-    def device_args(s):
+    def cell_stage(name, help_):
+        """A stage that works on one cell: the dataset cache, the cell's subset, its seed, a device."""
+        s = stage(name, help_)
+        s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
+        s.add_argument("--subset", required=True, help="the cell's subset from `genaug subset`")
+        s.add_argument("--seed", type=int, required=True)
         s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
         s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
+        return s
 
     s = stage("prepare", "load a dataset from its source and cache it as uint8 tensors (.npz)")
     s.add_argument("--dataset", required=True)
@@ -57,39 +63,27 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imbalance-ratio", type=float, default=50.0)
     s.add_argument("--out", required=True)
 
-    s = stage("train_gen", "train one generator on a cell's real subset")
-    s.add_argument("--data", required=True)
-    s.add_argument("--subset", required=True)
+    s = cell_stage("train_gen", "train one generator on a cell's real subset")
     s.add_argument("--spec", type=_json_arg, required=True, help="model spec (JSON), as config.generator_spec makes")
-    s.add_argument("--seed", type=int, required=True)
     s.add_argument("--out", required=True, help="checkpoint (.pt)")
     s.add_argument("--loss-log", required=True, help="loss history (.csv)")
-    device_args(s)
 
-    s = stage("sample", "make a cell's synthetic set from a trained generator")
-    s.add_argument("--data", required=True)
-    s.add_argument("--subset", required=True)
+    s = cell_stage("sample", "make a cell's synthetic set from a trained generator")
     s.add_argument("--generator", required=True, help="checkpoint from train_gen")
-    s.add_argument("--seed", type=int, required=True)
     s.add_argument("--policy", default="match", help="match | balance | per_class | ratio")
     s.add_argument("--per-class", type=int, default=500)
     s.add_argument("--ratio", type=float, default=1.0)
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
     s.add_argument("--grid", required=True, help="PNG grid of samples per class")
-    device_args(s)
 
-    s = stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
-    s.add_argument("--data", required=True)
-    s.add_argument("--subset", required=True)
+    s = cell_stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
     s.add_argument("--classifier", type=_json_arg, required=True, help="classifier spec (JSON)")
     s.add_argument("--model", required=True, help="the cell's model axis value (baseline, classic or a generator)")
     s.add_argument("--synthetic", default=None, help="synthetic set from `genaug sample`")
     s.add_argument("--classic", type=_json_arg, default=None, help="classic augmentation settings (JSON)")
     s.add_argument("--filter", default="none")
-    s.add_argument("--seed", type=int, required=True)
     s.add_argument("--out", required=True, help="metrics.json")
     s.add_argument("--embeddings", required=True, help="test-set embeddings (.npz)")
-    device_args(s)
 
     s = stage("aggregate", "collect metrics.json files into summary.csv")
     s.add_argument("--out", required=True)

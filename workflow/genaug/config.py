@@ -18,7 +18,7 @@ CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_d
 # steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
 EFFORT = {
     "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10},
-    "quick": {"clf_max_epochs": 25, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50},
+    "quick": {"clf_max_epochs": 40, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50},
     "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50},
 }
 

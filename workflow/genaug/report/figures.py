@@ -60,11 +60,12 @@ def sample_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path
 
 
 def _errorbar(values):
+    """95 % t-interval of the mean, clipped to [0, 1] since accuracies are bounded (a point with one seed)."""
     from ..stats import t_interval
 
     lo, hi = t_interval(values)
     m = float(np.mean(values))
-    return (m, m) if np.isnan(lo) else (lo, hi)
+    return (m, m) if np.isnan(lo) else (max(lo, 0.0), min(hi, 1.0))
 
 
 def accuracy_vs_size(df, value: str = "accuracy"):
@@ -79,14 +80,15 @@ def accuracy_vs_size(df, value: str = "accuracy"):
     palette = dict(zip(models, sns.color_palette("tab10", len(models))))
     for ax, regime in zip(axes[0], regimes):
         sub = df[df["regime"] == regime]
-        sns.lineplot(
+        # Sizes as evenly spaced categories, models dodged so that their intervals do not hide each other.
+        sns.pointplot(
             data=sub, x="size_value", y=value, hue="model", hue_order=models, palette=palette,
-            estimator="mean", errorbar=_errorbar, err_style="bars", marker="o", ax=ax, legend=ax is axes[0][-1],
+            estimator="mean", errorbar=_errorbar, dodge=0.4, capsize=0.08, markersize=5, linewidth=1.5,
+            ax=ax, legend=ax is axes[0][-1],
         )
         ax.set_title(regime)
         ax.set_xlabel(UNITS[sub["size"].iloc[0][0]])
         ax.set_ylabel(f"test {value}")
-        ax.set_xticks(sorted(sub["size_value"].unique()))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), title="model")
     fig.tight_layout()
