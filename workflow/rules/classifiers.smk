@@ -9,18 +9,18 @@ rule train_clf:
     output:
         metrics=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/metrics.json",
         embeddings=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/embeddings.npz",
-    params:
-        classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
-        extra=train_clf_extra,
-        device=config["device"],
-    conda:
-        ENV
     log:
         f"{LOGS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
+    params:
+        classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
+        extra=train_clf_extra,
+        device=config["device"],
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
         "--model {wildcards.model} --filter {wildcards.filter} {params.extra} --seed {wildcards.seed} "

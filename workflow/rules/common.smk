@@ -20,7 +20,9 @@ _own_bin = Path(sys.executable).parent
 _path = [str(_own_bin)] if (_own_bin / "genaug").exists() else []
 _path += [os.environ.get("PATH", ""), str(WORKFLOW_DIR / "bin")]
 os.environ["PATH"] = os.pathsep.join(filter(None, _path))
-os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")]))
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    filter(None, [str(WORKFLOW_DIR), os.environ.get("PYTHONPATH")])
+)
 
 from genaug import config as gcfg  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
@@ -28,8 +30,12 @@ from genaug.errors import GenaugError  # noqa: E402
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError:
-    reason = gcfg.explain_schema_error(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
-    raise WorkflowError(f"config.yaml: {reason}. See the README's config reference.") from None
+    reason = gcfg.explain_schema_error(
+        config, WORKFLOW_DIR / "schemas" / "config.schema.yaml"
+    )
+    raise WorkflowError(
+        f"config.yaml: {reason}. See the README's config reference."
+    ) from None
 try:
     gcfg.check(config)
 except GenaugError as err:
@@ -51,7 +57,9 @@ def _alternatives(names):
 
 
 wildcard_constraints:
-    regime=_alternatives(["balanced", "semi_balanced", "imbalanced", "fraction", "shots"]),
+    regime=_alternatives(
+        ["balanced", "semi_balanced", "imbalanced", "fraction", "shots"]
+    ),
     size=r"[nfk]\d+",
     seed=r"\d+",
     model=_alternatives([*gcfg.ARMS, *(config.get("models") or {})]),
@@ -73,11 +81,20 @@ def grid_cells():
                 for regime in REGIMES:
                     for size in gcfg.size_tokens(config, regime):
                         for seed in SEEDS:
-                            yield dict(clf=clf, model=model, filter=flt, regime=regime, size=size, seed=seed)
+                            yield dict(
+                                clf=clf,
+                                model=model,
+                                filter=flt,
+                                regime=regime,
+                                size=size,
+                                seed=seed,
+                            )
 
 
 def metrics_path(clf, model, filter, regime, size, seed):
-    return f"{RES}/classifiers/{clf}/{model}/{filter}/{regime}/{size}/s{seed}/metrics.json"
+    return (
+        f"{RES}/classifiers/{clf}/{model}/{filter}/{regime}/{size}/s{seed}/metrics.json"
+    )
 
 
 def all_metrics():

@@ -4,18 +4,22 @@
 rule prepare:
     output:
         f"{RES}/dataset.npz",
-    params:
-        dataset=DS,
-        data_dir=f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else "",
-        folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
-        f"--test-fraction {config['folder']['test_fraction']}",
-    conda:
-        ENV
     log:
         f"{LOGS}/prepare.log",
+    conda:
+        ENV
     resources:
         mem_mb=4000,
         runtime=30,
+    params:
+        dataset=DS,
+        data_dir=(
+            f"--data-dir {shlex.quote(config['data_dir'])}"
+            if config.get("data_dir")
+            else ""
+        ),
+        folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
+        f"--test-fraction {config['folder']['test_fraction']}",
     shell:
         "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} --out {output} --log {log}"
 
@@ -25,16 +29,16 @@ rule subset:
         f"{RES}/dataset.npz",
     output:
         f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
-    params:
-        regimes=regime_args(),
-        val=config["validation_per_class"],
-    conda:
-        ENV
     log:
         f"{LOGS}/subset/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        regimes=regime_args(),
+        val=config["validation_per_class"],
     shell:
         "genaug subset --data {input} --regime {wildcards.regime} --size {wildcards.size} --seed {wildcards.seed} "
         "--validation-per-class {params.val} {params.regimes} --out {output} --log {log}"

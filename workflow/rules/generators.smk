@@ -8,17 +8,17 @@ rule train_gen:
     output:
         model=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/model.pt",
         loss=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/loss.csv",
-    params:
-        spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
-        device=config["device"],
-    conda:
-        ENV
     log:
         f"{LOGS}/train_gen/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
+    params:
+        spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
+        device=config["device"],
     shell:
         "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
         "--device {params.device} --threads {threads} --out {output.model} --loss-log {output.loss} --log {log}"
@@ -32,19 +32,19 @@ rule sample:
     output:
         synthetic=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.npz",
         grid=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.png",
+    log:
+        f"{LOGS}/sample/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     params:
         policy=lambda w: "--policy {policy} --per-class {per_class} --ratio {ratio}".format(
             **gcfg.synthesis_spec(config, w.gen)
         ),
         device=config["device"],
-    conda:
-        ENV
-    log:
-        f"{LOGS}/sample/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
         "{params.policy} --device {params.device} --threads {threads} --out {output.synthetic} --grid {output.grid} "

@@ -6,10 +6,10 @@ rule aggregate:
         all_metrics(),
     output:
         f"{RES}/summary.csv",
-    conda:
-        ENV
     log:
         f"{LOGS}/aggregate.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
@@ -23,15 +23,15 @@ rule report:
         samples=all_sample_grids(),
     output:
         "results/report.html",
-    params:
-        meta=q({"effort": config["effort"], "config": config}),
-    conda:
-        ENV
     log:
         f"{LOGS}/report.log",
+    conda:
+        ENV
     resources:
         mem_mb=2000,
         runtime=10,
+    params:
+        meta=q({"effort": config["effort"], "config": config}),
     shell:
         "genaug report --summary {input.summary} --samples {input.samples} --meta {params.meta} --out {output} "
         "--log {log}"
