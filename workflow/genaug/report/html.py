@@ -89,8 +89,11 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None) 
     meta = meta or {}
     df = pd.read_csv(summary_csv)
     df = df.sort_values(["regime", "size_value", "model", "seed"], kind="stable")
-    acc = summarize(df)
+    order = ["regime", "size_value", "classifier", "model"]  # sizes numerically, not as strings
+    acc = summarize(df).sort_values(order, kind="stable")
     gains = paired_gain(df)
+    if not gains.empty:
+        gains = gains.sort_values(order, kind="stable")
     parts = [
         f"<h1>genaug report: {html.escape(', '.join(df['dataset'].unique()))}</h1>",
         f"<p class=muted>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by genaug {__version__}. "
