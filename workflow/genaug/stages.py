@@ -64,11 +64,11 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     """Train one generator on a cell's real subset; write a self-describing checkpoint and its loss log."""
     dev = setup_device(device, threads)
     ds, sub, x, y = _real_subset(data, subset, dev)
-    gens.label_strategy(spec)  # fail on a bad combination before any training
+    strategy = gens.label_strategy(spec)  # fail on a bad combination before any training
     torch.manual_seed(seed)
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
-    print(f"training {spec['name']} ({spec['family']}, {gens.label_strategy(spec)}) on {len(x)} images, "
+    print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
           f"{spec['train']['steps']} steps", file=log, flush=True)
     history = gens.train(model, to_float(x), y, spec["train"], seed=seed, log=log)
     meta = {
