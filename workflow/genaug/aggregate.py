@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .errors import GenaugError
-from .io import atomic_path, read_json
+from .io import read_json, write_csv
 
 COLUMNS = [
     "dataset", "classifier", "model", "filter", "regime", "size", "size_value", "seed",
@@ -32,6 +32,5 @@ def aggregate(metric_paths: list, out) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if not df.empty:
         df = df.sort_values(["dataset", "classifier", "filter", "regime", "size_value", "model", "seed"], kind="stable")
-    with atomic_path(out) as tmp:
-        df.to_csv(tmp, index=False)
+    write_csv(out, df)
     return df

@@ -47,6 +47,12 @@ def write_text(path: str | os.PathLike, text: str) -> None:
         tmp.write_text(text)
 
 
+def write_csv(path: str | os.PathLike, df) -> None:
+    """Write a pandas DataFrame as CSV (no index), atomically."""
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False)
+
+
 def save_npz(path: str | os.PathLike, compress: bool = True, **arrays) -> None:
     """Save arrays to an .npz file atomically."""
     with atomic_path(path) as tmp:

@@ -22,7 +22,7 @@ from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import setup as setup_device
 from .errors import GenaugError
-from .io import save_npz, write_json
+from .io import save_npz, write_csv, write_json
 from .labels import synthesize, synthetic_counts
 from .report.figures import sample_grid
 from .subsets import RegimeParams, Subset, draw_subset, parse_size
@@ -77,16 +77,9 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
         "train_seconds": time.perf_counter() - t0, "genaug": __version__, "torch": torch.__version__,
     }
     gens.save(out, model, spec, meta, history)
-    _write_loss_log(loss_log, history)
-
-
-def _write_loss_log(path, history: list[dict]) -> None:
     import pandas as pd
 
-    from .io import atomic_path
-
-    with atomic_path(path) as tmp:
-        pd.DataFrame(history).to_csv(tmp, index=False)
+    write_csv(loss_log, pd.DataFrame(history))
 
 
 def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
