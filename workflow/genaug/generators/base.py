@@ -76,7 +76,7 @@ def train_loop(
     """
     opt = _optimizer(params, lr)
     log_every = log_every or max(1, steps // 20)
-    history, sums, count = [], None, 0
+    history, sums, count = [], {}, 0
     t0 = time.perf_counter()
     for step in range(1, steps + 1):
         loss, parts = step_loss()
@@ -84,7 +84,8 @@ def train_loop(
         loss.backward()
         opt.step()
         parts = {"loss": parts.pop("loss", loss.detach()), **parts}
-        sums = {k: v.detach().clone() for k, v in parts.items()} if sums is None else {k: sums[k] + v.detach() for k, v in parts.items()}
+        for k, v in parts.items():
+            sums[k] = sums.get(k, 0) + v.detach()
         count += 1
         if step % log_every == 0 or step == steps:
             means = {k: (v / count).cpu() for k, v in sums.items()}
@@ -100,7 +101,7 @@ def train_loop(
                     history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
                 shown = float(means["loss"].mean())
             print(f"{name} step {step}/{steps} loss {shown:.4f} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
-            sums, count = None, 0
+            sums, count = {}, 0
     return history
 
 
