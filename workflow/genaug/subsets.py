@@ -89,10 +89,6 @@ def parse_size(regime: str, token: str) -> int:
     return int(token[1:])
 
 
-def size_token(regime: str, value: int) -> str:
-    return f"{SIZE_PREFIX[regime]}{int(value)}"
-
-
 def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
     """A fixed, class-balanced validation split of the train split, the same for every seed and regime."""
     rng = np.random.default_rng(_VALIDATION_STREAM)

@@ -18,7 +18,6 @@ from .base import Generator, PerClass, fit
 from .vae import VAE
 
 FAMILIES: dict[str, type[Generator]] = {"vae": VAE}
-LABEL_STRATEGIES = ("per_class", "conditional", "reconstruct")
 
 
 def label_strategy(spec: dict) -> str:
