@@ -15,6 +15,13 @@ include: "workflow/rules/classifiers.smk"
 include: "workflow/rules/report.smk"
 
 
+# Seconds of work each: on a cluster they run where snakemake runs instead of waiting in the queue.
+localrules:
+    all,
+    aggregate,
+    report,
+
+
 rule all:
     input:
         "results/report.html",

@@ -3,14 +3,46 @@
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 FMNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
 BIN = Path(sys.executable).parent  # the venv's bin: genaug and snakemake
+
+# A grid small enough to run end to end in a test: digits, the smoke preset, every kind of model axis value.
+TINY = {
+    "dataset": "digits",
+    "seeds": [0, 1],
+    "effort": "smoke",
+    "validation_per_class": 10,
+    "grid": {"regimes": ["balanced", "semi_balanced"], "sizes": [100], "models": ["baseline", "classic", "vae"],
+             "classifiers": ["cnn"]},
+    "regimes": {"semi_balanced": {"minority_classes": [2, 6], "ratio": 6}},
+    "classifiers": {"cnn": {"arch": "cnn"}},
+    "models": {"vae": {"family": "vae", "per_class": True, "steps": 2000, "batch_size": 32}},
+}
+
+
+def snakemake(workdir, *args, config=None, **kwargs):
+    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml)."""
+    if config is not None:
+        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    return subprocess.run(
+        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+        capture_output=True, text=True, **kwargs,
+    )
+
+
+def job_counts(output: str) -> dict:
+    """{rule: count} from snakemake's 'Job stats' table."""
+    table = output.split("Job stats:")[1].split("\n\n")[0]
+    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
 
 
 @pytest.fixture(scope="session")

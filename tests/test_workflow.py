@@ -2,9 +2,7 @@
 
 import copy
 import json
-import re
 import shutil
-import subprocess
 
 import pandas as pd
 import pytest
@@ -12,39 +10,10 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import BIN, REPO
+from .conftest import REPO, TINY, job_counts, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
-
-TINY = {
-    "dataset": "digits",
-    "seeds": [0, 1],
-    "effort": "smoke",
-    "validation_per_class": 10,
-    "grid": {"regimes": ["balanced", "semi_balanced"], "sizes": [100], "models": ["baseline", "classic", "vae"],
-             "classifiers": ["cnn"]},
-    "regimes": {"semi_balanced": {"minority_classes": [2, 6], "ratio": 6}},
-    "classifiers": {"cnn": {"arch": "cnn"}},
-    "models": {"vae": {"family": "vae", "per_class": True, "steps": 2000, "batch_size": 32}},
-}
-
-
-def snakemake(workdir, *args, config=None):
-    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml)."""
-    if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    return subprocess.run(
-        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True,
-    )
-
-
-def job_counts(output: str) -> dict:
-    """{rule: count} from snakemake's 'Job stats' table."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
-
 
 # ------------------------------------------------------------------ schema
 

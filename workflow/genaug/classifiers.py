@@ -16,6 +16,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from .checkpoint import Snapshots, rng_state, set_rng_state
 from .data import to_float
 from .errors import GenaugError
 
@@ -110,22 +111,35 @@ def fit_classifier(
     *,
     seed: int,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+    snapshots: Snapshots | None = None,
     log=sys.stderr,
 ) -> TrainResult:
-    """Train on uint8 (N, C, H, W) tensors already on the model's device; keep the best validation epoch."""
+    """Train on uint8 (N, C, H, W) tensors already on the model's device; keep the best validation epoch.
+
+    With `snapshots`, everything needed to continue (weights, optimizer, RNGs, the epoch's batch order and
+    position, the best epoch so far) is saved every `snapshots.every` steps, and resumed from.
+    """
     if len(train_x) == 0:
         raise GenaugError("the classifier's training set is empty")
     device = train_x.device
     gen = torch.Generator(device="cpu").manual_seed(seed)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     best = TrainResult(best_epoch=-1, epochs_run=0, best_val_accuracy=-1.0)
-    best_state = None
-    for epoch in range(cfg.max_epochs):
-        t0 = time.perf_counter()
+    best_state, step, first_epoch, order, start, total, seen, elapsed = None, 0, 0, None, 0, 0.0, 0, 0.0
+    state = snapshots.load() if snapshots else None
+    if state is not None:
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        set_rng_state(state["rng"], gen)
+        best, best_state = TrainResult(**state["best"]), state["best_state"]
+        step, first_epoch, order, start = state["step"], state["epoch"], state["order"].to(device), state["position"]
+        total, seen, elapsed = state["total"], state["seen"], state["elapsed"]
+    for epoch in range(first_epoch, cfg.max_epochs):
+        t0 = time.perf_counter() - elapsed
         model.train()
-        order = torch.randperm(len(train_x), generator=gen).to(device)
-        total, seen = 0.0, 0
-        for i in range(0, len(order), cfg.batch_size):
+        if order is None:
+            order = torch.randperm(len(train_x), generator=gen).to(device)
+        for i in range(start, len(order), cfg.batch_size):
             idx = order[i : i + cfg.batch_size]
             xb = to_float(train_x[idx])
             if augment is not None:
@@ -138,6 +152,14 @@ def fit_classifier(
             opt.step()
             total += loss.item() * len(idx)
             seen += len(idx)
+            step += 1
+            if snapshots is not None and snapshots.due(step):
+                snapshots.save({
+                    "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(gen),
+                    "best": best.as_dict(), "best_state": best_state, "step": step, "epoch": epoch,
+                    "order": order.cpu(), "position": i + cfg.batch_size, "total": total, "seen": seen,
+                    "elapsed": time.perf_counter() - t0,
+                })
         val_acc = (predict(model, val_x).argmax(1) == val_y).float().mean().item()
         best.history.append(
             {"epoch": epoch, "train_loss": total / seen, "val_accuracy": val_acc, "seconds": time.perf_counter() - t0}
@@ -152,6 +174,7 @@ def fit_classifier(
             file=log,
             flush=True,
         )
+        order, start, total, seen, elapsed = None, 0, 0.0, 0, 0.0
         if epoch - best.best_epoch >= cfg.patience:
             break
     model.load_state_dict(best_state)

@@ -63,7 +63,13 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imbalance-ratio", type=float, default=50.0)
     s.add_argument("--out", required=True)
 
+    def snapshot_options(s):
+        s.add_argument("--snapshot", default=None,
+                       help="resume state (.pt), not an output: saved during training, resumed from, removed at the end")
+        s.add_argument("--snapshot-every", type=int, default=0, help="save the resume state every N steps (0: never)")
+
     s = cell_stage("train_gen", "train one generator on a cell's real subset")
+    snapshot_options(s)
     s.add_argument("--spec", type=_json_arg, required=True, help="model spec (JSON), as config.generator_spec makes")
     s.add_argument("--out", required=True, help="checkpoint (.pt)")
     s.add_argument("--loss-log", required=True, help="loss history (.csv)")
@@ -77,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--grid", required=True, help="PNG grid of samples per class")
 
     s = cell_stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
+    snapshot_options(s)
     s.add_argument("--classifier", type=_json_arg, required=True, help="classifier spec (JSON)")
     s.add_argument("--model", required=True, help="the cell's model axis value (baseline, classic or a generator)")
     s.add_argument("--synthetic", default=None, help="synthetic set from `genaug sample`")
@@ -88,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = stage("aggregate", "collect metrics.json files into summary.csv")
     s.add_argument("--out", required=True)
     s.add_argument("metrics", nargs="+")
+
+    sub.add_parser("bench", help="measure training/sampling speed and dry-run time (genaug bench --help)",
+                   add_help=False)
 
     s = stage("report", "write the self-contained HTML report")
     s.add_argument("--summary", required=True)
@@ -112,7 +122,8 @@ def run(args: argparse.Namespace, log) -> None:
                       validation_per_class=args.validation_per_class, params=params, log=log)
     elif args.stage == "train_gen":
         stages.train_gen(data=args.data, subset=args.subset, spec=args.spec, seed=args.seed, out=args.out,
-                         loss_log=args.loss_log, device=args.device, threads=args.threads, log=log)
+                         loss_log=args.loss_log, device=args.device, threads=args.threads, snapshot=args.snapshot,
+                         snapshot_every=args.snapshot_every, log=log)
     elif args.stage == "sample":
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
@@ -121,7 +132,7 @@ def run(args: argparse.Namespace, log) -> None:
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,
                          classic=args.classic, filter_name=args.filter, device=args.device, threads=args.threads,
-                         log=log)
+                         snapshot=args.snapshot, snapshot_every=args.snapshot_every, log=log)
     elif args.stage == "aggregate":
         from .aggregate import aggregate
 
@@ -135,6 +146,11 @@ def run(args: argparse.Namespace, log) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["bench"]:  # its own options: see genaug/bench.py
+        from .bench import main as bench_main
+
+        return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
     log = sys.stderr
     if args.log:

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 from .errors import GenaugError
-from .io import atomic_path, save_npz
+from .io import NPZ_ERRORS, atomic_path, save_npz
 
 DATASETS = ("fashion_mnist", "mnist", "digits", "folder")
 
@@ -168,9 +168,15 @@ def _load_torchvision(name: str, data_dir, cache_dir) -> Dataset:
     root = locate_torchvision_root(name, data_dir, cache_dir)
     cls = getattr(datasets, _TORCHVISION[name][0])
     train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
-    for split in (train, test):
+    for split, prefix in ((train, "train"), (test, "t10k")):
         if len(split.data) != len(split.targets):
             raise GenaugError(f"{split.raw_folder}: image and label files disagree on the number of items")
+        bad = (split.targets < 0) | (split.targets >= len(train.classes))
+        if bad.any():
+            raise GenaugError(
+                f"{Path(split.raw_folder) / f'{prefix}-labels-idx1-ubyte'}: label {int(split.targets[bad][0])} is "
+                f"outside 0..{len(train.classes) - 1} ({int(bad.sum())} such labels); replace it with an intact copy"
+            )
     return Dataset(
         name=name,
         classes=list(train.classes),
@@ -337,7 +343,7 @@ def load_dataset(path: str | Path) -> Dataset:
                 test_x=torch.from_numpy(z["test_x"]),
                 test_y=torch.from_numpy(z["test_y"]).long(),
             )
-    except (OSError, KeyError, ValueError) as err:
+    except NPZ_ERRORS as err:
         raise GenaugError(f"{path}: not a readable dataset cache ({err}); delete it and rerun `genaug prepare`") from err
 
 

@@ -6,13 +6,18 @@ A job killed half-way therefore never leaves a truncated output that a later run
 from __future__ import annotations
 
 import contextlib
+import glob
 import json
 import os
 import tempfile
+import zipfile
 from pathlib import Path
 from typing import Iterator
 
 import numpy as np
+
+# What np.load raises on a missing, torn or foreign .npz file.
+NPZ_ERRORS = (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile)
 
 _UMASK = os.umask(0)
 os.umask(_UMASK)
@@ -23,6 +28,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path in the target's folder; move it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    # A job killed mid-write leaves its temp file; one job writes a target at a time, so clear them.
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        stale.unlink(missing_ok=True)
     # Keep the real suffix last: numpy, matplotlib and PIL choose formats by it.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)

@@ -10,7 +10,6 @@ import json
 import platform
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,11 +17,12 @@ import torch
 from . import __version__
 from . import generators as gens
 from .augment import ClassicAugment
+from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import setup as setup_device
 from .errors import GenaugError
-from .io import save_npz, write_csv, write_json
+from .io import NPZ_ERRORS, save_npz, write_csv, write_json
 from .labels import synthesize, synthetic_counts
 from .report.figures import sample_grid
 from .subsets import RegimeParams, Subset, draw_subset, parse_size
@@ -60,8 +60,12 @@ def _real_subset(data, subset_path, device):
     return ds, sub, ds.train_x[idx].to(device), ds.train_y[idx].to(device)
 
 
-def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="auto", threads=1, log=sys.stderr) -> None:
-    """Train one generator on a cell's real subset; write a self-describing checkpoint and its loss log."""
+def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="auto", threads=1, snapshot=None,
+              snapshot_every=0, log=sys.stderr) -> None:
+    """Train one generator on a cell's real subset; write a self-describing checkpoint and its loss log.
+
+    With `snapshot`, training state is saved there every `snapshot_every` steps and a killed job resumes.
+    """
     dev = setup_device(device, threads)
     ds, sub, x, y = _real_subset(data, subset, dev)
     strategy = gens.label_strategy(spec)  # fail on a bad combination before any training
@@ -70,16 +74,18 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     t0 = time.perf_counter()
     print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
           f"{spec['train']['steps']} steps", file=log, flush=True)
-    history = gens.train(model, to_float(x), y, spec["train"], seed=seed, log=log)
+    snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
+    history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
     meta = {
         "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
         "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
-        "train_seconds": time.perf_counter() - t0, "genaug": __version__, "torch": torch.__version__,
+        "train_seconds": time.perf_counter() - t0, "genaug": __version__, "torch": str(torch.__version__),
     }
-    gens.save(out, model, spec, meta, history)
     import pandas as pd
 
     write_csv(loss_log, pd.DataFrame(history))
+    gens.save(out, model, spec, meta, history)
+    snapshots.clear()
 
 
 def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
@@ -98,7 +104,13 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     dev = setup_device(device, threads)
     ds, sub, x, y = _real_subset(data, subset, dev)
     model, ckpt = gens.load(generator, dev)
-    spec = ckpt["spec"]
+    spec, gmeta = ckpt["spec"], ckpt["meta"]
+    if tuple(gmeta["image_shape"]) != tuple(ds.image_shape) or gmeta["num_classes"] != ds.num_classes:
+        raise GenaugError(
+            f"{generator}: trained on {gmeta.get('dataset')} images of shape {tuple(gmeta['image_shape'])} with "
+            f"{gmeta['num_classes']} classes, but {data} holds {ds.name} {tuple(ds.image_shape)} with "
+            f"{ds.num_classes}; rerun train_gen for this dataset"
+        )
     strategy = gens.label_strategy(spec)
     counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
     t0 = time.perf_counter()
@@ -129,7 +141,7 @@ def load_synthetic(path, image_shape, num_classes: int):
     try:
         with np.load(path) as z:
             images, labels, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
-    except (OSError, KeyError, ValueError) as err:
+    except NPZ_ERRORS as err:
         raise GenaugError(f"{path}: not a readable synthetic set ({err}); delete it and rerun its sample job") from err
     if images.dtype != np.uint8 or images.shape[1:] != tuple(image_shape) or len(images) != len(labels):
         raise GenaugError(f"{path}: expected uint8 images of shape {tuple(image_shape)} with one label each")
@@ -139,7 +151,8 @@ def load_synthetic(path, image_shape, num_classes: int):
 
 
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
-              classic: dict | None = None, filter_name="none", device="auto", threads=1, log=sys.stderr) -> dict:
+              classic: dict | None = None, filter_name="none", device="auto", threads=1, snapshot=None,
+              snapshot_every=0, log=sys.stderr) -> dict:
     """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split."""
     from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
 
@@ -170,7 +183,9 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     cfg = TrainConfig(**classifier.get("train", {}))
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
           f"images (max {cfg.max_epochs} epochs, patience {cfg.patience})", file=log, flush=True)
-    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, log=log)
+    snapshots = Snapshots(snapshot, snapshot_every,
+                          fingerprint("train_clf", classifier, model, classic, seed, x, y, val_x), log=log)
+    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, snapshots=snapshots, log=log)
 
     test_x = ds.test_x.to(dev).contiguous(**channels_last)
     logits, emb = predict(net, test_x, with_embeddings=True)
@@ -187,11 +202,12 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "train": vars(cfg), "classic": classic, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
         "wall_time_s": time.perf_counter() - t0, "device": str(dev), "threads": torch.get_num_threads(),
-        "genaug": __version__, "torch": torch.__version__, "python": platform.python_version(),
+        "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
     }
     save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=ds.test_y.numpy().astype(np.int16),
              predictions=pred.astype(np.int16))
     write_json(out, metrics)
+    snapshots.clear()
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
           f"macro-F1 {scores['macro_f1']:.4f} ({metrics['wall_time_s']:.0f}s)", file=log)
     return metrics

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .errors import GenaugError
-from .io import save_npz
+from .io import NPZ_ERRORS, save_npz
 
 REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
 # The size axis means images for count regimes, percent of the pool for `fraction`,
@@ -75,7 +75,7 @@ class Subset:
                     val_indices=z["val_indices"],
                     classes=[str(c) for c in z["classes"]],
                 )
-        except (OSError, KeyError, ValueError) as err:
+        except NPZ_ERRORS as err:
             raise GenaugError(f"{path}: not a readable subset file ({err}); delete it and rerun") from err
 
 

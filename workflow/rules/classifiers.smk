@@ -21,8 +21,10 @@ rule train_clf:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         device=config["device"],
+        snapshot=f"--snapshot {SNAPSHOTS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.pt "
+        f"--snapshot-every {config['snapshot_every']}",
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
         "--model {wildcards.model} --filter {wildcards.filter} {params.extra} --seed {wildcards.seed} "
-        "--device {params.device} --threads {threads} --out {output.metrics} --embeddings {output.embeddings} "
+        "--device {params.device} --threads {threads} {params.snapshot} --out {output.metrics} --embeddings {output.embeddings} "
         "--log {log}"

@@ -44,6 +44,7 @@ except GenaugError as err:
 DS = config["dataset"]
 RES = f"results/{DS}"
 LOGS = f"{RES}/logs"
+SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SEEDS = config["seeds"]
 REGIMES = config["grid"]["regimes"]
 MODELS = config["grid"]["models"]
@@ -124,6 +125,12 @@ def train_clf_extra(wildcards, input):
     if wildcards.model in gcfg.ARMS:
         return ""
     return f"--synthetic {input.synthetic}"
+
+
+def gpu_count(model):
+    """GPUs a training job asks for: one for the families that need one, when a GPU may be used."""
+    family = config["models"][model]["family"]
+    return int(config["device"] != "cpu" and family in gcfg.GPU_FAMILIES)
 
 
 def regime_args():

@@ -16,12 +16,16 @@ rule train_gen:
     resources:
         mem_mb=4000,
         runtime=120,
+        gpu=lambda w: gpu_count(w.gen),
     params:
         spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
         device=config["device"],
+        snapshot=f"--snapshot {SNAPSHOTS}/train_gen/{{gen}}/{{regime}}/{{size}}/s{{seed}}.pt "
+        f"--snapshot-every {config['snapshot_every']}",
     shell:
         "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
-        "--device {params.device} --threads {threads} --out {output.model} --loss-log {output.loss} --log {log}"
+        "--device {params.device} --threads {threads} {params.snapshot} --out {output.model} "
+        "--loss-log {output.loss} --log {log}"
 
 
 rule sample:

@@ -12,6 +12,7 @@ import sys
 import torch
 import torch.nn as nn
 
+from ..checkpoint import Snapshots
 from ..errors import GenaugError
 from ..io import save_torch
 from .base import Generator, PerClass, fit
@@ -57,9 +58,11 @@ def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
         raise GenaugError(f"family {spec['family']!r}: bad hyperparameters {hparams} ({err})") from err
 
 
-def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *, seed: int, log=sys.stderr):
-    """Train a built model on float images; returns the loss log rows."""
-    kwargs = dict(steps=train_cfg["steps"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"])
+def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *, seed: int,
+          snapshots: Snapshots | None = None, log=sys.stderr):
+    """Train a built model on float images (resuming from `snapshots` if it holds this job); returns the loss log."""
+    kwargs = dict(steps=train_cfg["steps"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"],
+                  snapshots=snapshots)
     if isinstance(model, PerClass):
         return model.fit(x, y, seed=seed, log=log, **kwargs)
     return fit(model, x, y, seed=seed, log=log, name="generator", **kwargs)
@@ -73,12 +76,21 @@ def save(path, model: nn.Module, spec: dict, meta: dict, history: list[dict]) ->
 def load(path, device="cpu") -> tuple[nn.Module, dict]:
     """Rebuild a model from a checkpoint written by save(); returns (model, checkpoint dict)."""
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=False)
+        ckpt = torch.load(path, map_location=device, weights_only=True)
         meta = ckpt["meta"]
         model = build(ckpt["spec"], meta["image_shape"], meta["num_classes"])
+    except (OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        raise GenaugError(
+            f"{path}: not a readable generator checkpoint ({type(err).__name__}: {err}); delete it and rerun train_gen"
+        ) from err
+    try:
         model.load_state_dict(ckpt["state_dict"])
-    except (OSError, KeyError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        raise GenaugError(f"{path}: not a readable generator checkpoint ({err}); delete it and rerun train_gen") from err
+    except (KeyError, RuntimeError) as err:
+        first = str(err).strip().splitlines()[0]
+        raise GenaugError(
+            f"{path}: its weights do not fit the {ckpt['spec'].get('family')!r} model its spec describes ({first}); "
+            "delete it and rerun train_gen"
+        ) from err
     return model.to(device).eval(), ckpt
 
 

@@ -19,6 +19,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from ..checkpoint import Snapshots, rng_state, set_rng_state
 from ..errors import GenaugError
 
 
@@ -66,6 +67,10 @@ def train_loop(
     steps: int,
     lr: float,
     name: str,
+    buffers: list[torch.Tensor] = (),
+    rngs: tuple[torch.Generator, ...] = (),
+    extra_state: dict | None = None,
+    snapshots: Snapshots | None = None,
     log=sys.stderr,
     log_every: int = 0,
 ) -> list[dict]:
@@ -73,12 +78,27 @@ def train_loop(
 
     Parts may be scalars or one value per stacked model (shape (k,)). Returns the loss log: one row
     per interval with each part's mean, and per model when stacked. Raises on a non-finite loss.
+    With `snapshots`, the params, buffers, optimizer, RNGs (global and `rngs`), `extra_state`
+    (objects with state_dict/load_state_dict, e.g. an EMA) and the log so far are saved every
+    `snapshots.every` steps, and a saved state of the same job is resumed from.
     """
     opt = _optimizer(params, lr)
+    extra_state = extra_state or {}
     log_every = log_every or max(1, steps // 20)
-    history, sums, count = [], {}, 0
-    t0 = time.perf_counter()
-    for step in range(1, steps + 1):
+    history, sums, count, start, elapsed = [], {}, 0, 1, 0.0
+    state = snapshots.load() if snapshots else None
+    if state is not None:
+        with torch.no_grad():
+            for t, saved in zip([*params, *buffers], state["tensors"], strict=True):
+                t.copy_(saved)
+        opt.load_state_dict(state["optimizer"])
+        for key, obj in extra_state.items():
+            obj.load_state_dict(state["extra"][key])
+        set_rng_state(state["rng"], *rngs)
+        history, sums, count, elapsed = state["history"], state["sums"], state["count"], state["elapsed"]
+        start = state["step"] + 1
+    t0 = time.perf_counter() - elapsed
+    for step in range(start, steps + 1):
         loss, parts = step_loss()
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -102,11 +122,17 @@ def train_loop(
                 shown = float(means["loss"].mean())
             print(f"{name} step {step}/{steps} loss {shown:.4f} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
             sums, count = {}, 0
+        if snapshots is not None and snapshots.due(step) and step < steps:
+            snapshots.save({
+                "step": step, "tensors": [t.detach() for t in [*params, *buffers]], "optimizer": opt.state_dict(),
+                "extra": {key: obj.state_dict() for key, obj in extra_state.items()}, "rng": rng_state(*rngs),
+                "history": history, "sums": sums, "count": count, "elapsed": time.perf_counter() - t0,
+            })
     return history
 
 
 def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
-        name: str = "generator", log=sys.stderr) -> list[dict]:
+        name: str = "generator", snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
     """Train one model on float images `x` already on its device; batches are drawn uniformly at random."""
     if len(x) == 0:
         raise GenaugError(f"{name}: no training images")
@@ -118,7 +144,8 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
         idx = torch.randint(0, len(x), (batch_size,), generator=gen).to(x.device)
         return model.loss(x[idx], y[idx])
 
-    history = train_loop(list(model.parameters()), step_loss, steps=steps, lr=lr, name=name, log=log)
+    history = train_loop(list(model.parameters()), step_loss, steps=steps, lr=lr, name=name,
+                         buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots, log=log)
     model.eval()
     return history
 
@@ -136,7 +163,7 @@ class PerClass(nn.Module):
         self.register_buffer("trained", torch.zeros(len(models), dtype=torch.bool))
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
-            log=sys.stderr) -> list[dict]:
+            snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
         """Train the models of every class that has images, all at once (stacked weights, vmapped loss)."""
         classes = [c for c in range(len(self.models)) if bool((y == c).any())]
         if not classes:
@@ -162,7 +189,8 @@ class PerClass(nn.Module):
             return losses.sum(), {"loss": losses.detach(), **parts}
 
         history = train_loop(list(params.values()), step_loss, steps=steps, lr=lr,
-                             name=f"{len(classes)} per-class models", log=log)
+                             name=f"{len(classes)} per-class models", buffers=list(buffers.values()), rngs=(gen,),
+                             snapshots=snapshots, log=log)
         with torch.no_grad():
             for i, m in enumerate(members):
                 for key, value in params.items():

@@ -1,0 +1,237 @@
+"""The catalogue of malformed inputs: each gives one clear message naming the item, a non-zero exit, no stray output.
+
+Config mistakes are caught by `snakemake -n` before any job runs; data and file mistakes by the
+`genaug` stage that meets them (exit status 2), which leaves its output unwritten.
+"""
+
+import copy
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from genaug.cli import main
+
+from .conftest import REPO, snakemake
+from .test_data import fake_mnist_files, make_folder, write_idx
+
+DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+
+
+def changed(path: str, value) -> dict:
+    cfg = copy.deepcopy(DEFAULT)
+    *parents, last = path.split(".")
+    node = cfg
+    for p in parents:
+        node = node[p]
+    node[last] = value
+    return cfg
+
+
+# ------------------------------------------------------------------ config.yaml: refused before any job
+
+CONFIGS = [
+    ("wrong type", "seeds", "zero", "seeds: 'zero' is not of type 'array'"),
+    ("wrong type, nested", "grid.sizes", "1000", "grid.sizes: '1000' is not of type 'array'"),
+    ("unknown key", "grid.modles", ["vae"], "'modles' was unexpected"),
+    ("negative size", "grid.sizes", [-500, 1000], "grid.sizes.0: -500 is less than the minimum of 1"),
+    ("empty model axis", "grid.models", [], "grid.models: [] should be non-empty"),
+    ("empty size axis", "grid.sizes", [], "grid.sizes is empty but grid.regimes has 'balanced'"),
+    ("empty seed list", "seeds", [], "seeds: [] should be non-empty"),
+    ("unknown family", "models.vae.family", "gan9000", "models.vae.family: 'gan9000' is not one of"),
+    ("a sampler for a model that has none", "models.vae.sampler", "ddim", "models.vae: Additional properties"),
+    ("model in the grid but not defined", "grid.models", ["baseline", "diffusion"],
+     "grid.models: unknown model 'diffusion'"),
+    ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),
+    ("negative snapshot interval", "snapshot_every", -1, "snapshot_every: -1 is less than the minimum of 0"),
+]
+
+
+@pytest.mark.parametrize("what,path,value,message", CONFIGS, ids=[c[0] for c in CONFIGS])
+def test_bad_config_is_refused_before_any_job(tmp_path, what, path, value, message):
+    r = snakemake(tmp_path, "-n", config=changed(path, value))
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert message in out, out[-1500:]
+    assert "Traceback" not in out
+    assert not (tmp_path / "results").exists()
+
+
+# ------------------------------------------------------------------ data and files: refused by the stage
+
+
+def _truncated_idx(d):
+    fake_mnist_files(d / "raw")
+    f = d / "raw" / "train-images-idx3-ubyte"
+    f.write_bytes(f.read_bytes()[:-100])
+    return ["prepare", "--dataset", "mnist", "--data-dir", str(d / "raw"), "--cache-dir", str(d / "cache")], \
+        "train-images-idx3-ubyte: IDX header says"
+
+
+def _labels_out_of_range(d):
+    fake_mnist_files(d / "raw")
+    write_idx(d / "raw" / "t10k-labels-idx1-ubyte", np.array([3] * 19 + [12]))
+    return ["prepare", "--dataset", "mnist", "--data-dir", str(d / "raw"), "--cache-dir", str(d / "cache")], \
+        "t10k-labels-idx1-ubyte: label 12 is outside 0..9"
+
+
+def _missing_directory(d):
+    return ["prepare", "--dataset", "folder", "--data-dir", str(d / "no_such_dir")], \
+        f"data_dir {d / 'no_such_dir'} is not a directory"
+
+
+def _empty_class_folder(d):
+    make_folder(d / "imgs")
+    (d / "imgs" / "emu").mkdir()
+    return ["prepare", "--dataset", "folder", "--data-dir", str(d / "imgs")], "emu: class folder holds no images"
+
+
+def _corrupt_png(d):
+    make_folder(d / "imgs")
+    (d / "imgs" / "dog" / "3.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\x00" * 40)
+    return ["prepare", "--dataset", "folder", "--data-dir", str(d / "imgs")], "3.png: cannot be read as an image"
+
+
+def _size_larger_than_pool(d, cache):
+    return ["subset", "--data", str(cache), "--regime", "balanced", "--size", "n5000", "--seed", "0"], \
+        "regime 'balanced' at size n5000 needs"
+
+
+def _corrupt_cache(d, cache):
+    (d / "dataset.npz").write_bytes(b"PK\x03\x04 truncated")
+    return ["subset", "--data", str(d / "dataset.npz"), "--regime", "balanced", "--size", "n100", "--seed", "0"], \
+        "dataset.npz: not a readable dataset cache"
+
+
+def _corrupt_subset(d, cache):
+    (d / "sub.npz").write_text("not numpy")
+    return _train_clf(cache, d / "sub.npz"), "sub.npz: not a readable subset file"
+
+
+def _corrupt_checkpoint(d, cache, sub):
+    (d / "model.pt").write_bytes(b"\x80\x02}q\x00 torn")
+    return _sample(cache, sub, d / "model.pt"), "model.pt: not a readable generator checkpoint"
+
+
+def _checkpoint_of_another_dataset(d, cache, sub):
+    from genaug import generators as gens
+
+    spec = {"name": "vae", "family": "vae", "per_class": True, "label_strategy": None, "hparams": {}}
+    model = gens.build(spec, (3, 32, 32), 10)
+    gens.save(d / "model.pt", model, spec, {"image_shape": [3, 32, 32], "num_classes": 10, "dataset": "folder"}, [])
+    return _sample(cache, sub, d / "model.pt"), "model.pt: trained on folder images of shape (3, 32, 32)"
+
+
+def _checkpoint_of_another_model(d, cache, sub):
+    from genaug import generators as gens
+
+    spec = {"name": "vae", "family": "vae", "per_class": True, "label_strategy": None, "hparams": {}}
+    other = {**spec, "hparams": {"latent_dim": 8}}  # weights of a smaller latent space under this spec
+    weights = gens.build(other, (1, 28, 28), 10).state_dict()
+    torch.save({"spec": spec, "meta": {"image_shape": [1, 28, 28], "num_classes": 10}, "history": [],
+                "state_dict": weights}, d / "model.pt")
+    return _sample(cache, sub, d / "model.pt"), "model.pt: its weights do not fit the 'vae' model"
+
+
+def _pickled_object_checkpoint(d, cache, sub):
+    torch.save({"spec": object(), "meta": {}}, d / "model.pt")  # needs unpickling arbitrary code: refused
+    return _sample(cache, sub, d / "model.pt"), "model.pt: not a readable generator checkpoint (UnpicklingError"
+
+
+def _corrupt_snapshot(d, cache, sub):
+    (d / "snap.pt").write_bytes(b"garbage")
+    return _train_clf(cache, sub, "--snapshot", str(d / "snap.pt"), "--snapshot-every", "5"), \
+        "snap.pt: unreadable training snapshot"
+
+
+def _synthetic_of_wrong_shape(d, cache, sub):
+    np.savez(d / "syn.npz", images=np.zeros((4, 1, 8, 8), np.uint8), labels=np.zeros(4, np.int64),
+             meta=np.array("{}"))
+    return _train_clf(cache, sub, "--synthetic", str(d / "syn.npz")), \
+        "syn.npz: expected uint8 images of shape (1, 28, 28)"
+
+
+def _bad_spec_json(d, cache, sub):
+    return ["train_gen", "--data", str(cache), "--subset", str(sub), "--seed", "0", "--spec", "{family: vae",
+            "--out", str(d / "out" / "model.pt"), "--loss-log", str(d / "out" / "loss.csv")], \
+        "argument --spec: not valid JSON"
+
+
+def _unknown_family_spec(d, cache, sub):
+    spec = {"name": "g", "family": "gan9000", "per_class": True, "train": {"steps": 5, "batch_size": 4, "lr": 1e-3}}
+    return ["train_gen", "--data", str(cache), "--subset", str(sub), "--seed", "0", "--spec", json.dumps(spec),
+            "--out", str(d / "out" / "model.pt"), "--loss-log", str(d / "out" / "loss.csv")], \
+        "unknown generator family 'gan9000'"
+
+
+def _truncated_metrics(d, cache, sub):
+    (d / "metrics.json").write_text('{"accuracy": 0.9')
+    return ["aggregate", "--out", str(d / "out" / "summary.csv"), str(d / "metrics.json")], \
+        "metrics.json: not a complete metrics.json"
+
+
+def _train_clf(cache, sub, *extra):
+    clf = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 1, "patience": 1}})
+    out = sub.parent / "out"
+    return ["train_clf", "--data", str(cache), "--subset", str(sub), "--classifier", clf, "--model", "vae", "--seed",
+            "0", *extra, "--out", str(out / "metrics.json"), "--embeddings", str(out / "emb.npz")]
+
+
+def _sample(cache, sub, model):
+    out = sub.parent / "out"
+    return ["sample", "--data", str(cache), "--subset", str(sub), "--generator", str(model), "--seed", "0",
+            "--out", str(out / "syn.npz"), "--grid", str(out / "syn.png")]
+
+
+DATA = [_truncated_idx, _labels_out_of_range, _missing_directory, _empty_class_folder, _corrupt_png]
+WITH_CACHE = [_size_larger_than_pool, _corrupt_cache, _corrupt_subset]
+WITH_SUBSET = [_corrupt_checkpoint, _checkpoint_of_another_dataset, _checkpoint_of_another_model,
+               _pickled_object_checkpoint, _corrupt_snapshot, _synthetic_of_wrong_shape, _bad_spec_json,
+               _unknown_family_spec, _truncated_metrics]
+
+
+@pytest.fixture(scope="module")
+def good_subset(digits_cache, tmp_path_factory):
+    sub = tmp_path_factory.mktemp("good") / "sub.npz"
+    assert main(["subset", "--data", str(digits_cache), "--regime", "balanced", "--size", "n100", "--seed", "0",
+                 "--validation-per-class", "10", "--out", str(sub), "--log", str(sub.with_suffix(".log"))]) == 0
+    return sub
+
+
+def _files(folder):
+    return {p for p in folder.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("case", DATA + WITH_CACHE + WITH_SUBSET, ids=lambda f: f.__name__.strip("_"))
+def test_bad_data_or_file_is_named_and_nothing_is_written(case, tmp_path, digits_cache, good_subset, capsys):
+    work = tmp_path / "work"
+    work.mkdir()
+    if case in DATA:
+        argv, message = case(work)
+        argv += ["--out", str(work / "out" / "dataset.npz")]
+    elif case in WITH_CACHE:
+        argv, message = case(work, digits_cache)
+        if "--out" not in argv:
+            argv += ["--out", str(work / "out" / "sub.npz")]
+    else:
+        sub = work / "sub.npz"
+        sub.write_bytes(good_subset.read_bytes())
+        argv, message = case(work, digits_cache, sub)
+    before = _files(work)
+    try:
+        status = main(argv)
+    except SystemExit as exit_:  # argparse refuses bad option values itself
+        status = exit_.code
+    err = capsys.readouterr().err
+    assert status == 2
+    assert message in err, err
+    assert "Traceback" not in err
+    new = _files(work) - before
+    assert not [p for p in new if "cache" not in p.parts and "raw" not in p.parts], new  # no stray outputs
+    assert not (work / "out").exists() or not any((work / "out").iterdir())
+
+
+def test_the_catalogue_has_at_least_twenty_cases():
+    assert len(CONFIGS) + len(DATA) + len(WITH_CACHE) + len(WITH_SUBSET) >= 20

@@ -1,0 +1,118 @@
+"""Resumable training: a job interrupted after a snapshot and restarted ends exactly where an uninterrupted one does."""
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from genaug import stages
+from genaug.checkpoint import Snapshots
+from genaug.errors import GenaugError
+
+CLF = {"name": "cnn", "arch": "cnn", "hparams": {"dropout": 0.2}, "train": {"max_epochs": 3, "patience": 3}}
+
+
+class Crash(Exception):
+    """Stands in for a kill: raised right after the n-th snapshot is written."""
+
+
+@pytest.fixture
+def crash_after(monkeypatch):
+    def arm(n):
+        real_save, calls = Snapshots.save, []
+
+        def save(self, state):
+            real_save(self, state)
+            calls.append(state["step"])
+            if len(calls) == n:
+                raise Crash(f"killed after the snapshot at step {state['step']}")
+
+        monkeypatch.setattr(Snapshots, "save", save)
+        return calls
+
+    return arm
+
+
+@pytest.fixture(scope="module")
+def sub(digits_cache, tmp_path_factory):
+    out = tmp_path_factory.mktemp("sub") / "sub.npz"
+    stages.subset(data=digits_cache, regime="balanced", size="n150", seed=0, out=out, validation_per_class=10,
+                  log=open("/dev/null", "w"))
+    return out
+
+
+def _state(path):
+    return torch.load(path, weights_only=True)["state_dict"]
+
+
+@pytest.mark.parametrize("strategy", [{"per_class": True}, {"label_strategy": "reconstruct"}])
+def test_generator_resumes_to_identical_weights(digits_cache, sub, tmp_path, quiet, crash_after, strategy):
+    spec = {"name": "vae", "family": "vae", "per_class": False, "label_strategy": None, "hparams": {},
+            "train": {"steps": 40, "batch_size": 16, "lr": 1e-3}, **strategy}
+    common = dict(data=digits_cache, subset=sub, spec=spec, seed=3, log=quiet)
+    stages.train_gen(**common, out=tmp_path / "a.pt", loss_log=tmp_path / "a.csv")
+
+    snap = tmp_path / "snap" / "gen.pt"
+    calls = crash_after(3)
+    with pytest.raises(Crash):
+        stages.train_gen(**common, out=tmp_path / "b.pt", loss_log=tmp_path / "b.csv", snapshot=snap,
+                         snapshot_every=7)
+    assert calls == [7, 14, 21] and snap.exists() and not (tmp_path / "b.pt").exists()
+    stages.train_gen(**common, out=tmp_path / "b.pt", loss_log=tmp_path / "b.csv", snapshot=snap, snapshot_every=7)
+    assert calls == [7, 14, 21, 28, 35]  # resumed at step 22, not from the start
+    assert not snap.exists()  # removed once the outputs are written
+    a, b = _state(tmp_path / "a.pt"), _state(tmp_path / "b.pt")
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
+
+
+@pytest.mark.parametrize("classic", [None, {"shift": 2, "flip": False, "erase_p": 0.5}])
+def test_classifier_resumes_to_identical_metrics(digits_cache, sub, tmp_path, quiet, crash_after, classic):
+    common = dict(data=digits_cache, subset=sub, classifier=CLF, model="classic" if classic else "baseline",
+                  classic=classic, seed=1, log=quiet)
+    a = stages.train_clf(**common, out=tmp_path / "a.json", embeddings=tmp_path / "a.npz")
+
+    snap = tmp_path / "snap.pt"
+    calls = crash_after(2)  # 150 images / 64 a batch = 3 steps an epoch: step 4 is inside epoch 2
+    with pytest.raises(Crash):
+        stages.train_clf(**common, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz", snapshot=snap,
+                         snapshot_every=2)
+    assert calls == [2, 4] and not (tmp_path / "b.json").exists()
+    b = stages.train_clf(**common, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz", snapshot=snap,
+                         snapshot_every=2)
+    assert calls == [2, 4, 6, 8] and not snap.exists()
+
+    def comparable(m):
+        return {k: v for k, v in m.items() if k != "wall_time_s"} | {
+            "history": [{k: v for k, v in h.items() if k != "seconds"} for h in m["history"]]}
+
+    assert comparable(a) == comparable(b)
+    with np.load(tmp_path / "a.npz") as za, np.load(tmp_path / "b.npz") as zb:
+        assert np.array_equal(za["embeddings"], zb["embeddings"])
+
+
+def test_snapshot_of_another_configuration_is_set_aside(digits_cache, sub, tmp_path, crash_after):
+    spec = {"name": "vae", "family": "vae", "per_class": True, "label_strategy": None, "hparams": {},
+            "train": {"steps": 20, "batch_size": 16, "lr": 1e-3}}
+    snap = tmp_path / "snap.pt"
+    crash_after(1)
+    with pytest.raises(Crash):
+        stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "m.pt",
+                         loss_log=tmp_path / "l.csv", snapshot=snap, snapshot_every=5, log=open("/dev/null", "w"))
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:  # another seed is another job: its snapshot must not be resumed
+        stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=1, out=tmp_path / "m.pt",
+                         loss_log=tmp_path / "l.csv", snapshot=snap, snapshot_every=50, log=f)
+    assert "snapshot of another configuration; training from the start" in log.read_text()
+    assert "resuming" not in log.read_text()
+    assert (tmp_path / "m.pt").exists() and not snap.exists()
+
+
+def test_corrupt_snapshot_is_named(digits_cache, sub, tmp_path, quiet):
+    snap = tmp_path / "snap.pt"
+    snap.write_bytes(b"\x80\x02 this is not a torch file")
+    with pytest.raises(GenaugError, match=r"snap\.pt: unreadable training snapshot .* delete it"):
+        stages.train_clf(data=digits_cache, subset=sub, classifier=CLF, model="baseline", seed=0,
+                         out=tmp_path / "m.json", embeddings=tmp_path / "e.npz", snapshot=snap, snapshot_every=5,
+                         log=quiet)
+    assert not (tmp_path / "m.json").exists() and snap.exists()  # nothing half-written, nothing deleted

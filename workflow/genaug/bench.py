@@ -1,0 +1,313 @@
+"""`genaug bench`: measure what makes a grid practical and write results/bench.json.
+
+- per generator family: training and sampling images/s at the `quick` preset, and the share of the
+  training loop spent outside the model's forward and backward pass;
+- the classifier's training images/s and the same overhead share;
+- how long `snakemake -n` takes to plan a grid of about 10,000 jobs;
+- with --default-run, the wall time of `snakemake --cores all` on the shipped config.yaml.
+
+Forward and backward are timed by wrapping the family's `loss` (or the classifier's `forward`) and
+`torch.Tensor.backward` during an ordinary training run, so the loop measured is the real one.
+Each section records when it was measured; sections not rerun are kept from the previous file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import copy
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[2]
+TARGETS = {"default_run_max_s": 1800, "dry_run_10k_max_s": 20, "loop_overhead_max": 0.10}
+
+
+class FwdBwdTimer:
+    """Adds up seconds spent inside a forward method and inside Tensor.backward while active."""
+
+    def __init__(self, owner: type, method: str, cuda: bool):
+        self.owner, self.method, self.cuda = owner, method, cuda
+        self.forward_s = self.backward_s = 0.0
+
+    def _sync(self):
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+
+    def _wrap(self, fn, attr):
+        def timed(*args, **kwargs):
+            self._sync()
+            t0 = time.perf_counter()
+            out = fn(*args, **kwargs)
+            self._sync()
+            setattr(self, attr, getattr(self, attr) + time.perf_counter() - t0)
+            return out
+
+        return timed
+
+    @contextlib.contextmanager
+    def active(self):
+        import torch
+
+        forward, backward = getattr(self.owner, self.method), torch.Tensor.backward
+        setattr(self.owner, self.method, self._wrap(forward, "forward_s"))
+        torch.Tensor.backward = self._wrap(backward, "backward_s")
+        try:
+            yield self
+        finally:
+            setattr(self.owner, self.method, forward)
+            torch.Tensor.backward = backward
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def _machine(device) -> dict:
+    import torch
+
+    cpu = platform.processor()
+    with contextlib.suppress(OSError):
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    return {"cpu": cpu, "cores": os.cpu_count(), "device": str(device), "torch": str(torch.__version__),
+            "torch_threads": torch.get_num_threads(),
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "python": platform.python_version()}
+
+
+def _cell(dataset: str, size: str, workdir: Path, log):
+    """A real (regime, size, seed) subset of `dataset`, falling back to digits when it is not available."""
+    from . import stages
+    from .errors import GenaugError
+
+    cache = workdir / f"{dataset}.npz"
+    try:
+        stages.prepare(dataset=dataset, out=cache, cache_dir=REPO / "data" / "raw", log=log)
+    except GenaugError as err:
+        print(f"bench: {dataset} unavailable ({err}); using digits", file=log)
+        dataset, size, cache = "digits", "n500", workdir / "digits.npz"
+        stages.prepare(dataset="digits", out=cache, log=log)
+    sub = workdir / "subset.npz"
+    stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log)
+    return dataset, cache, sub
+
+
+def bench_generators(config: dict, cache, sub, device, log) -> dict:
+    """Train each family as config.yaml's first model of it is configured, at the quick preset; then sample."""
+    import torch
+
+    from . import config as gcfg
+    from . import generators as gens
+    from .data import load_dataset, to_float
+    from .labels import synthesize
+    from .subsets import Subset
+
+    ds, subset = load_dataset(cache), Subset.load(sub)
+    idx = torch.from_numpy(subset.indices)
+    x, y = to_float(ds.train_x[idx].to(device)), ds.train_y[idx].to(device)
+    quick = {**config, "effort": "quick"}
+    out = {}
+    for family, cls in gens.FAMILIES.items():
+        name = next((m for m, e in (config.get("models") or {}).items() if e["family"] == family), None)
+        spec = gcfg.generator_spec(quick, name) if name else {
+            "name": family, "family": family, "per_class": not cls.conditional, "label_strategy": None,
+            "hparams": {}, "train": {"steps": 1000, "batch_size": 64, "lr": 1e-3}}
+        strategy = gens.label_strategy(spec)
+        torch.manual_seed(0)
+        model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
+        models_trained = int(torch.bincount(y, minlength=ds.num_classes).gt(0).sum()) if strategy == "per_class" else 1
+        timer = FwdBwdTimer(cls, "loss", device.type == "cuda")
+        t0 = time.perf_counter()
+        with timer.active():
+            gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
+        train_s = time.perf_counter() - t0
+        images = spec["train"]["steps"] * spec["train"]["batch_size"] * models_trained
+        counts = torch.full((ds.num_classes,), 1000, dtype=torch.long).numpy()
+        t0 = time.perf_counter()
+        samples, _ = synthesize(model, strategy, counts, x, y, seed=1)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        sample_s = time.perf_counter() - t0
+        out[family] = {
+            "model": spec["name"], "label_strategy": strategy, "steps": spec["train"]["steps"],
+            "batch_size": spec["train"]["batch_size"], "models_trained_at_once": models_trained,
+            "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
+            "sample_images": len(samples), "sample_seconds": round(sample_s, 3),
+            "sample_images_per_s": round(len(samples) / sample_s, 1),
+            "forward_s": round(timer.forward_s, 2), "backward_s": round(timer.backward_s, 2),
+            "loop_overhead": round(1 - (timer.forward_s + timer.backward_s) / train_s, 4),
+        }
+        print(f"bench: {family}: train {out[family]['train_images_per_s']:.0f} img/s, "
+              f"sample {out[family]['sample_images_per_s']:.0f} img/s, "
+              f"overhead {out[family]['loop_overhead']:.1%}", file=log, flush=True)
+    return out
+
+
+def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> dict:
+    """The classifier's training loop on a real subset for a fixed number of epochs (no early stop)."""
+    import torch
+
+    from . import config as gcfg
+    from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier, predict
+    from .data import load_dataset
+    from .subsets import Subset
+
+    ds, subset = load_dataset(cache), Subset.load(sub)
+    name = config["grid"]["classifiers"][0]
+    spec = gcfg.classifier_spec({**config, "effort": "quick"}, name)
+    cl = dict(memory_format=torch.channels_last)
+    idx, vidx = torch.from_numpy(subset.indices), torch.from_numpy(subset.val_indices)
+    x, y = ds.train_x[idx].to(device).contiguous(**cl), ds.train_y[idx].to(device)
+    vx, vy = ds.train_x[vidx].to(device).contiguous(**cl), ds.train_y[vidx].to(device)
+    torch.manual_seed(0)
+    net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
+    cfg = TrainConfig(**{**spec["train"], "max_epochs": epochs, "patience": epochs})
+    timer = FwdBwdTimer(CLASSIFIERS[spec["arch"]], "forward", device.type == "cuda")
+    t0 = time.perf_counter()
+    with timer.active():
+        result = fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
+    total = time.perf_counter() - t0
+    t1 = time.perf_counter()  # the epochs include a validation pass each; time those apart
+    for _ in range(result.epochs_run):
+        predict(net, vx)
+    val_s = time.perf_counter() - t1
+    train_s = total - val_s
+    out = {
+        "classifier": name, "arch": spec["arch"], "train_images": len(x), "epochs": epochs,
+        "batch_size": cfg.batch_size, "train_seconds": round(train_s, 2),
+        "train_images_per_s": round(epochs * len(x) / train_s, 1), "validation_seconds": round(val_s, 2),
+        "forward_s": round(timer.forward_s, 2), "backward_s": round(timer.backward_s, 2),
+        "loop_overhead": round(1 - (timer.forward_s + timer.backward_s) / train_s, 4),
+    }
+    print(f"bench: classifier: {out['train_images_per_s']:.0f} img/s, overhead {out['loop_overhead']:.1%}",
+          file=log, flush=True)
+    return out
+
+
+def big_grid_config(config: dict, seeds: int = 30) -> dict:
+    """config.yaml widened to every regime, ten sizes and `seeds` seeds: about 10,000 jobs."""
+    cfg = copy.deepcopy(config)
+    cfg["seeds"] = list(range(seeds))
+    cfg["grid"].update(regimes=["balanced", "semi_balanced", "imbalanced", "fraction", "shots"],
+                       sizes=list(range(500, 5001, 500)), fractions=[10, 25, 50, 100], shots=[1, 5, 10, 20],
+                       models=["baseline", "classic", *[m for m in (cfg.get("models") or {})]])
+    return cfg
+
+
+def _snakemake(workdir: Path, *args) -> subprocess.CompletedProcess:
+    exe = Path(sys.executable).with_name("snakemake")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
+    return subprocess.run([*cmd, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
+                          capture_output=True, text=True)
+
+
+def _job_total(output: str) -> int:
+    m = re.search(r"^total\s+(\d+)$", output, re.M)
+    return int(m[1]) if m else 0
+
+
+def bench_dry_run(config: dict, log) -> dict:
+    """Wall time of `snakemake -n` (DAG, wildcards, params of every job) on a ~10,000-job grid."""
+    with tempfile.TemporaryDirectory(prefix="genaug-dry-") as d:
+        cfg = big_grid_config(config)
+        (Path(d) / "config.yaml").write_text(yaml.safe_dump(cfg))
+        t0 = time.perf_counter()
+        r = _snakemake(Path(d), "-n", "--quiet", "rules")
+        seconds = time.perf_counter() - t0
+    if r.returncode != 0:
+        raise RuntimeError(f"dry run failed: {r.stderr[-2000:]}")
+    jobs = _job_total(r.stdout + r.stderr)
+    print(f"bench: snakemake -n on {jobs} jobs: {seconds:.1f}s", file=log, flush=True)
+    return {"jobs": jobs, "seconds": round(seconds, 2), "seeds": len(cfg["seeds"]),
+            "regimes": cfg["grid"]["regimes"], "models": cfg["grid"]["models"]}
+
+
+def bench_default_run(cores: str, log) -> dict:
+    """Wall time of `snakemake --cores all` on the shipped config.yaml, from nothing, in a scratch folder."""
+    with tempfile.TemporaryDirectory(prefix="genaug-default-") as d:
+        shutil.copy(REPO / "config.yaml", Path(d) / "config.yaml")
+        print(f"bench: default run in {d} (tens of minutes)...", file=log, flush=True)
+        t0 = time.perf_counter()
+        r = _snakemake(Path(d), "--cores", cores)
+        seconds = time.perf_counter() - t0
+        if r.returncode != 0:
+            raise RuntimeError(f"default run failed: {r.stderr[-3000:]}")
+        import pandas as pd
+
+        summary = pd.read_csv(next(Path(d).glob("results/*/summary.csv")))
+        jobs = _job_total(r.stdout + r.stderr)
+    print(f"bench: default run: {seconds / 60:.1f} min, {jobs} jobs", file=log, flush=True)
+    return {"seconds": round(seconds, 1), "minutes": round(seconds / 60, 2), "jobs": jobs, "cells": len(summary),
+            "cores": os.cpu_count() if cores == "all" else int(cores),
+            "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1)}
+
+
+def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
+        default_run=False, cores="all", skip=(), log=sys.stderr) -> dict:
+    from .device import setup as setup_device
+    from .io import read_json, write_json
+
+    dev = setup_device(device, threads)
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    report = read_json(out) if Path(out).exists() else {}
+    report.update(machine=_machine(dev), targets=TARGETS)
+    with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
+        ds_name, cache, sub = _cell(dataset, size, Path(d), log)
+        data = {"dataset": ds_name, "subset": f"balanced/{size if ds_name == dataset else 'n500'}/s0"}
+        if "generators" not in skip:
+            report["generators"] = {"measured_at": _now(), **data, **bench_generators(config, cache, sub, dev, log)}
+        if "classifier" not in skip:
+            report["classifier"] = {"measured_at": _now(), **data, **bench_classifier(config, cache, sub, dev, log)}
+    if "dry_run" not in skip:
+        report["dry_run"] = {"measured_at": _now(), **bench_dry_run(config, log)}
+    if default_run:
+        report["default_run"] = {"measured_at": _now(), **bench_default_run(cores, log)}
+    report["checks"] = _checks(report)
+    write_json(out, report)
+    print(f"bench -> {out}", file=log)
+    return report
+
+
+def _checks(report: dict) -> dict:
+    """Each target and whether the figures in this file meet it (None: not measured)."""
+    loops = {f"generator:{k}": v["loop_overhead"] for k, v in report.get("generators", {}).items()
+             if isinstance(v, dict)}
+    if "classifier" in report:
+        loops["classifier"] = report["classifier"]["loop_overhead"]
+    default = report.get("default_run", {}).get("seconds")
+    dry = report.get("dry_run", {}).get("seconds")
+    return {
+        "default_run_within_30_min": None if default is None else default <= TARGETS["default_run_max_s"],
+        "dry_run_10k_within_20_s": None if dry is None else dry <= TARGETS["dry_run_10k_max_s"],
+        "loop_overhead_within_10_percent": {k: v <= TARGETS["loop_overhead_max"] for k, v in loops.items()},
+    }
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(prog="genaug bench", description=__doc__.splitlines()[0])
+    p.add_argument("--out", default="results/bench.json")
+    p.add_argument("--dataset", default="fashion_mnist", help="real data to time on (digits if unavailable)")
+    p.add_argument("--size", default="n1000", help="balanced subset size the loops train on")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=1, help="torch threads (a grid job's default)")
+    p.add_argument("--default-run", action="store_true", help="also time the full default run (tens of minutes)")
+    p.add_argument("--cores", default="all", help="--cores for the default run")
+    p.add_argument("--skip", nargs="*", default=[], choices=["generators", "classifier", "dry_run"])
+    args = p.parse_args(argv)
+    run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,90 @@
+"""Resumable training: periodic snapshots of everything a training loop needs to continue exactly.
+
+A snapshot holds the weights, the optimizer, any EMA, every RNG state and the step. It lives at a
+path that is not a declared Snakemake output (Snakemake deletes those before a job runs), is
+written atomically, and carries a fingerprint of the job (spec, seed, training data), so a snapshot
+left by another configuration is set aside instead of resumed. On CPU a resumed run ends with
+the same weights, bit for bit, as one that was never interrupted.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import pickle
+import sys
+from pathlib import Path
+
+import torch
+
+from .errors import GenaugError
+from .io import save_torch
+
+
+def fingerprint(*parts) -> str:
+    """A short hash of JSON-able values and tensors: what makes two training jobs the same job."""
+    h = hashlib.sha256()
+    for part in parts:
+        if isinstance(part, torch.Tensor):
+            h.update(part.detach().cpu().contiguous().numpy().tobytes())
+        else:
+            h.update(json.dumps(part, sort_keys=True, default=str).encode())
+    return h.hexdigest()[:16]
+
+
+def rng_state(*generators: torch.Generator) -> dict:
+    """The global torch RNGs (CPU and every CUDA device) and the given generators' states."""
+    state = {"cpu": torch.get_rng_state(), "generators": [g.get_state() for g in generators]}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict, *generators: torch.Generator) -> None:
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    for g, s in zip(generators, state["generators"], strict=True):
+        g.set_state(s)
+
+
+class Snapshots:
+    """Where and how often one job snapshots its training, and the fingerprint that must match to resume."""
+
+    def __init__(self, path=None, every: int = 0, job: str = "", log=sys.stderr):
+        self.path = Path(path) if path else None
+        self.every = int(every) if path else 0
+        self.job = job
+        self.log = log
+
+    def due(self, step: int) -> bool:
+        return self.every > 0 and step % self.every == 0
+
+    def load(self) -> dict | None:
+        """The saved state to resume from, or None when there is none for this job."""
+        if self.path is None or not self.path.exists():
+            return None
+        try:
+            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            job = state["job"]
+        except (OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            raise GenaugError(
+                f"{self.path}: unreadable training snapshot ({type(err).__name__}); delete it to train from the start"
+            ) from err
+        if job != self.job:
+            print(f"{self.path}: snapshot of another configuration; training from the start", file=self.log)
+            return None
+        print(f"resuming from the snapshot at step {state['step']} ({self.path})", file=self.log, flush=True)
+        return state
+
+    def save(self, state: dict) -> None:
+        if self.path is not None:
+            save_torch(self.path, {**state, "job": self.job})
+
+    def clear(self) -> None:
+        """Remove the snapshot once the job's outputs are written."""
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+            for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp*"):  # a killed save's
+                stale.unlink(missing_ok=True)
