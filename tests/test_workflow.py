@@ -78,6 +78,16 @@ def test_dry_run_of_the_default_grid(tmp_path):
     assert counts["subset"] == cells and counts["report"] == 1
 
 
+@pytest.mark.parametrize("profile", ["default", "slurm"])
+def test_the_shipped_profiles_plan_the_default_grid(tmp_path, profile):
+    r = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / profile),
+                  *(["--slurm-no-account"] if profile == "slurm" else []), config=DEFAULT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["train_clf"] == 36
+    if profile == "slurm":  # per-rule resources from the profile reach the jobs
+        assert "slurm_partition=main" in r.stdout and "runtime=120" in r.stdout and "mem_mb=6000" in r.stdout
+
+
 def test_dry_run_of_the_paper_grid(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "paper.yaml"))

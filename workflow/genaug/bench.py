@@ -33,12 +33,16 @@ REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"default_run_max_s": 1800, "dry_run_10k_max_s": 20, "loop_overhead_max": 0.10}
 
 
-class FwdBwdTimer:
-    """Adds up seconds spent inside a forward method and inside Tensor.backward while active."""
+class LoopTimer:
+    """Adds up the seconds a training run spends in the model's forward, in backward and in Adam's step."""
 
-    def __init__(self, owner: type, method: str, cuda: bool):
-        self.owner, self.method, self.cuda = owner, method, cuda
-        self.forward_s = self.backward_s = 0.0
+    def __init__(self, model_class: type, forward: str, cuda: bool, **extra):
+        import torch
+
+        self.targets = {"forward": (model_class, forward), "backward": (torch.Tensor, "backward"),
+                        "optimizer": (torch.optim.Adam, "step"), **extra}
+        self.seconds = dict.fromkeys(self.targets, 0.0)
+        self.cuda = cuda
 
     def _sync(self):
         if self.cuda:
@@ -46,29 +50,35 @@ class FwdBwdTimer:
 
             torch.cuda.synchronize()
 
-    def _wrap(self, fn, attr):
+    def _wrap(self, fn, bucket):
         def timed(*args, **kwargs):
             self._sync()
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
             self._sync()
-            setattr(self, attr, getattr(self, attr) + time.perf_counter() - t0)
+            self.seconds[bucket] += time.perf_counter() - t0
             return out
 
         return timed
 
     @contextlib.contextmanager
     def active(self):
-        import torch
-
-        forward, backward = getattr(self.owner, self.method), torch.Tensor.backward
-        setattr(self.owner, self.method, self._wrap(forward, "forward_s"))
-        torch.Tensor.backward = self._wrap(backward, "backward_s")
+        saved = {bucket: getattr(owner, attr) for bucket, (owner, attr) in self.targets.items()}
+        for bucket, (owner, attr) in self.targets.items():
+            setattr(owner, attr, self._wrap(saved[bucket], bucket))
         try:
             yield self
         finally:
-            setattr(self.owner, self.method, forward)
-            torch.Tensor.backward = backward
+            for bucket, (owner, attr) in self.targets.items():
+                setattr(owner, attr, saved[bucket])
+
+    def shares(self, total: float) -> dict:
+        """Seconds per part, and the shares of the loop outside forward+backward (literally) and outside
+        forward+backward+optimizer step (what batching, indexing and bookkeeping cost)."""
+        fb = self.seconds["forward"] + self.seconds["backward"]
+        return {**{f"{k}_s": round(v, 2) for k, v in self.seconds.items()},
+                "outside_forward_backward": round(1 - fb / total, 4),
+                "loop_overhead": round(1 - (fb + self.seconds["optimizer"]) / total, 4)}
 
 
 def _now() -> str:
@@ -127,7 +137,7 @@ def bench_generators(config: dict, cache, sub, device, log) -> dict:
         torch.manual_seed(0)
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
         models_trained = int(torch.bincount(y, minlength=ds.num_classes).gt(0).sum()) if strategy == "per_class" else 1
-        timer = FwdBwdTimer(cls, "loss", device.type == "cuda")
+        timer = LoopTimer(cls, "loss", device.type == "cuda")
         t0 = time.perf_counter()
         with timer.active():
             gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
@@ -145,12 +155,12 @@ def bench_generators(config: dict, cache, sub, device, log) -> dict:
             "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
             "sample_images": len(samples), "sample_seconds": round(sample_s, 3),
             "sample_images_per_s": round(len(samples) / sample_s, 1),
-            "forward_s": round(timer.forward_s, 2), "backward_s": round(timer.backward_s, 2),
-            "loop_overhead": round(1 - (timer.forward_s + timer.backward_s) / train_s, 4),
+            **timer.shares(train_s),
         }
         print(f"bench: {family}: train {out[family]['train_images_per_s']:.0f} img/s, "
-              f"sample {out[family]['sample_images_per_s']:.0f} img/s, "
-              f"overhead {out[family]['loop_overhead']:.1%}", file=log, flush=True)
+              f"sample {out[family]['sample_images_per_s']:.0f} img/s, outside forward+backward "
+              f"{out[family]['outside_forward_backward']:.1%} (optimizer step excluded: "
+              f"{out[family]['loop_overhead']:.1%})", file=log, flush=True)
     return out
 
 
@@ -159,7 +169,7 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     import torch
 
     from . import config as gcfg
-    from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier, predict
+    from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier
     from .data import load_dataset
     from .subsets import Subset
 
@@ -173,24 +183,24 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     torch.manual_seed(0)
     net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
     cfg = TrainConfig(**{**spec["train"], "max_epochs": epochs, "patience": epochs})
-    timer = FwdBwdTimer(CLASSIFIERS[spec["arch"]], "forward", device.type == "cuda")
+    from . import classifiers
+
+    # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
+    timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device.type == "cuda", validation=(classifiers, "predict"))
     t0 = time.perf_counter()
     with timer.active():
-        result = fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
-    total = time.perf_counter() - t0
-    t1 = time.perf_counter()  # the epochs include a validation pass each; time those apart
-    for _ in range(result.epochs_run):
-        predict(net, vx)
-    val_s = time.perf_counter() - t1
-    train_s = total - val_s
+        fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
+    val_s = timer.seconds.pop("validation")
+    timer.targets.pop("validation")
+    train_s = time.perf_counter() - t0 - val_s
     out = {
         "classifier": name, "arch": spec["arch"], "train_images": len(x), "epochs": epochs,
         "batch_size": cfg.batch_size, "train_seconds": round(train_s, 2),
         "train_images_per_s": round(epochs * len(x) / train_s, 1), "validation_seconds": round(val_s, 2),
-        "forward_s": round(timer.forward_s, 2), "backward_s": round(timer.backward_s, 2),
-        "loop_overhead": round(1 - (timer.forward_s + timer.backward_s) / train_s, 4),
+        **timer.shares(train_s),
     }
-    print(f"bench: classifier: {out['train_images_per_s']:.0f} img/s, overhead {out['loop_overhead']:.1%}",
+    print(f"bench: classifier: {out['train_images_per_s']:.0f} img/s, outside forward+backward "
+          f"{out['outside_forward_backward']:.1%} (optimizer step excluded: {out['loop_overhead']:.1%})",
           file=log, flush=True)
     return out
 
@@ -219,22 +229,27 @@ def _job_total(output: str) -> int:
 
 def bench_dry_run(config: dict, log) -> dict:
     """Wall time of `snakemake -n` (DAG, wildcards, params of every job) on a ~10,000-job grid."""
+    cfg = big_grid_config(config)
+    out = {"seeds": len(cfg["seeds"]), "regimes": cfg["grid"]["regimes"], "models": cfg["grid"]["models"]}
     with tempfile.TemporaryDirectory(prefix="genaug-dry-") as d:
-        cfg = big_grid_config(config)
         (Path(d) / "config.yaml").write_text(yaml.safe_dump(cfg))
-        t0 = time.perf_counter()
-        r = _snakemake(Path(d), "-n", "--quiet", "rules")
-        seconds = time.perf_counter() - t0
-    if r.returncode != 0:
-        raise RuntimeError(f"dry run failed: {r.stderr[-2000:]}")
-    jobs = _job_total(r.stdout + r.stderr)
-    print(f"bench: snakemake -n on {jobs} jobs: {seconds:.1f}s", file=log, flush=True)
-    return {"jobs": jobs, "seconds": round(seconds, 2), "seeds": len(cfg["seeds"]),
-            "regimes": cfg["grid"]["regimes"], "models": cfg["grid"]["models"]}
+        for key, extra in (("seconds", []), ("seconds_greedy_scheduler", ["--scheduler", "greedy"])):
+            t0 = time.perf_counter()
+            r = _snakemake(Path(d), "-n", "--quiet", "rules", *extra)
+            out[key] = round(time.perf_counter() - t0, 2)
+            if r.returncode != 0:
+                raise RuntimeError(f"dry run failed: {r.stderr[-2000:]}")
+            out["jobs"] = _job_total(r.stdout + r.stderr)
+            print(f"bench: snakemake -n {' '.join(extra)} on {out['jobs']} jobs: {out[key]:.1f}s", file=log,
+                  flush=True)
+    return out
 
 
-def bench_default_run(cores: str, log) -> dict:
-    """Wall time of `snakemake --cores all` on the shipped config.yaml, from nothing, in a scratch folder."""
+def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
+    """Wall time of `snakemake --cores all` on the shipped config.yaml, from nothing, in a scratch folder.
+
+    The run's summary.csv is kept at `keep_summary`, so the accuracies quoted with the time are on file.
+    """
     with tempfile.TemporaryDirectory(prefix="genaug-default-") as d:
         shutil.copy(REPO / "config.yaml", Path(d) / "config.yaml")
         print(f"bench: default run in {d} (tens of minutes)...", file=log, flush=True)
@@ -245,12 +260,15 @@ def bench_default_run(cores: str, log) -> dict:
             raise RuntimeError(f"default run failed: {r.stderr[-3000:]}")
         import pandas as pd
 
-        summary = pd.read_csv(next(Path(d).glob("results/*/summary.csv")))
+        summary_path = next(Path(d).glob("results/*/summary.csv"))
+        summary = pd.read_csv(summary_path)
+        keep_summary.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(summary_path, keep_summary)
         jobs = _job_total(r.stdout + r.stderr)
     print(f"bench: default run: {seconds / 60:.1f} min, {jobs} jobs", file=log, flush=True)
     return {"seconds": round(seconds, 1), "minutes": round(seconds / 60, 2), "jobs": jobs, "cells": len(summary),
             "cores": os.cpu_count() if cores == "all" else int(cores),
-            "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1)}
+            "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1), "summary": keep_summary.name}
 
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
@@ -272,7 +290,8 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     if "dry_run" not in skip:
         report["dry_run"] = {"measured_at": _now(), **bench_dry_run(config, log)}
     if default_run:
-        report["default_run"] = {"measured_at": _now(), **bench_default_run(cores, log)}
+        keep = Path(out).with_name("default_run_summary.csv")
+        report["default_run"] = {"measured_at": _now(), **bench_default_run(cores, keep, log)}
     report["checks"] = _checks(report)
     write_json(out, report)
     print(f"bench -> {out}", file=log)
@@ -281,16 +300,18 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
 
 def _checks(report: dict) -> dict:
     """Each target and whether the figures in this file meet it (None: not measured)."""
-    loops = {f"generator:{k}": v["loop_overhead"] for k, v in report.get("generators", {}).items()
-             if isinstance(v, dict)}
+    loops = {f"generator:{k}": v for k, v in report.get("generators", {}).items() if isinstance(v, dict)}
     if "classifier" in report:
-        loops["classifier"] = report["classifier"]["loop_overhead"]
+        loops["classifier"] = report["classifier"]
     default = report.get("default_run", {}).get("seconds")
     dry = report.get("dry_run", {}).get("seconds")
     return {
         "default_run_within_30_min": None if default is None else default <= TARGETS["default_run_max_s"],
         "dry_run_10k_within_20_s": None if dry is None else dry <= TARGETS["dry_run_10k_max_s"],
-        "loop_overhead_within_10_percent": {k: v <= TARGETS["loop_overhead_max"] for k, v in loops.items()},
+        "outside_forward_backward_within_10_percent": {
+            k: v["outside_forward_backward"] <= TARGETS["loop_overhead_max"] for k, v in loops.items()},
+        "outside_forward_backward_optimizer_within_10_percent": {
+            k: v["loop_overhead"] <= TARGETS["loop_overhead_max"] for k, v in loops.items()},
     }
 
 

@@ -10,8 +10,12 @@ from .errors import GenaugError
 
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
 FILTERS = ("none",)
-# Families whose training asks the scheduler for a GPU (resource `gpu`); the rest train well on CPU.
-GPU_FAMILIES = frozenset({"dcgan", "wgan_gp", "cgan", "acgan", "ddpm"})
+# Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
+# families (issues 5 and 6). The autoencoders train well on a CPU core.
+GPU_FAMILIES = frozenset({
+    "gan", "dcgan", "lsgan", "wgan", "wgan_gp", "cgan", "cdcgan", "cdcgan_late", "biggan", "stylegan",
+    "ddpm", "cddpm", "clip_guided",
+})
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
 MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "steps", "batch_size", "lr")
 CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
