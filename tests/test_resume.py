@@ -116,3 +116,49 @@ def test_corrupt_snapshot_is_named(digits_cache, sub, tmp_path, quiet):
                          out=tmp_path / "m.json", embeddings=tmp_path / "e.npz", snapshot=snap, snapshot_every=5,
                          log=quiet)
     assert not (tmp_path / "m.json").exists() and snap.exists()  # nothing half-written, nothing deleted
+
+
+class EMA:
+    """A minimal exponential moving average of weights, as GAN and diffusion families keep for sampling."""
+
+    def __init__(self, params, decay=0.9):
+        self.params, self.decay = params, decay
+        self.shadow = [p.detach().clone() for p in params]
+
+    def update(self):
+        with torch.no_grad():
+            for s, p in zip(self.shadow, self.params):
+                s.lerp_(p, 1 - self.decay)
+
+    def state_dict(self):
+        return {"shadow": self.shadow}
+
+    def load_state_dict(self, state):
+        self.shadow = [t.clone() for t in state["shadow"]]
+
+
+def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, quiet, crash_after):
+    from genaug.generators.base import train_loop
+
+    def run(snapshots):
+        torch.manual_seed(0)
+        w = torch.zeros(5, requires_grad=True)
+        ema = EMA([w])
+        gen = torch.Generator().manual_seed(1)
+
+        def step_loss():
+            ema.update()
+            target = torch.randn(5, generator=gen) + torch.randn(5)  # the batch RNG and the global one
+            return ((w - target) ** 2).sum(), {}
+
+        train_loop([w], step_loss, steps=30, lr=0.1, name="toy", rngs=(gen,), extra_state={"ema": ema},
+                   snapshots=snapshots, log=quiet)
+        return w.detach(), ema.shadow[0]
+
+    w_a, ema_a = run(None)
+    snaps = Snapshots(tmp_path / "s.pt", every=4, job="toy", log=quiet)
+    crash_after(3)
+    with pytest.raises(Crash):
+        run(snaps)
+    w_b, ema_b = run(snaps)
+    assert torch.equal(w_a, w_b) and torch.equal(ema_a, ema_b) and not torch.equal(ema_a, w_a)
