@@ -21,24 +21,35 @@ CONFIG = {
     "models": {"vae": {**TINY["models"]["vae"], "steps": 10_000}},
 }
 RES = "results/digits"
-# Kill points, in the order a run reaches them: (what must exist, what must not exist yet).
+# Kill points, in the order a run reaches them: (name, files whose appearance or rewrite triggers the kill,
+# an output whose existence means the run is already past this point).
 KILL_POINTS = [
-    ("dataset cache written", f"{RES}/dataset.npz", f"{RES}/snapshots/train_gen"),
-    ("generator mid-training", f"{RES}/snapshots/train_gen/vae/semi_balanced/n200/s0.pt", None),
-    ("classifier mid-training", f"{RES}/snapshots/train_clf", f"{RES}/summary.csv"),
-    ("first cell finished", f"{RES}/classifiers/cnn/*/none/semi_balanced/n200/s0/metrics.json", f"{RES}/summary.csv"),
+    ("dataset cache written", f"{RES}/dataset.npz", f"{RES}/dataset.npz"),
+    ("generator mid-training", f"{RES}/snapshots/train_gen/**/*.pt",
+     f"{RES}/generators/vae/semi_balanced/n200/s0/model.pt"),
+    ("classifier mid-training", f"{RES}/snapshots/train_clf/**/*.pt", f"{RES}/summary.csv"),
+    ("a cell finished", f"{RES}/classifiers/**/metrics.json", f"{RES}/summary.csv"),
 ]
 
 
-def _exists(workdir, pattern) -> bool:
-    return any(workdir.glob(pattern)) and not all(p.is_dir() and not any(p.iterdir()) for p in workdir.glob(pattern))
+def _stamps(workdir, pattern) -> dict:
+    """Modification times of the files matching `pattern`: complete files only (not a write's hidden temp file)."""
+    out = {}
+    for p in workdir.glob(pattern):
+        if p.name.startswith("."):
+            continue
+        try:
+            if p.is_file():
+                out[p] = p.stat().st_mtime_ns
+        except FileNotFoundError:
+            pass
+    return out
 
 
-def run_and_kill(workdir, reached: str, timeout: float = 300) -> bool:
-    """Start snakemake in its own process group; SIGKILL the group as soon as `reached` exists.
-
-    Returns False when the run finished before the kill point came.
-    """
+def run_and_kill(workdir, pattern: str, timeout: float = 300) -> bool:
+    """Start snakemake in its own process group; SIGKILL the group as soon as a file matching `pattern`
+    appears or is rewritten during this run. Returns False when the run finished first."""
+    before = _stamps(workdir, pattern)
     proc = subprocess.Popen(
         [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
          "--rerun-incomplete"],
@@ -47,17 +58,22 @@ def run_and_kill(workdir, reached: str, timeout: float = 300) -> bool:
     deadline = time.time() + timeout
     try:
         while proc.poll() is None:
-            if _exists(workdir, reached):
+            now = _stamps(workdir, pattern)
+            if any(before.get(p) != t for p, t in now.items()):
                 os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
                 return True
-            assert time.time() < deadline, f"timed out waiting for {reached}"
+            assert time.time() < deadline, f"timed out waiting for {pattern}"
             time.sleep(0.05)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
     return False
+
+
+def _logs(workdir) -> str:
+    return "\n".join(p.read_text() for p in (workdir / RES / "logs").rglob("*.log"))
 
 
 def comparable(summary) -> pd.DataFrame:
@@ -75,22 +91,22 @@ def uninterrupted(tmp_path_factory):
 def test_sigkill_at_several_points_then_rerun_matches_an_uninterrupted_run(uninterrupted, tmp_path):
     """Also the determinism check: two runs of one config and seed give identical subsets and CPU metrics."""
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(CONFIG))
-    killed = []
-    for name, reached, not_yet in KILL_POINTS:
-        if not_yet and _exists(tmp_path, not_yet):
-            continue  # an earlier kill landed past this point already
-        if run_and_kill(tmp_path, reached):
+    killed, logs = [], []
+    for name, pattern, past in KILL_POINTS:
+        if (tmp_path / past).exists():
+            continue  # an earlier run got past this point already
+        if run_and_kill(tmp_path, pattern):
             killed.append(name)
+        logs.append(_logs(tmp_path))
         assert snakemake(tmp_path, "--unlock").returncode == 0
         # Nothing half-written: every file Snakemake would trust parses.
         for npz in (tmp_path / RES).rglob("*.npz"):
             np.load(npz).files
     assert len(killed) >= 3, killed
 
-    resumed = list((tmp_path / RES / "logs").rglob("*.log"))
-    assert any("resuming from the snapshot" in p.read_text() for p in resumed)
     r = snakemake(tmp_path, "--cores", "2", "--rerun-incomplete")
     assert r.returncode == 0, r.stderr[-3000:]
+    assert any("resuming from the snapshot" in text for text in [*logs, _logs(tmp_path)])
     pd.testing.assert_frame_equal(comparable(tmp_path / RES / "summary.csv"),
                                   comparable(uninterrupted / RES / "summary.csv"))
     assert not any((tmp_path / RES / "snapshots").rglob("*.pt"))  # every snapshot cleared after its job
