@@ -110,7 +110,7 @@ def _cell(dataset: str, size: str, workdir: Path, log):
         stages.prepare(dataset="digits", out=cache, log=log)
     sub = workdir / "subset.npz"
     stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log)
-    return dataset, cache, sub
+    return {"dataset": dataset, "subset": f"balanced/{size}/s0"}, cache, sub
 
 
 def bench_generators(config: dict, cache, sub, device, log) -> dict:
@@ -119,13 +119,12 @@ def bench_generators(config: dict, cache, sub, device, log) -> dict:
 
     from . import config as gcfg
     from . import generators as gens
-    from .data import load_dataset, to_float
+    from .data import to_float
     from .labels import synthesize
-    from .subsets import Subset
+    from .stages import real_subset
 
-    ds, subset = load_dataset(cache), Subset.load(sub)
-    idx = torch.from_numpy(subset.indices)
-    x, y = to_float(ds.train_x[idx].to(device)), ds.train_y[idx].to(device)
+    ds, _, x, y = real_subset(cache, sub, device)
+    x = to_float(x)
     quick = {**config, "effort": "quick"}
     out = {}
     for family, cls in gens.FAMILIES.items():
@@ -168,22 +167,20 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     """The classifier's training loop on a real subset for a fixed number of epochs (no early stop)."""
     import torch
 
+    from . import classifiers
     from . import config as gcfg
     from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier
-    from .data import load_dataset
-    from .subsets import Subset
+    from .stages import real_subset
 
-    ds, subset = load_dataset(cache), Subset.load(sub)
+    ds, subset, x, y = real_subset(cache, sub, device)
     name = config["grid"]["classifiers"][0]
     spec = gcfg.classifier_spec({**config, "effort": "quick"}, name)
-    cl = dict(memory_format=torch.channels_last)
-    idx, vidx = torch.from_numpy(subset.indices), torch.from_numpy(subset.val_indices)
-    x, y = ds.train_x[idx].to(device).contiguous(**cl), ds.train_y[idx].to(device)
-    vx, vy = ds.train_x[vidx].to(device).contiguous(**cl), ds.train_y[vidx].to(device)
+    cl = dict(memory_format=torch.channels_last)  # as train_clf runs it
+    vidx = torch.from_numpy(subset.val_indices)
+    x, vx, vy = x.contiguous(**cl), ds.train_x[vidx].to(device).contiguous(**cl), ds.train_y[vidx].to(device)
     torch.manual_seed(0)
     net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
     cfg = TrainConfig(**{**spec["train"], "max_epochs": epochs, "patience": epochs})
-    from . import classifiers
 
     # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
     timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device.type == "cuda", validation=(classifiers, "predict"))
@@ -280,13 +277,15 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     report = read_json(out) if Path(out).exists() else {}
     report.update(machine=_machine(dev), targets=TARGETS)
-    with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
-        ds_name, cache, sub = _cell(dataset, size, Path(d), log)
-        data = {"dataset": ds_name, "subset": f"balanced/{size if ds_name == dataset else 'n500'}/s0"}
-        if "generators" not in skip:
-            report["generators"] = {"measured_at": _now(), **data, **bench_generators(config, cache, sub, dev, log)}
-        if "classifier" not in skip:
-            report["classifier"] = {"measured_at": _now(), **data, **bench_classifier(config, cache, sub, dev, log)}
+    if not {"generators", "classifier"} <= set(skip):
+        with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
+            data, cache, sub = _cell(dataset, size, Path(d), log)
+            if "generators" not in skip:
+                report["generators"] = {"measured_at": _now(), **data,
+                                        **bench_generators(config, cache, sub, dev, log)}
+            if "classifier" not in skip:
+                report["classifier"] = {"measured_at": _now(), **data,
+                                        **bench_classifier(config, cache, sub, dev, log)}
     if "dry_run" not in skip:
         report["dry_run"] = {"measured_at": _now(), **bench_dry_run(config, log)}
     if default_run:

@@ -9,7 +9,6 @@ the same weights, bit for bit, as one that was never interrupted.
 
 from __future__ import annotations
 
-import glob
 import hashlib
 import json
 import pickle
@@ -19,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .errors import GenaugError
-from .io import save_torch
+from .io import remove_stale_temps, save_torch
 
 
 def fingerprint(*parts) -> str:
@@ -86,5 +85,4 @@ class Snapshots:
         """Remove the snapshot once the job's outputs are written."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
-            for stale in self.path.parent.glob(f".{glob.escape(self.path.name)}.*.tmp*"):  # a killed save's
-                stale.unlink(missing_ok=True)
+            remove_stale_temps(self.path)

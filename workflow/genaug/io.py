@@ -28,9 +28,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temp path in the target's folder; move it onto `path` only if the block succeeds."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # A job killed mid-write leaves its temp file; one job writes a target at a time, so clear them.
-    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
-        stale.unlink(missing_ok=True)
+    remove_stale_temps(path)
     # Keep the real suffix last: numpy, matplotlib and PIL choose formats by it.
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
@@ -41,6 +39,13 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+
+
+def remove_stale_temps(path: str | os.PathLike) -> None:
+    """Delete temp files that a write of `path` killed mid-way left; one job writes a target at a time."""
+    path = Path(path)
+    for stale in path.parent.glob(f".{glob.escape(path.name)}.*.tmp*"):
+        stale.unlink(missing_ok=True)
 
 
 def write_json(path: str | os.PathLike, obj) -> None:

@@ -53,7 +53,8 @@ def subset(*, data, regime: str, size: str, seed: int, out, validation_per_class
     return sub
 
 
-def _real_subset(data, subset_path, device):
+def real_subset(data, subset_path, device):
+    """The dataset, a cell's subset, and its uint8 images and labels on `device` (what every cell stage trains on)."""
     ds = load_dataset(data)
     sub = Subset.load(subset_path)
     idx = torch.from_numpy(sub.indices)
@@ -67,7 +68,7 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     With `snapshot`, training state is saved there every `snapshot_every` steps and a killed job resumes.
     """
     dev = setup_device(device, threads)
-    ds, sub, x, y = _real_subset(data, subset, dev)
+    ds, sub, x, y = real_subset(data, subset, dev)
     strategy = gens.label_strategy(spec)  # fail on a bad combination before any training
     torch.manual_seed(seed)
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
@@ -102,7 +103,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
            device="auto", threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it."""
     dev = setup_device(device, threads)
-    ds, sub, x, y = _real_subset(data, subset, dev)
+    ds, sub, x, y = real_subset(data, subset, dev)
     model, ckpt = gens.load(generator, dev)
     spec, gmeta = ckpt["spec"], ckpt["meta"]
     if tuple(gmeta["image_shape"]) != tuple(ds.image_shape) or gmeta["num_classes"] != ds.num_classes:
@@ -158,7 +159,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
 
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
-    ds, sub, x, y = _real_subset(data, subset, dev)
+    ds, sub, x, y = real_subset(data, subset, dev)
     n_real = len(x)
     synth_counts = np.zeros(ds.num_classes, dtype=np.int64)
     gen_meta = None

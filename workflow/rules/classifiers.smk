@@ -21,8 +21,9 @@ rule train_clf:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         device=config["device"],
-        snapshot=f"--snapshot {SNAPSHOTS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.pt "
-        f"--snapshot-every {config['snapshot_every']}",
+        snapshot=snapshot_args(
+            "train_clf", "{clf}/{model}/{filter}/{regime}/{size}/s{seed}"
+        ),
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
         "--model {wildcards.model} --filter {wildcards.filter} {params.extra} --seed {wildcards.seed} "

@@ -127,6 +127,11 @@ def train_clf_extra(wildcards, input):
     return f"--synthetic {input.synthetic}"
 
 
+def snapshot_args(rule, cell):
+    """Where a training job keeps its resume snapshot (a `{wildcard}` pattern), and how often it saves it."""
+    return f"--snapshot {SNAPSHOTS}/{rule}/{cell}.pt --snapshot-every {config['snapshot_every']}"
+
+
 def gpu_count(model):
     """GPUs a training job asks for: one for the families that need one, when a GPU may be used."""
     family = config["models"][model]["family"]

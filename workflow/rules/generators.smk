@@ -20,8 +20,7 @@ rule train_gen:
     params:
         spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
         device=config["device"],
-        snapshot=f"--snapshot {SNAPSHOTS}/train_gen/{{gen}}/{{regime}}/{{size}}/s{{seed}}.pt "
-        f"--snapshot-every {config['snapshot_every']}",
+        snapshot=snapshot_args("train_gen", "{gen}/{regime}/{size}/s{seed}"),
     shell:
         "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
         "--device {params.device} --threads {threads} {params.snapshot} --out {output.model} "
