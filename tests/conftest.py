@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import subprocess
@@ -81,3 +82,24 @@ def fmnist_labels(tmp_path_factory):
 def quiet():
     with open(os.devnull, "w") as f:
         yield f
+
+
+def change_config(config: dict, path: str, value) -> dict:
+    """A copy of `config` with the dotted `path` set to `value` (deleted for KeyError).
+
+    A `models.<preset>` path starts from the registered preset when the config has no such entry.
+    """
+    from genaug.config import PRESETS
+
+    cfg = copy.deepcopy(config)
+    *parents, last = path.split(".")
+    node = cfg
+    for i, p in enumerate(parents):
+        if node.get(p) is None:
+            node[p] = copy.deepcopy(PRESETS.get(p, {})) if parents[:i] == ["models"] else {}
+        node = node[p]
+    if value is KeyError:
+        del node[last]
+    else:
+        node[last] = value
+    return cfg

@@ -4,7 +4,6 @@ Config mistakes are caught by `snakemake -n` before any job runs; data and file 
 `genaug` stage that meets them (exit status 2), which leaves its output unwritten.
 """
 
-import copy
 import json
 
 import numpy as np
@@ -14,20 +13,14 @@ import yaml
 
 from genaug.cli import main
 
-from .conftest import REPO, snakemake
+from .conftest import REPO, change_config, snakemake
 from .test_data import fake_mnist_files, make_folder, write_idx
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 
 
 def changed(path: str, value) -> dict:
-    cfg = copy.deepcopy(DEFAULT)
-    *parents, last = path.split(".")
-    node = cfg
-    for p in parents:
-        node = node[p]
-    node[last] = value
-    return cfg
+    return change_config(DEFAULT, path, value)
 
 
 # ------------------------------------------------------------------ config.yaml: refused before any job

@@ -6,6 +6,7 @@ import subprocess
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from genaug.cli import main
 
@@ -45,7 +46,14 @@ def test_subset_file_records_indices_labels_and_counts(cell):
 
 def test_train_gen_writes_checkpoint_and_loss_log(cell):
     loss = pd.read_csv(cell / "loss.csv")
-    assert set(loss["class"]) == set(range(10)) and {"step", "loss", "recon", "kl"} <= set(loss.columns)
+    assert set(loss["class"]) == set(range(10)) and {"step", "epoch", "loss", "recon", "kl"} <= set(loss.columns)
+    with np.load(cell / "sub.npz") as z:
+        counts = z["counts"]
+    last = loss[loss["step"] == 30].set_index("class")["epoch"]  # 30 steps of 16 images, per class
+    assert np.allclose(last.sort_index().values, np.round(30 * 16 / counts, 3))
+    ckpt = torch.load(cell / "gen.pt", weights_only=True)
+    assert ckpt["meta"]["steps"] == 30 and ckpt["meta"]["epochs"] == last.max()
+    assert ckpt["spec"]["family"] == "vae" and ckpt["history"][-1]["step"] == 30
     assert "per-class models step 30/30" in (cell / "gen.log").read_text()
 
 
@@ -111,3 +119,31 @@ def test_corrupt_synthetic_set_is_named(cell, digits_cache, tmp_path):
                  "--model", "vae", "--synthetic", str(tmp_path / "bad.npz"), "--seed", "0",
                  "--out", str(tmp_path / "m.json"), "--embeddings", str(tmp_path / "e.npz")])
     assert code == 2 and not (tmp_path / "m.json").exists()
+
+
+def test_sample_pseudo_labels_with_a_classifier_trained_on_the_real_subset(cell, digits_cache, tmp_path):
+    data = str(digits_cache)
+    spec = json.dumps({"name": "vae_pseudo", "family": "vae", "label_strategy": "pseudo_label", "hparams": {},
+                       "train": {"steps": 300, "batch_size": 32, "lr": 2e-3}})
+    labeler = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 20, "patience": 5}})
+    assert main(["train_gen", "--data", data, "--subset", f"{cell}/sub.npz", "--spec", spec, "--seed", "0",
+                 "--out", f"{tmp_path}/gen.pt", "--loss-log", f"{tmp_path}/loss.csv"]) == 0
+    common = ["sample", "--data", data, "--subset", f"{cell}/sub.npz", "--generator", f"{tmp_path}/gen.pt",
+              "--seed", "0", "--policy", "per_class", "--per-class", "8", "--out", f"{tmp_path}/syn.npz",
+              "--grid", f"{tmp_path}/syn.png", "--log", f"{tmp_path}/s.log"]
+    assert main(common) == 2  # no labelling classifier given
+    assert "pseudo_label needs --labeler" in (tmp_path / "s.log").read_text()
+    assert not (tmp_path / "syn.npz").exists()
+    weak = labeler.replace('"max_epochs": 20', '"max_epochs": 1')  # one epoch on 120 images: never that sure
+    assert main([*common, "--labeler", weak, "--min-confidence", "0.95"]) == 2
+    assert "pseudo_label kept none of" in (tmp_path / "s.log").read_text()
+    assert not (tmp_path / "syn.npz").exists()
+    assert main([*common, "--labeler", labeler, "--min-confidence", "0.6"]) == 0
+    with np.load(tmp_path / "syn.npz") as z:
+        labels, meta = z["labels"], json.loads(str(z["meta"]))
+    pseudo = meta["pseudo_label"]
+    assert pseudo["threshold"] == 0.6 and 0 < pseudo["labeler_val_accuracy"] <= 1
+    assert pseudo["made"] == np.bincount(labels, minlength=10).tolist() == meta["made_counts"]
+    assert [a - b for a, b in zip(pseudo["requested"], pseudo["made"])] == pseudo["short"]
+    assert sum(pseudo["made"]) > 0 and pseudo["drawn"] >= sum(pseudo["made"])
+    assert "training the labelling classifier" in (tmp_path / "s.log").read_text()

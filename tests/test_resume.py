@@ -146,7 +146,7 @@ def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, 
         ema = EMA([w])
         gen = torch.Generator().manual_seed(1)
 
-        def step_loss():
+        def step_loss(step):
             ema.update()
             target = torch.randn(5, generator=gen) + torch.randn(5)  # the batch RNG and the global one
             return ((w - target) ** 2).sum(), {}

@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import REPO, TINY, job_counts, snakemake
+from .conftest import REPO, change_config, TINY, job_counts, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -18,17 +18,8 @@ DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 # ------------------------------------------------------------------ schema
 
 
-def with_change(path: str, value):
-    cfg = copy.deepcopy(DEFAULT)
-    *parents, last = path.split(".")
-    node = cfg
-    for p in parents:
-        node = node[p]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return cfg
+def with_change(path: str, value) -> dict:
+    return change_config(DEFAULT, path, value)
 
 
 def test_the_default_config_is_valid():

@@ -113,8 +113,11 @@ def _cell(dataset: str, size: str, workdir: Path, log):
     return {"dataset": dataset, "subset": f"balanced/{size}/s0"}, cache, sub
 
 
-def bench_generators(config: dict, cache, sub, device, log) -> dict:
-    """Train each family as config.yaml's first model of it is configured, at the quick preset; then sample."""
+def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict:
+    """Train each registered model (presets and config.yaml's own) at the quick preset; then sample 10,000.
+
+    Sampling of a pseudo_label model is timed without its labelling classifier (the generator alone).
+    """
     import torch
 
     from . import config as gcfg
@@ -127,11 +130,9 @@ def bench_generators(config: dict, cache, sub, device, log) -> dict:
     x = to_float(x)
     quick = {**config, "effort": "quick"}
     out = {}
-    for family, cls in gens.FAMILIES.items():
-        name = next((m for m, e in (config.get("models") or {}).items() if e["family"] == family), None)
-        spec = gcfg.generator_spec(quick, name) if name else {
-            "name": family, "family": family, "per_class": not cls.conditional, "label_strategy": None,
-            "hparams": {}, "train": {"steps": 1000, "batch_size": 64, "lr": 1e-3}}
+    for name in models or gcfg.model_entries(config):
+        spec = gcfg.generator_spec(quick, name)
+        cls = gens.family_class(spec["family"])
         strategy = gens.label_strategy(spec)
         torch.manual_seed(0)
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
@@ -139,27 +140,32 @@ def bench_generators(config: dict, cache, sub, device, log) -> dict:
         timer = LoopTimer(cls, "loss", device.type == "cuda")
         t0 = time.perf_counter()
         with timer.active():
-            gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
+            history = gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
         train_s = time.perf_counter() - t0
+        first, last = (min(r["step"] for r in history), history[-1]["step"])
+        loss_at = lambda step: sum(r["loss"] for r in history if r["step"] == step) / sum(  # noqa: E731
+            1 for r in history if r["step"] == step)
         images = spec["train"]["steps"] * spec["train"]["batch_size"] * models_trained
         counts = torch.full((ds.num_classes,), 1000, dtype=torch.long).numpy()
         t0 = time.perf_counter()
-        samples, _ = synthesize(model, strategy, counts, x, y, seed=1)
+        samples, _ = synthesize(model, "conditional" if strategy == "pseudo_label" else strategy, counts, x, y, seed=1)
         if device.type == "cuda":
             torch.cuda.synchronize()
         sample_s = time.perf_counter() - t0
-        out[family] = {
-            "model": spec["name"], "label_strategy": strategy, "steps": spec["train"]["steps"],
+        out[name] = {
+            "family": spec["family"], "label_strategy": strategy, "steps": spec["train"]["steps"],
             "batch_size": spec["train"]["batch_size"], "models_trained_at_once": models_trained,
+            "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
             "sample_images": len(samples), "sample_seconds": round(sample_s, 3),
             "sample_images_per_s": round(len(samples) / sample_s, 1),
+            "loss_first_interval": round(loss_at(first), 2), "loss_last_interval": round(loss_at(last), 2),
             **timer.shares(train_s),
         }
-        print(f"bench: {family}: train {out[family]['train_images_per_s']:.0f} img/s, "
-              f"sample {out[family]['sample_images_per_s']:.0f} img/s, outside forward+backward "
-              f"{out[family]['outside_forward_backward']:.1%} (optimizer step excluded: "
-              f"{out[family]['loop_overhead']:.1%})", file=log, flush=True)
+        print(f"bench: {name}: train {out[name]['train_images_per_s']:.0f} img/s ({train_s:.0f}s), "
+              f"sample {out[name]['sample_images_per_s']:.0f} img/s, outside forward+backward "
+              f"{out[name]['outside_forward_backward']:.1%} (optimizer step excluded: "
+              f"{out[name]['loop_overhead']:.1%})", file=log, flush=True)
     return out
 
 
@@ -269,7 +275,7 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
 
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
-        default_run=False, cores="all", skip=(), log=sys.stderr) -> dict:
+        default_run=False, cores="all", skip=(), models=None, log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
@@ -281,8 +287,9 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
         with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
             data, cache, sub = _cell(dataset, size, Path(d), log)
             if "generators" not in skip:
-                report["generators"] = {"measured_at": _now(), **data,
-                                        **bench_generators(config, cache, sub, dev, log)}
+                kept = {k: v for k, v in report.get("generators", {}).items() if models and isinstance(v, dict)}
+                report["generators"] = {**kept, "measured_at": _now(), **data,
+                                        **bench_generators(config, cache, sub, dev, log, models)}
             if "classifier" not in skip:
                 report["classifier"] = {"measured_at": _now(), **data,
                                         **bench_classifier(config, cache, sub, dev, log)}
@@ -324,8 +331,11 @@ def main(argv=None) -> int:
     p.add_argument("--default-run", action="store_true", help="also time the full default run (tens of minutes)")
     p.add_argument("--cores", default="all", help="--cores for the default run")
     p.add_argument("--skip", nargs="*", default=[], choices=["generators", "classifier", "dry_run"])
+    p.add_argument("--models", nargs="*", default=None,
+                   help="generator names to time (default: every preset and config.yaml model)")
     args = p.parse_args(argv)
-    run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip)
+    run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
+        models=args.models)
     return 0
 
 

@@ -79,6 +79,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--policy", default="match", help="match | balance | per_class | ratio")
     s.add_argument("--per-class", type=int, default=500)
     s.add_argument("--ratio", type=float, default=1.0)
+    s.add_argument("--labeler", type=_json_arg, default=None,
+                   help="classifier spec (JSON) for label strategy pseudo_label: trained on the real subset")
+    s.add_argument("--min-confidence", type=float, default=0.9,
+                   help="pseudo_label keeps images the labeler is at least this sure of")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
     s.add_argument("--grid", required=True, help="PNG grid of samples per class")
 
@@ -127,7 +131,7 @@ def run(args: argparse.Namespace, log) -> None:
     elif args.stage == "sample":
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
-                      device=args.device, threads=args.threads, log=log)
+                      labeler=args.labeler, min_confidence=args.min_confidence, device=args.device, threads=args.threads, log=log)
     elif args.stage == "train_clf":
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,

@@ -18,6 +18,28 @@ GPU_FAMILIES = frozenset({
 })
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
 MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "steps", "batch_size", "lr")
+
+# Registered model names: usable in grid.models without a `models:` entry. An entry of the same
+# name under `models:` replaces the preset whole. Steps are `paper` values (quick runs half).
+_MLP_VAE = {"family": "vae", "hidden": [200, 100], "latent_dim": 20, "steps": 1500, "batch_size": 64, "lr": 1e-3}
+_ALL_CLASSES = {"steps": 4000, "batch_size": 128, "lr": 1e-3}  # one model trained on every class
+CORRUPTIONS = ("gaussian", "salt_pepper", "rotation", "brightness", "contrast", "blur")  # generators/corruptions.py
+PRESETS = {
+    "vae": {**_MLP_VAE, "per_class": True},  # 000's MLP VAE, one per class, sampled from its prior
+    "vae_recon": {**_MLP_VAE, **_ALL_CLASSES, "label_strategy": "reconstruct"},  # 000's way: copies keep labels
+    "vae_pseudo": {**_MLP_VAE, **_ALL_CLASSES, "label_strategy": "pseudo_label"},
+    **{f"dvae_{c}": {**_MLP_VAE, "per_class": True, "corruption": c} for c in CORRUPTIONS},
+    # 001's beta-VAE: conv encoder, transposed-conv decoder, beta annealed 0 -> 0.8 over 20 epochs.
+    "beta_vae": {"family": "conv_vae", "per_class": True, "channels": [16, 32], "hidden": 256, "latent_dim": 32,
+                 "beta": 0.8, "anneal_epochs": 20, "steps": 1500, "batch_size": 32, "lr": 1e-3},
+    # 003's NM1/NM2 conv VAE (latent 100), channels scaled from (512, 1024) to (16, 32) for a CPU.
+    "conv_vae": {"family": "conv_vae", "per_class": True, "channels": [16, 32], "hidden": 256, "latent_dim": 100,
+                 "steps": 1500, "batch_size": 32, "lr": 1e-3},
+    "cvae": {"family": "cvae", "hidden": [200, 100], "latent_dim": 20, "label_dim": 16, **_ALL_CLASSES},
+    "vqvae": {"family": "vqvae", "arch": "mlp", **_ALL_CLASSES},  # 000's MLP VQ-VAE + a class-conditional prior
+    "vqvae_conv": {"family": "vqvae", "arch": "conv", **_ALL_CLASSES},
+}
+AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
 CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
 
 # Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
@@ -45,14 +67,19 @@ def size_tokens(config: dict, regime: str) -> list[str]:
     raise ConfigError(f"grid.regimes: unknown regime {regime!r}")
 
 
+def model_entries(config: dict) -> dict:
+    """Every model name the grid may use: the presets, then config.yaml's `models:` (which win)."""
+    return {**PRESETS, **(config.get("models") or {})}
+
+
 def generator_models(config: dict) -> list[str]:
     return [m for m in config["grid"]["models"] if m not in ARMS]
 
 
 def check(config: dict) -> None:
     """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
-    grid, models = config["grid"], config.get("models") or {}
-    for name in models:
+    grid, models = config["grid"], model_entries(config)
+    for name in config.get("models") or {}:
         if name in ARMS:
             raise ConfigError(f"models.{name}: {name!r} is reserved for the arm without a generator; rename it")
     for name in grid["models"]:
@@ -78,7 +105,7 @@ def _effort(config: dict) -> dict:
 
 def generator_spec(config: dict, model: str) -> dict:
     """Everything train_gen needs about one model, with the effort preset applied to its steps."""
-    entry = dict(config["models"][model])
+    entry = dict(model_entries(config)[model])
     effort = _effort(config)
     steps = max(effort["gen_min_steps"], round(entry.get("steps", 2000) * effort["gen_step_scale"]))
     return {
@@ -93,9 +120,9 @@ def generator_spec(config: dict, model: str) -> dict:
 
 def synthesis_spec(config: dict, model: str) -> dict:
     """The count policy for one model: the global `synthesis` section, overridden by the model's own."""
-    spec = {"policy": "match", "per_class": 500, "ratio": 1.0}
+    spec = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9}
     spec.update(config.get("synthesis") or {})
-    spec.update((config["models"][model].get("synthesis") or {}))
+    spec.update((model_entries(config)[model].get("synthesis") or {}))
     return spec
 
 

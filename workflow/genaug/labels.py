@@ -9,6 +9,9 @@ Label strategies:
   per_class    one model per class, sampled from its prior: the label is the model's class.
   conditional  the model is asked for a class directly.
   reconstruct  a real image of the class is encoded and decoded; the copy keeps its label (000).
+  pseudo_label one model on all classes samples freely; a classifier trained on the real subset
+               labels each image, and images it is less than `threshold` sure of are dropped.
+               Sampling goes on until every class has its count or `max_draws` images were drawn.
 """
 
 from __future__ import annotations
@@ -42,16 +45,66 @@ def requested_labels(counts) -> torch.Tensor:
 
 
 @torch.no_grad()
+def pseudo_label(model, counts, labeler, *, gen: torch.Generator, device, threshold: float, batch_size: int = 2000,
+                 max_draws: int | None = None, stats: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sample, let `labeler` (images -> class probabilities) label, keep confident images up to each count.
+
+    A conditional model is asked for the classes still short, in proportion to what each lacks;
+    an unconditional one ignores the request. Classes still short after `max_draws` images stay
+    short: `stats` records what was asked, made and drawn, and a warning names them.
+    """
+    need = torch.as_tensor(np.asarray(counts, dtype=np.int64))
+    max_draws = max_draws if max_draws is not None else 20 * int(need.sum()) + 10 * batch_size
+    kept_x, kept_y, drawn = [], [], 0
+    have = torch.zeros_like(need)
+    while bool((have < need).any()) and drawn < max_draws:
+        short = (need - have).clamp_min(0).double()
+        ask = torch.multinomial(short / short.sum(), batch_size, replacement=True, generator=gen)
+        images = model.sample(ask.to(device), gen)
+        drawn += batch_size
+        conf, pred = labeler(images).max(1)
+        keep = torch.nonzero(conf >= threshold).flatten().cpu()
+        pred = pred.cpu()[keep]
+        # The first confident images of each class, up to what it still needs.
+        rank = torch.zeros_like(pred)
+        for c in pred.unique().tolist():
+            at = torch.nonzero(pred == c).flatten()
+            rank[at] = torch.arange(len(at))
+        take = rank < (need - have)[pred]
+        kept_x.append(images[keep[take].to(images.device)])
+        kept_y.append(pred[take])
+        have += torch.bincount(pred[take], minlength=len(need))
+    labels = torch.cat(kept_y) if kept_y else torch.empty(0, dtype=torch.long)
+    order = torch.argsort(labels, stable=True)  # class by class, like the other strategies
+    images = torch.cat(kept_x)[order.to(device)] if kept_x else None
+    if stats is not None:
+        stats.update({"threshold": threshold, "drawn": drawn, "kept": int(have.sum()),
+                      "acceptance": int(have.sum()) / max(drawn, 1), "requested": need.tolist(),
+                      "made": have.tolist(), "short": (need - have).tolist()})
+    return images, labels[order]
+
+
+@torch.no_grad()
 def synthesize(model, strategy: str, counts, real_x: torch.Tensor, real_y: torch.Tensor, *, seed: int,
-               batch_size: int = 2000) -> tuple[torch.Tensor, torch.Tensor]:
-    """Make sum(counts) images (float in [0, 1], on the model's device) and their labels.
+               batch_size: int = 2000, labeler=None, threshold: float = 0.9, max_draws: int | None = None,
+               stats: dict | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Make sum(counts) images (float in [0, 1], on the model's device) and their labels, class by class.
 
     For `reconstruct`, class c's images are reconstructions of the class's real images, taken in a
     seeded order and cycled when more copies than originals are needed; each pass draws a fresh
-    posterior sample, so repeated originals give different images.
+    posterior sample where the model has one, so repeated originals give different images.
+    For `pseudo_label`, `labeler` maps images to class probabilities (see pseudo_label).
     """
     gen = torch.Generator(device="cpu").manual_seed(seed)
     labels = requested_labels(counts)
+    if strategy == "pseudo_label":
+        if labeler is None:
+            raise GenaugError("label strategy pseudo_label needs a labeler (a classifier trained on the real subset)")
+        images, labels = pseudo_label(model, counts, labeler, gen=gen, device=real_x.device, threshold=threshold,
+                                      batch_size=batch_size, max_draws=max_draws, stats=stats)
+        if images is None:
+            images = real_x.new_empty((0, *real_x.shape[1:]))
+        return images, labels
     if strategy == "reconstruct":
         sources = []
         for c, n in enumerate(np.asarray(counts)):
@@ -63,7 +116,9 @@ def synthesize(model, strategy: str, counts, real_x: torch.Tensor, real_y: torch
             order = pool[torch.randperm(len(pool), generator=gen)]
             sources.append(order.repeat(int(np.ceil(n / len(pool))))[:n])
         src = torch.cat(sources) if sources else torch.empty(0, dtype=torch.long)
-        make = lambda i, j: model.reconstruct(real_x[src[i:j].to(real_x.device)], gen)  # noqa: E731
+        src_labels = labels.to(real_y.device)  # sources are taken class by class, like the labels
+        make = lambda i, j: model.reconstruct(  # noqa: E731
+            real_x[src[i:j].to(real_x.device)], src_labels[i:j], gen)
     elif strategy in ("per_class", "conditional"):
         device = real_x.device
         make = lambda i, j: model.sample(labels[i:j].to(device), gen)  # noqa: E731

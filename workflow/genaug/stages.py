@@ -80,7 +80,8 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     meta = {
         "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
         "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
-        "train_seconds": time.perf_counter() - t0, "genaug": __version__, "torch": str(torch.__version__),
+        "train_seconds": time.perf_counter() - t0, "steps": spec["train"]["steps"],
+        "epochs": max(row["epoch"] for row in history), "genaug": __version__, "torch": str(torch.__version__),
     }
     import pandas as pd
 
@@ -99,9 +100,28 @@ def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sys.stderr):
+    """A classifier trained on the cell's real subset (early-stopped on its validation split), as a
+    function from float images to class probabilities; and its validation accuracy."""
+    from .classifiers import predict
+
+    print("pseudo_label: training the labelling classifier on the real subset", file=log, flush=True)
+    net, _, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=device, log=log)
+
+    def labeler(images):
+        # Label exactly what will be saved: the uint8 version of each image.
+        return torch.softmax(predict(net, to_uint8(images).contiguous(memory_format=torch.channels_last)), dim=1)
+
+    return labeler, result.best_val_accuracy
+
+
 def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match", per_class=500, ratio=1.0,
-           device="auto", threads=1, log=sys.stderr) -> None:
-    """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it."""
+           labeler: dict | None = None, min_confidence: float = 0.9, device="auto", threads=1,
+           log=sys.stderr) -> None:
+    """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
+
+    `labeler` (a classifier spec) is needed by label strategy pseudo_label only.
+    """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     model, ckpt = gens.load(generator, dev)
@@ -115,8 +135,25 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     strategy = gens.label_strategy(spec)
     counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
     t0 = time.perf_counter()
-    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + 10_000)
+    label_fn, pseudo = None, {}
+    if strategy == "pseudo_label":
+        if labeler is None:
+            raise GenaugError(f"{generator}: label strategy pseudo_label needs --labeler (a classifier spec)")
+        label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
+                                                                  log=log)
+    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + 10_000, labeler=label_fn,
+                                threshold=min_confidence, stats=pseudo)
     images, labels = to_uint8(images).cpu(), labels.cpu()
+    if pseudo and pseudo["kept"] == 0 and counts.sum() > 0:
+        raise GenaugError(
+            f"{generator}: pseudo_label kept none of {pseudo['drawn']} samples: the labelling classifier "
+            f"(validation accuracy {pseudo['labeler_val_accuracy']:.2f}) was never {min_confidence} sure; "
+            "lower synthesis.min_confidence or train the generator longer"
+        )
+    if pseudo.get("short") and any(pseudo["short"]):
+        short = {ds.classes[c]: n for c, n in enumerate(pseudo["short"]) if n}
+        print(f"warning: pseudo_label: after {pseudo['drawn']} draws some classes are short of their count: {short}; "
+              "lower synthesis.min_confidence or train the generator longer", file=log)
     if images.shape[1:] != tuple(ds.image_shape):
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
     # Diversity of samples relative to the real images of the class: a collapse shows as a ratio near 0.
@@ -127,13 +164,16 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
             diversity[ds.classes[c]] = _diversity(fake) / max(_diversity(real), 1e-8)
     meta = {
         "model": spec["name"], "family": spec["family"], "label_strategy": strategy, "policy": policy,
-        "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime, "size": sub.size,
+        "counts": counts.tolist(), "made_counts": np.bincount(labels.numpy(), minlength=ds.num_classes).tolist(),
+        "real_counts": sub.counts.tolist(), "regime": sub.regime, "size": sub.size,
         "seed": seed, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
+        "pseudo_label": pseudo or None,
     }
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
     sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
                 title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-    print(f"{spec['name']}: {len(labels)} synthetic images, per class {counts.tolist()} "
+    made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
+    print(f"{spec['name']}: {len(labels)} synthetic images, per class {made} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
 
 
@@ -149,6 +189,22 @@ def load_synthetic(path, image_shape, num_classes: int):
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise GenaugError(f"{path}: labels outside 0..{num_classes - 1}")
     return torch.from_numpy(images), torch.from_numpy(labels).long(), meta
+
+
+def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, augment=None, snapshots=None,
+                         log=sys.stderr):
+    """Train a classifier on uint8 images x, y with early stopping on the cell's validation split."""
+    val_idx = torch.from_numpy(sub.val_indices)
+    val_x, val_y = ds.train_x[val_idx].to(device), ds.train_y[val_idx].to(device)
+    channels_last = dict(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
+    x, val_x = x.contiguous(**channels_last), val_x.contiguous(**channels_last)
+    torch.manual_seed(seed)  # the same initialisation for every arm of a seed: paired comparisons
+    net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
+    net = net.to(device).to(**channels_last)
+    cfg = TrainConfig(**classifier.get("train", {}))
+    print(f"{classifier['name']}: max {cfg.max_epochs} epochs, patience {cfg.patience}", file=log, flush=True)
+    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, snapshots=snapshots, log=log)
+    return net, cfg, result
 
 
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
@@ -173,22 +229,14 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         augment = ClassicAugment(shift=int(classic.get("shift", 2)),
                                  flip=ds.hflip_safe if flip == "auto" else bool(flip),
                                  erase_p=float(classic.get("erase_p", 0.5)))
-    val_idx = torch.from_numpy(sub.val_indices)
-    val_x, val_y = ds.train_x[val_idx].to(dev), ds.train_y[val_idx].to(dev)
-    channels_last = dict(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
-    x, val_x = x.contiguous(**channels_last), val_x.contiguous(**channels_last)
-
-    torch.manual_seed(seed)  # the same initialisation for every arm of a seed: paired comparisons
-    net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
-    net = net.to(dev).to(**channels_last)
-    cfg = TrainConfig(**classifier.get("train", {}))
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
-          f"images (max {cfg.max_epochs} epochs, patience {cfg.patience})", file=log, flush=True)
+          "images", file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every,
-                          fingerprint("train_clf", classifier, model, classic, seed, x, y, val_x), log=log)
-    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, snapshots=snapshots, log=log)
+                          fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices)), log=log)
+    net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, augment=augment,
+                                            snapshots=snapshots, log=log)
 
-    test_x = ds.test_x.to(dev).contiguous(**channels_last)
+    test_x = ds.test_x.to(dev).contiguous(memory_format=torch.channels_last)
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(ds.test_y.numpy(), pred, ds.classes)

@@ -63,8 +63,8 @@ wildcard_constraints:
     ),
     size=r"[nfk]\d+",
     seed=r"\d+",
-    model=_alternatives([*gcfg.ARMS, *(config.get("models") or {})]),
-    gen=_alternatives(list(config.get("models") or {})),
+    model=_alternatives([*gcfg.ARMS, *gcfg.model_entries(config)]),
+    gen=_alternatives(list(gcfg.model_entries(config))),
     clf=_alternatives(list(config["classifiers"])),
     filter=_alternatives(gcfg.FILTERS),
 
@@ -132,9 +132,19 @@ def snapshot_args(rule, cell):
     return f"--snapshot {SNAPSHOTS}/{rule}/{cell}.pt --snapshot-every {config['snapshot_every']}"
 
 
+def sample_args(model):
+    """The sample job's count policy; pseudo_label models also get the labelling classifier's spec."""
+    spec = gcfg.synthesis_spec(config, model)
+    args = "--policy {policy} --per-class {per_class} --ratio {ratio}".format(**spec)
+    if gcfg.generator_spec(config, model)["label_strategy"] == "pseudo_label":
+        labeler = gcfg.classifier_spec(config, config["grid"]["classifiers"][0])
+        args += f" --labeler {q(labeler)} --min-confidence {spec['min_confidence']}"
+    return args
+
+
 def gpu_count(model):
     """GPUs a training job asks for: one for the families that need one, when a GPU may be used."""
-    family = config["models"][model]["family"]
+    family = gcfg.model_entries(config)[model]["family"]
     return int(config["device"] != "cpu" and family in gcfg.GPU_FAMILIES)
 
 

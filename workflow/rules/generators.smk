@@ -44,9 +44,7 @@ rule sample:
         mem_mb=4000,
         runtime=60,
     params:
-        policy=lambda w: "--policy {policy} --per-class {per_class} --ratio {ratio}".format(
-            **gcfg.synthesis_spec(config, w.gen)
-        ),
+        policy=lambda w: sample_args(w.gen),
         device=config["device"],
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "

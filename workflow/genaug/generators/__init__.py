@@ -16,13 +16,16 @@ from ..checkpoint import Snapshots
 from ..errors import GenaugError
 from ..io import save_torch
 from .base import Generator, PerClass, fit
-from .vae import VAE
+from .conv_vae import ConvVAE
+from .vae import CVAE, VAE
+from .vqvae import VQVAE
 
-FAMILIES: dict[str, type[Generator]] = {"vae": VAE}
+FAMILIES: dict[str, type[Generator]] = {"vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vqvae": VQVAE}
+STRATEGIES = ("per_class", "conditional", "reconstruct", "pseudo_label")
 
 
 def label_strategy(spec: dict) -> str:
-    """How the model's synthetic images get labels: per_class, conditional or reconstruct."""
+    """How the model's synthetic images get labels: per_class, conditional, reconstruct or pseudo_label."""
     family = family_class(spec["family"])
     if spec.get("per_class"):
         if family.conditional:
@@ -31,12 +34,15 @@ def label_strategy(spec: dict) -> str:
     strategy = spec.get("label_strategy") or ("conditional" if family.conditional else None)
     if strategy is None:
         raise GenaugError(
-            f"family {spec['family']!r} is unconditional: set per_class: true or label_strategy: reconstruct"
+            f"family {spec['family']!r} is unconditional: set per_class: true or label_strategy: reconstruct "
+            "or pseudo_label"
         )
     if strategy == "conditional" and not family.conditional:
         raise GenaugError(f"family {spec['family']!r} is unconditional and cannot use label_strategy: conditional")
     if strategy == "reconstruct" and not family.can_reconstruct:
         raise GenaugError(f"family {spec['family']!r} cannot reconstruct images; use per_class: true")
+    if strategy not in STRATEGIES:
+        raise GenaugError(f"unknown label_strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
     return strategy
 
 
@@ -54,8 +60,9 @@ def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
         if label_strategy(spec) == "per_class":
             return PerClass([family(image_shape, num_classes, **hparams) for _ in range(num_classes)])
         return family(image_shape, num_classes, **hparams)
-    except TypeError as err:  # an unknown hyperparameter name
-        raise GenaugError(f"family {spec['family']!r}: bad hyperparameters {hparams} ({err})") from err
+    except (TypeError, ValueError) as err:  # an unknown hyperparameter name, or a value the family refuses
+        raise GenaugError(f"model {spec.get('name', spec['family'])!r} (family {spec['family']!r}): "
+                          f"bad hyperparameters {hparams} ({err})") from err
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *, seed: int,

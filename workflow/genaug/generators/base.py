@@ -34,6 +34,9 @@ class Generator(nn.Module):
         self.image_shape = tuple(image_shape)
         self.num_classes = num_classes
         self.hparams = dict(hparams)
+        # Epochs of training done so far (fractional), set by the trainer before every step, so
+        # schedules such as beta annealing work the same for single and stacked per-class models.
+        self.register_buffer("epoch", torch.zeros(()))
 
     def loss(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training objective on one batch, and its named parts (detached tensors) for the loss log."""
@@ -46,8 +49,8 @@ class Generator(nn.Module):
         """len(labels) new images; unconditional families ignore the labels."""
         raise NotImplementedError
 
-    def reconstruct(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
-        """A stochastic reconstruction of each image (for the `reconstruct` label strategy)."""
+    def reconstruct(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        """A stochastic reconstruction of each image of class y (for the `reconstruct` label strategy)."""
         raise GenaugError(f"{type(self).__name__} cannot reconstruct images; use per_class: true instead")
 
     @property
@@ -62,7 +65,7 @@ def _optimizer(params, lr: float) -> torch.optim.Optimizer:
 
 def train_loop(
     params: list[torch.Tensor],
-    step_loss: Callable[[], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    step_loss: Callable[[int], tuple[torch.Tensor, dict[str, torch.Tensor]]],
     *,
     steps: int,
     lr: float,
@@ -74,7 +77,7 @@ def train_loop(
     log=sys.stderr,
     log_every: int = 0,
 ) -> list[dict]:
-    """Run `steps` Adam steps on `params`; `step_loss` draws a batch and returns (loss, parts).
+    """Run `steps` Adam steps on `params`; `step_loss(step)` draws a batch and returns (loss, parts).
 
     Parts may be scalars or one value per stacked model (shape (k,)). Returns the loss log: one row
     per interval with each part's mean, and per model when stacked. Raises on a non-finite loss.
@@ -99,7 +102,7 @@ def train_loop(
         start = state["step"] + 1
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps + 1):
-        loss, parts = step_loss()
+        loss, parts = step_loss(step)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
@@ -140,13 +143,16 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     torch.manual_seed(seed)
     model.train()
 
-    def step_loss():
+    def step_loss(step):
+        model.epoch.fill_((step - 1) * batch_size / len(x))
         idx = torch.randint(0, len(x), (batch_size,), generator=gen).to(x.device)
         return model.loss(x[idx], y[idx])
 
     history = train_loop(list(model.parameters()), step_loss, steps=steps, lr=lr, name=name,
                          buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots, log=log)
     model.eval()
+    for row in history:
+        row["epoch"] = round(row["step"] * batch_size / len(x), 3)
     return history
 
 
@@ -182,7 +188,8 @@ class PerClass(nn.Module):
         gen = torch.Generator(device="cpu").manual_seed(seed)
         torch.manual_seed(seed)
 
-        def step_loss():
+        def step_loss(step):
+            buffers["epoch"].copy_((step - 1) * batch_size / counts)  # each class's own epochs
             u = torch.rand((len(classes), batch_size), generator=gen).to(x.device)
             idx = starts[:, None] + (u * counts[:, None]).long()  # uniform within each class's block
             losses, parts = batched_loss(params, buffers, xs[idx], ys[idx])
@@ -200,7 +207,9 @@ class PerClass(nn.Module):
                 m.eval()
             self.trained[classes] = True
         for row in history:
-            row["class"] = classes[row.pop("model")]
+            i = row.pop("model")
+            row["class"] = classes[i]
+            row["epoch"] = round(row["step"] * batch_size / int(counts[i]), 3)  # this class's own epochs
         return history
 
     @torch.no_grad()

@@ -1,10 +1,17 @@
-"""000's MLP variational autoencoder.
+"""Gaussian VAEs: 000's MLP VAE, its denoising variant (DVAE) and a conditional VAE (CVAE).
 
-The encoder has two ReLU hidden layers into mu and log-variance; the decoder mirrors it and ends
-in a sigmoid, so pixels lie in [0, 1]. The loss is the per-image Bernoulli negative log-likelihood
-(summed binary cross-entropy) plus beta times the KL divergence to N(0, I).
-With the default sizes (hidden 200 and 100, latent 20) it has about 361k parameters at 28x28x1,
-close to the 367,024 that 000's Table 1 gives without naming its layer sizes.
+`GaussianVAE` holds what every VAE here shares: the objective (per-image Bernoulli negative
+log-likelihood, i.e. summed binary cross-entropy, plus beta times the KL divergence to N(0, I)),
+beta annealing (001: linear from 0 to beta over `anneal_epochs`), the denoising option, sampling
+from the prior and reconstruction. Subclasses supply the networks (`encode`, `decode_logits`).
+
+A DVAE is the same network with `corruption` set: it encodes a corrupted image and is scored on
+reconstructing the clean one (000's six corruptions, see corruptions.py). `dvae_blur` in the
+config is family `vae` with `corruption: blur`, not a class of its own.
+
+000's MLP VAE: two ReLU hidden layers into mu and log-variance, a mirrored decoder, a sigmoid
+output. Hidden (200, 100) with latent 20 gives about 361k parameters at 28x28x1, close to the
+367,024 of 000's Table 1 (which does not name its layer sizes).
 """
 
 from __future__ import annotations
@@ -16,45 +23,94 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .base import Generator
+from .corruptions import CORRUPTIONS, corrupt
 
 
-class VAE(Generator):
+class GaussianVAE(Generator):
     can_reconstruct = True
 
-    def __init__(self, image_shape, num_classes: int, *, hidden=(200, 100), latent_dim: int = 20, beta: float = 1.0):
-        super().__init__(image_shape, num_classes, hidden=list(hidden), latent_dim=latent_dim, beta=beta)
-        d = math.prod(self.image_shape)
-        h1, h2 = hidden
-        self.encoder = nn.Sequential(nn.Flatten(), nn.Linear(d, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU())
-        self.to_mu = nn.Linear(h2, latent_dim)
-        self.to_logvar = nn.Linear(h2, latent_dim)
-        self.decoder = nn.Sequential(
-            nn.Linear(latent_dim, h2), nn.ReLU(), nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, d)
-        )
-        self.latent_dim = latent_dim
-        self.beta = beta
+    def __init__(self, image_shape, num_classes: int, *, latent_dim: int, beta: float = 1.0,
+                 anneal_epochs: float = 0, corruption: str | None = None, corruption_strength: float | None = None,
+                 network: dict | None = None):
+        if corruption is not None and corruption not in CORRUPTIONS:
+            raise ValueError(f"unknown corruption {corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+        super().__init__(image_shape, num_classes, latent_dim=latent_dim, beta=beta, anneal_epochs=anneal_epochs,
+                         corruption=corruption, corruption_strength=corruption_strength, **(network or {}))
+        self.latent_dim, self.beta, self.anneal_epochs = latent_dim, beta, anneal_epochs
+        self.corruption, self.corruption_strength = corruption, corruption_strength
 
-    def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        h = self.encoder(x)
-        return self.to_mu(h), self.to_logvar(h).clamp(-30, 20)
+    def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        raise NotImplementedError
 
-    def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
-        return self.decoder(z).view(-1, *self.image_shape)
+    def decode_logits(self, z: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def beta_now(self) -> torch.Tensor:
+        """The KL weight at the current epoch: beta, or its linear ramp from 0 while annealing."""
+        if self.anneal_epochs <= 0:
+            return torch.as_tensor(float(self.beta))
+        return self.beta * torch.clamp(self.epoch / self.anneal_epochs, max=1.0)
 
     def loss(self, x, y):
-        mu, logvar = self.encode(x)
+        source = x if self.corruption is None else corrupt(x, self.corruption, self.corruption_strength)
+        mu, logvar = self.encode(source, y)
         z = mu + torch.randn_like(mu) * torch.exp(0.5 * logvar)
-        recon = F.binary_cross_entropy_with_logits(self.decode_logits(z), x, reduction="sum") / len(x)
+        recon = F.binary_cross_entropy_with_logits(self.decode_logits(z, y), x, reduction="sum") / len(x)
         kl = -0.5 * torch.sum(1 + logvar - mu.pow(2) - logvar.exp()) / len(x)
-        return recon + self.beta * kl, {"recon": recon.detach(), "kl": kl.detach()}
+        beta = self.beta_now()
+        return recon + beta * kl, {"recon": recon.detach(), "kl": kl.detach(), "beta": beta.detach()}
 
     @torch.no_grad()
     def sample(self, labels, gen):
         z = torch.randn((len(labels), self.latent_dim), generator=gen, device=gen.device).to(self.device)
-        return torch.sigmoid(self.decode_logits(z))
+        return torch.sigmoid(self.decode_logits(z, labels.to(self.device)))
 
     @torch.no_grad()
-    def reconstruct(self, x, gen):
-        mu, logvar = self.encode(x)
+    def reconstruct(self, x, y, gen):
+        mu, logvar = self.encode(x, y)
         eps = torch.randn(mu.shape, generator=gen, device=gen.device).to(mu.device)
-        return torch.sigmoid(self.decode_logits(mu + eps * torch.exp(0.5 * logvar)))
+        return torch.sigmoid(self.decode_logits(mu + eps * torch.exp(0.5 * logvar), y))
+
+
+class VAE(GaussianVAE):
+    """000's MLP VAE (and DVAE with `corruption`)."""
+
+    label_dim = 0  # width of the label code joined to encoder and decoder inputs (CVAE)
+
+    def __init__(self, image_shape, num_classes: int, *, hidden=(200, 100), latent_dim: int = 20, **kwargs):
+        super().__init__(image_shape, num_classes, latent_dim=latent_dim, network={"hidden": list(hidden)}, **kwargs)
+        d = math.prod(self.image_shape)
+        h1, h2 = hidden
+        c = self.label_dim
+        self.encoder = nn.Sequential(nn.Linear(d + c, h1), nn.ReLU(), nn.Linear(h1, h2), nn.ReLU())
+        self.to_mu = nn.Linear(h2, latent_dim)
+        self.to_logvar = nn.Linear(h2, latent_dim)
+        self.decoder = nn.Sequential(
+            nn.Linear(latent_dim + c, h2), nn.ReLU(), nn.Linear(h2, h1), nn.ReLU(), nn.Linear(h1, d)
+        )
+
+    def condition(self, h: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return h
+
+    def encode(self, x, y):
+        h = self.encoder(self.condition(x.flatten(1), y))
+        return self.to_mu(h), self.to_logvar(h).clamp(-30, 20)
+
+    def decode_logits(self, z, y):
+        return self.decoder(self.condition(z, y)).view(-1, *self.image_shape)
+
+
+class CVAE(VAE):
+    """A conditional VAE: a learned label embedding joins the encoder's input and the decoder's latent,
+    so one model trained on every class samples any class on request (the natural way to rebalance)."""
+
+    conditional = True
+
+    def __init__(self, image_shape, num_classes: int, *, label_dim: int = 16, **kwargs):
+        self.label_dim = label_dim  # read by VAE.__init__ to size the layers
+        super().__init__(image_shape, num_classes, **kwargs)
+        self.hparams["label_dim"] = label_dim
+        self.label_embedding = nn.Embedding(num_classes, label_dim)
+
+    def condition(self, h, y):
+        return torch.cat([h, self.label_embedding(y)], dim=1)
