@@ -11,6 +11,7 @@ from genaug import generators as gens
 from genaug.data import to_float, to_uint8
 from genaug.errors import GenaugError
 from genaug.generators.base import Generator, fit
+from genaug.generators.corruptions import CORRUPTIONS
 from genaug.labels import synthesize, synthetic_counts
 
 from .conftest import REPO
@@ -60,6 +61,7 @@ def test_every_preset_is_a_valid_model_entry():
     for name in NAMES:
         validate({**base, "models": {name: gcfg.PRESETS[name]}}, str(REPO / "workflow/schemas/config.schema.yaml"))
     gcfg.check(base)  # presets need no `models:` entry
+    assert gcfg.CORRUPTIONS == CORRUPTIONS  # config.py's torch-free copy names the same six
     assert {f"dvae_{c}" for c in gcfg.CORRUPTIONS} <= set(NAMES)
     assert {"vae", "beta_vae", "conv_vae", "cvae", "vqvae", "vqvae_conv"} <= set(NAMES)
 

@@ -142,9 +142,6 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
         with timer.active():
             history = gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
         train_s = time.perf_counter() - t0
-        first, last = (min(r["step"] for r in history), history[-1]["step"])
-        loss_at = lambda step: sum(r["loss"] for r in history if r["step"] == step) / sum(  # noqa: E731
-            1 for r in history if r["step"] == step)
         images = spec["train"]["steps"] * spec["train"]["batch_size"] * models_trained
         counts = torch.full((ds.num_classes,), 1000, dtype=torch.long).numpy()
         t0 = time.perf_counter()
@@ -159,7 +156,8 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
             "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
             "sample_images": len(samples), "sample_seconds": round(sample_s, 3),
             "sample_images_per_s": round(len(samples) / sample_s, 1),
-            "loss_first_interval": round(loss_at(first), 2), "loss_last_interval": round(loss_at(last), 2),
+            "loss_first_interval": _mean_loss_at(history, history[0]["step"]),
+            "loss_last_interval": _mean_loss_at(history, history[-1]["step"]),
             **timer.shares(train_s),
         }
         print(f"bench: {name}: train {out[name]['train_images_per_s']:.0f} img/s ({train_s:.0f}s), "
@@ -167,6 +165,12 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
               f"{out[name]['outside_forward_backward']:.1%} (optimizer step excluded: "
               f"{out[name]['loop_overhead']:.1%})", file=log, flush=True)
     return out
+
+
+def _mean_loss_at(history: list[dict], step: int) -> float:
+    """The loss logged at `step`, averaged over the stacked per-class models that logged it."""
+    losses = [r["loss"] for r in history if r["step"] == step]
+    return round(sum(losses) / len(losses), 2)
 
 
 def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> dict:

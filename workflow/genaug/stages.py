@@ -144,6 +144,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + 10_000, labeler=label_fn,
                                 threshold=min_confidence, stats=pseudo)
     images, labels = to_uint8(images).cpu(), labels.cpu()
+    made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
     if pseudo and pseudo["kept"] == 0 and counts.sum() > 0:
         raise GenaugError(
             f"{generator}: pseudo_label kept none of {pseudo['drawn']} samples: the labelling classifier "
@@ -164,7 +165,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
             diversity[ds.classes[c]] = _diversity(fake) / max(_diversity(real), 1e-8)
     meta = {
         "model": spec["name"], "family": spec["family"], "label_strategy": strategy, "policy": policy,
-        "counts": counts.tolist(), "made_counts": np.bincount(labels.numpy(), minlength=ds.num_classes).tolist(),
+        "counts": counts.tolist(), "made_counts": made,
         "real_counts": sub.counts.tolist(), "regime": sub.regime, "size": sub.size,
         "seed": seed, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
         "pseudo_label": pseudo or None,
@@ -172,7 +173,6 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
     sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
                 title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-    made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
     print(f"{spec['name']}: {len(labels)} synthetic images, per class {made} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
 
@@ -231,8 +231,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
                                  erase_p=float(classic.get("erase_p", 0.5)))
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
           "images", file=log, flush=True)
-    snapshots = Snapshots(snapshot, snapshot_every,
-                          fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices)), log=log)
+    job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
+    snapshots = Snapshots(snapshot, snapshot_every, job, log=log)
     net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, augment=augment,
                                             snapshots=snapshots, log=log)
 
