@@ -103,3 +103,18 @@ def change_config(config: dict, path: str, value) -> dict:
     else:
         node[last] = value
     return cfg
+
+
+def check_presets_valid(names) -> None:
+    """Each registered preset passes the config schema as a `models:` entry, and the grid check
+    accepts the names with no `models:` entry at all."""
+    from snakemake.utils import validate
+
+    from genaug import config as gcfg
+
+    base = {"dataset": "digits", "seeds": [0], "grid": {"regimes": ["balanced"], "sizes": [100],
+                                                         "models": list(names), "classifiers": ["cnn"]},
+            "classifiers": {"cnn": {"arch": "cnn"}}}
+    for name in names:
+        validate({**base, "models": {name: gcfg.PRESETS[name]}}, str(REPO / "workflow/schemas/config.schema.yaml"))
+    gcfg.check(base)

@@ -4,7 +4,6 @@ each label strategy and count policy, checkpoints, shapes and channel counts."""
 import numpy as np
 import pytest
 import torch
-from snakemake.utils import validate
 
 from genaug import config as gcfg
 from genaug import generators as gens
@@ -14,7 +13,7 @@ from genaug.generators.base import Generator, fit
 from genaug.generators.corruptions import CORRUPTIONS
 from genaug.labels import synthesize, synthetic_counts
 
-from .conftest import REPO
+from .conftest import check_presets_valid
 
 NAMES = [n for n, e in gcfg.PRESETS.items() if e["family"] in gcfg.AUTOENCODER_FAMILIES]
 PER_CLASS_STEPS, ALL_CLASS_STEPS = 150, 600  # one model on all classes needs longer than ten on one each
@@ -55,12 +54,7 @@ def trained(digits):
 
 
 def test_every_preset_is_a_valid_model_entry():
-    base = {"dataset": "digits", "seeds": [0], "grid": {"regimes": ["balanced"], "sizes": [100],
-                                                         "models": NAMES, "classifiers": ["cnn"]},
-            "classifiers": {"cnn": {"arch": "cnn"}}}
-    for name in NAMES:
-        validate({**base, "models": {name: gcfg.PRESETS[name]}}, str(REPO / "workflow/schemas/config.schema.yaml"))
-    gcfg.check(base)  # presets need no `models:` entry
+    check_presets_valid(NAMES)
     assert gcfg.CORRUPTIONS == CORRUPTIONS  # config.py's torch-free copy names the same six
     assert {f"dvae_{c}" for c in gcfg.CORRUPTIONS} <= set(NAMES)
     assert {"vae", "beta_vae", "conv_vae", "cvae", "vqvae", "vqvae_conv"} <= set(NAMES)

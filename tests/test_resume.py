@@ -146,12 +146,12 @@ def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, 
         ema = EMA([w])
         gen = torch.Generator().manual_seed(1)
 
-        def step_loss(step):
+        def step_loss(step, phase):
             ema.update()
             target = torch.randn(5, generator=gen) + torch.randn(5)  # the batch RNG and the global one
             return ((w - target) ** 2).sum(), {}
 
-        train_loop([w], step_loss, steps=30, lr=0.1, name="toy", rngs=(gen,), extra_state={"ema": ema},
+        train_loop({"w": w}, step_loss, steps=30, lr=0.1, name="toy", rngs=(gen,), extra_state={"ema": ema},
                    snapshots=snapshots, log=quiet)
         return w.detach(), ema.shadow[0]
 

@@ -46,7 +46,7 @@ def test_schema_rejects_bad_values(path, value):
 
 @pytest.mark.parametrize("change,message", [
     (("grid.modles", ["vae"]), "grid: Additional properties are not allowed ('modles' was unexpected)"),
-    (("grid.models", ["baseline", "gan"]), "grid.models: unknown model 'gan'"),
+    (("grid.models", ["baseline", "my_gan"]), "grid.models: unknown model 'my_gan'"),
     (("models.vae.latent_dims", 3), "models.vae"),
 ])
 def test_bad_config_fails_before_any_job_and_names_the_field(tmp_path, change, message):

@@ -137,7 +137,7 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
         torch.manual_seed(0)
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
         models_trained = int(torch.bincount(y, minlength=ds.num_classes).gt(0).sum()) if strategy == "per_class" else 1
-        timer = LoopTimer(cls, "loss", device.type == "cuda")
+        timer = LoopTimer(cls, "phase_loss", device.type == "cuda")
         t0 = time.perf_counter()
         with timer.active():
             history = gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
@@ -156,8 +156,8 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
             "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
             "sample_images": len(samples), "sample_seconds": round(sample_s, 3),
             "sample_images_per_s": round(len(samples) / sample_s, 1),
-            "loss_first_interval": _mean_loss_at(history, history[0]["step"]),
-            "loss_last_interval": _mean_loss_at(history, history[-1]["step"]),
+            **{f"{key}_first_interval": _mean_loss_at(history, history[0]["step"], key) for key in _losses(history)},
+            **{f"{key}_last_interval": _mean_loss_at(history, history[-1]["step"], key) for key in _losses(history)},
             **timer.shares(train_s),
         }
         print(f"bench: {name}: train {out[name]['train_images_per_s']:.0f} img/s ({train_s:.0f}s), "
@@ -167,9 +167,99 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
     return out
 
 
-def _mean_loss_at(history: list[dict], step: int) -> float:
-    """The loss logged at `step`, averaged over the stacked per-class models that logged it."""
-    losses = [r["loss"] for r in history if r["step"] == step]
+def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
+    """GAN-specific figures: how much training k per-class GANs stacked (vmap) saves over training them
+    one after another, and a conditional GAN (cdcgan) with and without DiffAugment at the quick preset.
+
+    DiffAugment's effect is scored on 1,000 samples per class by the cell's CNN trained on the real
+    subset (early-stopped on validation): the share recognized as their class, and the samples'
+    diversity relative to the real images (mean pairwise distance ratio).
+    """
+    import numpy as np
+    import torch
+
+    from . import config as gcfg
+    from . import generators as gens
+    from .data import to_float
+    from .generators.base import fit
+    from .generators.diffaugment import POLICIES
+    from .stages import _diversity, _fit_cell_classifier, real_subset
+
+    ds, subset, x, y = real_subset(cache, sub, device)
+    xf = to_float(x)
+    quick = {**config, "effort": "quick"}
+    devnull = open(os.devnull, "w")
+
+    def sync():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+
+    spec = gcfg.generator_spec(quick, "dcgan")
+    batch, lr = spec["train"]["batch_size"], spec["train"]["lr"]
+    family = gens.family_class(spec["family"])
+    torch.manual_seed(0)
+    stacked = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
+    sync()
+    t0 = time.perf_counter()
+    stacked.fit(xf, y, steps=steps, batch_size=batch, lr=lr, seed=0, log=devnull)
+    sync()
+    stacked_s = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    for c in range(ds.num_classes):
+        single = family(ds.image_shape, ds.num_classes, **spec["hparams"]).to(device)
+        fit(single, xf[y == c], y[y == c], steps=steps, batch_size=batch, lr=lr, seed=c, log=devnull)
+    sync()
+    sequential_s = time.perf_counter() - t0
+    images = steps * batch * ds.num_classes
+    per_class = {"model": "dcgan", "classes": ds.num_classes, "steps": steps, "batch_size": batch,
+                 "stacked_seconds": round(stacked_s, 2), "sequential_seconds": round(sequential_s, 2),
+                 "stacked_images_per_s": round(images / stacked_s, 1),
+                 "sequential_images_per_s": round(images / sequential_s, 1),
+                 "speedup": round(sequential_s / stacked_s, 2)}
+    print(f"bench: {ds.num_classes} per-class dcgans: stacked {stacked_s:.1f}s, one after another "
+          f"{sequential_s:.1f}s ({per_class['speedup']}x)", file=log, flush=True)
+
+    clf_spec = gcfg.classifier_spec(quick, config["grid"]["classifiers"][0])
+    judge, _, _ = _fit_cell_classifier(ds, subset, x, y, clf_spec, seed=0, device=device, log=devnull)
+    judge.eval()
+    comparison = {}
+    for label, policy in (("with_diffaugment", None), ("without_diffaugment", [])):
+        spec = gcfg.generator_spec(quick, "cdcgan")
+        if policy is not None:
+            spec["hparams"]["diffaugment"] = policy
+        torch.manual_seed(0)
+        model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
+        sync()
+        t0 = time.perf_counter()
+        gens.train(model, xf, y, spec["train"], seed=0, log=devnull)
+        sync()
+        train_s = time.perf_counter() - t0
+        labels = torch.arange(ds.num_classes, device=device).repeat_interleave(1000)
+        with torch.no_grad():
+            samples = model.sample(labels, torch.Generator().manual_seed(1))
+            pred = torch.cat([judge(samples[i:i + 2000]).argmax(1) for i in range(0, len(samples), 2000)])
+        diversity = [_diversity(samples[labels == c].cpu()) / max(_diversity(xf[y == c].cpu()), 1e-8)
+                     for c in range(ds.num_classes)]
+        comparison[label] = {
+            "diffaugment": spec["hparams"].get("diffaugment", list(POLICIES)),
+            "steps": spec["train"]["steps"], "train_seconds": round(train_s, 1),
+            "train_images_per_s": round(spec["train"]["steps"] * spec["train"]["batch_size"] / train_s, 1),
+            "recognized_as_their_class": round(float((pred == labels).float().mean()), 4),
+            "diversity_ratio_mean": round(float(np.mean(diversity)), 3),
+        }
+        print(f"bench: cdcgan {label}: {comparison[label]}", file=log, flush=True)
+    return {"per_class_batching": per_class, "diffaugment": {"model": "cdcgan", "judge": clf_spec["name"],
+                                                            **comparison}}
+
+
+def _losses(history: list[dict]) -> list[str]:
+    """The loss columns of a loss log: `loss`, or a GAN's `d_loss` and `g_loss`."""
+    return [k for k in history[0] if k == "loss" or k.endswith("_loss")]
+
+
+def _mean_loss_at(history: list[dict], step: int, key: str = "loss") -> float:
+    """A loss logged at `step`, averaged over the stacked per-class models that logged it."""
+    losses = [r[key] for r in history if r["step"] == step]
     return round(sum(losses) / len(losses), 2)
 
 
@@ -287,13 +377,15 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     report = read_json(out) if Path(out).exists() else {}
     report.update(machine=_machine(dev), targets=TARGETS)
-    if not {"generators", "classifier"} <= set(skip):
+    if not {"generators", "gans", "classifier"} <= set(skip):
         with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
             data, cache, sub = _cell(dataset, size, Path(d), log)
             if "generators" not in skip:
                 kept = {k: v for k, v in report.get("generators", {}).items() if models and isinstance(v, dict)}
                 report["generators"] = {**kept, "measured_at": _now(), **data,
                                         **bench_generators(config, cache, sub, dev, log, models)}
+            if "gans" not in skip:
+                report["gans"] = {"measured_at": _now(), **data, **bench_gans(config, cache, sub, dev, log)}
             if "classifier" not in skip:
                 report["classifier"] = {"measured_at": _now(), **data,
                                         **bench_classifier(config, cache, sub, dev, log)}
@@ -334,7 +426,7 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=1, help="torch threads (a grid job's default)")
     p.add_argument("--default-run", action="store_true", help="also time the full default run (tens of minutes)")
     p.add_argument("--cores", default="all", help="--cores for the default run")
-    p.add_argument("--skip", nargs="*", default=[], choices=["generators", "classifier", "dry_run"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["generators", "gans", "classifier", "dry_run"])
     p.add_argument("--models", nargs="*", default=None,
                    help="generator names to time (default: every preset and config.yaml model)")
     args = p.parse_args(argv)

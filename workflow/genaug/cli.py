@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--ratio", type=float, default=1.0)
     s.add_argument("--labeler", type=_json_arg, default=None,
                    help="classifier spec (JSON) for label strategy pseudo_label: trained on the real subset")
+    s.add_argument("--min-diversity", type=float, default=0.2,
+                   help="refuse samples of a class whose mean pairwise distance is below this share of the real "
+                        "images' (a collapsed generator; 0: off)")
     s.add_argument("--min-confidence", type=float, default=0.9,
                    help="pseudo_label keeps images the labeler is at least this sure of")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
@@ -131,7 +134,7 @@ def run(args: argparse.Namespace, log) -> None:
     elif args.stage == "sample":
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
-                      labeler=args.labeler, min_confidence=args.min_confidence, device=args.device, threads=args.threads, log=log)
+                      labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity, device=args.device, threads=args.threads, log=log)
     elif args.stage == "train_clf":
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,

@@ -12,10 +12,7 @@ ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
 FILTERS = ("none",)
 # Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
-GPU_FAMILIES = frozenset({
-    "gan", "dcgan", "lsgan", "wgan", "wgan_gp", "cgan", "cdcgan", "cdcgan_late", "biggan", "stylegan",
-    "ddpm", "cddpm", "clip_guided",
-})
+GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
 MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "steps", "batch_size", "lr")
 
@@ -39,7 +36,28 @@ PRESETS = {
     "vqvae": {"family": "vqvae", "arch": "mlp", **_ALL_CLASSES},  # 000's MLP VQ-VAE + a class-conditional prior
     "vqvae_conv": {"family": "vqvae", "arch": "conv", **_ALL_CLASSES},
 }
+# GANs (generators/gan.py): paper steps 3000 (quick 1500), batch 64, Adam betas (0.5, 0.999), the
+# discriminator's lr twice the generator's (TTUR), DiffAugment on, EMA generator weights.
+_GAN = {"steps": 3000, "batch_size": 64, "lr": 2e-4, "lr_d_scale": 2.0}
+PRESETS.update({
+    "gan": {"family": "gan", "arch": "mlp", "loss": "vanilla", "per_class": True, **_GAN},  # 003's MLP GAN
+    "dcgan": {"family": "gan", "arch": "dcgan", "loss": "vanilla", "per_class": True, **_GAN},
+    "lsgan": {"family": "gan", "arch": "dcgan", "loss": "lsgan", "per_class": True, **_GAN},
+    # WGAN: five clipped critic updates per generator update, Adam without momentum (RMSprop-like).
+    "wgan": {"family": "gan", "arch": "dcgan", "loss": "wgan", "per_class": True, **_GAN, "steps": 2000,
+             "n_critic": 5, "clip": 0.01, "betas": [0.0, 0.9], "lr_d_scale": 1.0},
+    "wgan_gp": {"family": "gan", "arch": "resnet", "loss": "wgan_gp", "per_class": True, **_GAN, "steps": 2000,
+                "n_critic": 2, "gp": 10.0, "betas": [0.0, 0.9]},  # 001's ResBlock WGAN-GP
+    "cgan": {"family": "cgan", "arch": "mlp", "loss": "vanilla", **_GAN, "steps": 4000},  # 000's cGAN
+    "cdcgan": {"family": "cgan", "arch": "dcgan", "loss": "vanilla", **_GAN, "steps": 4000},  # 004, labels early
+    "cdcgan_late": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 4000},  # 004's cDCGAN2
+    "biggan": {"family": "biggan", "loss": "hinge", **_GAN, "steps": 4000, "lr": 1e-4, "lr_d_scale": 4.0,
+               "betas": [0.0, 0.999]},
+    "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "per_class": True, **_GAN, "lr": 1e-3,
+                 "lr_d_scale": 1.0, "betas": [0.0, 0.99]},
+})
 AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
+GAN_FAMILIES = ("gan", "cgan", "biggan", "stylegan")
 CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
 
 # Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
@@ -120,9 +138,12 @@ def generator_spec(config: dict, model: str) -> dict:
 
 def synthesis_spec(config: dict, model: str) -> dict:
     """The count policy for one model: the global `synthesis` section, overridden by the model's own."""
-    spec = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9}
+    spec = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9, "min_diversity": 0.2}
     spec.update(config.get("synthesis") or {})
     spec.update((model_entries(config)[model].get("synthesis") or {}))
+    if config.get("effort") == "smoke":
+        # smoke trains generators for 1 % of their steps: samples near the mean image are expected there
+        spec["min_diversity"] = 0.0
     return spec
 
 

@@ -116,11 +116,13 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sy
 
 
 def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match", per_class=500, ratio=1.0,
-           labeler: dict | None = None, min_confidence: float = 0.9, device="auto", threads=1,
-           log=sys.stderr) -> None:
+           labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2, device="auto",
+           threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
-    `labeler` (a classifier spec) is needed by label strategy pseudo_label only.
+    `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A class whose
+    samples' mean pairwise distance is under `min_diversity` times its real images' has collapsed
+    (a diverged GAN): the job then fails and writes nothing, so no classifier trains on it.
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -163,6 +165,13 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
         fake, real = images[labels == c], x[y == c].cpu()
         if len(fake) >= 2 and len(real) >= 2:
             diversity[ds.classes[c]] = _diversity(fake) / max(_diversity(real), 1e-8)
+    collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
+    if collapsed:
+        raise GenaugError(
+            f"{generator}: diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
+            f"(mean pairwise distance over the real images': {collapsed}, below synthesis.min_diversity "
+            f"{min_diversity}); lower the model's lr, change its loss, or drop it from grid.models"
+        )
     meta = {
         "model": spec["name"], "family": spec["family"], "label_strategy": strategy, "policy": policy,
         "counts": counts.tolist(), "made_counts": made,

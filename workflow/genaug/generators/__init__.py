@@ -16,11 +16,17 @@ from ..checkpoint import Snapshots
 from ..errors import GenaugError
 from ..io import save_torch
 from .base import Generator, PerClass, fit
+from .biggan import BigGAN
 from .conv_vae import ConvVAE
+from .gan_nets import CGAN, GAN
+from .stylegan import StyleGAN
 from .vae import CVAE, VAE
 from .vqvae import VQVAE
 
-FAMILIES: dict[str, type[Generator]] = {"vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vqvae": VQVAE}
+FAMILIES: dict[str, type[Generator]] = {
+    "vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vqvae": VQVAE,
+    "gan": GAN, "cgan": CGAN, "biggan": BigGAN, "stylegan": StyleGAN,
+}
 STRATEGIES = ("per_class", "conditional", "reconstruct", "pseudo_label")
 
 

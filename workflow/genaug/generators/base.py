@@ -13,6 +13,7 @@ from __future__ import annotations
 import copy
 import sys
 import time
+from dataclasses import dataclass
 from typing import Callable
 
 import torch
@@ -21,6 +22,44 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from ..checkpoint import Snapshots, rng_state, set_rng_state
 from ..errors import GenaugError
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One optimizer's update within a training step. Likelihood models have one; a GAN has two
+    (the critic's, then the generator's), each with its own learning rate (TTUR) and Adam betas."""
+
+    name: str = "loss"
+    prefix: str | None = None  # the parameters whose names start with this (None: all of them)
+    lr_scale: float = 1.0  # this phase's lr is the model's lr times this
+    betas: tuple[float, float] = (0.9, 0.999)
+    repeats: int = 1  # updates per step (a WGAN critic takes several)
+    clip: float | None = None  # clamp the weights to [-clip, clip] after each update (WGAN)
+    ema: float | None = None  # keep an exponential moving average of the weights; training ends with it
+
+
+class EMA:
+    """An exponential moving average of some tensors (stacked ones too: the update is elementwise)."""
+
+    def __init__(self, tensors: list[torch.Tensor], decay: float):
+        self.tensors, self.decay = tensors, decay
+        self.shadow = [t.detach().clone() for t in tensors]
+
+    @torch.no_grad()
+    def update(self) -> None:
+        for s, t in zip(self.shadow, self.tensors):
+            s.lerp_(t, 1 - self.decay)
+
+    @torch.no_grad()
+    def copy_to_tensors(self) -> None:
+        for s, t in zip(self.shadow, self.tensors):
+            t.copy_(s)
+
+    def state_dict(self) -> dict:
+        return {"shadow": self.shadow}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.shadow = [t.clone() for t in state["shadow"]]
 
 
 class Generator(nn.Module):
@@ -42,8 +81,19 @@ class Generator(nn.Module):
         """The training objective on one batch, and its named parts (detached tensors) for the loss log."""
         raise NotImplementedError
 
-    def forward(self, x: torch.Tensor, y: torch.Tensor):
-        return self.loss(x, y)  # so torch.func.functional_call can run the objective
+    def phases(self) -> tuple[Phase, ...]:
+        """The optimizer updates of one training step, in order (one, over every weight, unless overridden)."""
+        return (Phase(),)
+
+    def phase_loss(self, phase: str, x: torch.Tensor, y: torch.Tensor):
+        """The objective of one phase on one batch; a one-phase family's is its `loss`."""
+        return self.loss(x, y)
+
+    def after_training(self) -> None:
+        """Called once training ends (e.g. a GAN's standing batch-norm statistics)."""
+
+    def forward(self, x: torch.Tensor, y: torch.Tensor, phase: str = "loss"):
+        return self.phase_loss(phase, x, y)  # so torch.func.functional_call can run each objective
 
     def sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """len(labels) new images; unconditional families ignore the labels."""
@@ -58,18 +108,19 @@ class Generator(nn.Module):
         return next(self.parameters()).device
 
 
-def _optimizer(params, lr: float) -> torch.optim.Optimizer:
+def _optimizer(params, lr: float, betas=(0.9, 0.999)) -> torch.optim.Optimizer:
     # The fused kernel matters on CPU too: small models are dominated by per-op overhead.
-    return torch.optim.Adam(params, lr=lr, fused=True)
+    return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
 
 
 def train_loop(
-    params: list[torch.Tensor],
-    step_loss: Callable[[int], tuple[torch.Tensor, dict[str, torch.Tensor]]],
+    named_params: dict[str, torch.Tensor],
+    step_loss: Callable[[int, str], tuple[torch.Tensor, dict[str, torch.Tensor]]],
     *,
     steps: int,
     lr: float,
     name: str,
+    phases: tuple[Phase, ...] = (Phase(),),
     buffers: list[torch.Tensor] = (),
     rngs: tuple[torch.Generator, ...] = (),
     extra_state: dict | None = None,
@@ -77,24 +128,33 @@ def train_loop(
     log=sys.stderr,
     log_every: int = 0,
 ) -> list[dict]:
-    """Run `steps` Adam steps on `params`; `step_loss(step)` draws a batch and returns (loss, parts).
+    """Run `steps` training steps; each runs every phase's Adam update(s) on its share of `named_params`.
 
-    Parts may be scalars or one value per stacked model (shape (k,)). Returns the loss log: one row
-    per interval with each part's mean, and per model when stacked. Raises on a non-finite loss.
-    With `snapshots`, the params, buffers, optimizer, RNGs (global and `rngs`), `extra_state`
-    (objects with state_dict/load_state_dict, e.g. an EMA) and the log so far are saved every
-    `snapshots.every` steps, and a saved state of the same job is resumed from.
+    `step_loss(step, phase)` draws a batch and returns (loss, parts). Parts may be scalars or one
+    value per stacked model (shape (k,)). Returns the loss log: one row per interval with each
+    part's mean, and per model when stacked. Raises on a non-finite loss. With `snapshots`, the
+    params, buffers, optimizers, EMAs, RNGs (global and `rngs`), `extra_state` (objects with
+    state_dict/load_state_dict) and the log so far are saved every `snapshots.every` steps, and a
+    saved state of the same job is resumed from. Phases with `ema` end with the averaged weights.
     """
-    opt = _optimizer(params, lr)
-    extra_state = extra_state or {}
+    groups = []
+    for phase in phases:
+        tensors = [t for n, t in named_params.items() if phase.prefix is None or n.startswith(phase.prefix)]
+        if not tensors:
+            raise GenaugError(f"{name}: training phase {phase.name!r} has no parameters")
+        groups.append((phase, tensors, _optimizer(tensors, lr * phase.lr_scale, phase.betas)))
+    emas = {p.name: EMA(tensors, p.ema) for p, tensors, _ in groups if p.ema}
+    extra_state = {**(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()}}
+    loss_key = (lambda phase: "loss") if len(phases) == 1 else (lambda phase: f"{phase}_loss")
     log_every = log_every or max(1, steps // 20)
     history, sums, count, start, elapsed = [], {}, 0, 1, 0.0
     state = snapshots.load() if snapshots else None
     if state is not None:
         with torch.no_grad():
-            for t, saved in zip([*params, *buffers], state["tensors"], strict=True):
+            for t, saved in zip([*named_params.values(), *buffers], state["tensors"], strict=True):
                 t.copy_(saved)
-        opt.load_state_dict(state["optimizer"])
+        for (_, _, opt), saved in zip(groups, state["optimizers"], strict=True):
+            opt.load_state_dict(saved)
         for key, obj in extra_state.items():
             obj.load_state_dict(state["extra"][key])
         set_rng_state(state["rng"], *rngs)
@@ -102,11 +162,20 @@ def train_loop(
         start = state["step"] + 1
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps + 1):
-        loss, parts = step_loss(step)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        parts = {"loss": parts.pop("loss", loss.detach()), **parts}
+        parts = {}
+        for phase, tensors, opt in groups:
+            for _ in range(phase.repeats):
+                loss, phase_parts = step_loss(step, phase.name)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                if phase.clip is not None:
+                    with torch.no_grad():
+                        for t in tensors:
+                            t.clamp_(-phase.clip, phase.clip)
+            parts.update({loss_key(phase.name): phase_parts.pop("loss", loss.detach()), **phase_parts})
+            if phase.name in emas:
+                emas[phase.name].update()
         for k, v in parts.items():
             sums[k] = sums.get(k, 0) + v.detach()
         count += 1
@@ -116,21 +185,24 @@ def train_loop(
                 raise GenaugError(
                     f"{name} diverged: non-finite loss by step {step}; lower its lr or check the training images"
                 )
-            if means["loss"].dim() == 0:
+            losses = [loss_key(p.name) for p in phases]
+            if means[losses[0]].dim() == 0:
                 history.append({"step": step, **{k: float(v) for k, v in means.items()}})
-                shown = float(means["loss"])
             else:
-                for i in range(len(means["loss"])):
+                for i in range(len(means[losses[0]])):
                     history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
-                shown = float(means["loss"].mean())
-            print(f"{name} step {step}/{steps} loss {shown:.4f} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
+            shown = " ".join(f"{k} {float(means[k].mean()):.4f}" for k in losses)
+            print(f"{name} step {step}/{steps} {shown} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
             sums, count = {}, 0
         if snapshots is not None and snapshots.due(step) and step < steps:
             snapshots.save({
-                "step": step, "tensors": [t.detach() for t in [*params, *buffers]], "optimizer": opt.state_dict(),
+                "step": step, "tensors": [t.detach() for t in [*named_params.values(), *buffers]],
+                "optimizers": [opt.state_dict() for _, _, opt in groups],
                 "extra": {key: obj.state_dict() for key, obj in extra_state.items()}, "rng": rng_state(*rngs),
                 "history": history, "sums": sums, "count": count, "elapsed": time.perf_counter() - t0,
             })
+    for ema in emas.values():
+        ema.copy_to_tensors()
     return history
 
 
@@ -143,13 +215,15 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     torch.manual_seed(seed)
     model.train()
 
-    def step_loss(step):
+    def step_loss(step, phase):
         model.epoch.fill_((step - 1) * batch_size / len(x))
         idx = torch.randint(0, len(x), (batch_size,), generator=gen).to(x.device)
-        return model.loss(x[idx], y[idx])
+        return model.phase_loss(phase, x[idx], y[idx])
 
-    history = train_loop(list(model.parameters()), step_loss, steps=steps, lr=lr, name=name,
-                         buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots, log=log)
+    history = train_loop(dict(model.named_parameters()), step_loss, steps=steps, lr=lr, name=name,
+                         phases=model.phases(), buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots,
+                         log=log)
+    model.after_training()
     model.eval()
     for row in history:
         row["epoch"] = round(row["step"] * batch_size / len(x), 3)
@@ -179,7 +253,11 @@ class PerClass(nn.Module):
             m.train()
         params, buffers = stack_module_state(members)
         skeleton = copy.deepcopy(members[0]).to("meta")
-        batched_loss = vmap(lambda p, b, xb, yb: functional_call(skeleton, (p, b), (xb, yb)), randomness="different")
+        batched_loss = {
+            phase.name: vmap(lambda p, b, xb, yb, name=phase.name: functional_call(skeleton, (p, b), (xb, yb, name)),
+                             randomness="different")
+            for phase in members[0].phases()
+        }
 
         order = torch.argsort(y)
         xs, ys = x[order], y[order]
@@ -188,14 +266,14 @@ class PerClass(nn.Module):
         gen = torch.Generator(device="cpu").manual_seed(seed)
         torch.manual_seed(seed)
 
-        def step_loss(step):
+        def step_loss(step, phase):
             buffers["epoch"].copy_((step - 1) * batch_size / counts)  # each class's own epochs
             u = torch.rand((len(classes), batch_size), generator=gen).to(x.device)
             idx = starts[:, None] + (u * counts[:, None]).long()  # uniform within each class's block
-            losses, parts = batched_loss(params, buffers, xs[idx], ys[idx])
+            losses, parts = batched_loss[phase](params, buffers, xs[idx], ys[idx])
             return losses.sum(), {"loss": losses.detach(), **parts}
 
-        history = train_loop(list(params.values()), step_loss, steps=steps, lr=lr,
+        history = train_loop(params, step_loss, steps=steps, lr=lr, phases=members[0].phases(),
                              name=f"{len(classes)} per-class models", buffers=list(buffers.values()), rngs=(gen,),
                              snapshots=snapshots, log=log)
         with torch.no_grad():
@@ -204,6 +282,7 @@ class PerClass(nn.Module):
                     m.get_parameter(key).copy_(value[i])
                 for key, value in buffers.items():
                     m.get_buffer(key).copy_(value[i])
+                m.after_training()
                 m.eval()
             self.trained[classes] = True
         for row in history:
