@@ -135,7 +135,9 @@ def snapshot_args(rule, cell):
 def sample_args(model):
     """The sample job's count policy; pseudo_label models also get the labelling classifier's spec."""
     spec = gcfg.synthesis_spec(config, model)
-    args = "--policy {policy} --per-class {per_class} --ratio {ratio} --min-diversity {min_diversity}".format(**spec)
+    args = "--policy {policy} --per-class {per_class} --ratio {ratio} --min-diversity {min_diversity}".format(
+        **spec
+    )
     if gcfg.generator_spec(config, model)["label_strategy"] == "pseudo_label":
         labeler = gcfg.classifier_spec(config, config["grid"]["classifiers"][0])
         args += f" --labeler {q(labeler)} --min-confidence {spec['min_confidence']}"
