@@ -118,32 +118,13 @@ def test_corrupt_snapshot_is_named(digits_cache, sub, tmp_path, quiet):
     assert not (tmp_path / "m.json").exists() and snap.exists()  # nothing half-written, nothing deleted
 
 
-class EMA:
-    """A minimal exponential moving average of weights, as GAN and diffusion families keep for sampling."""
-
-    def __init__(self, params, decay=0.9):
-        self.params, self.decay = params, decay
-        self.shadow = [p.detach().clone() for p in params]
-
-    def update(self):
-        with torch.no_grad():
-            for s, p in zip(self.shadow, self.params):
-                s.lerp_(p, 1 - self.decay)
-
-    def state_dict(self):
-        return {"shadow": self.shadow}
-
-    def load_state_dict(self, state):
-        self.shadow = [t.clone() for t in state["shadow"]]
-
-
 def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, quiet, crash_after):
-    from genaug.generators.base import train_loop
+    from genaug.generators.base import EMA, train_loop
 
     def run(snapshots):
         torch.manual_seed(0)
         w = torch.zeros(5, requires_grad=True)
-        ema = EMA([w])
+        ema = EMA([w], decay=0.9)
         gen = torch.Generator().manual_seed(1)
 
         def step_loss(step, phase):

@@ -36,26 +36,20 @@ TARGETS = {"default_run_max_s": 1800, "dry_run_10k_max_s": 20, "loop_overhead_ma
 class LoopTimer:
     """Adds up the seconds a training run spends in the model's forward, in backward and in Adam's step."""
 
-    def __init__(self, model_class: type, forward: str, cuda: bool, **extra):
+    def __init__(self, model_class: type, forward: str, device, **extra):
         import torch
 
         self.targets = {"forward": (model_class, forward), "backward": (torch.Tensor, "backward"),
                         "optimizer": (torch.optim.Adam, "step"), **extra}
         self.seconds = dict.fromkeys(self.targets, 0.0)
-        self.cuda = cuda
-
-    def _sync(self):
-        if self.cuda:
-            import torch
-
-            torch.cuda.synchronize()
+        self.device = device
 
     def _wrap(self, fn, bucket):
         def timed(*args, **kwargs):
-            self._sync()
+            _sync(self.device)
             t0 = time.perf_counter()
             out = fn(*args, **kwargs)
-            self._sync()
+            _sync(self.device)
             self.seconds[bucket] += time.perf_counter() - t0
             return out
 
@@ -79,6 +73,14 @@ class LoopTimer:
         return {**{f"{k}_s": round(v, 2) for k, v in self.seconds.items()},
                 "outside_forward_backward": round(1 - fb / total, 4),
                 "loop_overhead": round(1 - (fb + self.seconds["optimizer"]) / total, 4)}
+
+
+def _sync(device) -> None:
+    """Wait for queued GPU work, so a wall-clock reading covers it."""
+    if device.type == "cuda":
+        import torch
+
+        torch.cuda.synchronize()
 
 
 def _now() -> str:
@@ -137,7 +139,7 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
         torch.manual_seed(0)
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
         models_trained = int(torch.bincount(y, minlength=ds.num_classes).gt(0).sum()) if strategy == "per_class" else 1
-        timer = LoopTimer(cls, "phase_loss", device.type == "cuda")
+        timer = LoopTimer(cls, "phase_loss", device)
         t0 = time.perf_counter()
         with timer.active():
             history = gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
@@ -146,8 +148,7 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
         counts = torch.full((ds.num_classes,), 1000, dtype=torch.long).numpy()
         t0 = time.perf_counter()
         samples, _ = synthesize(model, "conditional" if strategy == "pseudo_label" else strategy, counts, x, y, seed=1)
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        _sync(device)
         sample_s = time.perf_counter() - t0
         out[name] = {
             "family": spec["family"], "label_strategy": strategy, "steps": spec["train"]["steps"],
@@ -183,32 +184,28 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
     from .data import to_float
     from .generators.base import fit
     from .generators.diffaugment import POLICIES
-    from .stages import _diversity, _fit_cell_classifier, real_subset
+    from .stages import _fit_cell_classifier, class_diversity, real_subset
 
     ds, subset, x, y = real_subset(cache, sub, device)
     xf = to_float(x)
     quick = {**config, "effort": "quick"}
     devnull = open(os.devnull, "w")
 
-    def sync():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
-
     spec = gcfg.generator_spec(quick, "dcgan")
     batch, lr = spec["train"]["batch_size"], spec["train"]["lr"]
     family = gens.family_class(spec["family"])
     torch.manual_seed(0)
     stacked = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
-    sync()
+    _sync(device)
     t0 = time.perf_counter()
     stacked.fit(xf, y, steps=steps, batch_size=batch, lr=lr, seed=0, log=devnull)
-    sync()
+    _sync(device)
     stacked_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for c in range(ds.num_classes):
         single = family(ds.image_shape, ds.num_classes, **spec["hparams"]).to(device)
         fit(single, xf[y == c], y[y == c], steps=steps, batch_size=batch, lr=lr, seed=c, log=devnull)
-    sync()
+    _sync(device)
     sequential_s = time.perf_counter() - t0
     images = steps * batch * ds.num_classes
     per_class = {"model": "dcgan", "classes": ds.num_classes, "steps": steps, "batch_size": batch,
@@ -229,17 +226,16 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
             spec["hparams"]["diffaugment"] = policy
         torch.manual_seed(0)
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
-        sync()
+        _sync(device)
         t0 = time.perf_counter()
         gens.train(model, xf, y, spec["train"], seed=0, log=devnull)
-        sync()
+        _sync(device)
         train_s = time.perf_counter() - t0
         labels = torch.arange(ds.num_classes, device=device).repeat_interleave(1000)
         with torch.no_grad():
             samples = model.sample(labels, torch.Generator().manual_seed(1))
             pred = torch.cat([judge(samples[i:i + 2000]).argmax(1) for i in range(0, len(samples), 2000)])
-        diversity = [_diversity(samples[labels == c].cpu()) / max(_diversity(xf[y == c].cpu()), 1e-8)
-                     for c in range(ds.num_classes)]
+        diversity = list(class_diversity(samples, labels, xf, y, ds.classes).values())
         comparison[label] = {
             "diffaugment": spec["hparams"].get("diffaugment", list(POLICIES)),
             "steps": spec["train"]["steps"], "train_seconds": round(train_s, 1),
@@ -283,7 +279,7 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     cfg = TrainConfig(**{**spec["train"], "max_epochs": epochs, "patience": epochs})
 
     # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
-    timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device.type == "cuda", validation=(classifiers, "predict"))
+    timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device, validation=(classifiers, "predict"))
     t0 = time.perf_counter()
     with timer.active():
         fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
@@ -376,33 +372,43 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     dev = setup_device(device, threads)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     report = read_json(out) if Path(out).exists() else {}
-    report.update(machine=_machine(dev), targets=TARGETS)
+    report.pop("machine", None)  # each section records its own: sections of one file may come from different runs
+    report["targets"] = TARGETS
+
+    def stamp() -> dict:
+        return {"measured_at": _now(), "machine": _machine(dev)}
+
     if not {"generators", "gans", "classifier"} <= set(skip):
         with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
             data, cache, sub = _cell(dataset, size, Path(d), log)
             if "generators" not in skip:
-                kept = {k: v for k, v in report.get("generators", {}).items() if models and isinstance(v, dict)}
-                report["generators"] = {**kept, "measured_at": _now(), **data,
+                kept = _model_rows(report.get("generators", {})) if models else {}
+                report["generators"] = {**kept, **stamp(), **data,
                                         **bench_generators(config, cache, sub, dev, log, models)}
             if "gans" not in skip:
-                report["gans"] = {"measured_at": _now(), **data, **bench_gans(config, cache, sub, dev, log)}
+                report["gans"] = {**stamp(), **data, **bench_gans(config, cache, sub, dev, log)}
             if "classifier" not in skip:
-                report["classifier"] = {"measured_at": _now(), **data,
+                report["classifier"] = {**stamp(), **data,
                                         **bench_classifier(config, cache, sub, dev, log)}
     if "dry_run" not in skip:
-        report["dry_run"] = {"measured_at": _now(), **bench_dry_run(config, log)}
+        report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
         keep = Path(out).with_name("default_run_summary.csv")
-        report["default_run"] = {"measured_at": _now(), **bench_default_run(cores, keep, log)}
+        report["default_run"] = {**stamp(), **bench_default_run(cores, keep, log)}
     report["checks"] = _checks(report)
     write_json(out, report)
     print(f"bench -> {out}", file=log)
     return report
 
 
+def _model_rows(section: dict) -> dict:
+    """The per-model entries of the `generators` section (not its stamp or data fields)."""
+    return {k: v for k, v in section.items() if isinstance(v, dict) and "train_images_per_s" in v}
+
+
 def _checks(report: dict) -> dict:
     """Each target and whether the figures in this file meet it (None: not measured)."""
-    loops = {f"generator:{k}": v for k, v in report.get("generators", {}).items() if isinstance(v, dict)}
+    loops = {f"generator:{k}": v for k, v in _model_rows(report.get("generators", {})).items()}
     if "classifier" in report:
         loops["classifier"] = report["classifier"]
     default = report.get("default_run", {}).get("seconds")

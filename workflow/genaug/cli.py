@@ -134,7 +134,8 @@ def run(args: argparse.Namespace, log) -> None:
     elif args.stage == "sample":
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
-                      labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity, device=args.device, threads=args.threads, log=log)
+                      labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity,
+                      device=args.device, threads=args.threads, log=log)
     elif args.stage == "train_clf":
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,

@@ -100,6 +100,19 @@ def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
     return float(d.sum() / (n * (n - 1)))
 
 
+def class_diversity(images: torch.Tensor, labels: torch.Tensor, real_x: torch.Tensor, real_y: torch.Tensor,
+                    classes: list[str]) -> dict[str, float]:
+    """Per class, the samples' mean pairwise distance over the real images': a collapse shows as a ratio near 0.
+
+    Classes with fewer than two samples or two real images are left out."""
+    ratios = {}
+    for c, name in enumerate(classes):
+        fake, real = images[labels == c].cpu(), real_x[real_y == c].cpu()
+        if len(fake) >= 2 and len(real) >= 2:
+            ratios[name] = _diversity(fake) / max(_diversity(real), 1e-8)
+    return ratios
+
+
 def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sys.stderr):
     """A classifier trained on the cell's real subset (early-stopped on its validation split), as a
     function from float images to class probabilities; and its validation accuracy."""
@@ -159,12 +172,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
               "lower synthesis.min_confidence or train the generator longer", file=log)
     if images.shape[1:] != tuple(ds.image_shape):
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
-    # Diversity of samples relative to the real images of the class: a collapse shows as a ratio near 0.
-    diversity = {}
-    for c in range(ds.num_classes):
-        fake, real = images[labels == c], x[y == c].cpu()
-        if len(fake) >= 2 and len(real) >= 2:
-            diversity[ds.classes[c]] = _diversity(fake) / max(_diversity(real), 1e-8)
+    diversity = class_diversity(images, labels, x, y, ds.classes)
     collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
     if collapsed:
         raise GenaugError(

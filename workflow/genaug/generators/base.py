@@ -253,10 +253,11 @@ class PerClass(nn.Module):
             m.train()
         params, buffers = stack_module_state(members)
         skeleton = copy.deepcopy(members[0]).to("meta")
+        phases = members[0].phases()
         batched_loss = {
             phase.name: vmap(lambda p, b, xb, yb, name=phase.name: functional_call(skeleton, (p, b), (xb, yb, name)),
                              randomness="different")
-            for phase in members[0].phases()
+            for phase in phases
         }
 
         order = torch.argsort(y)
@@ -273,7 +274,7 @@ class PerClass(nn.Module):
             losses, parts = batched_loss[phase](params, buffers, xs[idx], ys[idx])
             return losses.sum(), {"loss": losses.detach(), **parts}
 
-        history = train_loop(params, step_loss, steps=steps, lr=lr, phases=members[0].phases(),
+        history = train_loop(params, step_loss, steps=steps, lr=lr, phases=phases,
                              name=f"{len(classes)} per-class models", buffers=list(buffers.values()), rngs=(gen,),
                              snapshots=snapshots, log=log)
         with torch.no_grad():

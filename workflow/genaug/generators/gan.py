@@ -123,6 +123,7 @@ class GANBase(Generator):
         norms = [m for m in self.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:
             return
+        momenta = [m.momentum for m in norms]
         for m in norms:
             m.reset_running_stats()
             m.momentum = None  # a cumulative average over the batches below
@@ -130,8 +131,8 @@ class GANBase(Generator):
         for _ in range(4):
             y = torch.randint(0, self.num_classes, (128,), device=self.device)
             self.generator(torch.randn((128, self.latent_dim), device=self.device), y)
-        for m in norms:
-            m.momentum = 0.1
+        for m, momentum in zip(norms, momenta):
+            m.momentum = momentum
         self.generator.eval()
 
     @torch.no_grad()
