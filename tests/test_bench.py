@@ -19,3 +19,13 @@ def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
     assert saved["generators"]["machine"] == {"device": "cpu"} and saved["gans"]["machine"] == {"device": "cuda"}
     assert saved["checks"]["outside_forward_backward_within_10_percent"] == {"generator:vae": True}
     assert saved["checks"]["outside_forward_backward_optimizer_within_10_percent"] == {"generator:vae": False}
+
+
+def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
+    out = tmp_path / "bench.json"
+    report = bench.run(out=str(out), dataset="digits", size="n500", skip=["gans", "classifier", "dry_run"],
+                       models=["cdcgan"], gen_steps=3, log=open("/dev/null", "w"))
+    row = report["generators"]["cdcgan"]
+    assert row["steps"] == 3 and row["quick_preset_steps"] == 2000
+    assert row["train_images_per_s"] > 0 and row["sample_images"] == 10 * 1000
+    assert "d_loss_first_interval" in row and row["machine"]["device"] == "cpu" and "measured_at" in row

@@ -1,10 +1,14 @@
 """Every registered GAN through the registry, on real digits: samples have the right shape, range
-and counts after a short training, the EMA weights are what samples, a broken learning rate is
-caught, and DiffAugment does what it says.
+and counts after a short training; the discriminator's real/fake gap opens and then closes as the
+generator learns; conditional samples are recognized as their class; the EMA weights are what
+samples; a broken learning rate is marked diverged end to end; lazy penalties and DiffAugment do
+what they say.
 
 Training runs at 16x16 with width 8 (the same architectures, narrower), so the suite stays fast on
 a CPU; `test_every_gan_builds_trains_and_samples_at_28_and_32` covers the real image sizes.
 """
+
+import json
 
 import numpy as np
 import pytest
@@ -115,20 +119,42 @@ def test_ema_weights_are_what_samples(digits):
 
 
 @pytest.mark.parametrize("name", ["dcgan", "wgan"])
-def test_a_broken_learning_rate_is_caught(tmp_path, digits_cache, name):
-    """lr 50: training stops on a non-finite loss, or its samples collapse and sampling refuses them."""
+def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_path, digits_cache, name):
+    """lr 50: training goes non-finite, or the samples collapse. Either way the synthetic set is
+    empty and says why, the classifier cell is recorded as diverged without training, and the
+    report lists it and leaves it out of its tables."""
+    from genaug.aggregate import aggregate
+    from genaug.report.html import build_report
+
     sub = tmp_path / "s.npz"
-    stages.subset(data=digits_cache, regime="balanced", size="n200", seed=0, out=sub, log=open("/dev/null", "w"),
+    quiet = open("/dev/null", "w")
+    stages.subset(data=digits_cache, regime="balanced", size="n200", seed=0, out=sub, log=quiet,
                   validation_per_class=20)
     spec = spec_for(name, steps=10)
     spec["train"]["lr"] = 50.0
-    quiet = open("/dev/null", "w")
-    with pytest.raises(GenaugError, match="diverged"):
-        stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "g.pt",
-                         loss_log=tmp_path / "loss.csv", device="cpu", log=quiet)
-        stages.sample(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, out=tmp_path / "syn.npz",
-                      grid_png=tmp_path / "syn.png", device="cpu", log=quiet)
-    assert not (tmp_path / "syn.npz").exists()
+    stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "g.pt",
+                     loss_log=tmp_path / "loss.csv", device="cpu", log=quiet)
+    log = tmp_path / "sample.log"
+    stages.sample(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, out=tmp_path / "syn.npz",
+                  grid_png=tmp_path / "syn.png", device="cpu", log=open(log, "w"))
+    assert "DIVERGED" in log.read_text()
+    with np.load(tmp_path / "syn.npz") as z:
+        meta = json.loads(str(z["meta"]))
+        assert len(z["images"]) == 0 and meta["status"] == "diverged" and "diverged" in meta["reason"]
+    clf = {"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 1, "patience": 1}}
+    runs = {"baseline": None, name: tmp_path / "syn.npz"}
+    for model, synthetic in runs.items():
+        stages.train_clf(data=digits_cache, subset=sub, classifier=clf, model=model, seed=0, synthetic=synthetic,
+                         out=tmp_path / model / "metrics.json", embeddings=tmp_path / model / "emb.npz", log=quiet)
+    metrics = json.loads((tmp_path / name / "metrics.json").read_text())
+    assert metrics["status"] == "diverged" and metrics["accuracy"] is None and "wall_time_s" not in metrics
+    df = aggregate([tmp_path / m / "metrics.json" for m in runs], tmp_path / "summary.csv")
+    assert df.set_index("model")["status"].to_dict() == {"baseline": "ok", name: "diverged"}
+    build_report(tmp_path / "summary.csv", [tmp_path / "syn.png"], tmp_path / "report.html")
+    page = (tmp_path / "report.html").read_text()
+    diverged_part, rest = page.split("<h2>Test accuracy", 1)
+    assert "Diverged generators" in diverged_part and f"<td class=l>{name}</td>" in diverged_part
+    assert f"<td class=l>{name}</td>" not in rest.split("<h2>Synthetic samples")[0]  # in no table of scores
 
 
 def test_the_collapse_check_is_on_by_default_and_off_at_smoke_effort():
@@ -157,25 +183,99 @@ def test_diffaugment_runs_under_vmap_with_different_draws_per_model():
     assert not torch.equal(out[0], out[1])
 
 
-def test_cdcgan_learns_its_classes_and_the_game_rebalances(digits):
-    """1,500 steps of the conditional DCGAN (width 8, 16 px) on real digits: the discriminator's
-    real/fake gap rises, then narrows as the generator catches up, and a logistic regression trained
-    on real digits recognizes the samples' requested class at over twice chance (0.1).
-    (Calibrated on this model; the other GANs' behaviour at this scale is not asserted yet.)"""
+# Steps after which each GAN's game has turned and (conditional ones) its samples show their class,
+# calibrated at width 8, 16 px, batch 32 on these digits.
+BEHAVIOUR_STEPS = {"gan": 300, "dcgan": 600, "lsgan": 1200, "wgan": 300, "wgan_gp": 300, "cgan": 1200,
+                   "cdcgan": 1500, "cdcgan_late": 600, "biggan": 600, "stylegan": 300}
+FAST = {"gan", "cdcgan_late"}  # the default suite's share (30 s); `pytest -m slow` plays every GAN (about 8 min)
+
+
+def every(names):
+    return [n if n in FAST else pytest.param(n, marks=pytest.mark.slow) for n in names]
+
+
+@pytest.fixture(scope="module")
+def played(digits):
+    """name -> (history, model) of each GAN trained for its BEHAVIOUR_STEPS, on demand: per-class
+    ones on one digit (its ~120 training images), conditional ones on all ten (60 each)."""
+    cache = {}
+
+    def play(name):
+        if name not in cache:
+            conditional = name in CONDITIONAL
+            x, y = small_digits(digits, range(10) if conditional else [0], per_class=60 if conditional else 120)
+            spec = spec_for(name, steps=BEHAVIOUR_STEPS[name])
+            torch.manual_seed(0)
+            model = gens.build(spec, x.shape[1:], 10)
+            cache[name] = (gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w")), model)
+        return cache[name]
+
+    return play
+
+
+def test_behaviour_steps_cover_every_gan():
+    assert set(BEHAVIOUR_STEPS) == set(NAMES) and FAST <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", every(NAMES))
+def test_the_discriminator_pulls_apart_then_the_generator_catches_up(played, name):
+    """The mean gap D(real) - D(fake) (the critic's Wasserstein estimate for WGANs) first opens,
+    then closes to under 0.8 of its peak over the last three log intervals. With the generator
+    frozen (lr 0) the gaps of dcgan, lsgan and cdcgan rise to the end instead (measured: 0.71 to
+    11.9, 0.42 to 0.99, 0.46 to 12.3), so this fails when the generator does not learn. A
+    weight-clipped critic's outputs are about `clip` in size."""
+    history, _ = played(name)
+    steps = sorted({r["step"] for r in history})
+    gap = np.array([np.mean([r["d_real"] - r["d_fake"] for r in history if r["step"] == s]) for s in steps])
+    scale = gcfg.PRESETS[name].get("clip", 0.01) if gcfg.PRESETS[name]["loss"] == "wgan" else 1.0
+    peak = int(np.argmax(gap))
+    assert gap[peak] > 0.1 * scale, f"the discriminator never separated real from fake: {gap.round(4)}"
+    assert peak < len(gap) - 3 and gap[-3:].mean() < 0.8 * gap[peak], f"the gap did not close: {gap.round(4)}"
+
+
+@pytest.mark.parametrize("name", every(CONDITIONAL))
+def test_conditional_samples_are_recognized_as_their_class(played, digits, name):
+    """A logistic regression trained on real digits recognizes the requested class of 100 samples
+    per class more often than chance (0.1) would, at p < 0.001 (binomial)."""
+    from scipy.stats import binomtest
     from sklearn.linear_model import LogisticRegression
 
-    x, y = small_digits(digits, range(10))
-    spec = spec_for("cdcgan", steps=1500)
+    xr, yr = small_digits(digits, range(10), per_class=150)
+    clf = LogisticRegression(max_iter=2000).fit(xr.flatten(1).numpy(), yr.numpy())
+    labels = torch.arange(10).repeat_interleave(100)
+    images = played(name)[1].sample(labels, torch.Generator().manual_seed(0))
+    hits = int((clf.predict(images.flatten(1).numpy()) == labels.numpy()).sum())
+    assert binomtest(hits, len(labels), 0.1, alternative="greater").pvalue < 1e-3, f"{hits / len(labels):.2f}"
+
+
+def test_lazy_regularization_updates_every_k_steps_and_logs_its_own_mean():
+    """reg_every=3: the `d_reg` objective runs on steps 3 and 6 only, through the phase's optimizer,
+    and the logged penalty is the mean over the steps that had one (not diluted by the others)."""
+    from genaug.generators.base import Phase, train_loop
+
+    w = torch.zeros(2, requires_grad=True)
+    calls = []
+
+    def step_loss(step, objective):
+        calls.append((step, objective))
+        if objective == "d_reg":
+            return (w - 1).pow(2).sum(), {"penalty": torch.tensor(float(step))}
+        return w.pow(2).sum(), {}
+
+    history = train_loop({"w": w}, step_loss, steps=6, lr=0.1, name="toy", phases=(Phase("d", reg_every=3),),
+                         log=open("/dev/null", "w"), log_every=6)
+    assert [c for c in calls if c[1] == "d_reg"] == [(3, "d_reg"), (6, "d_reg")]
+    assert len(calls) == 8
+    assert history[-1]["penalty"] == pytest.approx(4.5) and history[-1]["loss"] >= 0
+
+
+def test_a_lazy_r1_penalty_runs_vmapped_over_per_class_models(digits):
+    x, y = small_digits(digits, range(2), per_class=20)
+    spec = spec_for("stylegan", steps=8, reg_every=4)
     torch.manual_seed(0)
     model = gens.build(spec, x.shape[1:], 10)
     history = gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
-    steps = sorted({r["step"] for r in history})
-    gap = np.array([np.mean([r["d_real"] - r["d_fake"] for r in history if r["step"] == s]) for s in steps])
-    peak = int(np.argmax(gap))
-    assert gap[peak] > 0.5 and gap[-1] < 0.8 * gap[peak], gap.round(2)
-    xr, yr = small_digits(digits, range(10), per_class=150)
-    clf = LogisticRegression(max_iter=2000).fit(xr.flatten(1).numpy(), yr.numpy())
-    labels = torch.arange(10).repeat_interleave(30)
-    images = model.sample(labels, torch.Generator().manual_seed(0))
-    accuracy = (clf.predict(images.flatten(1).numpy()) == labels.numpy()).mean()
-    assert accuracy > 0.2, f"only {accuracy:.2f} of the samples are recognized as their class"
+    penalties = [r["penalty"] for r in history if "penalty" in r]
+    assert len(penalties) == 2 * 2 and all(np.isfinite(penalties)) and min(penalties) > 0  # steps 4 and 8, 2 classes
+    with pytest.raises(GenaugError, match="reg_every"):
+        gens.build(spec_for("stylegan", reg_every=0), x.shape[1:], 10)

@@ -7,15 +7,22 @@ import pandas as pd
 from .errors import GenaugError
 from .io import read_json, write_csv
 
+IDS = ["dataset", "classifier", "model", "filter", "regime", "size", "size_value", "seed"]
 COLUMNS = [
-    "dataset", "classifier", "model", "filter", "regime", "size", "size_value", "seed",
-    "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy", "wall_time_s",
+    *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy",
+    "wall_time_s", "reason",
 ]
 
 
 def summary_row(metrics: dict) -> dict:
-    """The flat row of one metrics.json: identifiers, headline scores, and per-class recall columns."""
-    row = {k: metrics[k] for k in COLUMNS}
+    """The flat row of one metrics.json: identifiers, status, headline scores, per-class recall columns.
+
+    A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason."""
+    if metrics.get("status") == "diverged":
+        return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
+                "n_real": metrics.get("n_real"), "n_synthetic": 0}
+    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason")}
+    row["status"], row["reason"] = metrics.get("status", "ok"), ""
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
     return row
@@ -31,6 +38,7 @@ def aggregate(metric_paths: list, out) -> pd.DataFrame:
             raise GenaugError(f"{path}: not a complete metrics.json ({err}); delete it and rerun its cell") from err
     df = pd.DataFrame(rows)
     if not df.empty:
+        df = df.reindex(columns=[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)])
         df = df.sort_values(["dataset", "classifier", "filter", "regime", "size_value", "model", "seed"], kind="stable")
     write_csv(out, df)
     return df

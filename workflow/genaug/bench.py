@@ -111,14 +111,17 @@ def _cell(dataset: str, size: str, workdir: Path, log):
         dataset, size, cache = "digits", "n500", workdir / "digits.npz"
         stages.prepare(dataset="digits", out=cache, log=log)
     sub = workdir / "subset.npz"
-    stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log)
+    held_out = {"validation_per_class": 20} if dataset == "digits" else {}  # digits has ~125 train images a class
+    stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log, **held_out)
     return {"dataset": dataset, "subset": f"balanced/{size}/s0"}, cache, sub
 
 
-def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict:
+def bench_generators(config: dict, cache, sub, device, log, models=None, max_steps: int = 0) -> dict:
     """Train each registered model (presets and config.yaml's own) at the quick preset; then sample 10,000.
 
     Sampling of a pseudo_label model is timed without its labelling classifier (the generator alone).
+    `max_steps` > 0 times only that many training steps of each (throughput, not a finished model:
+    on a CPU a quick-preset GAN takes most of an hour); the row records the steps timed.
     """
     import torch
 
@@ -134,6 +137,9 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
     out = {}
     for name in models or gcfg.model_entries(config):
         spec = gcfg.generator_spec(quick, name)
+        preset_steps = spec["train"]["steps"]
+        if max_steps:
+            spec["train"]["steps"] = min(preset_steps, max_steps)
         cls = gens.family_class(spec["family"])
         strategy = gens.label_strategy(spec)
         torch.manual_seed(0)
@@ -152,6 +158,7 @@ def bench_generators(config: dict, cache, sub, device, log, models=None) -> dict
         sample_s = time.perf_counter() - t0
         out[name] = {
             "family": spec["family"], "label_strategy": strategy, "steps": spec["train"]["steps"],
+            "quick_preset_steps": preset_steps,
             "batch_size": spec["train"]["batch_size"], "models_trained_at_once": models_trained,
             "parameters": sum(p.numel() for p in model.parameters()),
             "train_seconds": round(train_s, 2), "train_images_per_s": round(images / train_s, 1),
@@ -365,7 +372,7 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
 
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
-        default_run=False, cores="all", skip=(), models=None, log=sys.stderr) -> dict:
+        default_run=False, cores="all", skip=(), models=None, gen_steps=0, log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
@@ -382,9 +389,13 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
         with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
             data, cache, sub = _cell(dataset, size, Path(d), log)
             if "generators" not in skip:
-                kept = _model_rows(report.get("generators", {})) if models else {}
-                report["generators"] = {**kept, **stamp(), **data,
-                                        **bench_generators(config, cache, sub, dev, log, models)}
+                # Rows kept from an earlier run (--models reruns some) keep that run's stamp, row by row.
+                old = report.get("generators", {})
+                kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **v}
+                        for k, v in _model_rows(old).items()} if models else {}
+                new = {k: {**stamp(), **v}
+                       for k, v in bench_generators(config, cache, sub, dev, log, models, gen_steps).items()}
+                report["generators"] = {**kept, **stamp(), **data, **new}
             if "gans" not in skip:
                 report["gans"] = {**stamp(), **data, **bench_gans(config, cache, sub, dev, log)}
             if "classifier" not in skip:
@@ -435,9 +446,11 @@ def main(argv=None) -> int:
     p.add_argument("--skip", nargs="*", default=[], choices=["generators", "gans", "classifier", "dry_run"])
     p.add_argument("--models", nargs="*", default=None,
                    help="generator names to time (default: every preset and config.yaml model)")
+    p.add_argument("--gen-steps", type=int, default=0,
+                   help="time only this many training steps per generator (0: the quick preset's all)")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
-        models=args.models)
+        models=args.models, gen_steps=args.gen_steps)
     return 0
 
 

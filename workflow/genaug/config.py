@@ -53,8 +53,8 @@ PRESETS.update({
     "cdcgan_late": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 4000},  # 004's cDCGAN2
     "biggan": {"family": "biggan", "loss": "hinge", **_GAN, "steps": 4000, "lr": 1e-4, "lr_d_scale": 4.0,
                "betas": [0.0, 0.999]},
-    "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "per_class": True, **_GAN, "lr": 1e-3,
-                 "lr_d_scale": 1.0, "betas": [0.0, 0.99]},
+    "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "reg_every": 16, "per_class": True, **_GAN,
+                 "lr": 1e-3, "lr_d_scale": 1.0, "betas": [0.0, 0.99]},  # StyleGAN2's lazy R1
 })
 AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
 GAN_FAMILIES = ("gan", "cgan", "biggan", "stylegan")

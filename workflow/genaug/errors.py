@@ -1,5 +1,14 @@
-"""The one exception type for user-facing errors: the CLI prints its message and exits non-zero."""
+"""The exception types for user-facing errors: the CLI prints the message and exits non-zero."""
 
 
 class GenaugError(Exception):
     """A problem with the user's input or environment, with a message that names it and the fix."""
+
+
+class Diverged(GenaugError):
+    """A generator's training went non-finite. train_gen records it in the generator file (so the
+    grid runs on and the report names it) rather than failing; `history` is the loss log so far."""
+
+    def __init__(self, message: str, history: list[dict] | None = None):
+        super().__init__(message)
+        self.history = history or []

@@ -21,7 +21,7 @@ from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import setup as setup_device
-from .errors import GenaugError
+from .errors import Diverged, GenaugError
 from .io import NPZ_ERRORS, save_npz, write_csv, write_json
 from .labels import synthesize, synthetic_counts
 from .report.figures import sample_grid
@@ -76,18 +76,25 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
           f"{spec['train']['steps']} steps", file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
-    history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
+    diverged = None
+    try:
+        history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
+    except Diverged as err:  # recorded, not raised: the grid runs on and the report names the cell
+        history, diverged = err.history, str(err)
+        print(f"DIVERGED: {spec['name']} {sub.regime}/{sub.size}/s{seed}: {diverged}. Its synthetic set will be "
+              "empty and its classifier cells are marked diverged and left out of the report's rankings.", file=log)
     meta = {
         "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
         "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
         "train_seconds": time.perf_counter() - t0, "steps": spec["train"]["steps"],
-        "epochs": max(row["epoch"] for row in history), "genaug": __version__, "torch": str(torch.__version__),
+        "epochs": max((row.get("epoch", 0) for row in history), default=0), "genaug": __version__,
+        "torch": str(torch.__version__),
     }
     import pandas as pd
 
     write_csv(loss_log, pd.DataFrame(history))
-    gens.save(out, model, spec, meta, history)
-    snapshots.clear()
+    gens.save(out, model, spec, meta, history, diverged=diverged)
+    snapshots.clear()  # a diverged run would diverge again from its snapshot: start afresh next time
 
 
 def _diversity(x: torch.Tensor, max_n: int = 200) -> float:
@@ -133,9 +140,11 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
            threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
-    `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A class whose
-    samples' mean pairwise distance is under `min_diversity` times its real images' has collapsed
-    (a diverged GAN): the job then fails and writes nothing, so no classifier trains on it.
+    `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
+    generator yields an empty set marked `status: diverged` with the reason, so the grid runs on,
+    no classifier trains on garbage and the report names the cell. Diverged means its training went
+    non-finite, or a class's samples collapsed: their mean pairwise distance is under
+    `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -149,6 +158,14 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
         )
     strategy = gens.label_strategy(spec)
     counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
+    meta = {
+        "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
+        "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
+        "size": sub.size, "seed": seed,
+    }
+    if model is None:
+        _write_diverged(out, grid_png, ds, meta, ckpt["diverged"], log=log)
+        return
     t0 = time.perf_counter()
     label_fn, pseudo = None, {}
     if strategy == "pseudo_label":
@@ -173,25 +190,32 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     if images.shape[1:] != tuple(ds.image_shape):
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
     diversity = class_diversity(images, labels, x, y, ds.classes)
+    meta.update({"made_counts": made, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
+                 "pseudo_label": pseudo or None})
     collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
     if collapsed:
-        raise GenaugError(
-            f"{generator}: diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
-            f"(mean pairwise distance over the real images': {collapsed}, below synthesis.min_diversity "
-            f"{min_diversity}); lower the model's lr, change its loss, or drop it from grid.models"
-        )
-    meta = {
-        "model": spec["name"], "family": spec["family"], "label_strategy": strategy, "policy": policy,
-        "counts": counts.tolist(), "made_counts": made,
-        "real_counts": sub.counts.tolist(), "regime": sub.regime, "size": sub.size,
-        "seed": seed, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
-        "pseudo_label": pseudo or None,
-    }
+        reason = (f"diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
+                  f"(mean pairwise distance over the real images': {collapsed}, below synthesis.min_diversity "
+                  f"{min_diversity}); lower the model's lr, change its loss, or drop it from grid.models")
+        _write_diverged(out, grid_png, ds, meta, reason, images=images, labels=labels, log=log)
+        return
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
     sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
                 title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
     print(f"{spec['name']}: {len(labels)} synthetic images, per class {made} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
+
+
+def _write_diverged(out, grid_png, ds, meta: dict, reason: str, images=None, labels=None, log=sys.stderr):
+    """An empty synthetic set that says why (status diverged), and a PNG of what was sampled, if anything."""
+    meta = {**meta, "status": "diverged", "reason": reason}
+    empty = np.zeros((0, *ds.image_shape), dtype=np.uint8)
+    save_npz(out, images=empty, labels=np.zeros(0, dtype=np.int64), meta=np.array(json.dumps(meta)))
+    shown = (images.numpy(), labels.numpy()) if images is not None else (empty, np.zeros(0, dtype=np.int64))
+    sample_grid(*shown, ds.classes, grid_png,
+                title=f"DIVERGED {meta['model']} {meta['regime']} {meta['size']} s{meta['seed']} (not used)")
+    print(f"DIVERGED: {meta['model']} {meta['regime']}/{meta['size']}/s{meta['seed']}: {reason}. The synthetic set "
+          "is empty; its classifier cells are marked diverged and left out of the report's rankings.", file=log)
 
 
 def load_synthetic(path, image_shape, num_classes: int):
@@ -238,6 +262,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     gen_meta = None
     if synthetic is not None:
         sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)
+        if gen_meta.get("status") == "diverged":
+            return _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log)
         synth_counts = np.bincount(sy.numpy(), minlength=ds.num_classes)
         x, y = torch.cat([x, sx.to(dev)]), torch.cat([y, sy.to(dev)])
     augment = None
@@ -258,9 +284,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(ds.test_y.numpy(), pred, ds.classes)
     metrics = {
-        "dataset": ds.name, "classifier": classifier["name"], "model": model, "filter": filter_name,
-        "regime": sub.regime, "size": sub.size, "size_value": parse_size(sub.regime, sub.size), "seed": seed,
-        **scores,
+        **_cell_ids(ds, sub, classifier, model, seed, filter_name), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
         "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
         "best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
@@ -276,4 +300,22 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     snapshots.clear()
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
           f"macro-F1 {scores['macro_f1']:.4f} ({metrics['wall_time_s']:.0f}s)", file=log)
+    return metrics
+
+
+def _cell_ids(ds, sub, classifier: dict, model: str, seed: int, filter_name: str) -> dict:
+    return {"dataset": ds.name, "classifier": classifier["name"], "model": model, "filter": filter_name,
+            "regime": sub.regime, "size": sub.size, "size_value": parse_size(sub.regime, sub.size), "seed": seed}
+
+
+def _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log) -> dict:
+    """The metrics of a cell whose generator diverged: no classifier is trained, no score is made up."""
+    metrics = {**_cell_ids(ds, sub, classifier, model, seed, filter_name), "status": "diverged",
+               "reason": gen_meta["reason"], "accuracy": None, "macro_f1": None, "n_real": len(sub.indices),
+               "n_synthetic": 0, "generator": gen_meta, "genaug": __version__}
+    save_npz(embeddings, embeddings=np.zeros((0, 0), dtype=np.float16), labels=np.zeros(0, dtype=np.int16),
+             predictions=np.zeros(0, dtype=np.int16))
+    write_json(out, metrics)
+    print(f"{model} {sub.regime}/{sub.size}/s{seed}: not trained, its generator diverged ({gen_meta['reason']})",
+          file=log)
     return metrics

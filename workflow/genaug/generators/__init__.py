@@ -81,16 +81,24 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *
     return fit(model, x, y, seed=seed, log=log, name="generator", **kwargs)
 
 
-def save(path, model: nn.Module, spec: dict, meta: dict, history: list[dict]) -> None:
-    """A self-describing checkpoint: the spec to rebuild the model, its weights and its loss log."""
-    save_torch(path, {"spec": spec, "meta": meta, "history": history, "state_dict": model.state_dict()})
+def save(path, model: nn.Module | None, spec: dict, meta: dict, history: list[dict], diverged: str | None = None):
+    """A self-describing checkpoint: the spec to rebuild the model, its weights and its loss log.
+
+    A model whose training diverged is saved without weights and with the reason (`diverged`), so
+    its cell is recorded as diverged downstream instead of stopping the grid."""
+    state = None if diverged else model.state_dict()
+    save_torch(path, {"spec": spec, "meta": meta, "history": history, "state_dict": state, "diverged": diverged})
 
 
-def load(path, device="cpu") -> tuple[nn.Module, dict]:
-    """Rebuild a model from a checkpoint written by save(); returns (model, checkpoint dict)."""
+def load(path, device="cpu") -> tuple[nn.Module | None, dict]:
+    """Rebuild a model from a checkpoint written by save(); returns (model, checkpoint dict).
+
+    The model is None when the checkpoint records a diverged training (ckpt["diverged"] says why)."""
     try:
         ckpt = torch.load(path, map_location=device, weights_only=True)
         meta = ckpt["meta"]
+        if ckpt.get("diverged"):
+            return None, ckpt
         model = build(ckpt["spec"], meta["image_shape"], meta["num_classes"])
     except (OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         raise GenaugError(

@@ -21,7 +21,7 @@ import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from ..checkpoint import Snapshots, rng_state, set_rng_state
-from ..errors import GenaugError
+from ..errors import Diverged, GenaugError
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class Phase:
     repeats: int = 1  # updates per step (a WGAN critic takes several)
     clip: float | None = None  # clamp the weights to [-clip, clip] after each update (WGAN)
     ema: float | None = None  # keep an exponential moving average of the weights; training ends with it
+    # Lazy regularization (Karras et al. 2020): every this many steps, one more update by the same
+    # optimizer on the phase's `<name>_reg` objective, which the family scales by reg_every (0: none).
+    reg_every: int = 0
+
+    def objectives(self) -> list[str]:
+        """The phase_loss names this phase calls: its own, and its regularizer's when lazy."""
+        return [self.name, f"{self.name}_reg"] if self.reg_every else [self.name]
 
 
 class EMA:
@@ -147,7 +154,7 @@ def train_loop(
     extra_state = {**(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()}}
     loss_key = (lambda phase: "loss") if len(phases) == 1 else (lambda phase: f"{phase}_loss")
     log_every = log_every or max(1, steps // 20)
-    history, sums, count, start, elapsed = [], {}, 0, 1, 0.0
+    history, sums, counts, start, elapsed = [], {}, {}, 1, 0.0
     state = snapshots.load() if snapshots else None
     if state is not None:
         with torch.no_grad():
@@ -158,14 +165,18 @@ def train_loop(
         for key, obj in extra_state.items():
             obj.load_state_dict(state["extra"][key])
         set_rng_state(state["rng"], *rngs)
-        history, sums, count, elapsed = state["history"], state["sums"], state["count"], state["elapsed"]
+        history, sums, elapsed = state["history"], state["sums"], state["elapsed"]
+        counts = state.get("counts") or dict.fromkeys(sums, state.get("count", 0))  # older snapshots: one count
         start = state["step"] + 1
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps + 1):
         parts = {}
         for phase, tensors, opt in groups:
-            for _ in range(phase.repeats):
-                loss, phase_parts = step_loss(step, phase.name)
+            objectives = [phase.name] * phase.repeats
+            if phase.reg_every and step % phase.reg_every == 0:
+                objectives.append(f"{phase.name}_reg")
+            for objective in objectives:
+                loss, objective_parts = step_loss(step, objective)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -173,17 +184,23 @@ def train_loop(
                     with torch.no_grad():
                         for t in tensors:
                             t.clamp_(-phase.clip, phase.clip)
-            parts.update({loss_key(phase.name): phase_parts.pop("loss", loss.detach()), **phase_parts})
+                if objective == phase.name:
+                    phase_parts = {loss_key(phase.name): objective_parts.pop("loss", loss.detach()), **objective_parts}
+                else:  # the regularizer's parts (e.g. its penalty); its loss is not the phase's
+                    objective_parts.pop("loss", None)
+                    phase_parts.update(objective_parts)
+            parts.update(phase_parts)
             if phase.name in emas:
                 emas[phase.name].update()
-        for k, v in parts.items():
+        for k, v in parts.items():  # a lazy regularizer's parts come every few steps: each key has its count
             sums[k] = sums.get(k, 0) + v.detach()
-        count += 1
+            counts[k] = counts.get(k, 0) + 1
         if step % log_every == 0 or step == steps:
-            means = {k: (v / count).cpu() for k, v in sums.items()}
+            means = {k: (v / counts[k]).cpu() for k, v in sums.items()}
             if not all(torch.isfinite(v).all() for v in means.values()):
-                raise GenaugError(
-                    f"{name} diverged: non-finite loss by step {step}; lower its lr or check the training images"
+                raise Diverged(
+                    f"{name} diverged: non-finite loss by step {step}; lower its lr or check the training images",
+                    history,
                 )
             losses = [loss_key(p.name) for p in phases]
             if means[losses[0]].dim() == 0:
@@ -193,13 +210,13 @@ def train_loop(
                     history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
             shown = " ".join(f"{k} {float(means[k].mean()):.4f}" for k in losses)
             print(f"{name} step {step}/{steps} {shown} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
-            sums, count = {}, 0
+            sums, counts = {}, {}
         if snapshots is not None and snapshots.due(step) and step < steps:
             snapshots.save({
                 "step": step, "tensors": [t.detach() for t in [*named_params.values(), *buffers]],
                 "optimizers": [opt.state_dict() for _, _, opt in groups],
                 "extra": {key: obj.state_dict() for key, obj in extra_state.items()}, "rng": rng_state(*rngs),
-                "history": history, "sums": sums, "count": count, "elapsed": time.perf_counter() - t0,
+                "history": history, "sums": sums, "counts": counts, "elapsed": time.perf_counter() - t0,
             })
     for ema in emas.values():
         ema.copy_to_tensors()
@@ -255,9 +272,9 @@ class PerClass(nn.Module):
         skeleton = copy.deepcopy(members[0]).to("meta")
         phases = members[0].phases()
         batched_loss = {
-            phase.name: vmap(lambda p, b, xb, yb, name=phase.name: functional_call(skeleton, (p, b), (xb, yb, name)),
-                             randomness="different")
-            for phase in phases
+            name: vmap(lambda p, b, xb, yb, name=name: functional_call(skeleton, (p, b), (xb, yb, name)),
+                       randomness="different")
+            for phase in phases for name in phase.objectives()
         }
 
         order = torch.argsort(y)

@@ -9,7 +9,9 @@ own learning rate (TTUR: the discriminator's lr is `lr_d_scale` times the model'
 For a few hundred training images (Karras et al. 2020, Zhao et al. 2020): an exponential moving
 average of the generator's weights is what samples; DiffAugment on real and fake images before
 the discriminator (switchable); R1 (real-image gradient) or WGAN-GP penalties where the loss
-calls for them. Generators that use batch norm get standing statistics for the averaged weights.
+calls for them. A penalty needs a double backward, which costs more than the rest of the step
+(under vmap most of all), so `reg_every` > 1 makes it lazy: a separate update of the
+discriminator's optimizer every reg_every steps, on the penalty times reg_every (StyleGAN2). Generators that use batch norm get standing statistics for the averaged weights.
 Images are [0, 1] outside and [-1, 1] inside the networks.
 """
 
@@ -63,7 +65,7 @@ class GANBase(Generator):
     def __init__(self, image_shape, num_classes: int, *, loss: str = "vanilla", latent_dim: int = 64,
                  diffaugment=("color", "translation", "cutout"), r1: float = 0.0, gp: float = 10.0,
                  n_critic: int = 1, clip: float = 0.01, ema: float = 0.995, lr_d_scale: float = 1.0,
-                 betas=(0.5, 0.999), network: dict | None = None):
+                 betas=(0.5, 0.999), reg_every: int = 1, network: dict | None = None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         diffaugment = list(diffaugment or [])
@@ -71,19 +73,23 @@ class GANBase(Generator):
             raise ValueError(f"diffaugment: unknown policy in {diffaugment}; choose from {', '.join(POLICIES)}")
         if not 0 <= ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off), not {ema}")
+        if reg_every < 1:
+            raise ValueError(f"reg_every must be at least 1 (1: the penalty in every discriminator update), not {reg_every}")
         super().__init__(image_shape, num_classes, loss=loss, latent_dim=latent_dim, diffaugment=diffaugment,
                          r1=r1, gp=gp, n_critic=n_critic, clip=clip, ema=ema, lr_d_scale=lr_d_scale,
-                         betas=list(betas), **(network or {}))
+                         betas=list(betas), reg_every=reg_every, **(network or {}))
         self.loss_kind, self.latent_dim, self.policy = loss, latent_dim, tuple(diffaugment)
         self.r1, self.gp, self.n_critic, self.clip, self.ema = r1, gp, n_critic, clip, ema
         self.lr_d_scale, self.betas = lr_d_scale, tuple(betas)
+        penalized = r1 > 0 or loss == "wgan_gp"
+        self.reg_every = reg_every if penalized and reg_every > 1 else 0  # 0: the penalty is in every d update
         self.generator: nn.Module
         self.discriminator: nn.Module
 
     def phases(self):
         return (
             Phase("d", prefix="discriminator.", lr_scale=self.lr_d_scale, betas=self.betas, repeats=self.n_critic,
-                  clip=self.clip if self.loss_kind == "wgan" else None),
+                  clip=self.clip if self.loss_kind == "wgan" else None, reg_every=self.reg_every),
             Phase("g", prefix="generator.", betas=self.betas, ema=self.ema or None),
         )
 
@@ -99,23 +105,36 @@ class GANBase(Generator):
             fake_out = self._critic(self.generator(z, y), y)
             return generator_loss(self.loss_kind, fake_out), {}
         real = x * 2 - 1
-        fake = self.generator(z, y).detach()
+        needs_fake = phase == "d" or self.loss_kind == "wgan_gp"  # R1 alone looks at real images only
+        fake = self.generator(z, y).detach() if needs_fake else None
+        if phase == "d_reg":  # the lazy penalty alone, scaled by how rarely it comes
+            penalty_loss, parts = self._penalty(real, fake, y)
+            return penalty_loss * self.reg_every, parts
         real_out, fake_out = self._critic(real, y), self._critic(fake, y)
         loss = discriminator_loss(self.loss_kind, real_out, fake_out)
         parts = {"d_real": real_out.mean().detach(), "d_fake": fake_out.mean().detach()}
+        if not self.reg_every:
+            penalty_loss, penalty_parts = self._penalty(real, fake, y)
+            loss = loss + penalty_loss
+            parts.update(penalty_parts)
+        return loss, parts
+
+    def _penalty(self, real, fake, y):
+        """The weighted WGAN-GP and/or R1 penalty (0 when the model has neither), and its raw value."""
+        total, parts = 0.0, {}
         if self.loss_kind == "wgan_gp":
-            a = torch.rand((len(x), 1, 1, 1), device=x.device, dtype=x.dtype)
+            a = torch.rand((len(real), 1, 1, 1), device=real.device, dtype=real.dtype)
             mixed = a * real + (1 - a) * fake
             grad = input_gradient(lambda t: self.discriminator(t, y), mixed)
             penalty = (grad.flatten(1).norm(dim=1) - 1).pow(2).mean()
-            loss = loss + self.gp * penalty
+            total = total + self.gp * penalty
             parts["penalty"] = penalty.detach()
         if self.r1 > 0:
             grad = input_gradient(lambda t: self._critic(t, y), real)
             penalty = grad.flatten(1).pow(2).sum(1).mean()
-            loss = loss + 0.5 * self.r1 * penalty
+            total = total + 0.5 * self.r1 * penalty
             parts["penalty"] = penalty.detach()
-        return loss, parts
+        return total, parts
 
     @torch.no_grad()
     def after_training(self) -> None:

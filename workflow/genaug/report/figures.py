@@ -80,10 +80,11 @@ def accuracy_vs_size(df, value: str = "accuracy"):
     palette = dict(zip(models, sns.color_palette("tab10", len(models))))
     for ax, regime in zip(axes[0], regimes):
         sub = df[df["regime"] == regime]
-        # Sizes as evenly spaced categories, models dodged so that their intervals do not hide each other.
+        # Sizes as evenly spaced categories, models dodged so that their intervals do not hide each other
+        # (seaborn divides by zero dodging a single model).
         sns.pointplot(
             data=sub, x="size_value", y=value, hue="model", hue_order=models, palette=palette,
-            estimator="mean", errorbar=_errorbar, dodge=0.4, capsize=0.08, markersize=5, linewidth=1.5,
+            estimator="mean", errorbar=_errorbar, dodge=0.4 if len(models) > 1 else False, capsize=0.08, markersize=5, linewidth=1.5,
             ax=ax, legend=ax is axes[0][-1],
         )
         ax.set_title(regime)

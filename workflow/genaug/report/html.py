@@ -84,11 +84,33 @@ def _recall_table(df: pd.DataFrame) -> str:
     return f"<table>{head}{''.join(rows)}</table>"
 
 
+def _diverged_note(diverged: pd.DataFrame) -> list[str]:
+    """A visible list of the cells whose generator diverged: they have no score and are left out."""
+    if diverged.empty:
+        return []
+    rows = "".join(
+        f"<tr><td class=l>{html.escape(r.model)}</td><td class=l>{html.escape(r.regime)}</td><td class=l>{r.size}</td>"
+        f"<td>{r.seed}</td><td class=l>{html.escape(str(r.reason))}</td></tr>"
+        for r in diverged.itertuples()
+    )
+    return [
+        "<h2>Diverged generators</h2>",
+        f"<p class=note>{len(diverged)} classifier run(s) were not trained because their generator diverged "
+        "(a non-finite loss, or samples that collapsed to near-identical images). They have no score and are left "
+        "out of every table and figure below, so a model's mean there is over its remaining seeds only, "
+        "which flatters it: count its seeds before trusting its rank.</p>",
+        "<table><tr><th class=l>model</th><th class=l>regime</th><th class=l>size</th><th>seed</th>"
+        f"<th class=l>reason</th></tr>{rows}</table>",
+    ]
+
+
 def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None) -> None:
     """Write report.html from summary.csv and the sample grid PNGs (paths .../{model}/{regime}/{size}/s{seed}.png)."""
     meta = meta or {}
-    df = pd.read_csv(summary_csv)
+    df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
     df = df.sort_values(["regime", "size_value", "model", "seed"], kind="stable")
+    diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]
+    df = df.drop(diverged.index)  # no score exists for them; they are listed, not ranked
     order = ["regime", "size_value", "classifier", "model"]  # sizes numerically, not as strings
     acc = summarize(df).sort_values(order, kind="stable")
     gains = paired_gain(df)
@@ -104,6 +126,7 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None) 
         "on a real validation split held out of every subset, and the same epoch cap. Intervals are 95% Student-t "
         "intervals over seeds; gains are paired on the seed (same subset, same classifier initialisation). "
         "With few seeds the intervals are wide: read them before the means.</p>",
+        *_diverged_note(diverged),
         "<h2>Test accuracy vs. amount of real data</h2>",
         _img(figures.png_bytes(figures.accuracy_vs_size(df)), "accuracy vs size"),
     ]
