@@ -187,7 +187,7 @@ def test_diffaugment_runs_under_vmap_with_different_draws_per_model():
 # calibrated at width 8, 16 px, batch 32 on these digits.
 BEHAVIOUR_STEPS = {"gan": 300, "dcgan": 600, "lsgan": 1200, "wgan": 300, "wgan_gp": 300, "cgan": 1200,
                    "cdcgan": 1500, "cdcgan_late": 600, "biggan": 600, "stylegan": 300}
-FAST = {"gan", "cdcgan_late"}  # the default suite's share (30 s); `pytest -m slow` plays every GAN (about 8 min)
+FAST = {"gan", "cdcgan_late"}  # the default suite's share (30 s); `pytest -m slow` plays the other eight (about 7 min)
 
 
 def every(names):
