@@ -11,7 +11,8 @@ average of the generator's weights is what samples; DiffAugment on real and fake
 the discriminator (switchable); R1 (real-image gradient) or WGAN-GP penalties where the loss
 calls for them. A penalty needs a double backward, which costs more than the rest of the step
 (under vmap most of all), so `reg_every` > 1 makes it lazy: a separate update of the
-discriminator's optimizer every reg_every steps, on the penalty times reg_every (StyleGAN2). Generators that use batch norm get standing statistics for the averaged weights.
+discriminator's optimizer every reg_every steps, on the penalty times reg_every (StyleGAN2).
+Generators that use batch norm get standing statistics for the averaged weights.
 Images are [0, 1] outside and [-1, 1] inside the networks.
 """
 
@@ -74,7 +75,9 @@ class GANBase(Generator):
         if not 0 <= ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off), not {ema}")
         if reg_every < 1:
-            raise ValueError(f"reg_every must be at least 1 (1: the penalty in every discriminator update), not {reg_every}")
+            raise ValueError(
+                f"reg_every must be at least 1 (1: the penalty in every discriminator update), not {reg_every}"
+            )
         super().__init__(image_shape, num_classes, loss=loss, latent_dim=latent_dim, diffaugment=diffaugment,
                          r1=r1, gp=gp, n_critic=n_critic, clip=clip, ema=ema, lr_d_scale=lr_d_scale,
                          betas=list(betas), reg_every=reg_every, **(network or {}))

@@ -84,7 +84,8 @@ def accuracy_vs_size(df, value: str = "accuracy"):
         # (seaborn divides by zero dodging a single model).
         sns.pointplot(
             data=sub, x="size_value", y=value, hue="model", hue_order=models, palette=palette,
-            estimator="mean", errorbar=_errorbar, dodge=0.4 if len(models) > 1 else False, capsize=0.08, markersize=5, linewidth=1.5,
+            estimator="mean", errorbar=_errorbar, dodge=0.4 if len(models) > 1 else False, capsize=0.08,
+            markersize=5, linewidth=1.5,
             ax=ax, legend=ax is axes[0][-1],
         )
         ax.set_title(regime)
