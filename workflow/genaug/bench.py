@@ -371,8 +371,63 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
             "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1), "summary": keep_summary.name}
 
 
+def bench_samplers(workdir, device, log, seeds=None) -> dict:
+    """Samplers of one trained diffusion model side by side, from a grid that ran them (see README:
+    Diffusion): per sampler token, the sample jobs' wall time and network evaluations per image,
+    the domain Fréchet distance of the synthetic set to the real test split, and the classifier's
+    accuracy and gain over `baseline` on the same subset and seed. One cell (the first regime and
+    size of the grid's config), every seed the grid ran."""
+    import json
+
+    import numpy as np
+    import torch
+
+    from .data import load_dataset
+    from .errors import GenaugError
+    from .io import read_json
+    from .metrics import features, frechet_distance, reference_classifier
+    from .subsets import Subset
+
+    workdir = Path(workdir)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    res = workdir / "results" / config["dataset"]
+    regime = config["grid"]["regimes"][0]
+    size = f"n{config['grid']['sizes'][0]}"
+    clf = config["grid"]["classifiers"][0]
+    seeds = seeds or config["seeds"]
+    sampled = [m for m in config["grid"]["models"] if "@" in m]
+    if not sampled:
+        raise GenaugError(f"{workdir / 'config.yaml'}: grid.models has no diffusion model with an @sampler token")
+    ds = load_dataset(res / "dataset.npz")
+    first = Subset.load(res / f"subsets/{regime}/{size}/s{seeds[0]}.npz")
+    net, ref_accuracy = reference_classifier(ds, first.val_indices, device=device, log=log)
+    test_feats = features(net, ds.test_x)
+    rows = {}
+    for seed in seeds:
+        sub = Subset.load(res / f"subsets/{regime}/{size}/s{seed}.npz")
+        base = read_json(res / f"classifiers/{clf}/baseline/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
+        real = ds.train_x[torch.from_numpy(sub.indices)]
+        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), test_feats)})
+        for model in sampled:
+            with np.load(res / f"synthetic/{model}/{regime}/{size}/s{seed}.npz") as z:
+                images, meta = torch.from_numpy(z["images"]), json.loads(str(z["meta"]))
+            acc = read_json(res / f"classifiers/{clf}/{model}/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
+            rows.setdefault(model, []).append({
+                "sample_seconds": meta["sample_seconds"], "images": len(images),
+                "network_evals_per_image": meta["network_evals_per_image"],
+                "fd": frechet_distance(features(net, images), test_feats),
+                "accuracy": acc, "gain": None if acc is None else acc - base})
+            print(f"{model} s{seed}: fd {rows[model][-1]['fd']:.2f} gain {rows[model][-1]['gain']}", file=log)
+    out = {"workdir": str(workdir), "cell": f"{regime}/{size}", "seeds": seeds, "classifier": clf,
+           "reference": {"arch": "cnn", "test_accuracy": ref_accuracy, "features": "128-d penultimate"}}
+    for model, runs in rows.items():
+        mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if runs[0][k] is not None}
+        out[model] = {**mean, "per_seed": runs}
+    return out
+
+
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
-        default_run=False, cores="all", skip=(), models=None, gen_steps=0, log=sys.stderr) -> dict:
+        default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
@@ -401,6 +456,8 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
             if "classifier" not in skip:
                 report["classifier"] = {**stamp(), **data,
                                         **bench_classifier(config, cache, sub, dev, log)}
+    if samplers:
+        report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log)}
     if "dry_run" not in skip:
         report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
@@ -448,9 +505,11 @@ def main(argv=None) -> int:
                    help="generator names to time (default: every preset and config.yaml model)")
     p.add_argument("--gen-steps", type=int, default=0,
                    help="time only this many training steps per generator (0: the quick preset's all)")
+    p.add_argument("--samplers", default=None, metavar="WORKDIR",
+                   help="also compare the diffusion samplers of a grid that ran in WORKDIR (its config.yaml)")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
-        models=args.models, gen_steps=args.gen_steps)
+        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers)
     return 0
 
 

@@ -86,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "images' (a collapsed generator; 0: off)")
     s.add_argument("--min-confidence", type=float, default=0.9,
                    help="pseudo_label keeps images the labeler is at least this sure of")
+    s.add_argument("--sampling", type=_json_arg, default=None,
+                   help="diffusion sampling (JSON): sampler ddpm|ddim|dpm, steps, eta, guidance")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
     s.add_argument("--grid", required=True, help="PNG grid of samples per class")
 
@@ -135,7 +137,7 @@ def run(args: argparse.Namespace, log) -> None:
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
                       labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity,
-                      device=args.device, threads=args.threads, log=log)
+                      sampling=args.sampling, device=args.device, threads=args.threads, log=log)
     elif args.stage == "train_clf":
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,

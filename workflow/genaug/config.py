@@ -6,6 +6,8 @@ value; `check` adds the checks that span fields (a model in the grid must be def
 
 from __future__ import annotations
 
+import re
+
 from .errors import GenaugError
 
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
@@ -14,7 +16,7 @@ FILTERS = ("none",)
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
 GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
-MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "steps", "batch_size", "lr")
+MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr")
 
 # Registered model names: usable in grid.models without a `models:` entry. An entry of the same
 # name under `models:` replaces the preset whole. Steps are `paper` values (quick runs half).
@@ -56,16 +58,48 @@ PRESETS.update({
     "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "reg_every": 16, "per_class": True, **_GAN,
                  "lr": 1e-3, "lr_d_scale": 1.0, "betas": [0.0, 0.99]},  # StyleGAN2's lazy R1
 })
+# Diffusion (generators/diffusion.py): diffusers' UNet2DModel, 28 px kept (two halvings: 28 -> 14 -> 7),
+# narrow (16-32-32, 0.4 M weights) and without attention so that `quick` (3000 steps) trains in about
+# 20 minutes on 2 CPU cores; widen `channels` on a GPU. Paper steps 6000.
+_DIFFUSION = {"channels": [16, 32, 32], "layers_per_block": 1, "attention": False, "prediction": "epsilon",
+              "schedule": "linear", "timesteps": 1000, "ema": 0.995, "steps": 6000, "batch_size": 64, "lr": 1e-3}
+PRESETS.update({
+    "ddpm": {"family": "ddpm", "per_class": True, **_DIFFUSION},
+    "cddpm": {"family": "cddpm", "label_dropout": 0.1, **_DIFFUSION, "sampling": {"guidance": 2.0}},
+    # 000's CLIP-guided diffusion: rich prompts for the classes a classifier confuses. CLIP weights
+    # cannot be downloaded here: give clip_weights (a local open_clip checkpoint for clip_model).
+    "clip_guided": {"family": "clip_guided", **_DIFFUSION, "clip_model": "ViT-B-32", "clip_weights": None,
+                    "prompts": {"T-shirt/top": "a plain short-sleeved t-shirt", "Trouser": "a pair of long trousers",
+                                "Pullover": "a knitted wool pullover sweater", "Dress": "a summer dress",
+                                "Coat": "a long winter coat with buttons", "Sandal": "an open strappy sandal",
+                                "Shirt": "a professional button-up shirt with a collar",
+                                "Sneaker": "a low-top sneaker", "Bag": "a handbag",
+                                "Ankle boot": "an ankle boot with a heel"},
+                    "sampling": {"sampler": "ddim", "steps": 50, "guidance": 100.0}},
+})
 AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
 GAN_FAMILIES = ("gan", "cgan", "biggan", "stylegan")
+DIFFUSION_FAMILIES = ("ddpm", "cddpm", "clip_guided")
+GUIDED_FAMILIES = ("cddpm", "clip_guided")  # sampling has a guidance scale
+# Sampling a diffusion model is a grid choice: `cddpm@ddim50-g3` is cddpm sampled by DDIM in 50
+# steps at guidance 3. A bare name gets the model's `sampling`, then these, with the effort
+# preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
+SAMPLERS = ("ddpm", "ddim", "dpm")
+DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": 0.0, "guidance": 1.0}
+_TOKEN = re.compile(r"^(ddpm|ddim|dpm)(\d+)(?:-eta(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?$")
 CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
 
 # Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
 # steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
+# `sampling_steps` is the default number of diffusion sampling steps (a model's `sampling.steps` or
+# an explicit `@` token wins).
 EFFORT = {
-    "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10},
-    "quick": {"clf_max_epochs": 40, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50},
-    "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50},
+    "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10,
+              "sampling_steps": 4},
+    "quick": {"clf_max_epochs": 40, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50,
+              "sampling_steps": 20},
+    "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50,
+              "sampling_steps": 50},
 }
 
 
@@ -90,8 +124,91 @@ def model_entries(config: dict) -> dict:
     return {**PRESETS, **(config.get("models") or {})}
 
 
+def split_model(name: str) -> tuple[str, str | None]:
+    """A model-axis name's trained model and its sampling token: 'cddpm@ddim50-g3' -> ('cddpm', 'ddim50-g3')."""
+    base, _, token = name.partition("@")
+    return base, token or None
+
+
+def parse_sampling_token(token: str) -> dict:
+    """{'sampler', 'steps', ...} of a token such as ddpm1000, ddim50, ddim50-eta1, dpm20-g3."""
+    m = _TOKEN.match(token)
+    if not m:
+        raise ConfigError(
+            f"sampling token {token!r}: write <sampler><steps>[-eta<x>][-g<x>] with sampler one of "
+            f"{', '.join(SAMPLERS)}, e.g. ddim50, ddim50-eta1, dpm20-g3, ddpm1000"
+        )
+    out = {"sampler": m[1], "steps": int(m[2])}
+    if m[3] is not None:
+        out["eta"] = float(m[3])
+    if m[4] is not None:
+        out["guidance"] = float(m[4])
+    return out
+
+
+def sampling_token(sampling: dict, guided: bool) -> str:
+    """The inverse of parse_sampling_token, in canonical form (eta only when non-zero, guidance only
+    for guided families)."""
+    token = f"{sampling['sampler']}{int(sampling['steps'])}"
+    if sampling.get("eta"):
+        token += f"-eta{float(sampling['eta']):g}"
+    return token + (f"-g{float(sampling['guidance']):g}" if guided else "")
+
+
+def sampling_spec(config: dict, name: str) -> dict | None:
+    """The full sampling setting of a model-axis name (None for a family without samplers)."""
+    base, token = split_model(name)
+    entry = model_entries(config)[base]
+    if entry["family"] not in DIFFUSION_FAMILIES:
+        if token:
+            raise ConfigError(f"grid.models: {name!r}: only diffusion models ({', '.join(DIFFUSION_FAMILIES)}) "
+                              f"take a sampling token after '@'; {base!r} is family {entry['family']!r}")
+        return None
+    spec = {**DEFAULT_SAMPLING, "steps": _effort(config)["sampling_steps"], **(entry.get("sampling") or {})}
+    if token:
+        try:
+            spec.update(parse_sampling_token(token))
+        except ConfigError as err:
+            raise ConfigError(f"grid.models: {name!r}: {err}") from None
+    guided = entry["family"] in GUIDED_FAMILIES
+    if not guided and spec["guidance"] != 1.0:
+        raise ConfigError(f"grid.models: {name!r}: family {entry['family']!r} has no guidance; drop -g")
+    if spec["eta"] and spec["sampler"] != "ddim":
+        raise ConfigError(f"grid.models: {name!r}: eta is a DDIM parameter; use ddim<steps>-eta<x>")
+    timesteps = entry.get("timesteps", 1000)
+    if not 1 <= spec["steps"] <= timesteps:
+        raise ConfigError(f"grid.models: {name!r}: {spec['steps']} sampling steps; use 1..{timesteps} "
+                          "(the model's training timesteps)")
+    return spec
+
+
+def axis_name(config: dict, name: str) -> str:
+    """The canonical model-axis name: a diffusion model's always carries its full sampling token."""
+    spec = sampling_spec(config, name)
+    if spec is None:
+        return name
+    base = split_model(name)[0]
+    return f"{base}@{sampling_token(spec, model_entries(config)[base]['family'] in GUIDED_FAMILIES)}"
+
+
+def grid_models(config: dict) -> list[str]:
+    """grid.models with every diffusion name in canonical form (duplicates after that dropped)."""
+    out = []
+    for name in config["grid"]["models"]:
+        canonical = name if name in ARMS else axis_name(config, name)
+        if canonical not in out:
+            out.append(canonical)
+    return out
+
+
 def generator_models(config: dict) -> list[str]:
-    return [m for m in config["grid"]["models"] if m not in ARMS]
+    """The grid's model-axis names that sample a generator (canonical form)."""
+    return [m for m in grid_models(config) if m not in ARMS]
+
+
+def trained_models(config: dict) -> list[str]:
+    """The generators the grid trains: one per base model, however many ways it is sampled."""
+    return list(dict.fromkeys(split_model(m)[0] for m in generator_models(config)))
 
 
 def check(config: dict) -> None:
@@ -101,11 +218,15 @@ def check(config: dict) -> None:
         if name in ARMS:
             raise ConfigError(f"models.{name}: {name!r} is reserved for the arm without a generator; rename it")
     for name in grid["models"]:
-        if name not in ARMS and name not in models:
+        base = split_model(name)[0]
+        if name not in ARMS and base not in models:
             raise ConfigError(
-                f"grid.models: unknown model {name!r}; define it under `models:` or use one of "
+                f"grid.models: unknown model {base!r}; define it under `models:` or use one of "
                 f"{', '.join([*ARMS, *models])}"
             )
+        if name not in ARMS:
+            sampling_spec(config, name)
+            _check_clip(base, models[base])
     for name in grid["classifiers"]:
         if name not in (config.get("classifiers") or {}):
             raise ConfigError(f"grid.classifiers: {name!r} has no entry under `classifiers:`; add one")
@@ -117,12 +238,30 @@ def check(config: dict) -> None:
         raise ConfigError("seeds: a seed is listed twice; replicates need distinct seeds")
 
 
+def _check_clip(name: str, entry: dict) -> None:
+    """A CLIP-guided model fails at config time, not after hours of training, when its weights are missing."""
+    import os
+
+    if entry["family"] != "clip_guided":
+        return
+    weights = entry.get("clip_weights")
+    if not weights:
+        raise ConfigError(f"models.{name}.clip_weights: CLIP-guided sampling needs local open_clip weights for "
+                          f"clip_model {entry.get('clip_model', 'ViT-B-32')!r} (they cannot be downloaded here); "
+                          "set the path, or drop the model from grid.models")
+    if not os.path.isfile(weights):
+        raise ConfigError(f"models.{name}.clip_weights: {weights} is not a file; give the open_clip checkpoint's path")
+
+
 def _effort(config: dict) -> dict:
     return EFFORT[config.get("effort", "quick")]
 
 
 def generator_spec(config: dict, model: str) -> dict:
-    """Everything train_gen needs about one model, with the effort preset applied to its steps."""
+    """Everything train_gen needs about one model, with the effort preset applied to its steps.
+
+    `model` may be a model-axis name; its sampling token does not change the trained model."""
+    model = split_model(model)[0]
     entry = dict(model_entries(config)[model])
     effort = _effort(config)
     steps = max(effort["gen_min_steps"], round(entry.get("steps", 2000) * effort["gen_step_scale"]))
@@ -140,7 +279,7 @@ def synthesis_spec(config: dict, model: str) -> dict:
     """The count policy for one model: the global `synthesis` section, overridden by the model's own."""
     spec = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9, "min_diversity": 0.2}
     spec.update(config.get("synthesis") or {})
-    spec.update((model_entries(config)[model].get("synthesis") or {}))
+    spec.update((model_entries(config)[split_model(model)[0]].get("synthesis") or {}))
     if config.get("effort") == "smoke":
         # smoke trains generators for 1 % of their steps: samples near the mean image are expected there
         spec["min_diversity"] = 0.0

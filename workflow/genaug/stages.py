@@ -136,8 +136,8 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sy
 
 
 def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match", per_class=500, ratio=1.0,
-           labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2, device="auto",
-           threads=1, log=sys.stderr) -> None:
+           labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2,
+           sampling: dict | None = None, device="auto", threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
     `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
@@ -145,6 +145,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     no classifier trains on garbage and the report names the cell. Diverged means its training went
     non-finite, or a class's samples collapsed: their mean pairwise distance is under
     `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
+    `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -161,11 +162,12 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     meta = {
         "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
         "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
-        "size": sub.size, "seed": seed,
+        "size": sub.size, "seed": seed, "sampling": sampling,
     }
     if model is None:
         _write_diverged(out, grid_png, ds, meta, ckpt["diverged"], log=log)
         return
+    model.set_sampling(sampling, classes=ds.classes, log=log)
     t0 = time.perf_counter()
     label_fn, pseudo = None, {}
     if strategy == "pseudo_label":
@@ -191,7 +193,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
     diversity = class_diversity(images, labels, x, y, ds.classes)
     meta.update({"made_counts": made, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
-                 "pseudo_label": pseudo or None})
+                 "pseudo_label": pseudo or None, "network_evals_per_image": network_evals(model)})
     collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
     if collapsed:
         reason = (f"diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
@@ -204,6 +206,13 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
                 title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
     print(f"{spec['name']}: {len(labels)} synthetic images, per class {made} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
+
+
+def network_evals(model) -> int | None:
+    """Network evaluations per image of a diffusion model's last sampling (None for one-pass generators)."""
+    members = getattr(model, "models", [model])
+    evals = [m.last_nfe for m in members if getattr(m, "last_nfe", 0)]
+    return max(evals) if evals else None
 
 
 def _write_diverged(out, grid_png, ds, meta: dict, reason: str, images=None, labels=None, log=sys.stderr):

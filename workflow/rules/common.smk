@@ -47,10 +47,13 @@ LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SEEDS = config["seeds"]
 REGIMES = config["grid"]["regimes"]
-MODELS = config["grid"]["models"]
+MODELS = gcfg.grid_models(config)  # diffusion names carry their sampler: cddpm@dpm20-g2
 CLASSIFIERS = config["grid"]["classifiers"]
 FILTERS = config["grid"]["filters"]
 GEN_MODELS = gcfg.generator_models(config)
+
+
+SAMPLING_TOKEN = r"(?:@[a-z]+\d+(?:-eta[\d.]+)?(?:-g[\d.]+)?)?"  # config.parse_sampling_token
 
 
 def _alternatives(names):
@@ -63,8 +66,9 @@ wildcard_constraints:
     ),
     size=r"[nfk]\d+",
     seed=r"\d+",
-    model=_alternatives([*gcfg.ARMS, *gcfg.model_entries(config)]),
+    model=f"(?:{_alternatives([*gcfg.ARMS, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
     gen=_alternatives(list(gcfg.model_entries(config))),
+    sgen=f"(?:{_alternatives(list(gcfg.model_entries(config)))}){SAMPLING_TOKEN}",
     clf=_alternatives(list(config["classifiers"])),
     filter=_alternatives(gcfg.FILTERS),
 
@@ -132,8 +136,15 @@ def snapshot_args(rule, cell):
     return f"--snapshot {SNAPSHOTS}/{rule}/{cell}.pt --snapshot-every {config['snapshot_every']}"
 
 
+def trained_model(wildcards):
+    """The generator file a sample job draws from: one per base model, however it is sampled."""
+    base = gcfg.split_model(wildcards.sgen)[0]
+    return f"{RES}/generators/{base}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}/model.pt"
+
+
 def sample_args(model):
-    """The sample job's count policy; pseudo_label models also get the labelling classifier's spec."""
+    """The sample job's count policy and diffusion sampling; pseudo_label models also get the labelling
+    classifier's spec."""
     spec = gcfg.synthesis_spec(config, model)
     args = "--policy {policy} --per-class {per_class} --ratio {ratio} --min-diversity {min_diversity}".format(
         **spec
@@ -141,13 +152,18 @@ def sample_args(model):
     if gcfg.generator_spec(config, model)["label_strategy"] == "pseudo_label":
         labeler = gcfg.classifier_spec(config, config["grid"]["classifiers"][0])
         args += f" --labeler {q(labeler)} --min-confidence {spec['min_confidence']}"
+    sampling = gcfg.sampling_spec(config, model)
+    if sampling is not None:
+        args += f" --sampling {q(sampling)}"
     return args
 
 
-def gpu_count(model):
-    """GPUs a training job asks for: one for the families that need one, when a GPU may be used."""
-    family = gcfg.model_entries(config)[model]["family"]
-    return int(config["device"] != "cpu" and family in gcfg.GPU_FAMILIES)
+def gpu_count(model, sampling=False):
+    """GPUs a training job asks for: one for the families that need one, when a GPU may be used.
+    Sampling asks for one only for diffusion (tens to a thousand network passes per image)."""
+    family = gcfg.model_entries(config)[gcfg.split_model(model)[0]]["family"]
+    wanted = gcfg.DIFFUSION_FAMILIES if sampling else gcfg.GPU_FAMILIES
+    return int(config["device"] != "cpu" and family in wanted)
 
 
 def regime_args():

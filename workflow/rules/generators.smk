@@ -1,4 +1,4 @@
-# Train a generator per cell, then sample its synthetic set.
+# Train a generator per cell, then sample its synthetic set (a diffusion model: once per sampler setting).
 
 
 rule train_gen:
@@ -31,20 +31,21 @@ rule sample:
     input:
         data=f"{RES}/dataset.npz",
         subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
-        model=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/model.pt",
+        model=trained_model,
     output:
-        synthetic=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.npz",
-        grid=f"{RES}/synthetic/{{gen}}/{{regime}}/{{size}}/s{{seed}}.png",
+        synthetic=f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.npz",
+        grid=f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.png",
     log:
-        f"{LOGS}/sample/{{gen}}/{{regime}}/{{size}}/s{{seed}}.log",
+        f"{LOGS}/sample/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.log",
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
+        gpu=lambda w: gpu_count(w.sgen, sampling=True),
     params:
-        policy=lambda w: sample_args(w.gen),
+        policy=lambda w: sample_args(w.sgen),
         device=config["device"],
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "

@@ -18,6 +18,7 @@ from ..io import save_torch
 from .base import Generator, PerClass, fit
 from .biggan import BigGAN
 from .conv_vae import ConvVAE
+from .diffusion import CDDPM, DDPM, CLIPGuided
 from .gan_nets import CGAN, GAN
 from .stylegan import StyleGAN
 from .vae import CVAE, VAE
@@ -26,6 +27,7 @@ from .vqvae import VQVAE
 FAMILIES: dict[str, type[Generator]] = {
     "vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vqvae": VQVAE,
     "gan": GAN, "cgan": CGAN, "biggan": BigGAN, "stylegan": StyleGAN,
+    "ddpm": DDPM, "cddpm": CDDPM, "clip_guided": CLIPGuided,
 }
 STRATEGIES = ("per_class", "conditional", "reconstruct", "pseudo_label")
 

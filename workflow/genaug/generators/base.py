@@ -106,6 +106,11 @@ class Generator(nn.Module):
         """len(labels) new images; unconditional families ignore the labels."""
         raise NotImplementedError
 
+    def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
+        """How sample() draws, for families with a choice of sampler (diffusion); others take none."""
+        if sampling:
+            raise GenaugError(f"{type(self).__name__} has no sampling parameters (got {sampling})")
+
     def reconstruct(self, x: torch.Tensor, y: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         """A stochastic reconstruction of each image of class y (for the `reconstruct` label strategy)."""
         raise GenaugError(f"{type(self).__name__} cannot reconstruct images; use per_class: true instead")
@@ -308,6 +313,10 @@ class PerClass(nn.Module):
             row["class"] = classes[i]
             row["epoch"] = round(row["step"] * batch_size / int(counts[i]), 3)  # this class's own epochs
         return history
+
+    def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
+        for model in self.models:
+            model.set_sampling(sampling, classes=classes, log=log)
 
     @torch.no_grad()
     def sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:

@@ -1,0 +1,298 @@
+"""Diffusion generators on real digits: the loss falls; samplers are a sampling parameter (DDIM with
+every step and eta=1 draws what ancestral DDPM draws); classifier-free guidance makes samples more
+recognizable than unguided ones; CLIP guidance raises a (small, random) open_clip model's
+similarity to the prompt; shapes, ranges, counts, padding and the grid's sampler names.
+
+Training runs at 16x16 on narrow UNets so the default suite stays fast on a CPU;
+`test_every_diffusion_model_pads_and_crops_28_and_32` covers the real image sizes.
+"""
+
+import io
+import json
+
+import numpy as np
+import pytest
+import torch
+import yaml
+
+from genaug import config as gcfg
+from genaug import generators as gens
+from genaug import stages
+from genaug.errors import GenaugError
+from genaug.subsets import RegimeParams
+
+from .conftest import REPO, check_presets_valid, job_counts, snakemake
+from .test_gans import small_digits
+
+QUIET = io.StringIO()
+TINY_NET = {"channels": [8, 16], "timesteps": 100}
+
+
+def spec_for(name, steps=30, batch_size=32, **hparams):
+    spec = gcfg.generator_spec({"models": {}, "effort": "paper"}, name)
+    spec["hparams"].update({**TINY_NET, **hparams})
+    spec["train"] = {**spec["train"], "steps": steps, "batch_size": batch_size}
+    return spec
+
+
+def train(name, x, y, **kw):
+    spec = spec_for(name, **kw)
+    torch.manual_seed(0)
+    model = gens.build(spec, x.shape[1:], 10)
+    history = gens.train(model, x, y, spec["train"], seed=0, log=QUIET)
+    return model, history
+
+
+def test_the_diffusion_presets_are_valid_model_entries():
+    check_presets_valid(["ddpm", "cddpm"])
+    from snakemake.utils import validate
+
+    validate({"dataset": "digits", "seeds": [0], "grid": {"regimes": ["balanced"], "sizes": [100],
+              "models": ["clip_guided"], "classifiers": ["cnn"]}, "classifiers": {"cnn": {"arch": "cnn"}},
+              "models": {"clip_guided": gcfg.PRESETS["clip_guided"]}},
+             str(REPO / "workflow/schemas/config.schema.yaml"))
+
+
+def _grid(models, **models_section):
+    return {"dataset": "digits", "effort": "quick", "seeds": [0], "classifiers": {"cnn": {"arch": "cnn"}},
+            "grid": {"regimes": ["balanced"], "sizes": [100], "models": models, "classifiers": ["cnn"]},
+            "models": models_section}
+
+
+def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
+    cfg = _grid(["baseline", "ddpm", "cddpm", "cddpm@ddim50-g3", "cddpm@ddpm1000", "ddpm@ddim100-eta1",
+                 "cddpm@dpm20-g2"])
+    gcfg.check(cfg)
+    # quick's default is 20 steps; cddpm's preset guidance is 2; a bare cddpm equals the explicit dpm20-g2
+    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20", "cddpm@dpm20-g2", "cddpm@ddim50-g3",
+                                     "cddpm@ddpm1000-g2", "ddpm@ddim100-eta1"]
+    assert gcfg.trained_models(cfg) == ["ddpm", "cddpm"]
+    assert gcfg.sampling_spec(cfg, "ddpm@ddim100-eta1") == {"sampler": "ddim", "steps": 100, "eta": 1.0,
+                                                            "guidance": 1.0}
+    assert gcfg.generator_spec(cfg, "cddpm@ddim50-g3") == gcfg.generator_spec(cfg, "cddpm")
+    assert gcfg.axis_name({**cfg, "effort": "paper"}, "ddpm") == "ddpm@dpm50"
+
+
+@pytest.mark.parametrize("name,message", [
+    ("dcgan@dpm20", "only diffusion models"),
+    ("ddpm@dpm20-g2", "has no guidance"),
+    ("cddpm@dpm20-eta1", "eta is a DDIM parameter"),
+    ("cddpm@ddim2000", "use 1..1000"),
+    ("cddpm@euler20", "sampler one of ddpm, ddim, dpm"),
+])
+def test_bad_sampling_tokens_name_the_grid_entry_and_the_fix(name, message):
+    with pytest.raises(gcfg.ConfigError, match=message) as err:
+        gcfg.check(_grid([name]))
+    assert "grid.models" in str(err.value)
+
+
+def test_clip_guidance_without_weights_fails_at_config_time(tmp_path):
+    with pytest.raises(gcfg.ConfigError, match="models.clip_guided.clip_weights: CLIP-guided sampling needs"):
+        gcfg.check(_grid(["clip_guided"]))
+    missing = {**gcfg.PRESETS["clip_guided"], "clip_weights": str(tmp_path / "nope.pt")}
+    with pytest.raises(gcfg.ConfigError, match="is not a file"):
+        gcfg.check(_grid(["clip_guided"], clip_guided=missing))
+    result = snakemake(tmp_path, "-n", config=_grid(["baseline", "clip_guided"]))
+    assert result.returncode != 0 and "clip_weights" in result.stderr + result.stdout
+
+
+@pytest.mark.parametrize("name", ["ddpm", "cddpm"])
+def test_the_loss_falls(digits, name):
+    x, y = small_digits(digits, range(3) if name == "ddpm" else range(10))
+    _, history = train(name, x, y, steps=200)
+    by_step = {}
+    for row in history:
+        by_step.setdefault(row["step"], []).append(row["loss"])
+    means = [np.mean(v) for _, v in sorted(by_step.items())]
+    assert np.mean(means[-3:]) < 0.6 * means[0], means
+
+
+@pytest.fixture(scope="module")
+def cddpm_digits(digits):
+    x, y = small_digits(digits, range(10))
+    model, _ = train("cddpm", x, y, steps=300)
+    return model, x, y
+
+
+def _stats(images):
+    flat = images.flatten(1)
+    return flat.mean(0), float(flat.mean()), float(flat.std())
+
+
+def test_ddim_with_every_step_and_eta_one_draws_what_ancestral_ddpm_draws(cddpm_digits):
+    """Same model, same seed, 400 images each: the mean image and the pixel spread agree; the
+    deterministic DDIM (eta=0) with 10 steps, a different distribution, is further from both."""
+    model, _, _ = cddpm_digits
+    labels = torch.arange(400) % 10
+    draws = {}
+    for key, sampling in {"ddpm": {"sampler": "ddpm", "steps": 100}, "ddim1": {"sampler": "ddim", "steps": 100,
+                                                                           "eta": 1.0},
+                          "ddim0": {"sampler": "ddim", "steps": 10}}.items():
+        model.set_sampling(sampling)
+        draws[key] = _stats(model.sample(labels, torch.Generator().manual_seed(0)))
+    (m_a, mu_a, sd_a), (m_b, mu_b, sd_b), (m_c, _, sd_c) = draws["ddpm"], draws["ddim1"], draws["ddim0"]
+    assert abs(mu_a - mu_b) < 0.02 and abs(sd_a / sd_b - 1) < 0.05, (mu_a, mu_b, sd_a, sd_b)
+    same = float((m_a - m_b).norm())
+    assert same < 0.5 * float((m_a - m_c).norm()) or abs(sd_a - sd_c) > 2 * abs(sd_a - sd_b), (same, sd_c)
+
+
+def test_sampler_settings_are_checked_and_counted(cddpm_digits):
+    model, _, _ = cddpm_digits
+    labels = torch.arange(20) % 10
+    for sampling, evals in [({"sampler": "dpm", "steps": 5, "guidance": 2.0}, 10),
+                            ({"sampler": "ddim", "steps": 7, "guidance": 1.0}, 7),
+                            ({"sampler": "ddim", "steps": 4, "guidance": 0.0}, 4)]:
+        model.set_sampling(sampling)
+        out = model.sample(labels, torch.Generator().manual_seed(1))
+        assert out.shape == (20, 1, 16, 16) and 0 <= out.min() and out.max() <= 1
+        assert model.last_nfe == evals
+    with pytest.raises(GenaugError, match="sampling.steps: 500 is not in 1..100"):
+        model.set_sampling({"sampler": "ddim", "steps": 500})
+    with pytest.raises(GenaugError, match="sampling.eta"):
+        model.set_sampling({"sampler": "dpm", "steps": 5, "eta": 1.0})
+
+
+@pytest.mark.slow
+def test_guided_samples_are_recognized_as_their_class_more_often_than_unguided(digits):
+    """A cddpm trained 1500 steps on 10 x 60 digits; a logistic regression trained on real digits
+    labels 300 samples at guidance 3 and at guidance 0 (unconditional) from the same noise."""
+    from sklearn.linear_model import LogisticRegression
+
+    x, y = small_digits(digits, range(10))
+    model, _ = train("cddpm", x, y, steps=1500, batch_size=64, channels=[16, 32])
+    xr, yr = small_digits(digits, range(10), per_class=150)
+    clf = LogisticRegression(max_iter=2000).fit(xr.flatten(1).numpy(), yr.numpy())
+    labels = torch.arange(300) % 10
+    hits = {}
+    for g in (0.0, 3.0):
+        model.set_sampling({"sampler": "dpm", "steps": 20, "guidance": g})
+        images = model.sample(labels, torch.Generator().manual_seed(0))
+        hits[g] = float((clf.predict(images.flatten(1).numpy()) == labels.numpy()).mean())
+    assert hits[3.0] > hits[0.0] + 0.2 and hits[3.0] > 0.5, hits
+
+
+def tiny_clip(tmp_path):
+    """A randomly initialized open_clip model small enough for a test: its config JSON and weights."""
+    import open_clip
+
+    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+           "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
+    path = tmp_path / "tiny-clip.json"
+    path.write_text(json.dumps(cfg))
+    open_clip.add_model_config(path)
+    torch.manual_seed(0)
+    model = open_clip.create_model("tiny-clip")
+    torch.save(model.state_dict(), tmp_path / "tiny-clip.pt")
+    return str(path), str(tmp_path / "tiny-clip.pt")
+
+
+def test_clip_guidance_raises_the_prompt_similarity_from_the_same_noise(digits, tmp_path):
+    clip_model, clip_weights = tiny_clip(tmp_path)
+    x, y = small_digits(digits, range(10))
+    model, _ = train("clip_guided", x, y, steps=30, clip_model=clip_model, clip_weights=clip_weights,
+                     prompts={"0": "a round zero"})
+    model.set_sampling({"sampler": "ddim", "steps": 10, "guidance": 0.0}, classes=[str(c) for c in range(10)])
+    assert model.class_prompts()[:2] == ["a round zero", "a photo of a 1"]
+    labels = torch.arange(40) % 10
+    sims = {}
+    for g in (0.0, 300.0):
+        model.set_sampling({"sampler": "ddim", "steps": 10, "guidance": g})
+        images = model.sample(labels, torch.Generator().manual_seed(0))  # same noise: DDIM eta 0 is deterministic
+        with torch.no_grad():
+            sims[g] = model.similarity(images, labels)
+    assert (sims[300.0] > sims[0.0]).float().mean() > 0.9, sims
+    assert float(sims[300.0].mean() - sims[0.0].mean()) > 0.01
+
+
+def test_clip_guided_sampling_names_missing_weights(digits, tmp_path):
+    x, y = small_digits(digits, range(10))
+    model, _ = train("clip_guided", x, y, steps=2)
+    model.set_sampling({"sampler": "ddim", "steps": 2, "guidance": 10.0})
+    with pytest.raises(GenaugError, match="no CLIP weights; set the model's clip_weights"):
+        model.sample(torch.arange(2), torch.Generator().manual_seed(0))
+
+
+@pytest.mark.parametrize("name", ["ddpm", "cddpm"])
+@pytest.mark.parametrize("shape,channels,side", [((1, 28, 28), [8, 16, 16], 28), ((1, 28, 28), [8, 8, 16, 16], 32),
+                                                 ((3, 32, 32), [8, 16, 16], 32), ((3, 28, 28), [8, 16], 28)])
+def test_every_diffusion_model_pads_and_crops_28_and_32(name, shape, channels, side):
+    spec = spec_for(name, steps=2, batch_size=4, channels=channels)
+    model = gens.build(spec, shape, 3)
+    x, y = torch.rand(12, *shape), torch.arange(12) % 3
+    gens.train(model, x, y, spec["train"], seed=0, log=QUIET)
+    member = model.models[0] if name == "ddpm" else model
+    assert member.unet.config.sample_size == side
+    model.set_sampling({"sampler": "ddim", "steps": 2})
+    out = model.sample(torch.tensor([0, 1, 2, 2]), torch.Generator().manual_seed(0))
+    assert out.shape == (4, *shape) and 0 <= out.min() and out.max() <= 1
+
+
+def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp_path):
+    """Per-class ddpm and cddpm through train_gen and sample: per-class counts follow the policy,
+    and the synthetic set records its sampler and network evaluations per image."""
+    sub = tmp_path / "s.npz"
+    stages.subset(data=digits_cache, regime="imbalanced", size="n200", seed=0, out=sub, log=QUIET,
+                  validation_per_class=20, params=RegimeParams(imbalance_ratio=5))
+    for name, sampling, evals in [("ddpm", {"sampler": "ddim", "steps": 3, "eta": 0.0, "guidance": 1.0}, 3),
+                                  ("cddpm", {"sampler": "dpm", "steps": 3, "eta": 0.0, "guidance": 2.0}, 6)]:
+        spec = spec_for(name, steps=3, channels=[8, 16, 16])
+        stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / f"{name}.pt",
+                         loss_log=tmp_path / f"{name}.csv", device="cpu", log=QUIET)
+        stages.sample(data=digits_cache, subset=sub, generator=tmp_path / f"{name}.pt", seed=0, policy="balance",
+                      out=tmp_path / f"{name}.npz", grid_png=tmp_path / f"{name}.png", sampling=sampling,
+                      min_diversity=0.0, device="cpu", log=QUIET)
+        with np.load(tmp_path / f"{name}.npz") as z:
+            meta, labels, images = json.loads(str(z["meta"])), z["labels"], z["images"]
+        real = np.array(meta["real_counts"])
+        assert np.bincount(labels, minlength=10).tolist() == (real.max() - real).tolist()
+        assert images.dtype == np.uint8 and images.shape[1:] == (1, 28, 28)
+        assert meta["sampling"] == sampling and meta["network_evals_per_image"] == evals
+
+
+def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
+    """Through Snakemake: two samplers of one cddpm make one train_gen job and two sample jobs, and
+    both land in summary.csv under their own names."""
+    import pandas as pd
+
+    cfg = {"dataset": "digits", "effort": "smoke", "seeds": [0], "validation_per_class": 10,
+           "classifiers": {"cnn": {"arch": "cnn"}},
+           "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3"],
+                    "classifiers": ["cnn"]},
+           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000}}}
+    dry = snakemake(tmp_path, "-n", config=cfg)
+    assert dry.returncode == 0, dry.stderr
+    assert {k: job_counts(dry.stdout)[k] for k in ("train_gen", "sample", "train_clf")} == {
+        "train_gen": 1, "sample": 2, "train_clf": 3}
+    run = snakemake(tmp_path, "--cores", "2", "results/digits/summary.csv")
+    assert run.returncode == 0, run.stderr[-3000:]
+    df = pd.read_csv(tmp_path / "results/digits/summary.csv")
+    assert sorted(df["model"]) == ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3-g2"]
+    for token, sampler in [("ddim3-g2", "ddim"), ("dpm3-g2", "dpm")]:
+        with np.load(tmp_path / f"results/digits/synthetic/cddpm@{token}/balanced/n100/s0.npz") as z:
+            assert json.loads(str(z["meta"]))["sampling"]["sampler"] == sampler
+    # The sampler benchmark reads that grid: every sampler's cost, domain FD and gain, side by side.
+    from genaug.bench import bench_samplers
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "grid": {**cfg["grid"], "models": [
+        "baseline", "cddpm@ddim3-g2", "cddpm@dpm3-g2"]}}))
+    table = bench_samplers(tmp_path, "cpu", QUIET)
+    assert 0 < table["reference"]["test_accuracy"] <= 1
+    acc = df.set_index("model")["accuracy"]
+    for model in ("cddpm@ddim3-g2", "cddpm@dpm3-g2"):
+        row = table[model]
+        assert row["network_evals_per_image"] == 6 and row["images"] == 100 and row["fd"] > 0
+        assert row["gain"] == pytest.approx(acc[model] - acc["baseline"])
+    assert table["real subset"]["fd"] < min(table[m]["fd"] for m in ("cddpm@ddim3-g2", "cddpm@dpm3-g2"))
+
+
+def test_dry_run_of_the_diffusion_grid(tmp_path):
+    """workflow/configs/diffusion.yaml: 2 diffusion models trained per cell, each sampled 2 (ddpm) or
+    4 (cddpm) ways; 8 classifier arms per cell."""
+    import shutil
+
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "diffusion.yaml"))
+    assert r.returncode == 0, r.stderr
+    counts = job_counts(r.stdout)
+    cells = 3 * 2 * 2
+    assert (counts["train_gen"], counts["sample"], counts["train_clf"]) == (2 * cells, 6 * cells, 8 * cells)

@@ -1,0 +1,321 @@
+"""Diffusion generators: DDPM, class-conditional DDPM with classifier-free guidance, CLIP-guided DDPM.
+
+The network is diffusers' UNet2DModel, built from its config (no download). Training is the shared
+loop of base.py: one phase, EMA weights for sampling, so per-class DDPMs train stacked under vmap
+like the other families. Images are scaled to [-1, 1] and padded (with the background value) to a
+side the UNet's downsamplings divide, then cropped back after sampling.
+
+The sampler is a sampling parameter, not part of the model: one trained model can be sampled by
+ancestral DDPM, DDIM (eta) or DPM-Solver++ (diffusers' schedulers, built from the same noise
+schedule) with any number of steps. Every sampler is fed an epsilon prediction (a v-prediction
+model's output is converted), so guidance is applied once, to epsilon, for all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ..config import DEFAULT_SAMPLING, SAMPLERS
+from ..errors import GenaugError
+from .base import Generator, Phase
+
+SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}  # ours -> diffusers' beta_schedule
+PREDICTIONS = ("epsilon", "v")
+
+
+def _silence_diffusers() -> None:
+    # diffusers logs (at info) each time a scheduler draws CPU noise for a CUDA sample; not news.
+    from diffusers.utils import logging as dlogging
+
+    dlogging.set_verbosity_error()
+
+
+def make_scheduler(sampler: str, *, timesteps: int, schedule: str):
+    """A fresh diffusers scheduler for `sampler` on the model's training noise schedule."""
+    from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+
+    _silence_diffusers()
+    common = {"num_train_timesteps": timesteps, "beta_schedule": SCHEDULES[schedule], "prediction_type": "epsilon"}
+    if sampler == "ddpm":  # ancestral sampling with the posterior variance (Ho et al.'s fixed_small)
+        return DDPMScheduler(**common, variance_type="fixed_small", clip_sample=True)
+    if sampler == "ddim":  # alpha at the last step set to one, as DDPM's last step: eta=1 is ancestral
+        return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
+    if sampler == "dpm":  # dynamic thresholding, as diffusers advises for pixel-space models: without it a
+        # quick-trained Fashion-MNIST cddpm drew 15 of 100 images mostly saturated white; with it 2 (as DDIM-50)
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
+                                           thresholding=True, sample_max_value=1.0)
+    raise GenaugError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def check_sampling(sampling: dict, *, timesteps: int, guided: bool) -> dict:
+    """Sampling parameters with defaults filled in, or a GenaugError naming the bad one."""
+    s = {**DEFAULT_SAMPLING, **(sampling or {})}
+    unknown = set(s) - set(DEFAULT_SAMPLING)
+    if unknown:
+        raise GenaugError(f"unknown sampling parameter(s) {sorted(unknown)}; use {', '.join(DEFAULT_SAMPLING)}")
+    if s["sampler"] not in SAMPLERS:
+        raise GenaugError(f"sampling.sampler: unknown sampler {s['sampler']!r}; choose one of {', '.join(SAMPLERS)}")
+    if not 1 <= int(s["steps"]) <= timesteps:
+        raise GenaugError(f"sampling.steps: {s['steps']} is not in 1..{timesteps} (the model's training timesteps)")
+    if s["eta"] < 0 or (s["eta"] and s["sampler"] != "ddim"):
+        raise GenaugError(f"sampling.eta: {s['eta']} is only for sampler ddim, and must be >= 0")
+    if s["guidance"] < 0 or (s["guidance"] != 1.0 and not guided):
+        raise GenaugError(f"sampling.guidance: {s['guidance']} needs a guided model (cddpm or clip_guided), >= 0")
+    return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"])}
+
+
+class DDPM(Generator):
+    """Ho et al.'s denoising diffusion model on a small UNet; unconditional (use per_class: true)."""
+
+    guided = False  # True when sampling has a guidance scale (cddpm: classifier-free; clip_guided: CLIP)
+
+    def __init__(self, image_shape, num_classes: int, *, channels=(32, 64, 64), layers_per_block: int = 1,
+                 attention: bool = False, norm_groups: int = 8, prediction: str = "epsilon",
+                 schedule: str = "linear", timesteps: int = 1000, ema: float = 0.995, sample_batch: int = 500,
+                 **extra):
+        super().__init__(image_shape, num_classes, channels=list(channels), layers_per_block=layers_per_block,
+                         attention=attention, norm_groups=norm_groups, prediction=prediction, schedule=schedule,
+                         timesteps=timesteps, ema=ema, sample_batch=sample_batch, **extra)
+        from diffusers import UNet2DModel
+
+        channels = tuple(int(c) for c in channels)
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"prediction must be one of {PREDICTIONS}, not {prediction!r}")
+        if schedule not in SCHEDULES:
+            raise ValueError(f"schedule must be one of {tuple(SCHEDULES)}, not {schedule!r}")
+        if any(c % norm_groups for c in channels):
+            raise ValueError(f"every channels entry must be divisible by norm_groups {norm_groups}: {list(channels)}")
+        if not 0 <= ema < 1:
+            raise ValueError(f"ema must be in [0, 1) (0: off), not {ema}")
+        c, h, w = self.image_shape
+        # The UNet halves the side len(channels) - 1 times: pad up to a multiple of that.
+        m = 2 ** (len(channels) - 1)
+        side = math.ceil(max(h, w) / m) * m
+        self.pad = ((side - w) // 2, side - w - (side - w) // 2, (side - h) // 2, side - h - (side - h) // 2)
+        self.prediction, self.schedule, self.timesteps, self.ema = prediction, schedule, int(timesteps), ema
+        self.sample_batch = int(sample_batch)
+        levels = len(channels)
+        # Attention (when on) in the lowest-resolution block and the middle block, where it is cheap.
+        down = tuple("AttnDownBlock2D" if attention and i == levels - 1 else "DownBlock2D" for i in range(levels))
+        up = tuple("AttnUpBlock2D" if attention and i == 0 else "UpBlock2D" for i in range(levels))
+        self.unet = UNet2DModel(
+            sample_size=side, in_channels=c, out_channels=c, block_out_channels=channels,
+            layers_per_block=layers_per_block, down_block_types=down, up_block_types=up, add_attention=attention,
+            norm_num_groups=norm_groups, attention_head_dim=min(32, channels[-1]),
+            num_class_embeds=self._class_embeds(),
+        )
+        alphas = make_scheduler("ddpm", timesteps=self.timesteps, schedule=schedule).alphas_cumprod
+        self.register_buffer("alphas_cumprod", alphas.float().clone())
+        self.sampling = check_sampling({}, timesteps=self.timesteps, guided=self.guided)
+        self.log = None  # where sampling reports progress (set_sampling)
+        self.last_nfe = 0  # network evaluations per image of the last sample() call
+
+    def _class_embeds(self) -> int | None:
+        return None
+
+    def phases(self):
+        return (Phase(ema=self.ema or None),)
+
+    # -- images <-> the UNet's space ------------------------------------------------------------------
+    def _to_model(self, x: torch.Tensor) -> torch.Tensor:
+        return F.pad(x * 2 - 1, self.pad, value=-1.0)  # background is black: pad with it
+
+    def _from_model(self, x: torch.Tensor) -> torch.Tensor:
+        left, right, top, bottom = self.pad
+        x = x[..., top:x.shape[-2] - bottom, left:x.shape[-1] - right]
+        return ((x.clamp(-1, 1) + 1) / 2).contiguous()
+
+    def _unet(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
+        if x.is_cuda:  # bf16 autocast and channels_last on a GPU; full precision on the CPU
+            with torch.autocast("cuda", dtype=torch.bfloat16):
+                out = self.unet(x.contiguous(memory_format=torch.channels_last), t, class_labels=labels).sample
+            return out.float()
+        return self.unet(x, t, class_labels=labels).sample
+
+    def _train_labels(self, y: torch.Tensor) -> torch.Tensor | None:
+        return None
+
+    def loss(self, x, y):
+        x0 = self._to_model(x)
+        t = (torch.rand(x0.shape[0], device=x0.device) * self.timesteps).long().clamp(max=self.timesteps - 1)
+        noise = torch.randn_like(x0)
+        a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
+        xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        target = noise if self.prediction == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * x0
+        loss = F.mse_loss(self._unet(xt, t, self._train_labels(y)), target)
+        return loss, {}
+
+    # -- sampling -------------------------------------------------------------------------------------
+    def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
+        """How sample() draws: sampler, steps, eta, guidance (config.DEFAULT_SAMPLING for what is not given)."""
+        self.sampling = check_sampling(sampling, timesteps=self.timesteps, guided=self.guided)
+        self.log = log
+
+    def _eps(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor, guidance: float):
+        """The model's epsilon prediction at x_t, with guidance applied; and network evaluations used."""
+        out = self._unet(x, t.expand(len(x)), None)
+        return self._as_eps(out, x, t), 1
+
+    def _as_eps(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        if self.prediction == "epsilon":
+            return out
+        a = self.alphas_cumprod[t]
+        return a.sqrt() * out + (1 - a).sqrt() * x
+
+    @torch.no_grad()
+    def sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        chunks = [self._denoise(part, gen) for part in labels.split(self.sample_batch)]
+        return torch.cat(chunks) if chunks else torch.empty((0, *self.image_shape), device=self.device)
+
+    def _denoise(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        s = self.sampling
+        sched = make_scheduler(s["sampler"], timesteps=self.timesteps, schedule=self.schedule)
+        sched.set_timesteps(s["steps"])
+        c, side = self.image_shape[0], self.unet.config.sample_size
+        x = torch.randn((len(labels), c, side, side), generator=gen).to(self.device) * sched.init_noise_sigma
+        extra = {"eta": s["eta"], "use_clipped_model_output": True} if s["sampler"] == "ddim" else {}
+        nfe, total = 0, len(sched.timesteps)
+        for i, t in enumerate(sched.timesteps):
+            t = t.to(self.device)
+            eps, evals = self._eps(x, t, labels, s["guidance"])
+            nfe += evals
+            x = sched.step(eps, t, x, generator=gen, **extra).prev_sample
+            if self.log is not None and total >= 100 and (i + 1) % (total // 10) == 0:
+                print(f"  {s['sampler']} step {i + 1}/{total} ({len(labels)} images)", file=self.log, flush=True)
+        self.last_nfe = nfe
+        return self._from_model(x)
+
+
+class CDDPM(DDPM):
+    """Class-conditional DDPM: a label embedding in the UNet, trained with label dropout so that one
+    network also predicts unconditionally; classifier-free guidance mixes the two at sampling:
+    eps = eps_uncond + guidance * (eps_cond - eps_uncond) (0: unconditional, 1: conditional)."""
+
+    conditional = True
+    guided = True
+
+    def __init__(self, image_shape, num_classes: int, *, label_dropout: float = 0.1, **hparams):
+        if not 0 <= label_dropout < 1:
+            raise ValueError(f"label_dropout must be in [0, 1), not {label_dropout}")
+        self.label_dropout = label_dropout
+        super().__init__(image_shape, num_classes, label_dropout=label_dropout, **hparams)
+
+    def _class_embeds(self) -> int:
+        return self.num_classes + 1  # the last index is the null label
+
+    def _train_labels(self, y):
+        drop = torch.rand(y.shape, device=y.device) < self.label_dropout
+        return torch.where(drop, torch.full_like(y, self.num_classes), y)
+
+    def _eps(self, x, t, labels, guidance):
+        null = torch.full_like(labels, self.num_classes)
+        if guidance == 1.0:
+            return self._as_eps(self._unet(x, t.expand(len(x)), labels), x, t), 1
+        if guidance == 0.0:
+            return self._as_eps(self._unet(x, t.expand(len(x)), null), x, t), 1
+        out = self._unet(torch.cat([x, x]), t.expand(2 * len(x)), torch.cat([labels, null]))
+        cond, uncond = self._as_eps(out, torch.cat([x, x]), t).chunk(2)
+        return uncond + guidance * (cond - uncond), 2
+
+
+class CLIPGuided(DDPM):
+    """000's CLIP-guided diffusion: an unconditional DDPM trained on every class; at each denoising
+    step the sample is pushed up the gradient of the cosine similarity, under an open_clip model,
+    between its predicted clean image and its class's text prompt (classifier guidance with CLIP as
+    the classifier). The label is the prompt's class. CLIP's weights come from `clip_weights`; the
+    gradient is taken through the clean-image estimate with epsilon held fixed (no UNet backprop)."""
+
+    conditional = True
+    guided = True
+
+    def __init__(self, image_shape, num_classes: int, *, clip_model: str = "ViT-B-32", clip_weights: str | None = None,
+                 prompts: dict | None = None, prompt_template: str = "a photo of a {}", **hparams):
+        super().__init__(image_shape, num_classes, clip_model=clip_model, clip_weights=clip_weights,
+                         prompts=dict(prompts or {}), prompt_template=prompt_template, **hparams)
+        self.classes = [str(c) for c in range(num_classes)]
+        self._clip = None
+
+    def set_sampling(self, sampling=None, *, classes=None, log=None):
+        super().set_sampling(sampling, classes=classes, log=log)
+        if classes is not None:
+            self.classes = list(classes)
+
+    def class_prompts(self) -> list[str]:
+        """One text prompt per class: the `prompts` entry for its name (or index), else the template."""
+        prompts = self.hparams["prompts"]
+        return [prompts.get(name, prompts.get(str(c), self.hparams["prompt_template"].format(name)))
+                for c, name in enumerate(self.classes)]
+
+    def clip(self):
+        """(model, text features per class, image size, mean, std) of the CLIP model, loaded once."""
+        if self._clip is None:
+            model, tokenizer = load_clip(self.hparams["clip_model"], self.hparams["clip_weights"], self.device)
+            with torch.no_grad():
+                text = F.normalize(model.encode_text(tokenizer(self.class_prompts()).to(self.device)).float(), dim=-1)
+            cfg = model.visual.preprocess_cfg if hasattr(model.visual, "preprocess_cfg") else {}
+            size = model.visual.image_size
+            size = size[0] if isinstance(size, (tuple, list)) else size
+            mean = torch.tensor(cfg.get("mean", (0.48145466, 0.4578275, 0.40821073)), device=self.device)
+            std = torch.tensor(cfg.get("std", (0.26862954, 0.26130258, 0.27577711)), device=self.device)
+            self._clip = (model, text, int(size), mean.view(1, 3, 1, 1), std.view(1, 3, 1, 1))
+        return self._clip
+
+    def similarity(self, images: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        """Cosine similarity of each image in [0, 1] (the dataset's shape) to its class's prompt."""
+        model, text, size, mean, std = self.clip()
+        x = images.expand(-1, 3, -1, -1) if images.shape[1] == 1 else images
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
+        feats = F.normalize(model.encode_image((x - mean) / std).float(), dim=-1)
+        return (feats * text[labels]).sum(-1)
+
+    def _eps(self, x, t, labels, guidance):
+        eps, evals = super()._eps(x, t, labels, guidance)
+        if guidance == 0.0:
+            return eps, evals
+        a = self.alphas_cumprod[t]
+        with torch.enable_grad():
+            xt = x.detach().requires_grad_(True)
+            x0 = (xt - (1 - a).sqrt() * eps) / a.sqrt()
+            sim = self.similarity(self._from_model(x0.clamp(-1, 1)), labels)
+            grad, = torch.autograd.grad(sim.sum(), xt)
+        return eps - (1 - a).sqrt() * guidance * grad, evals
+
+
+def load_clip(arch: str, weights, device):
+    """An open_clip model and tokenizer from a local weights file; `arch` is an open_clip model name
+    or a path to a model-config JSON (as open_clip's model_configs). No download is ever tried."""
+    import open_clip
+
+    if not weights:
+        raise GenaugError("clip_guided: no CLIP weights; set the model's clip_weights to a local open_clip "
+                          "checkpoint (they cannot be downloaded here)")
+    if not Path(weights).is_file():
+        raise GenaugError(f"clip_guided: clip_weights {weights} is not a file; download the open_clip checkpoint "
+                          "for its clip_model elsewhere and give its path")
+    name = arch
+    if str(arch).endswith(".json"):
+        path = Path(arch)
+        if not path.is_file():
+            raise GenaugError(f"clip_guided: clip_model {arch} is not a file")
+        name = path.stem
+        if name not in open_clip.list_models():
+            try:
+                json.loads(path.read_text())
+            except json.JSONDecodeError as err:
+                raise GenaugError(f"clip_guided: clip_model {arch} is not valid JSON ({err})") from err
+            open_clip.add_model_config(path)
+    try:
+        model = open_clip.create_model(name, pretrained=str(weights), device=device)
+    except (RuntimeError, KeyError, ValueError) as err:
+        raise GenaugError(f"clip_guided: cannot load clip_model {arch!r} from {weights} ({err}); check that the "
+                          "weights belong to that architecture") from err
+    model.eval().requires_grad_(False)
+    return model, open_clip.get_tokenizer(name)
+
+
+__all__ = ["DDPM", "CDDPM", "CLIPGuided", "make_scheduler", "check_sampling", "load_clip"]
