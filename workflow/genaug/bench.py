@@ -406,11 +406,17 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     for seed in seeds:
         sub = Subset.load(res / f"subsets/{regime}/{size}/s{seed}.npz")
         base = read_json(res / f"classifiers/{clf}/baseline/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
-        real = ds.train_x[torch.from_numpy(sub.indices)]
-        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), test_feats)})
+        synthetic = {}
         for model in sampled:
             with np.load(res / f"synthetic/{model}/{regime}/{size}/s{seed}.npz") as z:
-                images, meta = torch.from_numpy(z["images"]), json.loads(str(z["meta"]))
+                synthetic[model] = (torch.from_numpy(z["images"]), json.loads(str(z["meta"])))
+        # The floor: real subset images, as many as a synthetic set has (FD's bias depends on the count).
+        count = min(len(sub.indices), len(next(iter(synthetic.values()))[0]))
+        pick = np.random.default_rng(seed).choice(sub.indices, size=count, replace=False)
+        real = ds.train_x[torch.from_numpy(pick)]
+        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), test_feats),
+                                                   "images": count})
+        for model, (images, meta) in synthetic.items():
             acc = read_json(res / f"classifiers/{clf}/{model}/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
             rows.setdefault(model, []).append({
                 "sample_seconds": meta["sample_seconds"], "images": len(images),

@@ -53,7 +53,9 @@ FILTERS = config["grid"]["filters"]
 GEN_MODELS = gcfg.generator_models(config)
 
 
-SAMPLING_TOKEN = r"(?:@[a-z]+\d+(?:-eta[\d.]+)?(?:-g[\d.]+)?)?"  # config.parse_sampling_token
+SAMPLING_TOKEN = (
+    r"(?:@[a-z]+\d+(?:-eta[\d.]+)?(?:-g[\d.]+)?)?"  # config.parse_sampling_token
+)
 
 
 def _alternatives(names):
@@ -160,7 +162,8 @@ def sample_args(model):
 
 def gpu_count(model, sampling=False):
     """GPUs a training job asks for: one for the families that need one, when a GPU may be used.
-    Sampling asks for one only for diffusion (tens to a thousand network passes per image)."""
+    Sampling asks for one only for diffusion (tens to a thousand network passes per image).
+    """
     family = gcfg.model_entries(config)[gcfg.split_model(model)[0]]["family"]
     wanted = gcfg.DIFFUSION_FAMILIES if sampling else gcfg.GPU_FAMILIES
     return int(config["device"] != "cpu" and family in wanted)
