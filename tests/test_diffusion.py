@@ -202,6 +202,9 @@ def test_clip_guidance_raises_the_prompt_similarity_from_the_same_noise(digits, 
             sims[g] = model.similarity(images, labels)
     assert (sims[300.0] > sims[0.0]).float().mean() > 0.9, sims
     assert float(sims[300.0].mean() - sims[0.0].mean()) > 0.01
+    before = model.clip()[1]
+    model.set_sampling({"sampler": "ddim", "steps": 10}, classes=[f"digit {c}" for c in range(10)])
+    assert not torch.equal(model.clip()[1], before)  # new class names: new prompts, new text features
 
 
 def test_clip_guided_sampling_names_missing_weights(digits, tmp_path):

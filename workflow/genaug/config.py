@@ -170,16 +170,32 @@ def sampling_spec(config: dict, name: str) -> dict | None:
             spec.update(parse_sampling_token(token))
         except ConfigError as err:
             raise ConfigError(f"grid.models: {name!r}: {err}") from None
-    guided = entry["family"] in GUIDED_FAMILIES
-    if not guided and spec["guidance"] != 1.0:
-        raise ConfigError(f"grid.models: {name!r}: family {entry['family']!r} has no guidance; drop -g")
-    if spec["eta"] and spec["sampler"] != "ddim":
-        raise ConfigError(f"grid.models: {name!r}: eta is a DDIM parameter; use ddim<steps>-eta<x>")
-    timesteps = entry.get("timesteps", 1000)
-    if not 1 <= spec["steps"] <= timesteps:
-        raise ConfigError(f"grid.models: {name!r}: {spec['steps']} sampling steps; use 1..{timesteps} "
-                          "(the model's training timesteps)")
-    return spec
+    try:
+        return check_sampling(spec, timesteps=entry.get("timesteps", 1000),
+                              guided=entry["family"] in GUIDED_FAMILIES)
+    except ConfigError as err:
+        raise ConfigError(f"grid.models: {name!r}: {err}") from None
+
+
+def check_sampling(sampling: dict | None, *, timesteps: int, guided: bool) -> dict:
+    """Sampling parameters with defaults filled in, or a ConfigError naming the bad one and the fix.
+
+    The one check of a sampling setting: config time (sampling_spec) and the sample stage both use it."""
+    s = {**DEFAULT_SAMPLING, **(sampling or {})}
+    unknown = set(s) - set(DEFAULT_SAMPLING)
+    if unknown:
+        raise ConfigError(f"unknown sampling parameter(s) {sorted(unknown)}; use {', '.join(DEFAULT_SAMPLING)}")
+    if s["sampler"] not in SAMPLERS:
+        raise ConfigError(f"sampling.sampler: unknown sampler {s['sampler']!r}; choose one of {', '.join(SAMPLERS)}")
+    if not 1 <= int(s["steps"]) <= timesteps:
+        raise ConfigError(f"sampling.steps: {s['steps']} is not in 1..{timesteps} (the model's training "
+                          f"timesteps); use 1..{timesteps}")
+    if s["eta"] < 0 or (s["eta"] and s["sampler"] != "ddim"):
+        raise ConfigError(f"sampling.eta: {s['eta']}: eta is a DDIM parameter (>= 0); use ddim<steps>-eta<x>")
+    if s["guidance"] < 0 or (s["guidance"] != 1.0 and not guided):
+        raise ConfigError(f"sampling.guidance: {s['guidance']}: this family has no guidance (only cddpm and "
+                          "clip_guided have, >= 0); drop -g")
+    return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"])}
 
 
 def axis_name(config: dict, name: str) -> str:

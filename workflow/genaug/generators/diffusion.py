@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import DEFAULT_SAMPLING, SAMPLERS
+from ..config import SAMPLERS, check_sampling
 from ..errors import GenaugError
 from .base import Generator, Phase
 
@@ -50,23 +50,6 @@ def make_scheduler(sampler: str, *, timesteps: int, schedule: str):
         return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
                                            thresholding=True, sample_max_value=1.0)
     raise GenaugError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
-
-
-def check_sampling(sampling: dict, *, timesteps: int, guided: bool) -> dict:
-    """Sampling parameters with defaults filled in, or a GenaugError naming the bad one."""
-    s = {**DEFAULT_SAMPLING, **(sampling or {})}
-    unknown = set(s) - set(DEFAULT_SAMPLING)
-    if unknown:
-        raise GenaugError(f"unknown sampling parameter(s) {sorted(unknown)}; use {', '.join(DEFAULT_SAMPLING)}")
-    if s["sampler"] not in SAMPLERS:
-        raise GenaugError(f"sampling.sampler: unknown sampler {s['sampler']!r}; choose one of {', '.join(SAMPLERS)}")
-    if not 1 <= int(s["steps"]) <= timesteps:
-        raise GenaugError(f"sampling.steps: {s['steps']} is not in 1..{timesteps} (the model's training timesteps)")
-    if s["eta"] < 0 or (s["eta"] and s["sampler"] != "ddim"):
-        raise GenaugError(f"sampling.eta: {s['eta']} is only for sampler ddim, and must be >= 0")
-    if s["guidance"] < 0 or (s["guidance"] != 1.0 and not guided):
-        raise GenaugError(f"sampling.guidance: {s['guidance']} needs a guided model (cddpm or clip_guided), >= 0")
-    return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"])}
 
 
 class DDPM(Generator):
@@ -242,8 +225,9 @@ class CLIPGuided(DDPM):
 
     def set_sampling(self, sampling=None, *, classes=None, log=None):
         super().set_sampling(sampling, classes=classes, log=log)
-        if classes is not None:
+        if classes is not None and list(classes) != self.classes:
             self.classes = list(classes)
+            self._clip = None  # the cached text features belong to the old class names
 
     def class_prompts(self) -> list[str]:
         """One text prompt per class: the `prompts` entry for its name (or index), else the template."""
@@ -318,4 +302,4 @@ def load_clip(arch: str, weights, device):
     return model, open_clip.get_tokenizer(name)
 
 
-__all__ = ["DDPM", "CDDPM", "CLIPGuided", "make_scheduler", "check_sampling", "load_clip"]
+__all__ = ["DDPM", "CDDPM", "CLIPGuided", "make_scheduler", "load_clip"]
