@@ -20,6 +20,38 @@ def test_cnn_builds_for_rgb_32px():
     assert net(torch.rand(2, 3, 32, 32)).shape == (2, 7)
 
 
+@pytest.mark.parametrize("channels,side", [(1, 28), (3, 32)])
+def test_resnet18_keeps_spatial_resolution_for_small_images(channels, side):
+    net = build_classifier("resnet18", (channels, side, side), 10)
+    assert net.body.conv1.kernel_size == (3, 3) and net.body.conv1.stride == (1, 1)
+    assert net.body.conv1.in_channels == channels and isinstance(net.body.maxpool, torch.nn.Identity)
+    x = torch.rand(2, channels, side, side)
+    assert net(x).shape == (2, 10) and net.embed(x).shape == (2, 512)
+    # torchvision's resnet18 body (11.17 M weights) with a 3x3 stem instead of 7x7
+    assert 11.1e6 < sum(p.numel() for p in net.parameters()) < 11.2e6
+
+
+def test_softmax_regression_is_one_linear_layer_on_pixels():
+    net = build_classifier("softmax", (1, 28, 28), 10)
+    assert sum(p.numel() for p in net.parameters()) == 784 * 10 + 10
+    assert net.embed(torch.rand(4, 1, 28, 28)).shape == (4, 784)
+
+
+@pytest.mark.parametrize("arch,epochs,floor", [
+    pytest.param("resnet18", 3, 0.7, marks=pytest.mark.slow),  # about a minute on one CPU core
+    ("softmax", 15, 0.8),
+])
+def test_resnet18_and_softmax_learn_digits(digits, quiet, arch, epochs, floor):
+    torch.manual_seed(0)
+    net = build_classifier(arch, digits.image_shape, 10)
+    cfg = TrainConfig(max_epochs=epochs, patience=epochs)
+    result = fit_classifier(net, digits.train_x[:600], digits.train_y[:600], digits.train_x[600:800],
+                            digits.train_y[600:800], cfg, seed=0, log=quiet)
+    assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    test_acc = (predict(net, digits.test_x).argmax(1) == digits.test_y).float().mean().item()
+    assert test_acc > floor, test_acc
+
+
 def test_unknown_classifier():
     with pytest.raises(GenaugError, match="unknown classifier 'vit'"):
         build_classifier("vit", (1, 28, 28), 10)

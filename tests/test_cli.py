@@ -148,3 +148,42 @@ def test_sample_pseudo_labels_with_a_classifier_trained_on_the_real_subset(cell,
     assert [a - b for a, b in zip(pseudo["requested"], pseudo["made"])] == pseudo["short"]
     assert sum(pseudo["made"]) > 0 and pseudo["drawn"] >= sum(pseudo["made"])
     assert "training the labelling classifier" in (tmp_path / "s.log").read_text()
+
+
+def _fake_set(path, images, labels, **meta):
+    np.savez(path, images=images, labels=labels, meta=np.array(json.dumps({"status": "ok", **meta})))
+
+
+def test_combine_draws_evenly_from_its_members_at_one_sets_size(digits, digits_cache, tmp_path):
+    x, y = digits.train_x.numpy(), digits.train_y.numpy()
+    # member a: 30 images of each class from the first half, b: 10 of each from the second half
+    a = np.concatenate([np.flatnonzero(y[:800] == c)[:30] for c in range(10)])
+    b = 800 + np.concatenate([np.flatnonzero(y[800:] == c)[:10] for c in range(10)])
+    _fake_set(tmp_path / "a.npz", x[a], y[a], regime="balanced", size="n100")
+    _fake_set(tmp_path / "b.npz", x[b], y[b], regime="balanced", size="n100")
+    _fake_set(tmp_path / "d.npz", x[:0], y[:0], status="diverged", reason="nan")
+    assert main(["combine", "--data", str(digits_cache), "--seed", "0", "--out", f"{tmp_path}/c.npz",
+                 "--grid", f"{tmp_path}/c.png", f"{tmp_path}/a.npz", f"{tmp_path}/b.npz", f"{tmp_path}/d.npz"]) == 0
+    with np.load(tmp_path / "c.npz") as z:
+        images, labels, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+    assert (np.bincount(labels, minlength=10) == 20).all()  # the members' mean per class
+    # every b image (10 per class) is used: round-robin takes 10 from each, and the other 10 from a
+    from_b = {img.tobytes() for img in x[b]}
+    assert sum(img.tobytes() in from_b for img in images) == 100
+    assert meta["left_out_diverged"] == [f"{tmp_path}/d.npz"] and len(meta["members"]) == 2
+
+
+def test_a_synthetic_only_classifier_trains_on_no_real_image_and_scores_the_real_test_split(cell, digits_cache,
+                                                                                            digits):
+    out = cell / "cas"
+    assert main(["train_clf", "--data", str(digits_cache), "--subset", f"{cell}/sub.npz", "--classifier", CLF,
+                 "--model", "vae", "--synthetic", f"{cell}/syn.npz", "--train-set", "synthetic", "--seed", "0",
+                 "--out", f"{out}/metrics.json", "--embeddings", f"{out}/emb.npz"]) == 0
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["train_set"] == "synthetic" and m["n_real"] == 0 and m["n_synthetic"] > 0
+    assert m["n_test"] == len(digits.test_y)
+    mixed = json.loads((cell / "vae" / "metrics.json").read_text())
+    assert mixed["train_set"] == "mixed" and mixed["n_real"] == 120
+    with np.load(out / "emb.npz") as z:  # the synthetic images' embeddings, for the probes
+        assert z["synthetic_embeddings"].shape == (m["n_synthetic"], 128)
+        assert len(z["synthetic_labels"]) == m["n_synthetic"]

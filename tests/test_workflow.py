@@ -117,7 +117,7 @@ def test_tiny_grid_summary_has_one_row_per_cell_with_sane_values(tiny_grid):
     assert (df.loc[df["model"] == "vae", "n_synthetic"] == 100).all()  # policy match
     assert (df["dataset"] == "digits").all() and set(df["seed"]) == {0, 1}
     for row in df.itertuples():
-        metrics = json.loads((tiny_grid / "results" / "digits" / "classifiers" / "cnn" / row.model / "none" /
+        metrics = json.loads((tiny_grid / "results" / "digits" / "classifiers" / "cnn" / row.train_set / row.model / "none" /
                               row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())
         assert metrics["accuracy"] == pytest.approx(row.accuracy)
 
@@ -128,7 +128,7 @@ def test_a_complete_grid_has_nothing_to_do(tiny_grid):
 
 
 def test_one_cell_reruns_alone_and_reproduces_its_number(tiny_grid):
-    target = "results/digits/classifiers/cnn/vae/none/semi_balanced/n100/s1/metrics.json"
+    target = "results/digits/classifiers/cnn/mixed/vae/none/semi_balanced/n100/s1/metrics.json"
     before = json.loads((tiny_grid / target).read_text())
     (tiny_grid / target).unlink()
     dry = snakemake(tiny_grid, target, "-n")
@@ -137,3 +137,31 @@ def test_one_cell_reruns_alone_and_reproduces_its_number(tiny_grid):
     assert r.returncode == 0, r.stderr[-2000:]
     after = json.loads((tiny_grid / target).read_text())
     assert after["accuracy"] == before["accuracy"]  # same seed, same CPU: the same number
+
+
+def test_training_sets_combined_and_classifier_presets_plan_their_cells(tmp_path):
+    cfg = {**TINY, "grid": {"regimes": ["balanced"], "sizes": [100], "classifiers": ["cnn", "softmax"],
+                            "models": ["baseline", "vae", "cvae", "combined"], "train_sets": ["mixed", "synthetic"]}}
+    cfg.pop("classifiers")  # the presets need no entry
+    r = snakemake(tmp_path, "-n", config=cfg)
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    # per seed and classifier: baseline (real) + 3 generator rows x 2 training sets
+    assert counts["train_clf"] == 2 * 2 * (1 + 3 * 2)
+    assert counts["combine"] == 2 and counts["sample"] == 2 * 2
+    assert "classifiers/softmax/synthetic/combined/none/balanced/n100/s1/metrics.json" in r.stdout
+    assert "classifiers/cnn/real/baseline/none/balanced/n100/s0/metrics.json" in r.stdout
+    wrong = snakemake(tmp_path, "-n",
+                      "results/digits/classifiers/cnn/mixed/baseline/none/balanced/n100/s0/metrics.json")
+    assert wrong.returncode != 0 and "baseline and classic train on `real` images" in wrong.stdout + wrong.stderr
+
+
+@pytest.mark.parametrize("grid,message", [
+    ({"models": ["baseline", "vae", "combined"]}, "mixes the synthetic sets of two or more generators"),
+    ({"models": ["baseline", "combined"], "combined": ["vae", "baseline"]}, "grid.combined: 'baseline' has no"),
+    ({"models": ["baseline"], "classifiers": ["vit"]}, "grid.classifiers: unknown classifier 'vit'"),
+])
+def test_bad_evaluation_axes_fail_at_config_time(tmp_path, grid, message):
+    cfg = {**TINY, "grid": {**TINY["grid"], **grid}}
+    r = snakemake(tmp_path, "-n", config=cfg)
+    assert r.returncode != 0 and message in r.stdout + r.stderr

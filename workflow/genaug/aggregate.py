@@ -7,7 +7,7 @@ import pandas as pd
 from .errors import GenaugError
 from .io import read_json, write_csv
 
-IDS = ["dataset", "classifier", "model", "filter", "regime", "size", "size_value", "seed"]
+IDS = ["dataset", "classifier", "train_set", "model", "filter", "regime", "size", "size_value", "seed"]
 COLUMNS = [
     *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy",
     "wall_time_s", "reason",
@@ -17,7 +17,10 @@ COLUMNS = [
 def summary_row(metrics: dict) -> dict:
     """The flat row of one metrics.json: identifiers, status, headline scores, per-class recall columns.
 
-    A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason."""
+    A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason. Metrics
+    written before the training-set axis existed trained on real (+ synthetic) images."""
+    if "train_set" not in metrics:
+        metrics = {**metrics, "train_set": "real" if metrics.get("model") in ("baseline", "classic") else "mixed"}
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}
@@ -39,6 +42,7 @@ def aggregate(metric_paths: list, out) -> pd.DataFrame:
     df = pd.DataFrame(rows)
     if not df.empty:
         df = df.reindex(columns=[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)])
-        df = df.sort_values(["dataset", "classifier", "filter", "regime", "size_value", "model", "seed"], kind="stable")
+        df = df.sort_values(["dataset", "classifier", "train_set", "filter", "regime", "size_value", "model", "seed"],
+                            kind="stable")
     write_csv(out, df)
     return df

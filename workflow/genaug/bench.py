@@ -405,7 +405,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     rows = {}
     for seed in seeds:
         sub = Subset.load(res / f"subsets/{regime}/{size}/s{seed}.npz")
-        base = read_json(res / f"classifiers/{clf}/baseline/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
+        base = read_json(res / f"classifiers/{clf}/real/baseline/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
         synthetic = {}
         for model in sampled:
             with np.load(res / f"synthetic/{model}/{regime}/{size}/s{seed}.npz") as z:
@@ -417,7 +417,8 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
         rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), test_feats),
                                                    "images": count})
         for model, (images, meta) in synthetic.items():
-            acc = read_json(res / f"classifiers/{clf}/{model}/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
+            cell = f"classifiers/{clf}/mixed/{model}/none/{regime}/{size}/s{seed}"
+            acc = read_json(res / cell / "metrics.json")["accuracy"]
             rows.setdefault(model, []).append({
                 "sample_seconds": meta["sample_seconds"], "images": len(images),
                 "network_evals_per_image": meta["network_evals_per_image"],

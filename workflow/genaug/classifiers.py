@@ -52,7 +52,48 @@ class CNN(nn.Module):
         return self.out(self.embed(x))
 
 
-CLASSIFIERS = {"cnn": CNN}
+class ResNet18(nn.Module):
+    """004's ResNet-18 (torchvision's), adapted to 28-32 px as for CIFAR: a 3x3 stride-1 stem and no
+    initial max-pool, so the four stages see 28, 14, 7 and 4 px instead of collapsing to 1 px.
+    1 or 3 input channels. The 512-d global-average-pooled features are its embedding."""
+
+    embed_dim = 512
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        from torchvision.models import resnet18
+
+        net = resnet18(weights=None, num_classes=num_classes)
+        net.conv1 = nn.Conv2d(in_channels, 64, 3, stride=1, padding=1, bias=False)
+        net.maxpool = nn.Identity()
+        self.out, net.fc = net.fc, nn.Identity()
+        self.body, self.dropout = net, dropout
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return self.body((x - 0.5) / 0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(F.dropout(self.embed(x), self.dropout, self.training))
+
+
+class Softmax(nn.Module):
+    """004's softmax regression: one linear layer on the pixels. Its embedding is the pixels
+    themselves, so its probes measure how separable the raw images are."""
+
+    def __init__(self, in_channels: int, image_size: int, num_classes: int, dropout: float = 0.0):
+        super().__init__()
+        self.embed_dim = in_channels * image_size**2
+        self.out = nn.Linear(self.embed_dim, num_classes)
+        self.dropout = dropout
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        return ((x - 0.5) / 0.5).flatten(1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.out(F.dropout(self.embed(x), self.dropout, self.training))
+
+
+CLASSIFIERS = {"cnn": CNN, "resnet18": ResNet18, "softmax": Softmax}
 
 
 def build_classifier(name: str, image_shape, num_classes: int, **kwargs) -> nn.Module:

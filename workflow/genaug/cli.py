@@ -91,11 +91,20 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
     s.add_argument("--grid", required=True, help="PNG grid of samples per class")
 
+    s = stage("combine", "mix several synthetic sets into one, evenly, at one set's size (the `combined` row)")
+    s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
+    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--out", required=True, help="synthetic set (.npz)")
+    s.add_argument("--grid", required=True, help="PNG grid of samples per class")
+    s.add_argument("members", nargs="+", help="synthetic sets from `genaug sample`")
+
     s = cell_stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
     snapshot_options(s)
     s.add_argument("--classifier", type=_json_arg, required=True, help="classifier spec (JSON)")
     s.add_argument("--model", required=True, help="the cell's model axis value (baseline, classic or a generator)")
-    s.add_argument("--synthetic", default=None, help="synthetic set from `genaug sample`")
+    s.add_argument("--synthetic", default=None, help="synthetic set from `genaug sample` or `genaug combine`")
+    s.add_argument("--train-set", default="mixed", choices=["mixed", "synthetic"],
+                   help="with --synthetic: train on real + synthetic (mixed) or synthetic images only (CAS)")
     s.add_argument("--classic", type=_json_arg, default=None, help="classic augmentation settings (JSON)")
     s.add_argument("--filter", default="none")
     s.add_argument("--out", required=True, help="metrics.json")
@@ -138,9 +147,13 @@ def run(args: argparse.Namespace, log) -> None:
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
                       labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity,
                       sampling=args.sampling, device=args.device, threads=args.threads, log=log)
+    elif args.stage == "combine":
+        stages.combine(data=args.data, members=args.members, seed=args.seed, out=args.out, grid_png=args.grid,
+                       log=log)
     elif args.stage == "train_clf":
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,
+                         train_set=args.train_set,
                          classic=args.classic, filter_name=args.filter, device=args.device, threads=args.threads,
                          snapshot=args.snapshot, snapshot_every=args.snapshot_every, log=log)
     elif args.stage == "aggregate":

@@ -11,6 +11,9 @@ import re
 from .errors import GenaugError
 
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
+COMBINED = "combined"  # the model-axis row whose synthetic set mixes several generators' (grid.combined)
+RESERVED = (*ARMS, COMBINED)
+TRAIN_SETS = ("mixed", "synthetic")  # what a generator row's classifier trains on; ARMS train on `real`
 FILTERS = ("none",)
 # Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
@@ -88,6 +91,13 @@ SAMPLERS = ("ddpm", "ddim", "dpm")
 DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": 0.0, "guidance": 1.0}
 _TOKEN = re.compile(r"^(ddpm|ddim|dpm)(\d+)(?:-eta(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?$")
 CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
+# Registered classifiers: usable in grid.classifiers without a `classifiers:` entry (one of the same
+# name replaces the preset whole). 000's CNN; 004's ResNet-18 (28-32 px stem) and softmax regression.
+CLASSIFIER_PRESETS = {
+    "cnn": {"arch": "cnn", "lr": 1e-3, "batch_size": 64, "dropout": 0.0},
+    "resnet18": {"arch": "resnet18", "lr": 1e-3, "batch_size": 128, "weight_decay": 5e-4},
+    "softmax": {"arch": "softmax", "lr": 1e-3, "batch_size": 64},
+}
 
 # Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
 # steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
@@ -122,6 +132,11 @@ def size_tokens(config: dict, regime: str) -> list[str]:
 def model_entries(config: dict) -> dict:
     """Every model name the grid may use: the presets, then config.yaml's `models:` (which win)."""
     return {**PRESETS, **(config.get("models") or {})}
+
+
+def classifier_entries(config: dict) -> dict:
+    """Every classifier name the grid may use: the presets, then config.yaml's `classifiers:` (which win)."""
+    return {**CLASSIFIER_PRESETS, **(config.get("classifiers") or {})}
 
 
 def split_model(name: str) -> tuple[str, str | None]:
@@ -211,7 +226,7 @@ def grid_models(config: dict) -> list[str]:
     """grid.models with every diffusion name in canonical form (duplicates after that dropped)."""
     out = []
     for name in config["grid"]["models"]:
-        canonical = name if name in ARMS else axis_name(config, name)
+        canonical = name if name in RESERVED else axis_name(config, name)
         if canonical not in out:
             out.append(canonical)
     return out
@@ -219,7 +234,19 @@ def grid_models(config: dict) -> list[str]:
 
 def generator_models(config: dict) -> list[str]:
     """The grid's model-axis names that sample a generator (canonical form)."""
-    return [m for m in grid_models(config) if m not in ARMS]
+    return [m for m in grid_models(config) if m not in RESERVED]
+
+
+def combined_members(config: dict) -> list[str]:
+    """The synthetic sets (model-axis names, canonical) the `combined` row mixes: grid.combined, else
+    every generator of grid.models."""
+    names = config["grid"].get("combined") or generator_models(config)
+    return list(dict.fromkeys(axis_name(config, n) for n in names))
+
+
+def train_sets(config: dict, model: str) -> list[str]:
+    """What a model row's classifiers train on: `real` for baseline and classic, else grid.train_sets."""
+    return ["real"] if model in ARMS else list(config["grid"].get("train_sets") or ["mixed"])
 
 
 def trained_models(config: dict) -> list[str]:
@@ -231,21 +258,28 @@ def check(config: dict) -> None:
     """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
     grid, models = config["grid"], model_entries(config)
     for name in config.get("models") or {}:
-        if name in ARMS:
-            raise ConfigError(f"models.{name}: {name!r} is reserved for the arm without a generator; rename it")
-    for name in grid["models"]:
+        if name in RESERVED:
+            raise ConfigError(f"models.{name}: {name!r} is a reserved row of the model axis ({', '.join(RESERVED)}); "
+                              "rename it")
+    for name in [*grid["models"], *(grid.get("combined") or [])]:
         base = split_model(name)[0]
-        if name not in ARMS and base not in models:
+        if name in RESERVED and name in (grid.get("combined") or []):
+            raise ConfigError(f"grid.combined: {name!r} has no synthetic set; list generators only")
+        if name not in RESERVED and base not in models:
             raise ConfigError(
                 f"grid.models: unknown model {base!r}; define it under `models:` or use one of "
                 f"{', '.join([*ARMS, *models])}"
             )
-        if name not in ARMS:
+        if name not in RESERVED:
             sampling_spec(config, name)
             _check_clip(base, models[base])
+    if COMBINED in grid["models"] and len(combined_members(config)) < 2:
+        raise ConfigError("grid.models has 'combined', which mixes the synthetic sets of two or more generators; "
+                          "list them in grid.combined (or put two or more generators in grid.models)")
     for name in grid["classifiers"]:
-        if name not in (config.get("classifiers") or {}):
-            raise ConfigError(f"grid.classifiers: {name!r} has no entry under `classifiers:`; add one")
+        if name not in classifier_entries(config):
+            raise ConfigError(f"grid.classifiers: unknown classifier {name!r}; define it under `classifiers:` or "
+                              f"use one of {', '.join(classifier_entries(config))}")
     for regime in grid["regimes"]:
         if not size_tokens(config, regime):
             axis = {"fraction": "grid.fractions", "shots": "grid.shots"}.get(regime, "grid.sizes")
@@ -304,7 +338,7 @@ def synthesis_spec(config: dict, model: str) -> dict:
 
 def classifier_spec(config: dict, name: str) -> dict:
     """Architecture options and training settings for one classifier; epochs from the effort preset."""
-    entry = dict(config["classifiers"][name])
+    entry = dict(classifier_entries(config)[name])
     effort = _effort(config)
     train = {"max_epochs": effort["clf_max_epochs"], "patience": effort["clf_patience"]}
     train.update({k: entry.pop(k) for k in CLASSIFIER_TRAIN_KEYS if k in entry})

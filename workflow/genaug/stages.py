@@ -227,6 +227,43 @@ def _write_diverged(out, grid_png, ds, meta: dict, reason: str, images=None, lab
           "is empty; its classifier cells are marked diverged and left out of the report's rankings.", file=log)
 
 
+def combine(*, data, members: list, seed: int, out, grid_png, log=sys.stderr) -> None:
+    """001's "all models combined": one synthetic set drawn evenly from several generators' sets.
+
+    Per class it holds as many images as the members' mean for that class, so `combined` is compared
+    with single generators at the same synthetic count (a gain cannot come from more images). The
+    members are interleaved round-robin after a seeded shuffle of each; a member short of images
+    leaves its share to the others. Diverged members are left out (named in the meta); if every
+    member diverged, the set is empty and marked diverged like theirs."""
+    ds = load_dataset(data)
+    sets = [(str(p), *load_synthetic(p, ds.image_shape, ds.num_classes)) for p in members]
+    usable = [(p, x, y) for p, x, y, m in sets if m.get("status") != "diverged"]
+    left_out = [p for p, _, _, m in sets if m.get("status") == "diverged"]
+    meta = {"status": "ok", "model": "combined", "members": [p for p, *_ in usable], "left_out_diverged": left_out,
+            "regime": sets[0][3].get("regime"), "size": sets[0][3].get("size"), "seed": seed}
+    if not usable:
+        _write_diverged(out, grid_png, ds, meta, f"every member of combined diverged ({', '.join(left_out)})",
+                        log=log)
+        return
+    rng = np.random.default_rng(seed + 20_000)
+    keep_x, keep_y = [], []
+    for c in range(ds.num_classes):
+        pools = [x[(y == c).numpy()] for _, x, y in usable]
+        target = int(round(np.mean([len(pool) for pool in pools])))
+        # rank within member (after a shuffle), then member: a round-robin order over all members
+        rank = np.concatenate([rng.permutation(len(pool)) for pool in pools])
+        member = np.concatenate([np.full(len(pool), i) for i, pool in enumerate(pools)])
+        order = np.lexsort((member, rank))[:target]
+        keep_x.append(torch.cat(pools)[torch.from_numpy(order)])
+        keep_y.append(torch.full((len(order),), c, dtype=torch.long))
+    images, labels = torch.cat(keep_x), torch.cat(keep_y)
+    meta["counts"] = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
+    save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
+    sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png, title=f"combined s{seed}")
+    print(f"combined: {len(labels)} images from {len(usable)} synthetic sets"
+          + (f" ({len(left_out)} diverged, left out)" if left_out else ""), file=log)
+
+
 def load_synthetic(path, image_shape, num_classes: int):
     """Images, labels and meta of a synthetic set, checked against the dataset."""
     try:
@@ -257,24 +294,42 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
     return net, cfg, result
 
 
+MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthetic images' (a seeded draw)
+
+
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
-              classic: dict | None = None, filter_name="none", device="auto", threads=1, snapshot=None,
-              snapshot_every=0, log=sys.stderr) -> dict:
-    """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split."""
+              train_set: str = "mixed", classic: dict | None = None, filter_name="none", device="auto", threads=1,
+              snapshot=None, snapshot_every=0, log=sys.stderr) -> dict:
+    """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split.
+
+    `train_set` (with a synthetic set): `mixed` trains on real + synthetic, `synthetic` on the synthetic
+    images alone (the generator's classification accuracy score, CAS). Early stopping uses the real
+    validation split either way, the same rule as every other arm. The test and synthetic images'
+    embeddings go to `embeddings` for the probes."""
     from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
 
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
-    n_real = len(x)
     synth_counts = np.zeros(ds.num_classes, dtype=np.int64)
-    gen_meta = None
+    gen_meta, sx, sy = None, None, None
+    if synthetic is None:
+        train_set = "real"
+    elif train_set not in ("mixed", "synthetic"):
+        raise GenaugError(f"--train-set {train_set!r}: use mixed (real + synthetic) or synthetic (synthetic only)")
     if synthetic is not None:
         sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)
         if gen_meta.get("status") == "diverged":
-            return _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log)
+            return _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log,
+                                  train_set)
         synth_counts = np.bincount(sy.numpy(), minlength=ds.num_classes)
-        x, y = torch.cat([x, sx.to(dev)]), torch.cat([y, sy.to(dev)])
+        sx, sy = sx.to(dev), sy.to(dev)
+        if train_set == "synthetic":
+            if len(sy) == 0:
+                raise GenaugError(f"{synthetic}: the synthetic set is empty; a synthetic-only classifier needs images")
+            x, y = x[:0], y[:0]
+        x, y = torch.cat([x, sx]), torch.cat([y, sy])
+    n_real = len(x) - int(synth_counts.sum())
     augment = None
     if classic is not None:
         flip = classic.get("flip", "auto")
@@ -282,7 +337,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
                                  flip=ds.hflip_safe if flip == "auto" else bool(flip),
                                  erase_p=float(classic.get("erase_p", 0.5)))
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
-          "images", file=log, flush=True)
+          f"images ({train_set})", file=log, flush=True)
     job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
     snapshots = Snapshots(snapshot, snapshot_every, job, log=log)
     net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, augment=augment,
@@ -293,7 +348,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(ds.test_y.numpy(), pred, ds.classes)
     metrics = {
-        **_cell_ids(ds, sub, classifier, model, seed, filter_name), "status": "ok", **scores,
+        **_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
         "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
         "best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
@@ -303,8 +358,14 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "wall_time_s": time.perf_counter() - t0, "device": str(dev), "threads": torch.get_num_threads(),
         "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
     }
+    s_emb, s_lab = np.zeros((0, emb.shape[1]), dtype=np.float16), np.zeros(0, dtype=np.int16)
+    if sx is not None and len(sx):
+        pick = torch.randperm(len(sx), generator=torch.Generator().manual_seed(seed))[:MAX_SYNTHETIC_EMBEDDINGS]
+        pick = pick.sort().values.to(dev)
+        _, s_emb = predict(net, sx[pick].contiguous(memory_format=torch.channels_last), with_embeddings=True)
+        s_emb, s_lab = s_emb.cpu().numpy().astype(np.float16), sy[pick].cpu().numpy().astype(np.int16)
     save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=ds.test_y.numpy().astype(np.int16),
-             predictions=pred.astype(np.int16))
+             predictions=pred.astype(np.int16), synthetic_embeddings=s_emb, synthetic_labels=s_lab)
     write_json(out, metrics)
     snapshots.clear()
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
@@ -312,18 +373,21 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     return metrics
 
 
-def _cell_ids(ds, sub, classifier: dict, model: str, seed: int, filter_name: str) -> dict:
-    return {"dataset": ds.name, "classifier": classifier["name"], "model": model, "filter": filter_name,
+def _cell_ids(ds, sub, classifier: dict, model: str, seed: int, filter_name: str, train_set: str) -> dict:
+    return {"dataset": ds.name, "classifier": classifier["name"], "train_set": train_set, "model": model,
+            "filter": filter_name,
             "regime": sub.regime, "size": sub.size, "size_value": parse_size(sub.regime, sub.size), "seed": seed}
 
 
-def _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log) -> dict:
+def _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log,
+                   train_set) -> dict:
     """The metrics of a cell whose generator diverged: no classifier is trained, no score is made up."""
-    metrics = {**_cell_ids(ds, sub, classifier, model, seed, filter_name), "status": "diverged",
+    metrics = {**_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "diverged",
                "reason": gen_meta["reason"], "accuracy": None, "macro_f1": None, "n_real": len(sub.indices),
                "n_synthetic": 0, "generator": gen_meta, "genaug": __version__}
     save_npz(embeddings, embeddings=np.zeros((0, 0), dtype=np.float16), labels=np.zeros(0, dtype=np.int16),
-             predictions=np.zeros(0, dtype=np.int16))
+             predictions=np.zeros(0, dtype=np.int16), synthetic_embeddings=np.zeros((0, 0), dtype=np.float16),
+             synthetic_labels=np.zeros(0, dtype=np.int16))
     write_json(out, metrics)
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: not trained, its generator diverged ({gen_meta['reason']})",
           file=log)

@@ -7,22 +7,23 @@ rule train_clf:
         subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
         synthetic=synthetic_input,
     output:
-        metrics=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/metrics.json",
-        embeddings=f"{RES}/classifiers/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/embeddings.npz",
+        metrics=f"{RES}/classifiers/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/metrics.json",
+        embeddings=f"{RES}/classifiers/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/embeddings.npz",
     log:
-        f"{LOGS}/train_clf/{{clf}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
+        f"{LOGS}/train_clf/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
     conda:
         ENV
     threads: 1
     resources:
         mem_mb=6000,
         runtime=120,
+        gpu=lambda w: classifier_gpus(w.clf),
     params:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         device=config["device"],
         snapshot=snapshot_args(
-            "train_clf", "{clf}/{model}/{filter}/{regime}/{size}/s{seed}"
+            "train_clf", "{clf}/{train}/{model}/{filter}/{regime}/{size}/s{seed}"
         ),
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "

@@ -68,10 +68,11 @@ wildcard_constraints:
     ),
     size=r"[nfk]\d+",
     seed=r"\d+",
-    model=f"(?:{_alternatives([*gcfg.ARMS, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
+    model=f"(?:{_alternatives([*gcfg.RESERVED, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
+    train=_alternatives(["real", *gcfg.TRAIN_SETS]),
     gen=_alternatives(list(gcfg.model_entries(config))),
     sgen=f"(?:{_alternatives(list(gcfg.model_entries(config)))}){SAMPLING_TOKEN}",
-    clf=_alternatives(list(config["classifiers"])),
+    clf=_alternatives(list(gcfg.classifier_entries(config))),
     filter=_alternatives(gcfg.FILTERS),
 
 
@@ -81,27 +82,30 @@ def q(obj):
 
 
 def grid_cells():
-    """Every (classifier, model, filter, regime, size, seed) cell of the grid."""
+    """Every (classifier, training set, model, filter, regime, size, seed) cell of the grid."""
     for clf in CLASSIFIERS:
         for model in MODELS:
-            for flt in FILTERS:
-                for regime in REGIMES:
-                    for size in gcfg.size_tokens(config, regime):
-                        for seed in SEEDS:
-                            yield dict(
-                                clf=clf,
-                                model=model,
-                                filter=flt,
-                                regime=regime,
-                                size=size,
-                                seed=seed,
-                            )
+            for train in gcfg.train_sets(config, model):
+                for flt in FILTERS:
+                    for regime in REGIMES:
+                        for size in gcfg.size_tokens(config, regime):
+                            for seed in SEEDS:
+                                yield dict(
+                                    clf=clf,
+                                    train=train,
+                                    model=model,
+                                    filter=flt,
+                                    regime=regime,
+                                    size=size,
+                                    seed=seed,
+                                )
 
 
-def metrics_path(clf, model, filter, regime, size, seed):
-    return (
-        f"{RES}/classifiers/{clf}/{model}/{filter}/{regime}/{size}/s{seed}/metrics.json"
-    )
+CELL_PATH = "{clf}/{train}/{model}/{filter}/{regime}/{size}/s{seed}"  # a classifier cell's directory
+
+
+def metrics_path(**cell):
+    return f"{RES}/classifiers/{CELL_PATH.format(**cell)}/metrics.json"
 
 
 def all_metrics():
@@ -119,18 +123,31 @@ def all_sample_grids():
 
 def synthetic_input(wildcards):
     """The synthetic set a classifier cell trains on; none for baseline and classic."""
+    if (wildcards.model in gcfg.ARMS) != (wildcards.train == "real"):
+        raise WorkflowError(
+            f"classifiers/{wildcards.clf}/{wildcards.train}/{wildcards.model}: baseline and classic train on "
+            f"`real` images, generators on {' or '.join(gcfg.TRAIN_SETS)}; fix the training-set part of the path"
+        )
     if wildcards.model in gcfg.ARMS:
         return []
     return f"{RES}/synthetic/{wildcards.model}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
 
 
+def combined_inputs(wildcards):
+    """The synthetic sets the `combined` row mixes, for one regime, size and seed."""
+    return [
+        f"{RES}/synthetic/{m}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
+        for m in gcfg.combined_members(config)
+    ]
+
+
 def train_clf_extra(wildcards, input):
-    """The stage options that depend on the model axis value."""
+    """The stage options that depend on the model axis value and the training set."""
     if wildcards.model == "classic":
         return f"--classic {q(gcfg.classic_spec(config))}"
     if wildcards.model in gcfg.ARMS:
         return ""
-    return f"--synthetic {input.synthetic}"
+    return f"--synthetic {input.synthetic} --train-set {wildcards.train}"
 
 
 def snapshot_args(rule, cell):
@@ -167,6 +184,12 @@ def gpu_count(model, sampling=False):
     family = gcfg.model_entries(config)[gcfg.split_model(model)[0]]["family"]
     wanted = gcfg.DIFFUSION_FAMILIES if sampling else gcfg.GPU_FAMILIES
     return int(config["device"] != "cpu" and family in wanted)
+
+
+def classifier_gpus(clf):
+    """ResNet-18 asks for a GPU when one may be used; the CNN and softmax regression train well on a CPU core."""
+    arch = gcfg.classifier_entries(config)[clf]["arch"]
+    return int(config["device"] != "cpu" and arch == "resnet18")
 
 
 def regime_args():

@@ -1,4 +1,5 @@
-# Train a generator per cell, then sample its synthetic set (a diffusion model: once per sampler setting).
+# Train a generator per cell, then sample its synthetic set (a diffusion model: once per sampler setting);
+# `combined` mixes several synthetic sets into one.
 
 
 rule train_gen:
@@ -51,3 +52,22 @@ rule sample:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
         "{params.policy} --device {params.device} --threads {threads} --out {output.synthetic} --grid {output.grid} "
         "--log {log}"
+
+
+rule combine:
+    input:
+        data=f"{RES}/dataset.npz",
+        members=combined_inputs,
+    output:
+        synthetic=f"{RES}/synthetic/combined/{{regime}}/{{size}}/s{{seed}}.npz",
+        grid=f"{RES}/synthetic/combined/{{regime}}/{{size}}/s{{seed}}.png",
+    log:
+        f"{LOGS}/combine/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=4000,
+        runtime=10,
+    shell:
+        "genaug combine --data {input.data} --seed {wildcards.seed} --out {output.synthetic} --grid {output.grid} "
+        "--log {log} {input.members}"
