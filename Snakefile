@@ -12,6 +12,7 @@ include: "workflow/rules/common.smk"
 include: "workflow/rules/data.smk"
 include: "workflow/rules/generators.smk"
 include: "workflow/rules/classifiers.smk"
+include: "workflow/rules/evaluation.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -19,6 +20,8 @@ include: "workflow/rules/report.smk"
 localrules:
     all,
     aggregate,
+    gen_metrics_table,
+    probes_table,
     report,
 
 

@@ -27,6 +27,9 @@ TINY = {
     "regimes": {"semi_balanced": {"minority_classes": [2, 6], "ratio": 6}},
     "classifiers": {"cnn": {"arch": "cnn"}},
     "models": {"vae": {"family": "vae", "per_class": True, "steps": 2000, "batch_size": 32}},
+    # tests/test_report.py runs them; here they would only add jobs to every end-to-end test
+    "gen_metrics": {"enabled": False},
+    "probes": {"enabled": False},
 }
 
 
@@ -38,6 +41,14 @@ def snakemake(workdir, *args, config=None, **kwargs):
         [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True, text=True, **kwargs,
     )
+
+
+def run_grid(tmp_path_factory, name: str, config: dict):
+    """A fresh workdir where `config`'s whole grid has run to the report (the test fails if it did not)."""
+    workdir = tmp_path_factory.mktemp(name)
+    r = snakemake(workdir, "--cores", "2", config=config)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    return workdir
 
 
 def job_counts(output: str) -> dict:

@@ -1,10 +1,10 @@
-"""The Fréchet distance against known cases."""
+"""Generative metrics against known cases: Fréchet distance, KID, PRDC, the Inception Score analogue."""
 
 import numpy as np
 import pytest
 
 from genaug.errors import GenaugError
-from genaug.metrics import frechet_distance
+from genaug.metrics import frechet_distance, inception_score, kid, prdc
 
 
 def test_a_set_is_at_distance_about_zero_from_itself():
@@ -28,3 +28,32 @@ def test_singular_covariances_stay_finite_and_too_few_samples_are_refused():
     assert np.isfinite(frechet_distance(a, a + 1.0))
     with pytest.raises(GenaugError, match="at least 2 samples"):
         frechet_distance(a[:1], a)
+
+
+def test_kid_is_about_zero_for_one_distribution_and_grows_with_a_shift():
+    rng = np.random.default_rng(3)
+    a, b = rng.normal(size=(600, 16)), rng.normal(size=(600, 16))
+    same, spread = kid(a, b, subsets=50, subset_size=200)
+    shifted, _ = kid(a, b + 1.0, subsets=50, subset_size=200)
+    assert abs(same) < 3 * spread / np.sqrt(50) + 1e-3  # unbiased: no small-sample offset
+    assert shifted > 50 * max(abs(same), 1e-4)
+
+
+def test_prdc_is_about_one_on_identical_sets_and_falls_for_disjoint_ones():
+    a = np.random.default_rng(4).normal(size=(500, 8))
+    same = prdc(a, a.copy(), k=5)
+    assert same["precision"] == same["recall"] == same["coverage"] == 1.0
+    assert same["density"] == pytest.approx(1.0, abs=0.3)  # each point sits in ~k balls of the other set
+    far = prdc(a, a + 100.0, k=5)
+    assert far == {"precision": 0.0, "recall": 0.0, "density": 0.0, "coverage": 0.0}
+    half = prdc(a, a[:250] + np.array([100.0] + [0.0] * 7), k=5)  # a mode dropped
+    assert half["coverage"] == 0.0 and half["recall"] == 0.0
+    tail = prdc(a, a[a[:, 0] > 1.0], k=5)  # real points from one tail only (~16 %): precise, not covering
+    assert tail["precision"] == 1.0 and tail["coverage"] < 0.4
+
+
+def test_inception_score_spans_one_to_the_number_of_classes():
+    confident = np.eye(10)[np.arange(100) % 10]
+    assert inception_score(confident) == pytest.approx(10, rel=1e-6)
+    assert inception_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)
+    assert inception_score(np.eye(10)[np.zeros(100, dtype=int)]) == pytest.approx(1.0)

@@ -50,10 +50,10 @@ def test_tiny_grid_runs_through_slurm_to_the_report(cluster, tmp_path):
     assert sorted(df["model"]) == ["baseline", "vae"] and df["accuracy"].between(0.1, 1).all()
     assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
     # torch's threads came from the profile's set-threads, not from the node's core count
-    log = (tmp_path / "results" / "digits" / "logs" / "train_clf" / "cnn" / "baseline" / "none" / "semi_balanced" /
+    log = (tmp_path / "results" / "digits" / "logs" / "train_clf" / "cnn" / "real" / "baseline" / "none" / "semi_balanced" /
            "n100" / "s0.log")
     assert log.exists()
-    metrics = pd.read_json(tmp_path / "results" / "digits" / "classifiers" / "cnn" / "baseline" / "none" /
+    metrics = pd.read_json(tmp_path / "results" / "digits" / "classifiers" / "cnn" / "real" / "baseline" / "none" /
                            "semi_balanced" / "n100" / "s0" / "metrics.json", typ="series")
     assert metrics["threads"] == yaml.safe_load((PROFILE / "config.yaml").read_text())["set-threads"]["train_clf"]
 

@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import REPO, change_config, TINY, job_counts, snakemake
+from .conftest import REPO, change_config, TINY, job_counts, run_grid, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -93,10 +93,7 @@ def test_dry_run_of_the_paper_grid(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_grid(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("grid")
-    r = snakemake(workdir, "--cores", "2", config=TINY)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return workdir
+    return run_grid(tmp_path_factory, "grid", TINY)
 
 
 def test_tiny_grid_writes_a_self_contained_report(tiny_grid):

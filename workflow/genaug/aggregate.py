@@ -28,6 +28,8 @@ def summary_row(metrics: dict) -> dict:
     row["status"], row["reason"] = metrics.get("status", "ok"), ""
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
+    for name, scores in metrics["per_class"].items():
+        row[f"precision:{name}"] = scores["precision"]
     return row
 
 
@@ -44,5 +46,20 @@ def aggregate(metric_paths: list, out) -> pd.DataFrame:
         df = df.reindex(columns=[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)])
         df = df.sort_values(["dataset", "classifier", "train_set", "filter", "regime", "size_value", "model", "seed"],
                             kind="stable")
+    write_csv(out, df)
+    return df
+
+
+def json_table(paths: list, out) -> pd.DataFrame:
+    """Flatten JSON files (gen_metrics, probes) into one CSV: nested keys joined by ':' (per_class:3:fd),
+    lists left out. Written atomically."""
+    records = []
+    for path in paths:
+        try:
+            records.append(read_json(path))
+        except (OSError, ValueError) as err:
+            raise GenaugError(f"{path}: not readable JSON ({err}); delete it and rerun its job") from err
+    df = pd.json_normalize(records, sep=":") if records else pd.DataFrame()
+    df = df[[c for c in df.columns if not df[c].map(lambda v: isinstance(v, list)).any()]]
     write_csv(out, df)
     return df

@@ -110,6 +110,60 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="metrics.json")
     s.add_argument("--embeddings", required=True, help="test-set embeddings (.npz)")
 
+    def device_options(s):
+        s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+        s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
+
+    s = stage("reference", "train the dataset's reference classifier and cache its features of real train images")
+    s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
+    s.add_argument("--validation-per-class", type=int, default=100)
+    s.add_argument("--epochs", type=int, default=5)
+    s.add_argument("--images", type=int, default=10000, help="class-balanced train-pool images for the statistics")
+    s.add_argument("--out-model", required=True)
+    s.add_argument("--out-features", required=True)
+    device_options(s)
+
+    s = stage("inception_reference", "pytorch-fid Inception statistics of the real reference images")
+    s.add_argument("--data", required=True)
+    s.add_argument("--weights", default=None, help="pytorch-fid's Inception weights (default: torch hub cache)")
+    s.add_argument("--validation-per-class", type=int, default=100)
+    s.add_argument("--images", type=int, default=10000)
+    s.add_argument("--out", required=True)
+    device_options(s)
+
+    s = stage("gen_metrics", "domain FD, KID, PRDC, domain IS, per-class metrics (and Inception FID) of a synthetic set")
+    s.add_argument("--synthetic", required=True)
+    s.add_argument("--reference-model", required=True)
+    s.add_argument("--reference-features", required=True)
+    s.add_argument("--model", default=None, help="the grid's row name of this set (cddpm@dpm20-g2, combined)")
+    s.add_argument("--inception-stats", default=None)
+    s.add_argument("--inception-weights", default=None)
+    s.add_argument("--prdc-k", type=int, default=5)
+    s.add_argument("--kid-subset-size", type=int, default=1000)
+    s.add_argument("--out", required=True)
+    device_options(s)
+
+    s = stage("probe", "CART / linear / k-NN probes, silhouette, intrinsic dimension and archetype of a cell")
+    s.add_argument("--embeddings", required=True, help="embeddings.npz from train_clf")
+    s.add_argument("--metrics", required=True, help="the cell's metrics.json")
+    s.add_argument("--max-points", type=int, default=3000)
+    s.add_argument("--folds", type=int, default=5)
+    s.add_argument("--overlap-classes", type=_class_list, default=["Pullover", "Coat", "Shirt"])
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="probe.json")
+
+    s = stage("tsne", "t-SNE of a cell's test and synthetic embeddings, and its figure")
+    s.add_argument("--embeddings", required=True)
+    s.add_argument("--metrics", required=True)
+    s.add_argument("--points", type=int, default=1500)
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--out", required=True, help="coordinates (.npz)")
+    s.add_argument("--png", required=True)
+
+    s = stage("table", "flatten JSON files (gen_metrics, probes) into one CSV")
+    s.add_argument("--out", required=True)
+    s.add_argument("files", nargs="*")
+
     s = stage("aggregate", "collect metrics.json files into summary.csv")
     s.add_argument("--out", required=True)
     s.add_argument("metrics", nargs="+")
@@ -120,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
     s = stage("report", "write the self-contained HTML report")
     s.add_argument("--summary", required=True)
     s.add_argument("--samples", nargs="*", default=[])
+    s.add_argument("--gen-metrics", nargs="*", default=[], help="gen_metrics.csv (from `genaug table`)")
+    s.add_argument("--probes", nargs="*", default=[], help="probes.csv (from `genaug table`)")
+    s.add_argument("--tsne", nargs="*", default=[], help="tsne.npz files of cells")
     s.add_argument("--meta", type=_json_arg, default={}, help="run metadata (JSON): effort, config")
     s.add_argument("--out", required=True)
     return p
@@ -156,6 +213,37 @@ def run(args: argparse.Namespace, log) -> None:
                          train_set=args.train_set,
                          classic=args.classic, filter_name=args.filter, device=args.device, threads=args.threads,
                          snapshot=args.snapshot, snapshot_every=args.snapshot_every, log=log)
+    elif args.stage in ("reference", "inception_reference", "gen_metrics"):
+        from . import gen_metrics as gm
+
+        common = dict(device=args.device, threads=args.threads, log=log)
+        if args.stage == "reference":
+            gm.reference(data=args.data, out_model=args.out_model, out_features=args.out_features,
+                         validation_per_class=args.validation_per_class, epochs=args.epochs, images=args.images,
+                         **common)
+        elif args.stage == "inception_reference":
+            gm.inception_reference(data=args.data, out=args.out, weights=args.weights, images=args.images,
+                                   validation_per_class=args.validation_per_class, **common)
+        else:
+            gm.gen_metrics(synthetic=args.synthetic, reference_model=args.reference_model,
+                           reference_features=args.reference_features, out=args.out, model=args.model,
+                           inception_stats=args.inception_stats, inception_weights_path=args.inception_weights,
+                           prdc_k=args.prdc_k, kid_subset_size=args.kid_subset_size, **common)
+    elif args.stage == "probe":
+        from .probes import probe
+
+        probe(embeddings=args.embeddings, metrics=args.metrics, out=args.out, max_points=args.max_points,
+              folds=args.folds, overlap_classes=args.overlap_classes, seed=args.seed, log=log)
+    elif args.stage == "tsne":
+        from .probes import tsne
+
+        tsne(embeddings=args.embeddings, metrics=args.metrics, out_npz=args.out, out_png=args.png,
+             points=args.points, seed=args.seed, log=log)
+    elif args.stage == "table":
+        from .aggregate import json_table
+
+        df = json_table(args.files, args.out)
+        print(f"{len(df)} rows -> {args.out}", file=log)
     elif args.stage == "aggregate":
         from .aggregate import aggregate
 
@@ -164,7 +252,9 @@ def run(args: argparse.Namespace, log) -> None:
     elif args.stage == "report":
         from .report.html import build_report
 
-        build_report(args.summary, args.samples, args.out, meta=args.meta)
+        build_report(args.summary, args.samples, args.out, meta=args.meta,
+                     gen_metrics=args.gen_metrics[0] if args.gen_metrics else None,
+                     probes=args.probes[0] if args.probes else None, tsne=args.tsne)
         print(f"report -> {args.out}", file=log)
 
 

@@ -284,8 +284,41 @@ def check(config: dict) -> None:
         if not size_tokens(config, regime):
             axis = {"fraction": "grid.fractions", "shots": "grid.shots"}.get(regime, "grid.sizes")
             raise ConfigError(f"{axis} is empty but grid.regimes has {regime!r}; give it at least one value")
+    weights = gen_metrics_spec(config)["inception_weights"]
+    if weights and find_inception_weights(weights)[0] is None:
+        raise ConfigError(f"gen_metrics.inception_weights: {weights} is not a file; give pytorch-fid's "
+                          f"{FID_WEIGHTS_NAME}, or null to use torch hub's cache (else Inception FID is unavailable)")
     if len(set(config["seeds"])) != len(config["seeds"]):
         raise ConfigError("seeds: a seed is listed twice; replicates need distinct seeds")
+
+
+FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"  # the file pytorch-fid downloads into torch hub's cache
+
+
+def find_inception_weights(path=None):
+    """(pytorch-fid's Inception weights file or None, why): the configured path, else torch hub's cache
+    ($TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub, as torch.hub.get_dir)."""
+    import os
+    from pathlib import Path
+
+    if path:
+        p = Path(path).expanduser()
+        return (p, f"configured file {p}") if p.is_file() else (None, f"gen_metrics.inception_weights {p} is missing")
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    cached = Path(torch_home) / "hub" / "checkpoints" / FID_WEIGHTS_NAME
+    if cached.is_file():
+        return cached, f"torch hub cache {cached}"
+    return None, (f"no Inception weights: {FID_WEIGHTS_NAME} is not in the torch hub cache ({cached.parent}) and "
+                  "gen_metrics.inception_weights is not set (it cannot be downloaded here)")
+
+
+def gen_metrics_spec(config: dict) -> dict:
+    """The gen_metrics section with its defaults."""
+    spec = {"enabled": True, "reference_epochs": 5, "reference_images": 10000, "prdc_k": 5, "kid_subset_size": 1000,
+            "inception_weights": None}
+    spec.update(config.get("gen_metrics") or {})
+    return spec
 
 
 def _check_clip(name: str, entry: dict) -> None:

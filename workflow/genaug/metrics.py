@@ -23,8 +23,13 @@ def frechet_distance(a: np.ndarray, b: np.ndarray, eps: float = 1e-6) -> float:
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     if len(a) < 2 or len(b) < 2:
         raise GenaugError(f"Fréchet distance needs at least 2 samples per set, got {len(a)} and {len(b)}")
-    mu_a, mu_b = a.mean(0), b.mean(0)
-    s_a, s_b = np.cov(a, rowvar=False), np.cov(b, rowvar=False)
+    return frechet_from_stats(a.mean(0), np.cov(a, rowvar=False), b.mean(0), np.cov(b, rowvar=False), eps)
+
+
+def frechet_from_stats(mu_a, s_a, mu_b, s_b, eps: float = 1e-6) -> float:
+    """The Fréchet distance between two Gaussians given by their means and covariances."""
+    mu_a, mu_b = np.asarray(mu_a, dtype=np.float64), np.asarray(mu_b, dtype=np.float64)
+    s_a, s_b = np.atleast_2d(np.asarray(s_a, dtype=np.float64)), np.atleast_2d(np.asarray(s_b, dtype=np.float64))
     with warnings.catch_warnings():  # a singular product is handled just below
         warnings.simplefilter("ignore", linalg.LinAlgWarning)
         covmean = linalg.sqrtm(s_a @ s_b)
@@ -65,3 +70,62 @@ def features(net, images_uint8: torch.Tensor) -> np.ndarray:
     _, emb = predict(net, images_uint8.to(device).contiguous(memory_format=torch.channels_last),
                      with_embeddings=True)
     return emb.cpu().numpy()
+
+
+def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 1000, seed: int = 0) -> tuple:
+    """Kernel Inception Distance analogue: the unbiased MMD^2 with the cubic polynomial kernel
+    k(x, y) = (x.y / d + 1)^3 (Binkowski et al. 2018), averaged over random subsets of up to
+    `subset_size` per set. Unbiased, so it is about 0 for one distribution at any sample count.
+    Returns (mean, std over subsets) as torch-fidelity reports it."""
+    a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+    m = min(subset_size, len(a), len(b))
+    if m < 2:
+        raise GenaugError(f"KID needs at least 2 samples per set, got {len(a)} and {len(b)}")
+    rng, d, values = np.random.default_rng(seed), a.shape[1], []
+    for _ in range(subsets):
+        x, y = a[rng.choice(len(a), m, replace=False)], b[rng.choice(len(b), m, replace=False)]
+        kxx, kyy, kxy = ((x @ x.T) / d + 1) ** 3, ((y @ y.T) / d + 1) ** 3, ((x @ y.T) / d + 1) ** 3
+        values.append((kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
+                      - 2 * kxy.mean())
+    return float(np.mean(values)), float(np.std(values))
+
+
+def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest other row (chunked torch.cdist)."""
+    out = []
+    for i in range(0, len(x), chunk):
+        d = torch.cdist(x[i:i + chunk], x)
+        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])  # column 0 is the row itself
+    return torch.cat(out)
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 2048) -> dict:
+    """Precision, recall, density and coverage (Naeem et al. 2020) with k-nearest-neighbour balls.
+
+    precision: share of fake samples inside some real ball; recall: share of real samples inside
+    some fake ball; density: mean number of real balls holding a fake sample, over k; coverage: share
+    of real balls holding at least one fake sample. Identical sets give about 1 for each."""
+    r, f = torch.as_tensor(np.asarray(real), dtype=torch.float32), torch.as_tensor(np.asarray(fake), dtype=torch.float32)
+    if len(r) <= k or len(f) <= k:
+        raise GenaugError(f"PRDC with k={k} needs more than {k} samples per set, got {len(r)} and {len(f)}")
+    r_rad, f_rad = _kth_neighbour_distance(r, k, chunk), _kth_neighbour_distance(f, k, chunk)
+    in_real_ball = torch.zeros(len(f))  # per fake sample: how many real balls hold it
+    covered = torch.zeros(len(r), dtype=torch.bool)
+    for i in range(0, len(f), chunk):
+        d = torch.cdist(f[i:i + chunk], r)  # fake x real
+        inside = d <= r_rad[None, :]
+        in_real_ball[i:i + chunk] = inside.sum(1).float()
+        covered |= (d.min(0).values <= r_rad)
+    recalled = torch.zeros(len(r), dtype=torch.bool)
+    for i in range(0, len(r), chunk):
+        recalled[i:i + chunk] = (torch.cdist(r[i:i + chunk], f) <= f_rad[None, :]).any(1)
+    return {"precision": float((in_real_ball > 0).float().mean()), "recall": float(recalled.float().mean()),
+            "density": float(in_real_ball.mean() / k), "coverage": float(covered.float().mean())}
+
+
+def inception_score(probs: np.ndarray) -> float:
+    """exp(E_x KL(p(y|x) || p(y))): 1 when every image gets the same prediction, up to the number of
+    classes when each is confidently one class and the classes are equally used."""
+    p = np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)
+    marginal = p.mean(0, keepdims=True)
+    return float(np.exp((p * (np.log(p) - np.log(marginal))).sum(1).mean()))

@@ -72,6 +72,7 @@ wildcard_constraints:
     train=_alternatives(["real", *gcfg.TRAIN_SETS]),
     gen=_alternatives(list(gcfg.model_entries(config))),
     sgen=f"(?:{_alternatives(list(gcfg.model_entries(config)))}){SAMPLING_TOKEN}",
+    synth=f"(?:{_alternatives([gcfg.COMBINED, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
     clf=_alternatives(list(gcfg.classifier_entries(config))),
     filter=_alternatives(gcfg.FILTERS),
 
@@ -110,6 +111,58 @@ def metrics_path(**cell):
 
 def all_metrics():
     return [metrics_path(**cell) for cell in grid_cells()]
+
+
+GEN_METRICS = gcfg.gen_metrics_spec(config)
+PROBES = {
+    "enabled": True,
+    "max_points": 3000,
+    "cv_folds": 5,
+    "tsne": True,
+    "tsne_points": 1500,
+    "overlap_classes": ["Pullover", "Coat", "Shirt"],
+    **(config.get("probes") or {}),
+}
+INCEPTION_WEIGHTS, INCEPTION_WHY = gcfg.find_inception_weights(
+    GEN_METRICS["inception_weights"]
+)
+
+
+def synthetic_rows():
+    """The model-axis rows that have a synthetic set: the generators, and combined."""
+    return [m for m in MODELS if m not in gcfg.ARMS]
+
+
+def all_gen_metrics():
+    if not GEN_METRICS["enabled"]:
+        return []
+    return [
+        f"{RES}/gen_metrics/{m}/{regime}/{size}/s{seed}.json"
+        for m in synthetic_rows()
+        for regime in REGIMES
+        for size in gcfg.size_tokens(config, regime)
+        for seed in SEEDS
+    ]
+
+
+def all_probes():
+    if not PROBES["enabled"]:
+        return []
+    return [
+        f"{RES}/classifiers/{CELL_PATH.format(**cell)}/probe.json"
+        for cell in grid_cells()
+    ]
+
+
+def all_tsne():
+    """t-SNE coordinates of the first seed's cells (the report's figures)."""
+    if not (PROBES["enabled"] and PROBES["tsne"]):
+        return []
+    return [
+        f"{RES}/classifiers/{CELL_PATH.format(**cell)}/tsne.npz"
+        for cell in grid_cells()
+        if cell["seed"] == SEEDS[0]
+    ]
 
 
 def all_sample_grids():

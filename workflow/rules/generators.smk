@@ -35,7 +35,11 @@ rule sample:
         model=trained_model,
     output:
         synthetic=f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.npz",
-        grid=f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.png",
+        grid=report(
+            f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.png",
+            caption="../report/samples.rst",
+            category="Synthetic samples",
+        ),
     log:
         f"{LOGS}/sample/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.log",
     conda:

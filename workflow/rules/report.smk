@@ -5,7 +5,7 @@ rule aggregate:
     input:
         all_metrics(),
     output:
-        f"{RES}/summary.csv",
+        report(f"{RES}/summary.csv", caption="../report/summary.rst", category="Tables"),
     log:
         f"{LOGS}/aggregate.log",
     conda:
@@ -21,8 +21,15 @@ rule report:
     input:
         summary=f"{RES}/summary.csv",
         samples=all_sample_grids(),
+        gen_metrics=[f"{RES}/gen_metrics.csv"] if all_gen_metrics() else [],
+        probes=[f"{RES}/probes.csv"] if all_probes() else [],
+        tsne=all_tsne(),
     output:
-        "results/report.html",
+        report(
+            "results/report.html",
+            caption="../report/report.rst",
+            category="Report",
+        ),
     log:
         f"{LOGS}/report.log",
     conda:
@@ -33,5 +40,5 @@ rule report:
     params:
         meta=q({"effort": config["effort"], "config": config}),
     shell:
-        "genaug report --summary {input.summary} --samples {input.samples} --meta {params.meta} --out {output} "
-        "--log {log}"
+        "genaug report --summary {input.summary} --samples {input.samples} --gen-metrics {input.gen_metrics} "
+        "--probes {input.probes} --tsne {input.tsne} --meta {params.meta} --out {output} --log {log}"

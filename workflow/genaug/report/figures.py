@@ -121,3 +121,116 @@ def gain_plot(gains):
     ax.legend(title="model", bbox_to_anchor=(1.02, 1), loc="upper left")
     fig.tight_layout()
     return fig
+
+
+def tsne_figure(coords, labels, synthetic, classes, title: str = "", ax=None):
+    """t-SNE scatter of one cell: colour = class, dots = real test images, crosses = synthetic images."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    sns.set_theme(style="white", context="notebook")
+    own = ax is None
+    if own:
+        fig, ax = plt.subplots(figsize=(5.2, 4.6))
+    colors = sns.color_palette("tab10", max(len(classes), 10))
+    for k, name in enumerate(classes):
+        for fake, marker, size in ((False, "o", 6), (True, "x", 10)):
+            sel = (labels == k) & (synthetic == fake)
+            if sel.any():
+                ax.scatter(coords[sel, 0], coords[sel, 1], s=size, marker=marker, color=colors[k % len(colors)],
+                           linewidths=0.6, alpha=0.7, label=name if not fake else None)
+    if len(coords) == 0:
+        ax.text(0.5, 0.5, "no embeddings (diverged)", ha="center", va="center", transform=ax.transAxes)
+    ax.set_title(title, fontsize=9)
+    ax.set_xticks([]), ax.set_yticks([])
+    if own:
+        ax.legend(fontsize=7, markerscale=2, bbox_to_anchor=(1.01, 1), loc="upper left",
+                  title="class (x: synthetic)", title_fontsize=7)
+        fig.tight_layout()
+        return fig
+    return ax
+
+
+def gain_heatmap(gains, title: str = ""):
+    """Paired gain over baseline, model x size, one panel per regime; '*' marks a Holm-corrected real gain."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    sns.set_theme(style="white", context="notebook")
+    regimes = list(dict.fromkeys(gains["regime"]))
+    rows = list(dict.fromkeys(gains["arm"]))
+    lim = max(float(np.nanmax(np.abs(gains["gain"]))) if len(gains) else 0.01, 0.005)
+    fig, axes = plt.subplots(1, len(regimes), figsize=(1.2 + 1.3 * len(regimes) * max(2, gains["size"].nunique()),
+                                                       0.9 + 0.42 * len(rows)), squeeze=False)
+    for ax, regime in zip(axes[0], regimes):
+        sub = gains[gains["regime"] == regime].sort_values("size_value")
+        sizes = list(dict.fromkeys(sub["size"]))
+        value = sub.pivot_table(index="arm", columns="size", values="gain", sort=False).reindex(index=rows,
+                                                                                               columns=sizes)
+        real = sub.pivot_table(index="arm", columns="size", values="real", aggfunc="max", sort=False)
+        real = real.reindex(index=rows, columns=sizes).fillna(0).astype(bool)
+        labels = np.where(value.isna(), "", value.map(lambda v: f"{v:+.3f}") + np.where(real, "*", ""))
+        sns.heatmap(value, ax=ax, cmap="RdBu", vmin=-lim, vmax=lim, annot=labels, fmt="", cbar=ax is axes[0][-1],
+                    annot_kws={"fontsize": 8}, linewidths=0.5, cbar_kws={"label": "gain over baseline"})
+        ax.set_title(regime)
+        ax.set_xlabel("size")
+        ax.set_ylabel("" if ax is not axes[0][0] else "model (training set)")
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def scatter_panels(df, x_cols: list, y: str, hue: str, titles: dict | None = None):
+    """One scatter per x column against y, with Spearman's rank correlation (and its p) in each title."""
+    import seaborn as sns
+    from scipy.stats import spearmanr
+
+    plt = _pyplot()
+    sns.set_theme(style="whitegrid", context="notebook")
+    fig, axes = plt.subplots(1, len(x_cols), figsize=(3.6 * len(x_cols), 3.4), squeeze=False)
+    for ax, col in zip(axes[0], x_cols):
+        sub = df[[col, y, hue]].dropna()
+        sns.scatterplot(data=sub, x=col, y=y, hue=hue, ax=ax, s=25, legend=ax is axes[0][-1])
+        if len(sub) >= 3 and sub[col].nunique() > 1 and sub[y].nunique() > 1:
+            rho, p = spearmanr(sub[col], sub[y])
+            ax.set_title(f"Spearman rho {rho:+.2f} (p {p:.2g}, n {len(sub)})", fontsize=9)
+        else:
+            ax.set_title(f"too few points (n {len(sub)})", fontsize=9)
+        ax.set_xlabel((titles or {}).get(col, col))
+    if axes[0][-1].get_legend() is not None:
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def class_heatmap(table, title: str, cmap: str = "viridis"):
+    """Rows x classes heatmap of a score in [0, 1] (per-class precision or recall)."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    sns.set_theme(style="white", context="notebook")
+    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1], 0.9 + 0.4 * table.shape[0]))
+    sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap=cmap, annot=True, fmt=".2f", annot_kws={"fontsize": 7},
+                linewidths=0.5)
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    fig.tight_layout()
+    return fig
+
+
+def tsne_grid(panels: list):
+    """Several t-SNE panels side by side: panels are (coords, labels, synthetic, classes, title)."""
+    plt = _pyplot()
+    cols = min(4, len(panels))
+    rows = (len(panels) + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(3.4 * cols, 3.2 * rows), squeeze=False)
+    for ax, panel in zip(axes.flat, panels):
+        tsne_figure(*panel, ax=ax)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    handles, names = axes.flat[0].get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, names, loc="lower center", ncol=min(10, len(names)), fontsize=7, markerscale=2)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig

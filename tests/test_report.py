@@ -1,0 +1,60 @@
+"""The evaluation grid end to end through Snakemake: mixed and synthetic-only training
+sets, a combined row, generative metrics, probes, t-SNE, and the report built from them."""
+
+import re
+
+import pandas as pd
+import pytest
+
+from genaug.stats import paired_gain
+
+from .conftest import TINY, run_grid
+
+EVAL = {
+    **TINY,
+    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "vae", "combined"],
+             "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
+    "gen_metrics": {"enabled": True, "reference_images": 300, "reference_epochs": 1},
+    "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},
+}
+
+
+@pytest.fixture(scope="module")
+def grid(tmp_path_factory):
+    return run_grid(tmp_path_factory, "evaluation", EVAL)
+
+
+def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metrics(grid):
+    res = grid / "results" / "digits"
+    df = pd.read_csv(res / "summary.csv")
+    # per seed: baseline (real) + vae and combined x (mixed, synthetic)
+    assert len(df) == 2 * (1 + 2 * 2)
+    assert set(df["train_set"]) == {"real", "mixed", "synthetic"}
+    assert (df.loc[df["train_set"] == "synthetic", "n_real"] == 0).all()
+    assert (df.loc[df["model"] == "combined", "n_synthetic"] == 100).all()  # one set's size, not two
+    gen = pd.read_csv(res / "gen_metrics.csv")
+    assert sorted(gen["model"]) == ["combined", "combined", "vae", "vae"] and (gen["status"] == "ok").all()
+    assert gen["domain_fd"].gt(0).all() and gen["precision"].between(0, 1).all()
+    assert gen["inception_fid"].isna().all() and gen["inception_fid_unavailable"].notna().all()
+    probes = pd.read_csv(res / "probes.csv")
+    assert len(probes) == len(df) and probes["probe_cart"].between(0, 1).all()
+    assert set(probes["archetype"]) <= {"twin", "overlap", "separated"}
+    assert len(list(res.glob("classifiers/**/s0/tsne.png"))) == len(df) // 2  # first seed only
+
+
+def test_the_report_has_every_section_with_the_runs_numbers(grid):
+    page = (grid / "results" / "report.html").read_text()
+    for section in ["answer", "accuracy", "gains", "table2", "rsm", "genmetrics", "probes", "tsne", "classes",
+                    "samples", "run"]:
+        assert f"id={section}>" in page, section
+    assert "No generative metrics" not in page and "No probes" not in page and "No t-SNE" not in page
+    assert "Inception FID unavailable" in page and "Spearman rho" not in page  # rho is inside the figures
+    df = pd.read_csv(grid / "results" / "digits" / "summary.csv")
+    gains = paired_gain(df)
+    for r in gains.itertuples():  # each gain row of the table, with the value computed from summary.csv
+        row = re.search(rf"<td class=l>{r.classifier}</td><td class=l>balanced</td><td class=l>n100</td>"
+                        rf"<td class=l>{r.model}</td><td class=l>{r.train_set}</td>(.*?)</tr>", page)
+        assert row and f"{r.gain:+.4f}" in row.group(1), (r.classifier, r.model, r.train_set)
+    # accuracy, gain heatmap, metrics scatter x2 (8 metrics), probe scatter, t-SNE x2 (real+mixed, synthetic
+    # only), per-class precision and recall heatmaps, the vae's sample grid
+    assert page.count("data:image/png;base64,") == 10
