@@ -261,12 +261,13 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
            "classifiers": {"cnn": {"arch": "cnn"}},
            "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3"],
                     "classifiers": ["cnn"]},
-           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000}}}
+           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000}},
+           "gen_metrics": {"reference_images": 300, "reference_epochs": 1}}
     dry = snakemake(tmp_path, "-n", config=cfg)
     assert dry.returncode == 0, dry.stderr
     assert {k: job_counts(dry.stdout)[k] for k in ("train_gen", "sample", "train_clf")} == {
         "train_gen": 1, "sample": 2, "train_clf": 3}
-    run = snakemake(tmp_path, "--cores", "2", "results/digits/summary.csv")
+    run = snakemake(tmp_path, "--cores", "2", "results/digits/summary.csv", "results/digits/gen_metrics.csv")
     assert run.returncode == 0, run.stderr[-3000:]
     df = pd.read_csv(tmp_path / "results/digits/summary.csv")
     assert sorted(df["model"]) == ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3-g2"]

@@ -372,11 +372,12 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
 
 
 def bench_samplers(workdir, device, log, seeds=None) -> dict:
-    """Samplers of one trained diffusion model side by side, from a grid that ran them (see README:
-    Diffusion): per sampler token, the sample jobs' wall time and network evaluations per image,
-    the domain Fréchet distance of the synthetic set to the real test split, and the classifier's
-    accuracy and gain over `baseline` on the same subset and seed. One cell (the first regime and
-    size of the grid's config), every seed the grid ran."""
+    """Samplers of one trained diffusion model side by side, from a grid that ran them and their
+    gen_metrics (see README: Diffusion): per sampler token, the sample jobs' wall time and network
+    evaluations per image, the grid's domain Fréchet distance of the synthetic set (gen_metrics), and
+    the classifier's accuracy and gain over `baseline` on the same subset and seed. The floor: the FD
+    of as many real subset images, against the same reference. One cell (the first regime and size of
+    the grid's config), every seed the grid ran."""
     import json
 
     import numpy as np
@@ -385,7 +386,8 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     from .data import load_dataset
     from .errors import GenaugError
     from .io import read_json
-    from .metrics import features, frechet_distance, reference_classifier
+    from .gen_metrics import load_reference
+    from .metrics import features, frechet_distance
     from .subsets import Subset
 
     workdir = Path(workdir)
@@ -399,9 +401,9 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     if not sampled:
         raise GenaugError(f"{workdir / 'config.yaml'}: grid.models has no diffusion model with an @sampler token")
     ds = load_dataset(res / "dataset.npz")
-    first = Subset.load(res / f"subsets/{regime}/{size}/s{seeds[0]}.npz")
-    net, ref_accuracy = reference_classifier(ds, first.val_indices, device=device, log=log)
-    test_feats = features(net, ds.test_x)
+    net, ckpt = load_reference(res / "reference" / "classifier.pt", device)
+    with np.load(res / "reference" / "features.npz") as z:
+        ref_feats = z["features"]
     rows = {}
     for seed in seeds:
         sub = Subset.load(res / f"subsets/{regime}/{size}/s{seed}.npz")
@@ -414,7 +416,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
         count = min(len(sub.indices), len(next(iter(synthetic.values()))[0]))
         pick = np.random.default_rng(seed).choice(sub.indices, size=count, replace=False)
         real = ds.train_x[torch.from_numpy(pick)]
-        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), test_feats),
+        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), ref_feats),
                                                    "images": count})
         for model, (images, meta) in synthetic.items():
             cell = f"classifiers/{clf}/mixed/{model}/none/{regime}/{size}/s{seed}"
@@ -422,11 +424,12 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
             rows.setdefault(model, []).append({
                 "sample_seconds": meta["sample_seconds"], "images": len(images),
                 "network_evals_per_image": meta["network_evals_per_image"],
-                "fd": frechet_distance(features(net, images), test_feats),
+                "fd": read_json(res / f"gen_metrics/{model}/{regime}/{size}/s{seed}.json")["domain_fd"],
                 "accuracy": acc, "gain": None if acc is None else acc - base})
             print(f"{model} s{seed}: fd {rows[model][-1]['fd']:.2f} gain {rows[model][-1]['gain']}", file=log)
     out = {"workdir": str(workdir), "cell": f"{regime}/{size}", "seeds": seeds, "classifier": clf,
-           "reference": {"arch": "cnn", "test_accuracy": ref_accuracy, "features": "128-d penultimate"}}
+           "reference": {"arch": "cnn", "test_accuracy": ckpt["test_accuracy"], "features": "128-d penultimate",
+                         "real_statistics": f"{len(ref_feats)} train-pool images"}}
     for model, runs in rows.items():
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if runs[0][k] is not None}
         out[model] = {**mean, "per_seed": runs}

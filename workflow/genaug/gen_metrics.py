@@ -114,7 +114,8 @@ def inception_reference(*, data, out, weights=None, validation_per_class: int = 
     print(f"Inception reference statistics of {len(feats)} train-pool images ({why})", file=log)
 
 
-def _load_reference(path, device):
+def load_reference(path, device):
+    """The reference classifier (eval mode, on device) and its checkpoint dict."""
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     net = build_classifier(ckpt["arch"], ckpt["image_shape"], ckpt["num_classes"])
     net.load_state_dict(ckpt["state_dict"])
@@ -140,7 +141,7 @@ def gen_metrics(*, synthetic, reference_model, reference_features, out, model=No
 
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
-    net, ckpt = _load_reference(reference_model, dev)
+    net, ckpt = load_reference(reference_model, dev)
     with np.load(reference_features) as z:
         real, real_y = z["features"].astype(np.float64), z["labels"]
     images, labels, meta = load_synthetic(synthetic, ckpt["image_shape"], ckpt["num_classes"])
@@ -159,8 +160,8 @@ def gen_metrics(*, synthetic, reference_model, reference_features, out, model=No
     fake, probs = emb.cpu().numpy().astype(np.float64), torch.softmax(logits, 1).cpu().numpy()
     y = labels.numpy()
     overall = _set_metrics(real, fake, prdc_k)
-    kid_mean, kid_std = kid(real, fake, subset_size=kid_subset_size)
-    result.update(status="ok", domain_fd=overall["fd"], kid=kid_mean, kid_std=kid_std,
+    kid_mean, kid_se = kid(real, fake, subset_size=kid_subset_size)
+    result.update(status="ok", domain_fd=overall["fd"], kid=kid_mean, kid_se=kid_se,
                   **{m: overall.get(m) for m in ("precision", "recall", "density", "coverage")},
                   domain_is=inception_score(probs), label_agreement=float((probs.argmax(1) == y).mean()))
     per_class = {}
