@@ -81,6 +81,7 @@ def stand_in_inception_weights(tmp_path, monkeypatch):
     return path
 
 
+@pytest.mark.slow  # about 35 s: a 2048-d matrix square root and Inception on a CPU
 def test_inception_fid_runs_through_pytorch_fid_when_the_weights_file_is_present(digits_cache, digits, reference,
                                                                                   stand_in_inception_weights, tmp_path):
     log = open(tmp_path / "log", "w")

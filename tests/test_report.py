@@ -8,7 +8,7 @@ import pytest
 
 from genaug.stats import paired_gain
 
-from .conftest import TINY, run_grid
+from .conftest import TINY, run_grid, snakemake
 
 EVAL = {
     **TINY,
@@ -58,3 +58,15 @@ def test_the_report_has_every_section_with_the_runs_numbers(grid):
     # accuracy, gain heatmap, metrics scatter x2 (8 metrics), probe scatter, t-SNE x2 (real+mixed, synthetic
     # only), per-class precision and recall heatmaps, the vae's sample grid
     assert page.count("data:image/png;base64,") == 10
+
+
+def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(grid, tmp_path):
+    import zipfile
+
+    r = snakemake(grid, "--report", str(tmp_path / "report.zip"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    with zipfile.ZipFile(tmp_path / "report.zip") as z:
+        names = z.namelist()
+        page = z.read(next(n for n in names if n.endswith("/report.html"))).decode()
+    assert sum(n.endswith("tsne.png") for n in names) == 5 and any(n.endswith("summary.csv") for n in names)
+    assert "twin clusters" in page and "One row per classifier cell" in page  # captions from workflow/report/
