@@ -161,7 +161,7 @@ def gain_heatmap(gains, title: str = ""):
     rows = list(dict.fromkeys(gains["arm"]))
     lim = max(float(np.nanmax(np.abs(gains["gain"]))) if len(gains) else 0.01, 0.005)
     fig, axes = plt.subplots(1, len(regimes), figsize=(1.2 + 1.3 * len(regimes) * max(2, gains["size"].nunique()),
-                                                       0.9 + 0.42 * len(rows)), squeeze=False)
+                                                       1.2 + 0.5 * len(rows)), squeeze=False)
     for ax, regime in zip(axes[0], regimes):
         sub = gains[gains["regime"] == regime].sort_values("size_value")
         sizes = list(dict.fromkeys(sub["size"]))
@@ -175,6 +175,10 @@ def gain_heatmap(gains, title: str = ""):
         ax.set_title(regime)
         ax.set_xlabel("size")
         ax.set_ylabel("" if ax is not axes[0][0] else "model (training set)")
+        if ax is axes[0][0]:
+            ax.set_yticks(ax.get_yticks(), ax.get_yticklabels(), rotation=0)
+        else:
+            ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
