@@ -162,3 +162,14 @@ def test_bad_evaluation_axes_fail_at_config_time(tmp_path, grid, message):
     cfg = {**TINY, "grid": {**TINY["grid"], **grid}}
     r = snakemake(tmp_path, "-n", config=cfg)
     assert r.returncode != 0 and message in r.stdout + r.stderr
+
+
+def test_dry_run_of_the_evaluation_grid(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "evaluation.yaml"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    cells = 3 * 2 * 3  # regimes x sizes x seeds
+    assert counts["train_clf"] == cells * 2 * (2 + 2 * 2)  # classifiers x (baseline, classic, 2 generators x 2 sets)
+    assert counts["probe"] == counts["train_clf"] and counts["gen_metrics"] == cells * 2
+    assert counts["reference"] == 1 and counts["tsne"] == counts["train_clf"] // 3
