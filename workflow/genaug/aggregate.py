@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .config import default_train_set
 from .errors import GenaugError
 from .io import read_json, write_csv
 
@@ -20,7 +21,7 @@ def summary_row(metrics: dict) -> dict:
     A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason. Metrics
     written before the training-set axis existed trained on real (+ synthetic) images."""
     if "train_set" not in metrics:
-        metrics = {**metrics, "train_set": "real" if metrics.get("model") in ("baseline", "classic") else "mixed"}
+        metrics = {**metrics, "train_set": default_train_set(metrics["model"])}
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}

@@ -244,6 +244,11 @@ def combined_members(config: dict) -> list[str]:
     return list(dict.fromkeys(axis_name(config, n) for n in names))
 
 
+def default_train_set(model: str) -> str:
+    """What a row trained on where no training set is recorded (metrics written before the axis existed)."""
+    return "real" if model in ARMS else "mixed"
+
+
 def train_sets(config: dict, model: str) -> list[str]:
     """What a model row's classifiers train on: `real` for baseline and classic, else grid.train_sets."""
     return ["real"] if model in ARMS else list(config["grid"].get("train_sets") or ["mixed"])
@@ -318,6 +323,14 @@ def gen_metrics_spec(config: dict) -> dict:
     spec = {"enabled": True, "reference_epochs": 5, "reference_images": 10000, "prdc_k": 5, "kid_subset_size": 1000,
             "inception_weights": None}
     spec.update(config.get("gen_metrics") or {})
+    return spec
+
+
+def probes_spec(config: dict) -> dict:
+    """The probes section with its defaults."""
+    spec = {"enabled": True, "max_points": 3000, "cv_folds": 5, "tsne": True, "tsne_points": 1500,
+            "overlap_classes": ["Pullover", "Coat", "Shirt"]}
+    spec.update(config.get("probes") or {})
     return spec
 
 

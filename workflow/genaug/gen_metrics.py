@@ -30,6 +30,7 @@ from .metrics import (features, frechet_distance, frechet_from_stats, inception_
                       reference_classifier)
 from .subsets import validation_indices
 
+
 def _inception(weights: Path, device):
     """pytorch-fid's InceptionV3 (2048-d pool features), loaded from `weights` with no download:
     torch hub is pointed at a temporary cache that holds the file under its expected name."""

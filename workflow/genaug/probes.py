@@ -16,8 +16,10 @@ import time
 
 import numpy as np
 
+from .aggregate import IDS
 from .errors import GenaugError
 from .io import atomic_path, read_json, save_npz, write_json
+from .subsets import apportion, class_index
 
 TWIN_SEPARABILITY = 0.9  # real vs synthetic of one class told apart this well by 5-NN: separate clusters
 TWIN_CONSISTENCY = 0.5  # ... while at least this share of the synthetic points is nearest its own class
@@ -96,26 +98,23 @@ def group_confusion(y_true: np.ndarray, y_pred: np.ndarray, group: list[int]) ->
 
 
 def _resolve(classes: list[str], wanted) -> list[int]:
+    """The indices of the `wanted` classes this dataset has (the default group names Fashion-MNIST's)."""
     out = []
     for w in wanted:
-        if isinstance(w, int) or str(w).isdigit():
-            if int(w) < len(classes):
-                out.append(int(w))
-        elif w in classes:
-            out.append(classes.index(w))
+        try:
+            out.append(class_index(int(w) if str(w).isdigit() else w, classes, "probes.overlap_classes"))
+        except GenaugError:
+            continue
     return out
 
 
 def _stratified(y: np.ndarray, n: int, rng) -> np.ndarray:
-    """n indices (or all) with every class in proportion: largest-remainder quotas, at least 2 per class
-    (for cross-validation), each class's share a seeded random draw."""
+    """n indices (or all) with every class in proportion (subsets.apportion), at least 2 per class (for
+    cross-validation), each class's share a seeded random draw."""
     if len(y) <= n:
         return np.arange(len(y))
     classes, sizes = np.unique(y, return_counts=True)
-    exact = n * sizes / len(y)
-    quota = np.floor(exact).astype(int)
-    quota[np.argsort(quota - exact, kind="stable")[: n - quota.sum()]] += 1
-    quota = np.minimum(np.maximum(quota, 2), sizes)
+    quota = np.minimum(np.maximum(apportion(sizes, n, np.arange(len(sizes))), 2), sizes)
     return np.sort(np.concatenate([rng.permutation(np.flatnonzero(y == c))[:q] for c, q in zip(classes, quota)]))
 
 
@@ -129,8 +128,7 @@ def probe(*, embeddings, metrics, out, max_points: int = 3000, folds: int = 5, o
     """Probe one cell's embeddings; write probe.json with the cell's identifiers and test accuracy."""
     t0 = time.perf_counter()
     m = read_json(metrics)
-    ids = {k: m.get(k) for k in ("dataset", "classifier", "train_set", "model", "filter", "regime", "size",
-                                 "size_value", "seed")}
+    ids = {k: m.get(k) for k in IDS}
     if m.get("status") == "diverged":
         write_json(out, {**ids, "status": "diverged", "reason": m.get("reason")})
         return {}

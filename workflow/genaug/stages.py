@@ -19,6 +19,7 @@ from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
+from .config import TRAIN_SETS
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import setup as setup_device
 from .errors import Diverged, GenaugError
@@ -315,7 +316,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     gen_meta, sx, sy = None, None, None
     if synthetic is None:
         train_set = "real"
-    elif train_set not in ("mixed", "synthetic"):
+    elif train_set not in TRAIN_SETS:
         raise GenaugError(f"--train-set {train_set!r}: use mixed (real + synthetic) or synthetic (synthetic only)")
     if synthetic is not None:
         sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)

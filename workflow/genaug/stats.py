@@ -11,6 +11,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .config import default_train_set
+
 CELL = ["dataset", "classifier", "filter", "regime", "size", "size_value"]  # a cell, minus model and seed
 ARM = ["model", "train_set"]  # what is compared: a model and what its classifier trained on
 FAMILY = ["dataset", "classifier", "regime", "size", "size_value"]  # Holm corrects within these
@@ -39,29 +41,33 @@ def paired_p_value(diff) -> float:
     return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
+def holm_steps(p_values) -> list[tuple[int, int]]:
+    """Holm's steps: (position, divisor m - rank) of each non-nan p-value, smallest p first."""
+    p = np.asarray(p_values, dtype=float)
+    ok = np.flatnonzero(~np.isnan(p))
+    return [(int(i), len(ok) - rank) for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")])]
+
+
 def holm(p_values) -> np.ndarray:
     """Holm's step-down adjusted p-values (nan entries stay nan and do not count in m)."""
     p = np.asarray(p_values, dtype=float)
     out = np.full_like(p, np.nan)
-    ok = np.flatnonzero(~np.isnan(p))
-    m = len(ok)
     running = 0.0
-    for rank, i in enumerate(ok[np.argsort(p[ok], kind="stable")]):
-        running = max(running, min(1.0, (m - rank) * p[i]))
+    for i, divisor in holm_steps(p):
+        running = max(running, min(1.0, divisor * p[i]))
         out[i] = running
     return out
 
 
-def _with_arm(df: pd.DataFrame) -> pd.DataFrame:
-    if "train_set" not in df:
-        df = df.assign(train_set=np.where(df["model"].isin(["baseline", "classic"]), "real", "mixed"))
-    return df
+def with_train_set(df: pd.DataFrame) -> pd.DataFrame:
+    """df with a train_set column (summaries written before the training-set axis existed lack it)."""
+    return df if "train_set" in df else df.assign(train_set=df["model"].map(default_train_set))
 
 
 def summarize(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
     """Mean, 95 % interval and replicate count of `value` per cell, model and training set."""
     rows = []
-    for key, g in _with_arm(df).groupby([*CELL, *ARM], sort=True):
+    for key, g in with_train_set(df).groupby([*CELL, *ARM], sort=True):
         lo, hi = t_interval(g[value])
         rows.append({**dict(zip([*CELL, *ARM], key)), "n": len(g), "mean": g[value].mean(), "ci_low": lo,
                      "ci_high": hi})
@@ -78,7 +84,7 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     r-th (by p-value) among m has level 1 - alpha / (m - r), the level Holm's step tests it at, so it
     excludes 0 exactly when that step rejects; `real` is Holm's decision (which also stops at the first
     step that does not reject)."""
-    df = _with_arm(df)
+    df = with_train_set(df)
     base = df[df["model"] == baseline].set_index([*CELL, "seed"])[value]
     rows, diffs = [], []
     for key, g in df[df["model"] != baseline].groupby([*CELL, *ARM], sort=True):
@@ -102,12 +108,9 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     for _, idx in out.groupby(FAMILY, sort=False).groups.items():
         idx = np.asarray(idx)
         p = out.loc[idx, "p_value"].to_numpy()
-        out.loc[idx, "p_holm"] = holm(p)
-        tested = idx[~np.isnan(p)]
-        m = len(tested)
-        out.loc[idx, "holm_m"] = m
-        for rank, i in enumerate(tested[np.argsort(out.loc[tested, "p_value"].to_numpy(), kind="stable")]):
-            lo, hi = t_interval(diffs[i], level=1 - alpha / (m - rank))
-            out.loc[i, ["ci_corr_low", "ci_corr_high"]] = lo, hi
+        steps = holm_steps(p)
+        out.loc[idx, "p_holm"], out.loc[idx, "holm_m"] = holm(p), len(steps)
+        for j, divisor in steps:
+            out.loc[idx[j], ["ci_corr_low", "ci_corr_high"]] = t_interval(diffs[idx[j]], level=1 - alpha / divisor)
     out["real"] = out["p_holm"] < alpha
     return out

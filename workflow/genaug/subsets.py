@@ -135,17 +135,17 @@ def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndar
     return counts
 
 
-def _class_index(spec, classes: list[str]) -> int:
+def class_index(spec, classes: list[str], field: str) -> int:
+    """The index of a class given by index or (case-insensitive) name; a GenaugError naming `field` if none."""
     if isinstance(spec, (int, np.integer)):
         if not 0 <= spec < len(classes):
-            raise GenaugError(f"regimes.semi_balanced.minority_classes: index {spec} is out of range 0..{len(classes) - 1}")
+            raise GenaugError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
         return int(spec)
     lowered = [c.lower() for c in classes]
     if str(spec).lower() in lowered:
         return lowered.index(str(spec).lower())
     raise GenaugError(
-        f"regimes.semi_balanced.minority_classes: {spec!r} is not a class of this dataset "
-        f"(classes: {', '.join(classes)}); use class names or indices"
+        f"{field}: {spec!r} is not a class of this dataset (classes: {', '.join(classes)}); use class names or indices"
     )
 
 
@@ -156,7 +156,7 @@ def regime_weights(regime: str, classes: list[str], seed: int, params: RegimePar
         return np.ones(k)
     if regime == "semi_balanced":
         w = np.full(k, float(params.semi_ratio))
-        w[[_class_index(c, classes) for c in params.minority_classes]] = 1.0
+        w[[class_index(c, classes, "regimes.semi_balanced.minority_classes") for c in params.minority_classes]] = 1.0
         return w
     if regime == "imbalanced":
         # Long-tailed: geometric decay from 1 to 1/ratio along a class order drawn by the seed.

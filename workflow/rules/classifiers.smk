@@ -7,10 +7,10 @@ rule train_clf:
         subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
         synthetic=synthetic_input,
     output:
-        metrics=f"{RES}/classifiers/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/metrics.json",
-        embeddings=f"{RES}/classifiers/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}/embeddings.npz",
+        metrics=f"{RES}/classifiers/{CELL_PATH}/metrics.json",
+        embeddings=f"{RES}/classifiers/{CELL_PATH}/embeddings.npz",
     log:
-        f"{LOGS}/train_clf/{{clf}}/{{train}}/{{model}}/{{filter}}/{{regime}}/{{size}}/s{{seed}}.log",
+        f"{LOGS}/train_clf/{CELL_PATH}.log",
     conda:
         ENV
     threads: 1
@@ -22,9 +22,7 @@ rule train_clf:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         device=config["device"],
-        snapshot=snapshot_args(
-            "train_clf", "{clf}/{train}/{model}/{filter}/{regime}/{size}/s{seed}"
-        ),
+        snapshot=snapshot_args("train_clf", CELL_PATH),
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
         "--model {wildcards.model} --filter {wildcards.filter} {params.extra} --seed {wildcards.seed} "

@@ -114,18 +114,8 @@ def all_metrics():
 
 
 GEN_METRICS = gcfg.gen_metrics_spec(config)
-PROBES = {
-    "enabled": True,
-    "max_points": 3000,
-    "cv_folds": 5,
-    "tsne": True,
-    "tsne_points": 1500,
-    "overlap_classes": ["Pullover", "Coat", "Shirt"],
-    **(config.get("probes") or {}),
-}
-INCEPTION_WEIGHTS, INCEPTION_WHY = gcfg.find_inception_weights(
-    GEN_METRICS["inception_weights"]
-)
+PROBES = gcfg.probes_spec(config)
+INCEPTION_WEIGHTS = gcfg.find_inception_weights(GEN_METRICS["inception_weights"])[0]
 
 
 def synthetic_rows():

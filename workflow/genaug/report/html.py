@@ -18,7 +18,7 @@ import pandas as pd
 
 from .. import __version__
 from ..io import write_text
-from ..stats import ALPHA, paired_gain, summarize
+from ..stats import ALPHA, paired_gain, summarize, with_train_set
 from . import figures
 
 CSS = """
@@ -262,8 +262,7 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs)."""
     meta = meta or {}
     df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
-    if "train_set" not in df:
-        df["train_set"] = np.where(df["model"].isin(["baseline", "classic"]), "real", "mixed")
+    df = with_train_set(df)
     df = df.sort_values(["regime", "size_value", "model", "seed"], kind="stable")
     diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]
     df = df.drop(diverged.index)  # no score exists for them; they are listed, not ranked
