@@ -13,6 +13,8 @@ include: "workflow/rules/data.smk"
 include: "workflow/rules/generators.smk"
 include: "workflow/rules/classifiers.smk"
 include: "workflow/rules/evaluation.smk"
+include: "workflow/rules/filters.smk"
+include: "workflow/rules/gencls.smk"
 include: "workflow/rules/report.smk"
 
 
@@ -21,6 +23,8 @@ localrules:
     all,
     aggregate,
     gen_metrics_table,
+    filter_table,
+    gencls_table,
     probes_table,
     report,
 

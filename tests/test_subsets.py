@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genaug.errors import GenaugError
-from genaug.subsets import RegimeParams, apportion, draw_subset, parse_size
+from genaug.subsets import RegimeParams, apportion, draw_subset, parse_size, scoring_indices
 
 COUNT_REGIMES = ["balanced", "semi_balanced", "imbalanced"]
 SIZES = {"balanced": ["n1000", "n2000", "n5000"], "semi_balanced": ["n1000", "n2000", "n5000"],
@@ -138,3 +138,16 @@ def test_apportion_is_monotone_in_the_total():
         assert counts.sum() == total
         assert (counts >= previous).all()
         previous = counts
+
+
+def test_the_test_subset_is_fixed_balanced_and_the_whole_split_by_default():
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 10, 5000)
+    assert np.array_equal(scoring_indices(labels, None, 0, 10), np.arange(5000))
+    idx = scoring_indices(labels, 100, 0, 10)
+    assert np.bincount(labels[idx], minlength=10).tolist() == [100] * 10
+    assert np.array_equal(idx, np.sort(idx)) and len(set(idx)) == 1000
+    assert np.array_equal(idx, scoring_indices(labels, 100, 0, 10))  # the same for every cell
+    assert not np.array_equal(idx, scoring_indices(labels, 100, 1, 10))
+    with pytest.raises(GenaugError, match="test.per_class"):
+        scoring_indices(labels, 10_000, 0, 10)

@@ -157,6 +157,7 @@ def test_training_sets_combined_and_classifier_presets_plan_their_cells(tmp_path
     ({"models": ["baseline", "vae", "combined"]}, "mixes the synthetic sets of two or more generators"),
     ({"models": ["baseline", "combined"], "combined": ["vae", "baseline"]}, "grid.combined: 'baseline' has no"),
     ({"models": ["baseline"], "classifiers": ["vit"]}, "grid.classifiers: unknown classifier 'vit'"),
+    ({"models": ["baseline", "vae"], "filters": ["none", "spheer"]}, "grid.filters: unknown filter 'spheer'"),
 ])
 def test_bad_evaluation_axes_fail_at_config_time(tmp_path, grid, message):
     cfg = {**TINY, "grid": {**TINY["grid"], **grid}}
@@ -173,3 +174,32 @@ def test_dry_run_of_the_evaluation_grid(tmp_path):
     assert counts["train_clf"] == cells * 2 * (2 + 2 * 2)  # classifiers x (baseline, classic, 2 generators x 2 sets)
     assert counts["probe"] == counts["train_clf"] and counts["gen_metrics"] == cells * 2
     assert counts["reference"] == 1 and counts["tsne"] == counts["train_clf"] // 3
+
+
+@pytest.mark.parametrize("extra,message", [
+    ({"filters": {"none": {"keep": 0.5}}}, "filters.none: 'none' is the reserved no-filter value"),
+    ({"filters": {"tight": {"keep": 1.5}}}, "filters.tight.keep"),
+    ({"gencls": {"m": 10, "L": 20}}, "gencls: m=10, L=20"),
+    ({"autoencoder": {"family": "cvae"}}, "autoencoder.family"),
+    ({"test": {"per_class": 0}}, "test.per_class"),
+])
+def test_bad_filter_gencls_and_test_settings_fail_at_config_time(tmp_path, extra, message):
+    r = snakemake(tmp_path, "-n", config={**TINY, **extra})
+    assert r.returncode != 0 and message in r.stdout + r.stderr, r.stdout[-1500:] + r.stderr[-1500:]
+
+
+def test_dry_run_of_the_fewshot_grid(tmp_path):
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    fewshot = str(REPO / "workflow" / "configs" / "fewshot.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", fewshot)
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    cells = 4 * 3  # shots x seeds
+    assert counts["train_clf"] == cells * (2 + 2)  # baseline, classic, gan unfiltered and filtered
+    assert counts["filter"] == counts["autoencoder"] == counts["gencls"] == counts["train_gen"] == cells
+    assert "classifiers/cnn/mixed/gan/sphere/shots/k100/s2/metrics.json" in r.stdout
+    assert "--test-per-class 100" in snakemake(tmp_path, "-n", "-p", "--configfile", fewshot).stdout
+    assert "/baseline/sphere/" not in r.stdout
+    wrong = snakemake(tmp_path, "-n", "results/fashion_mnist/classifiers/cnn/real/baseline/sphere/shots/k1/s0/"
+                      "metrics.json", "--configfile", fewshot)
+    assert wrong.returncode != 0 and "has no synthetic set to filter" in wrong.stdout + wrong.stderr

@@ -63,6 +63,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--imbalance-ratio", type=float, default=50.0)
     s.add_argument("--out", required=True)
 
+    def test_options(s):
+        s.add_argument("--test-per-class", type=int, default=None,
+                       help="score on a fixed, balanced subset of this many test images per class (default: all)")
+        s.add_argument("--test-seed", type=int, default=0, help="seed of that test subset")
+
     def snapshot_options(s):
         s.add_argument("--snapshot", default=None,
                        help="resume state (.pt), not an output: saved during training, resumed from, removed at the end")
@@ -106,9 +111,33 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--train-set", default="mixed", choices=["mixed", "synthetic"],
                    help="with --synthetic: train on real + synthetic (mixed) or synthetic images only (CAS)")
     s.add_argument("--classic", type=_json_arg, default=None, help="classic augmentation settings (JSON)")
-    s.add_argument("--filter", default="none")
+    s.add_argument("--filter", default="none", help="the cell's filter axis value (the synthetic set is already filtered)")
+    test_options(s)
     s.add_argument("--out", required=True, help="metrics.json")
     s.add_argument("--embeddings", required=True, help="test-set embeddings (.npz)")
+
+    s = cell_stage("filter", "keep a synthetic set's images inside their class's latent sphere (003's filter)")
+    s.add_argument("--synthetic", required=True, help="synthetic set from `genaug sample` or `genaug combine`")
+    s.add_argument("--spec", type=_json_arg, required=True, help="filter spec (JSON): keep, distance, space")
+    s.add_argument("--name", default="sphere", help="the filter's name in the grid")
+    s.add_argument("--model", default=None, help="the grid's row name of the synthetic set")
+    s.add_argument("--autoencoder", default=None, help="the cell's autoencoder checkpoint (space autoencoder)")
+    s.add_argument("--reference", default=None, help="the reference classifier (space reference)")
+    s.add_argument("--out", required=True, help="the kept synthetic set (.npz)")
+    s.add_argument("--stats", required=True, help="generated vs qualified counts per class (.json)")
+    s.add_argument("--png", default=None, help="figure of the latent space with each class's sphere")
+
+    s = cell_stage("gencls", "score the thesis's M1-M4 generative classifiers and the discriminator baseline")
+    s.add_argument("--generator", required=True, help="checkpoint from train_gen")
+    s.add_argument("--autoencoder", default=None, help="the cell's autoencoder (M2, M4); without it only M1, M3")
+    s.add_argument("--model", default=None, help="the grid's row name of the generator")
+    s.add_argument("--m", type=int, default=100, help="samples per class per round")
+    s.add_argument("--L", type=int, default=5, help="M1/M2: nearest samples averaged")
+    s.add_argument("--N", type=int, default=10, help="rounds, each with fresh samples")
+    s.add_argument("--mu", type=float, default=0.05, help="M3/M4: share of all samples inside epsilon")
+    s.add_argument("--sampling", type=_json_arg, default=None, help="diffusion sampling (JSON), as for `sample`")
+    test_options(s)
+    s.add_argument("--out", required=True, help="gencls.json")
 
     def device_options(s):
         s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
@@ -177,6 +206,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gen-metrics", nargs="*", default=[], help="gen_metrics.csv (from `genaug table`)")
     s.add_argument("--probes", nargs="*", default=[], help="probes.csv (from `genaug table`)")
     s.add_argument("--tsne", nargs="*", default=[], help="tsne.npz files of cells")
+    s.add_argument("--filters", nargs="*", default=[], help="filters.csv (from `genaug table`)")
+    s.add_argument("--spheres", nargs="*", default=[], help="latent-sphere figures (.png) of filtered cells")
+    s.add_argument("--gencls", nargs="*", default=[], help="gencls.csv (from `genaug table`)")
     s.add_argument("--meta", type=_json_arg, default={}, help="run metadata (JSON): effort, config")
     s.add_argument("--out", required=True)
     return p
@@ -211,8 +243,22 @@ def run(args: argparse.Namespace, log) -> None:
         stages.train_clf(data=args.data, subset=args.subset, classifier=args.classifier, model=args.model,
                          seed=args.seed, out=args.out, embeddings=args.embeddings, synthetic=args.synthetic,
                          train_set=args.train_set,
-                         classic=args.classic, filter_name=args.filter, device=args.device, threads=args.threads,
+                         classic=args.classic, filter_name=args.filter, test_per_class=args.test_per_class,
+                         test_seed=args.test_seed, device=args.device, threads=args.threads,
                          snapshot=args.snapshot, snapshot_every=args.snapshot_every, log=log)
+    elif args.stage == "filter":
+        from .filters import filter_set
+
+        filter_set(data=args.data, subset=args.subset, synthetic=args.synthetic, spec=args.spec, out=args.out,
+                   stats_out=args.stats, png=args.png, autoencoder=args.autoencoder, reference=args.reference,
+                   name=args.name, model=args.model, device=args.device, threads=args.threads, log=log)
+    elif args.stage == "gencls":
+        from .gencls import gencls
+
+        gencls(data=args.data, subset=args.subset, generator=args.generator, out=args.out,
+               autoencoder=args.autoencoder, m=args.m, L=args.L, N=args.N, mu=args.mu, seed=args.seed,
+               test_per_class=args.test_per_class, test_seed=args.test_seed, model=args.model, sampling=args.sampling, device=args.device,
+               threads=args.threads, log=log)
     elif args.stage in ("reference", "inception_reference", "gen_metrics"):
         from . import gen_metrics as gm
 
@@ -254,7 +300,9 @@ def run(args: argparse.Namespace, log) -> None:
 
         build_report(args.summary, args.samples, args.out, meta=args.meta,
                      gen_metrics=args.gen_metrics[0] if args.gen_metrics else None,
-                     probes=args.probes[0] if args.probes else None, tsne=args.tsne)
+                     probes=args.probes[0] if args.probes else None, tsne=args.tsne,
+                     filters=args.filters[0] if args.filters else None, spheres=args.spheres,
+                     gencls=args.gencls[0] if args.gencls else None)
         print(f"report -> {args.out}", file=log)
 
 

@@ -14,7 +14,15 @@ ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
 COMBINED = "combined"  # the model-axis row whose synthetic set mixes several generators' (grid.combined)
 RESERVED = (*ARMS, COMBINED)
 TRAIN_SETS = ("mixed", "synthetic")  # what a generator row's classifier trains on; ARMS train on `real`
-FILTERS = ("none",)
+NO_FILTER = "none"  # the filter axis value that keeps every synthetic image
+# Registered filters (filters.py), usable in grid.filters without a `filters:` entry: 003's latent sphere
+# in the cell's autoencoder space, its Mahalanobis variant, and an oracle in the reference classifier's space.
+FILTER_PRESETS = {
+    "sphere": {"keep": 0.9, "distance": "euclidean", "space": "autoencoder"},
+    "sphere_mahalanobis": {"keep": 0.9, "distance": "mahalanobis", "space": "autoencoder"},
+    "sphere_reference": {"keep": 0.9, "distance": "euclidean", "space": "reference"},
+}
+FILTER_DISTANCES, FILTER_SPACES = ("euclidean", "mahalanobis"), ("autoencoder", "reference")
 # Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
 GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
@@ -83,7 +91,9 @@ PRESETS.update({
 AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
 GAN_FAMILIES = ("gan", "cgan", "biggan", "stylegan")
 DIFFUSION_FAMILIES = ("ddpm", "cddpm", "clip_guided")
-GUIDED_FAMILIES = ("cddpm", "clip_guided")  # sampling has a guidance scale
+GUIDED_FAMILIES = ("cddpm", "clip_guided")
+# Families whose sample() honours labels (their classes' `conditional`; a test keeps the two in step).
+CONDITIONAL_FAMILIES = frozenset({"cvae", "vqvae", "cgan", "biggan", "cddpm", "clip_guided"})  # sampling has a guidance scale
 # Sampling a diffusion model is a grid choice: `cddpm@ddim50-g3` is cddpm sampled by DDIM in 50
 # steps at guidance 3. A bare name gets the model's `sampling`, then these, with the effort
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
@@ -137,6 +147,40 @@ def model_entries(config: dict) -> dict:
 def classifier_entries(config: dict) -> dict:
     """Every classifier name the grid may use: the presets, then config.yaml's `classifiers:` (which win)."""
     return {**CLASSIFIER_PRESETS, **(config.get("classifiers") or {})}
+
+
+def filter_entries(config: dict) -> dict:
+    """Every filter name the grid may use: the presets, then config.yaml's `filters:` (which win)."""
+    return {**FILTER_PRESETS, **(config.get("filters") or {})}
+
+
+def filters_for(config: dict, model: str) -> list[str]:
+    """The filter axis values of a model row: baseline and classic have no synthetic set to filter."""
+    return [NO_FILTER] if model in ARMS else list(config["grid"].get("filters") or [NO_FILTER])
+
+
+def filter_spec(config: dict, name: str) -> dict:
+    """A filter's settings with its defaults."""
+    return {"keep": 0.9, "distance": "euclidean", "space": "autoencoder", **filter_entries(config)[name]}
+
+
+def autoencoder_spec(config: dict) -> dict:
+    """The cell autoencoder (the sphere filter's space, M2/M4's latent space) as a generator spec: a VAE
+    trained on the cell's real subset, every class together, its steps scaled by the effort preset."""
+    entry = {"family": "conv_vae", "channels": [16, 32], "hidden": 256, "latent_dim": 32, "steps": 2000,
+             "batch_size": 64, "lr": 1e-3, **(config.get("autoencoder") or {})}
+    return generator_spec({**config, "models": {"autoencoder": {**entry, "label_strategy": "reconstruct"}}},
+                          "autoencoder")
+
+
+def gencls_spec(config: dict) -> dict:
+    """The gencls section (003's M1-M4) with its defaults."""
+    return {"enabled": True, "regimes": ["shots"], "m": 100, "L": 5, "N": 10, "mu": 0.05, **(config.get("gencls") or {})}
+
+
+def test_spec(config: dict) -> dict:
+    """The test section: the whole official test split (per_class null) or a fixed balanced subset of it."""
+    return {"per_class": None, "seed": 0, **(config.get("test") or {})}
 
 
 def split_model(name: str) -> tuple[str, str | None]:
@@ -289,6 +333,28 @@ def check(config: dict) -> None:
         if not size_tokens(config, regime):
             axis = {"fraction": "grid.fractions", "shots": "grid.shots"}.get(regime, "grid.sizes")
             raise ConfigError(f"{axis} is empty but grid.regimes has {regime!r}; give it at least one value")
+    for name in config.get("filters") or {}:
+        if name == NO_FILTER:
+            raise ConfigError(f"filters.{name}: {name!r} is the reserved no-filter value of grid.filters; rename it")
+    for name in grid.get("filters") or []:
+        if name != NO_FILTER and name not in filter_entries(config):
+            raise ConfigError(f"grid.filters: unknown filter {name!r}; define it under `filters:` or use one of "
+                              f"{', '.join([NO_FILTER, *filter_entries(config)])}")
+        if name != NO_FILTER:
+            spec = filter_spec(config, name)
+            if not 0 < spec["keep"] <= 1:
+                raise ConfigError(f"filters.{name}.keep: {spec['keep']} is not in (0, 1]; it is the fraction of a "
+                                  "class's real codes inside its sphere, e.g. 0.9")
+            if spec["distance"] not in FILTER_DISTANCES or spec["space"] not in FILTER_SPACES:
+                raise ConfigError(f"filters.{name}: distance must be one of {', '.join(FILTER_DISTANCES)} and space "
+                                  f"one of {', '.join(FILTER_SPACES)}")
+    if autoencoder_spec(config)["family"] not in ("vae", "conv_vae"):
+        raise ConfigError(f"autoencoder.family: {autoencoder_spec(config)['family']!r}; the filter and M2/M4 need a "
+                          "Gaussian VAE's encoder: use vae or conv_vae")
+    gc = gencls_spec(config)
+    if not (gc["m"] >= 1 and 1 <= gc["L"] <= gc["m"] and gc["N"] >= 1 and 0 < gc["mu"] <= 1):
+        raise ConfigError(f"gencls: m={gc['m']}, L={gc['L']}, N={gc['N']}, mu={gc['mu']}: need m >= 1, "
+                          "1 <= L <= m, N >= 1 and 0 < mu <= 1")
     weights = gen_metrics_spec(config)["inception_weights"]
     if weights and find_inception_weights(weights)[0] is None:
         raise ConfigError(f"gen_metrics.inception_weights: {weights} is not a file; give pytorch-fid's "

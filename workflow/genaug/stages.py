@@ -26,7 +26,7 @@ from .errors import Diverged, GenaugError
 from .io import NPZ_ERRORS, save_npz, write_csv, write_json
 from .labels import synthesize, synthetic_counts
 from .report.figures import sample_grid
-from .subsets import RegimeParams, Subset, draw_subset, parse_size
+from .subsets import RegimeParams, Subset, draw_subset, parse_size, scoring_indices
 
 
 def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=28, channels="auto",
@@ -299,14 +299,15 @@ MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthe
 
 
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
-              train_set: str = "mixed", classic: dict | None = None, filter_name="none", device="auto", threads=1,
-              snapshot=None, snapshot_every=0, log=sys.stderr) -> dict:
+              train_set: str = "mixed", classic: dict | None = None, filter_name="none", test_per_class=None,
+              test_seed=0, device="auto", threads=1, snapshot=None, snapshot_every=0, log=sys.stderr) -> dict:
     """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split.
 
     `train_set` (with a synthetic set): `mixed` trains on real + synthetic, `synthetic` on the synthetic
     images alone (the generator's classification accuracy score, CAS). Early stopping uses the real
     validation split either way, the same rule as every other arm. The test and synthetic images'
-    embeddings go to `embeddings` for the probes."""
+    embeddings go to `embeddings` for the probes. `test_per_class` scores on a fixed, balanced subset of the
+    test split (003's 100 per class) instead of all of it."""
     from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
 
     t0 = time.perf_counter()
@@ -344,13 +345,16 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, augment=augment,
                                             snapshots=snapshots, log=log)
 
-    test_x = ds.test_x.to(dev).contiguous(memory_format=torch.channels_last)
+    test_idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
+    test_x = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last)
+    test_y = ds.test_y[test_idx].numpy()
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
-    scores = classification_scores(ds.test_y.numpy(), pred, ds.classes)
+    scores = classification_scores(test_y, pred, ds.classes)
     metrics = {
         **_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
+        "test_subset": {"per_class": test_per_class, "seed": test_seed} if test_per_class else None,
         "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
         "best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
         "best_val_accuracy": result.best_val_accuracy, "history": result.history,
@@ -365,7 +369,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         pick = pick.sort().values.to(dev)
         _, s_emb = predict(net, sx[pick].contiguous(memory_format=torch.channels_last), with_embeddings=True)
         s_emb, s_lab = s_emb.cpu().numpy().astype(np.float16), sy[pick].cpu().numpy().astype(np.int16)
-    save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=ds.test_y.numpy().astype(np.int16),
+    save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=test_y.astype(np.int16),
              predictions=pred.astype(np.int16), synthetic_embeddings=s_emb, synthetic_labels=s_lab)
     write_json(out, metrics)
     snapshots.clear()

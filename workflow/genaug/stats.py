@@ -16,6 +16,7 @@ from .config import default_train_set
 CELL = ["dataset", "classifier", "filter", "regime", "size", "size_value"]  # a cell, minus model and seed
 ARM = ["model", "train_set"]  # what is compared: a model and what its classifier trained on
 FAMILY = ["dataset", "classifier", "regime", "size", "size_value"]  # Holm corrects within these
+PAIR = [c for c in CELL if c != "filter"]  # a filtered arm pairs with the (unfiltered) baseline of its cell
 ALPHA = 0.05
 
 
@@ -59,6 +60,15 @@ def holm(p_values) -> np.ndarray:
     return out
 
 
+def paired_diff(a: pd.Series, b: pd.Series) -> dict:
+    """a - b over the keys (seeds) both have: mean, 95 % t-interval, p-value and the number of pairs."""
+    common = a.dropna().index.intersection(b.dropna().index)
+    d = (a.loc[common] - b.loc[common]).to_numpy(dtype=float)
+    lo, hi = t_interval(d)
+    return {"diff": float(d.mean()) if len(d) else float("nan"), "ci_low": lo, "ci_high": hi,
+            "p_value": paired_p_value(d), "n_pairs": len(d)}
+
+
 def with_train_set(df: pd.DataFrame) -> pd.DataFrame:
     """df with a train_set column (summaries written before the training-set axis existed lack it)."""
     return df if "train_set" in df else df.assign(train_set=df["model"].map(default_train_set))
@@ -85,10 +95,10 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     excludes 0 exactly when that step rejects; `real` is Holm's decision (which also stops at the first
     step that does not reject)."""
     df = with_train_set(df)
-    base = df[df["model"] == baseline].set_index([*CELL, "seed"])[value]
+    base = df[df["model"] == baseline].set_index([*PAIR, "seed"])[value]
     rows, diffs = [], []
     for key, g in df[df["model"] != baseline].groupby([*CELL, *ARM], sort=True):
-        g = g.set_index([*CELL, "seed"])[value]
+        g = g.set_index([*PAIR, "seed"])[value]
         common = g.index.intersection(base.index)
         diff = (g.loc[common] - base.loc[common]).to_numpy()
         diff = diff[~np.isnan(diff)]

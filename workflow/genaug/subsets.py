@@ -24,6 +24,7 @@ SIZE_PREFIX = {"balanced": "n", "semi_balanced": "n", "imbalanced": "n", "fracti
 _VALIDATION_STREAM = 7_771  # seeds the validation split; independent of the replicate seeds
 _POOL_STREAM = 1_001
 _ORDER_STREAM = 2_002
+_TEST_STREAM = 3_003  # seeds the fixed test subset (test.per_class)
 
 
 @dataclass
@@ -100,6 +101,23 @@ def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> 
                 f"class {c} has {len(idx)} training images, too few to hold out validation_per_class={per_class}; "
                 "lower validation_per_class in config.yaml"
             )
+        out.append(rng.choice(idx, size=per_class, replace=False))
+    return np.sort(np.concatenate(out))
+
+
+def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_classes: int) -> np.ndarray:
+    """The test images every score is measured on: the whole official test split (per_class None), or a
+    fixed, class-balanced subset of `per_class` images per class (003's 100 per class), the same for
+    every cell, seed and method."""
+    if not per_class:
+        return np.arange(len(labels))
+    rng = np.random.default_rng([_TEST_STREAM, seed])
+    out = []
+    for c in range(num_classes):
+        idx = np.flatnonzero(labels == c)
+        if len(idx) < per_class:
+            raise GenaugError(f"test.per_class: {per_class}, but class {c} has only {len(idx)} test images; "
+                              f"lower test.per_class to {len(idx)} or less, or set it to null for the whole split")
         out.append(rng.choice(idx, size=per_class, replace=False))
     return np.sort(np.concatenate(out))
 

@@ -49,7 +49,6 @@ SEEDS = config["seeds"]
 REGIMES = config["grid"]["regimes"]
 MODELS = gcfg.grid_models(config)  # diffusion names carry their sampler: cddpm@dpm20-g2
 CLASSIFIERS = config["grid"]["classifiers"]
-FILTERS = config["grid"]["filters"]
 GEN_MODELS = gcfg.generator_models(config)
 
 
@@ -74,7 +73,7 @@ wildcard_constraints:
     sgen=f"(?:{_alternatives(list(gcfg.model_entries(config)))}){SAMPLING_TOKEN}",
     synth=f"(?:{_alternatives([gcfg.COMBINED, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
     clf=_alternatives(list(gcfg.classifier_entries(config))),
-    filter=_alternatives(gcfg.FILTERS),
+    filter=_alternatives([gcfg.NO_FILTER, *gcfg.filter_entries(config)]),
 
 
 def q(obj):
@@ -87,7 +86,7 @@ def grid_cells():
     for clf in CLASSIFIERS:
         for model in MODELS:
             for train in gcfg.train_sets(config, model):
-                for flt in FILTERS:
+                for flt in gcfg.filters_for(config, model):
                     for regime in REGIMES:
                         for size in gcfg.size_tokens(config, regime):
                             for seed in SEEDS:
@@ -172,8 +171,79 @@ def synthetic_input(wildcards):
             f"`real` images, generators on {' or '.join(gcfg.TRAIN_SETS)}; fix the training-set part of the path"
         )
     if wildcards.model in gcfg.ARMS:
+        if wildcards.filter != gcfg.NO_FILTER:
+            raise WorkflowError(
+                f"classifiers/.../{wildcards.model}/{wildcards.filter}: {wildcards.model} has no synthetic set to "
+                f"filter; its filter part is `{gcfg.NO_FILTER}`"
+            )
         return []
+    if wildcards.filter != gcfg.NO_FILTER:
+        return f"{RES}/filtered/{wildcards.filter}/{wildcards.model}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
     return f"{RES}/synthetic/{wildcards.model}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
+
+
+TEST = gcfg.test_spec(config)
+TEST_ARGS = (
+    f"--test-per-class {TEST['per_class']} --test-seed {TEST['seed']}"
+    if TEST["per_class"]
+    else ""
+)
+GENCLS = gcfg.gencls_spec(config)
+
+
+def filtered_rows():
+    """(model, filter) pairs of the grid whose synthetic set is filtered."""
+    return [
+        (m, f)
+        for m in synthetic_rows()
+        for f in gcfg.filters_for(config, m)
+        if f != gcfg.NO_FILTER
+    ]
+
+
+def all_filter_stats():
+    return [
+        f"{RES}/filtered/{flt}/{m}/{regime}/{size}/s{seed}.json"
+        for m, flt in filtered_rows()
+        for regime in REGIMES
+        for size in gcfg.size_tokens(config, regime)
+        for seed in SEEDS
+    ]
+
+
+def all_sphere_figures():
+    """One latent-space figure per filtered row and regime, at the regime's largest size, first seed."""
+    return [
+        f"{RES}/filtered/{flt}/{m}/{regime}/{gcfg.size_tokens(config, regime)[-1]}/s{SEEDS[0]}.png"
+        for m, flt in filtered_rows()
+        for regime in REGIMES
+    ]
+
+
+def gencls_models():
+    """The generator rows M1-M4 can use: those that draw images of a chosen class."""
+    entries = gcfg.model_entries(config)
+    out = []
+    for m in GEN_MODELS:
+        entry = entries[gcfg.split_model(m)[0]]
+        if entry.get("per_class") or entry["family"] in gcfg.CONDITIONAL_FAMILIES or entry.get(
+            "label_strategy"
+        ) in ("conditional", "reconstruct"):
+            out.append(m)
+    return out
+
+
+def all_gencls():
+    if not GENCLS["enabled"]:
+        return []
+    return [
+        f"{RES}/gencls/{m}/{regime}/{size}/s{seed}.json"
+        for m in gencls_models()
+        for regime in REGIMES
+        if regime in GENCLS["regimes"]
+        for size in gcfg.size_tokens(config, regime)
+        for seed in SEEDS
+    ]
 
 
 def combined_inputs(wildcards):

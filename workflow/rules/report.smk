@@ -24,6 +24,9 @@ rule report:
         gen_metrics=[f"{RES}/gen_metrics.csv"] if all_gen_metrics() else [],
         probes=[f"{RES}/probes.csv"] if all_probes() else [],
         tsne=all_tsne(),
+        filters=[f"{RES}/filters.csv"] if all_filter_stats() else [],
+        spheres=all_sphere_figures(),
+        gencls=[f"{RES}/gencls.csv"] if all_gencls() else [],
     output:
         report(
             "results/report.html",
@@ -41,4 +44,5 @@ rule report:
         meta=q({"effort": config["effort"], "config": config}),
     shell:
         "genaug report --summary {input.summary} --samples {input.samples} --gen-metrics {input.gen_metrics} "
-        "--probes {input.probes} --tsne {input.tsne} --meta {params.meta} --out {output} --log {log}"
+        "--probes {input.probes} --tsne {input.tsne} --filters {input.filters} --spheres {input.spheres} "
+        "--gencls {input.gencls} --meta {params.meta} --out {output} --log {log}"

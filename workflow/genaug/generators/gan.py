@@ -158,6 +158,12 @@ class GANBase(Generator):
         self.generator.eval()
 
     @torch.no_grad()
+    def realness(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The discriminator's score of float images x as real images of class y (higher: more real),
+        without DiffAugment: 003's baseline classifies by the most convinced per-class discriminator."""
+        return self.discriminator(x * 2 - 1, y).flatten()
+
+    @torch.no_grad()
     def sample(self, labels, gen):
         z = torch.randn((len(labels), self.latent_dim), generator=gen, device=gen.device).to(self.device)
         out = [self.generator(z[i:i + 1024], labels[i:i + 1024].to(self.device)) for i in range(0, len(z), 1024)]

@@ -238,3 +238,38 @@ def tsne_grid(panels: list):
         fig.legend(handles, names, loc="lower center", ncol=min(10, len(names)), fontsize=7, markerscale=2)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
     return fig
+
+
+def sphere_panels(panels: list, path, title: str = "") -> None:
+    """003's Figure 21 per class: real codes, kept and dropped synthetic codes in the sphere's 2-D
+    projection, and the sphere (a circle of its radius). Written as a PNG at `path`."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    sns.set_theme(style="white", context="notebook")
+    cols = min(5, max(1, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(2.8 * cols, 2.8 * rows + 0.4), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.axis("off")
+    if not panels:
+        axes[0, 0].text(0.5, 0.5, "no class has a sphere (each needs 2+ real images)", ha="center", va="center",
+                        transform=axes[0, 0].transAxes, fontsize=8)
+    for ax, p in zip(axes.flat, panels):
+        kept = np.asarray(p["kept"], dtype=bool)
+        s = p["synthetic"]
+        ax.scatter(s[~kept, 0], s[~kept, 1], s=6, marker="x", color="tab:red", alpha=0.6, linewidths=0.6,
+                   label="dropped")
+        ax.scatter(s[kept, 0], s[kept, 1], s=6, marker="x", color="tab:green", alpha=0.6, linewidths=0.6,
+                   label="kept")
+        ax.scatter(p["real"][:, 0], p["real"][:, 1], s=14, color="black", label="real")
+        ax.add_patch(plt.Circle((0, 0), p["radius"], fill=False, color="tab:red", linewidth=1.2))
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(f"{p['title']}: {int(kept.sum())}/{len(kept)} kept", fontsize=8)
+        ax.set_xticks([]), ax.set_yticks([])
+    axes.flat[0].legend(fontsize=6, loc="lower left", markerscale=1.5)
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)

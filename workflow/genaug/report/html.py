@@ -257,12 +257,42 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None) -> list
     return ["<h2 id=run>Run summary</h2><ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
 
 
+def gallery(heading: str, pngs: list, depth: int) -> list[str]:
+    """A heading and the PNG files side by side, each captioned by the last `depth` parts of its path."""
+    parts = [f"{heading}<div class=grids>"]
+    for path in sorted(map(Path, pngs)):
+        caption = " / ".join(path.with_suffix("").parts[-depth:])
+        parts.append(f"<figure>{_img(path.read_bytes(), caption)}<figcaption>{_e(caption)}</figcaption></figure>")
+    return [*parts, "</div>"]
+
+
+def _read_optional(path) -> pd.DataFrame | None:
+    return pd.read_csv(path) if path and Path(path).stat().st_size > 1 else None
+
+
+def label_filtered(df: pd.DataFrame) -> pd.DataFrame:
+    """Filtered arms as rows of their own (`gan | sphere`), so figures and tables keep them apart from the
+    unfiltered set of the same generator; each still pairs with its cell's baseline."""
+    if "filter" not in df or (df["filter"] == "none").all():
+        return df
+    df = df.copy()
+    filtered = df["filter"] != "none"
+    df.loc[filtered, "model"] = df.loc[filtered, "model"] + " | " + df.loc[filtered, "filter"]
+    df["filter"] = "none"
+    return df
+
+
 def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
-                 tsne: list | None = None) -> None:
-    """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs)."""
+                 tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None) -> None:
+    """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs,
+    filters.csv, gencls.csv and the latent-sphere figures)."""
+    from . import fewshot
+
     meta = meta or {}
     df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
     df = with_train_set(df)
+    raw = df.copy()
+    df = label_filtered(df)
     df = df.sort_values(["regime", "size_value", "model", "seed"], kind="stable")
     diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]
     df = df.drop(diverged.index)  # no score exists for them; they are listed, not ranked
@@ -272,8 +302,10 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     if not gains.empty:
         gains = gains.sort_values(order, kind="stable")
         gains["arm"] = [arm_label(m, t) for m, t in zip(gains["model"], gains["train_set"])]
-    gen = pd.read_csv(gen_metrics) if gen_metrics and Path(gen_metrics).stat().st_size > 1 else None
-    prb = pd.read_csv(probes) if probes and Path(probes).stat().st_size > 1 else None
+    gen, prb = _read_optional(gen_metrics), _read_optional(probes)
+    prb = label_filtered(prb) if prb is not None and not prb.empty else prb
+    test_per_class = ((meta.get("config") or {}).get("test") or {}).get("per_class")
+    few = fewshot.section(raw, _read_optional(gencls), _read_optional(filters), spheres or [], test_per_class)
     datasets = ", ".join(df["dataset"].unique())
     parts = [
         f"<h1>genaug report: {_e(datasets)}</h1>",
@@ -281,7 +313,8 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
         "<nav><a href=#answer>Answer</a><a href=#accuracy>Accuracy</a><a href=#gains>Gains</a>"
         "<a href=#table2>Best per cell</a><a href=#rsm>Real/synthetic/mixed</a><a href=#genmetrics>Generative "
         "metrics</a><a href=#probes>Probes</a><a href=#tsne>t-SNE</a><a href=#classes>Per class</a>"
-        "<a href=#samples>Samples</a><a href=#run>Run</a></nav>",
+        "<a href=#samples>Samples</a>" + ("<a href=#fewshot>Few-shot (003)</a>" if few else "") +
+        "<a href=#run>Run</a></nav>",
         "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
         "Every arm (baseline, classic augmentation, each generator) is trained by the same rule: Adam, early stopping "
         "on a real validation split held out of every subset, and the same epoch cap. Intervals are 95% Student-t "
@@ -362,11 +395,8 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     parts.append("<h2 id=classes>Per-class precision and recall (largest size of each regime)</h2>")
     parts += _class_tables(df) or ["<p class=muted>No per-class scores.</p>"]
     if sample_pngs:
-        parts.append("<h2 id=samples>Synthetic samples</h2><div class=grids>")
-        for path in sorted(map(Path, sample_pngs)):
-            caption = " / ".join(path.with_suffix("").parts[-4:])
-            parts.append(f"<figure>{_img(path.read_bytes(), caption)}<figcaption>{_e(caption)}</figcaption></figure>")
-        parts.append("</div>")
+        parts += gallery("<h2 id=samples>Synthetic samples</h2>", sample_pngs, depth=4)
+    parts += few
     parts += _run_summary(df, meta, gen)
     parts += ["<h3>Configuration</h3>",
               f"<pre>{_e(json.dumps(meta.get('config', {}), indent=2, sort_keys=True))}</pre>"]
