@@ -121,3 +121,13 @@ def stages_filter(data, sub, synthetic, ae, out, stats_out, png, log):
 
     return filter_set(data=data, subset=sub, synthetic=synthetic, spec={"keep": 0.9}, out=out, stats_out=stats_out,
                       png=png, autoencoder=ae, device="cpu", log=log)
+
+
+@pytest.mark.parametrize("family", ["conv_vae", "vae"])
+def test_the_cell_autoencoder_builds_for_either_family_with_its_own_defaults(family, digits):
+    from genaug import generators as gens
+
+    spec = gcfg.autoencoder_spec({"effort": "quick", "autoencoder": {"family": family, "latent_dim": 8}})
+    model = gens.build(spec, digits.image_shape, digits.num_classes)
+    mu, _ = model.encode(torch.zeros(2, *digits.image_shape), torch.zeros(2, dtype=torch.long))
+    assert mu.shape == (2, 8) and gens.label_strategy(spec) == "reconstruct"

@@ -164,11 +164,19 @@ def filter_spec(config: dict, name: str) -> dict:
     return {"keep": 0.9, "distance": "euclidean", "space": "autoencoder", **filter_entries(config)[name]}
 
 
+AUTOENCODER_NETWORKS = {  # the cell autoencoder's network defaults, per family
+    "conv_vae": {"channels": [16, 32], "hidden": 256, "latent_dim": 32},
+    "vae": {"hidden": [400, 200], "latent_dim": 16},
+}
+
+
 def autoencoder_spec(config: dict) -> dict:
     """The cell autoencoder (the sphere filter's space, M2/M4's latent space) as a generator spec: a VAE
     trained on the cell's real subset, every class together, its steps scaled by the effort preset."""
-    entry = {"family": "conv_vae", "channels": [16, 32], "hidden": 256, "latent_dim": 32, "steps": 2000,
-             "batch_size": 64, "lr": 1e-3, **(config.get("autoencoder") or {})}
+    user = config.get("autoencoder") or {}
+    family = user.get("family", "conv_vae")
+    network = AUTOENCODER_NETWORKS.get(family, {})  # a bad family is named by check()
+    entry = {"family": family, **network, "steps": 2000, "batch_size": 64, "lr": 1e-3, **user}
     return generator_spec({**config, "models": {"autoencoder": {**entry, "label_strategy": "reconstruct"}}},
                           "autoencoder")
 
