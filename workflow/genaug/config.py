@@ -23,6 +23,7 @@ FILTER_PRESETS = {
     "sphere_reference": {"keep": 0.9, "distance": "euclidean", "space": "reference"},
 }
 FILTER_DISTANCES, FILTER_SPACES = ("euclidean", "mahalanobis"), ("autoencoder", "reference")
+FILTER_DEFAULTS = {"keep": 0.9, "distance": "euclidean", "space": "autoencoder"}
 # Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
 GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
@@ -161,7 +162,24 @@ def filters_for(config: dict, model: str) -> list[str]:
 
 def filter_spec(config: dict, name: str) -> dict:
     """A filter's settings with its defaults."""
-    return {"keep": 0.9, "distance": "euclidean", "space": "autoencoder", **filter_entries(config)[name]}
+    return check_filter({**FILTER_DEFAULTS, **filter_entries(config)[name]}, name)
+
+
+def check_filter(spec: dict, name: str) -> dict:
+    """A filter's settings, or a ConfigError naming the bad one: config time and the filter stage both use it."""
+    if not 0 < spec["keep"] <= 1:
+        raise ConfigError(f"filters.{name}.keep: {spec['keep']} is not in (0, 1]; it is the fraction of a "
+                          "class's real codes inside its sphere, e.g. 0.9")
+    if spec["distance"] not in FILTER_DISTANCES or spec["space"] not in FILTER_SPACES:
+        raise ConfigError(f"filters.{name}: distance must be one of {', '.join(FILTER_DISTANCES)} and space "
+                          f"one of {', '.join(FILTER_SPACES)}")
+    return spec
+
+
+def check_gencls(m: int, L: int, N: int, mu: float) -> None:
+    """M1-M4's parameters, or a ConfigError: config time and the gencls stage both use it."""
+    if not (m >= 1 and 1 <= L <= m and N >= 1 and 0 < mu <= 1):
+        raise ConfigError(f"gencls: m={m}, L={L}, N={N}, mu={mu}: need m >= 1, 1 <= L <= m, N >= 1 and 0 < mu <= 1")
 
 
 AUTOENCODER_NETWORKS = {  # the cell autoencoder's network defaults, per family
@@ -349,20 +367,12 @@ def check(config: dict) -> None:
             raise ConfigError(f"grid.filters: unknown filter {name!r}; define it under `filters:` or use one of "
                               f"{', '.join([NO_FILTER, *filter_entries(config)])}")
         if name != NO_FILTER:
-            spec = filter_spec(config, name)
-            if not 0 < spec["keep"] <= 1:
-                raise ConfigError(f"filters.{name}.keep: {spec['keep']} is not in (0, 1]; it is the fraction of a "
-                                  "class's real codes inside its sphere, e.g. 0.9")
-            if spec["distance"] not in FILTER_DISTANCES or spec["space"] not in FILTER_SPACES:
-                raise ConfigError(f"filters.{name}: distance must be one of {', '.join(FILTER_DISTANCES)} and space "
-                                  f"one of {', '.join(FILTER_SPACES)}")
+            filter_spec(config, name)
     if autoencoder_spec(config)["family"] not in ("vae", "conv_vae"):
         raise ConfigError(f"autoencoder.family: {autoencoder_spec(config)['family']!r}; the filter and M2/M4 need a "
                           "Gaussian VAE's encoder: use vae or conv_vae")
     gc = gencls_spec(config)
-    if not (gc["m"] >= 1 and 1 <= gc["L"] <= gc["m"] and gc["N"] >= 1 and 0 < gc["mu"] <= 1):
-        raise ConfigError(f"gencls: m={gc['m']}, L={gc['L']}, N={gc['N']}, mu={gc['mu']}: need m >= 1, "
-                          "1 <= L <= m, N >= 1 and 0 < mu <= 1")
+    check_gencls(gc["m"], gc["L"], gc["N"], gc["mu"])
     weights = gen_metrics_spec(config)["inception_weights"]
     if weights and find_inception_weights(weights)[0] is None:
         raise ConfigError(f"gen_metrics.inception_weights: {weights} is not a file; give pytorch-fid's "

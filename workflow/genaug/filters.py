@@ -25,10 +25,8 @@ import numpy as np
 import torch
 
 from . import __version__
+from .config import FILTER_DEFAULTS, check_filter
 from .errors import GenaugError
-
-DISTANCES = ("euclidean", "mahalanobis")
-SPACES = ("autoencoder", "reference")
 
 
 @dataclass
@@ -68,10 +66,7 @@ def _whitening(codes: np.ndarray, distance: str) -> np.ndarray:
 def fit_sphere(codes: np.ndarray, labels: np.ndarray, num_classes: int, keep: float,
                distance: str = "euclidean") -> Sphere:
     """Per class: the centre of the real codes and the radius inside which ceil(keep * n) of them lie."""
-    if not 0 < keep <= 1:
-        raise GenaugError(f"filter keep: {keep} is not in (0, 1]; it is the fraction of real codes inside the sphere")
-    if distance not in DISTANCES:
-        raise GenaugError(f"filter distance: {distance!r}; choose one of {', '.join(DISTANCES)}")
+    check_filter({**FILTER_DEFAULTS, "keep": keep, "distance": distance}, "sphere")
     codes = np.asarray(codes, dtype=np.float64)
     d = codes.shape[1]
     centres, radii = np.zeros((num_classes, d)), np.full(num_classes, np.nan)
@@ -99,6 +94,17 @@ def encode(model, images: torch.Tensor, labels: torch.Tensor, batch: int = 2000)
     return torch.cat(out).cpu().numpy() if out else np.zeros((0, model.latent_dim), dtype=np.float32)
 
 
+def load_autoencoder(path, device):
+    """The cell's VAE (eval mode on device), or a GenaugError when its training diverged."""
+    from . import generators as gens
+
+    model, ckpt = gens.load(path, device)
+    if model is None:
+        raise GenaugError(f"{path}: the autoencoder's training diverged ({ckpt['diverged']}); lower autoencoder.lr "
+                          "and rerun it")
+    return model
+
+
 def projection(sphere: Sphere, c: int, real: np.ndarray, synth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """2-D coordinates of a class's real and synthetic codes, centred on its sphere and whitened.
 
@@ -124,12 +130,7 @@ def cell_codes(spec: dict, x: torch.Tensor, y: torch.Tensor, sx: torch.Tensor, s
     if spec["space"] == "autoencoder":
         if autoencoder is None:
             raise GenaugError("filter space autoencoder: give --autoencoder (the cell's autoencoder checkpoint)")
-        from . import generators as gens
-
-        model, ckpt = gens.load(autoencoder, device)
-        if model is None:
-            raise GenaugError(f"{autoencoder}: the autoencoder's training diverged ({ckpt['diverged']}); "
-                              "lower autoencoder.lr and rerun it")
+        model = load_autoencoder(autoencoder, device)
         return (encode(model, to_float(x.to(device)), y.to(device)),
                 encode(model, to_float(sx.to(device)), sy.to(device)))
     if reference is None:
@@ -151,9 +152,7 @@ def filter_set(*, data, subset, synthetic, spec: dict, out, stats_out, png=None,
     from .stages import load_synthetic, real_subset
 
     t0 = time.perf_counter()
-    spec = {"keep": 0.9, "distance": "euclidean", "space": "autoencoder", **spec}
-    if spec["space"] not in SPACES:
-        raise GenaugError(f"filters.{name}.space: {spec['space']!r}; choose one of {', '.join(SPACES)}")
+    spec = check_filter({**FILTER_DEFAULTS, **spec}, name)
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     sx, sy, meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)

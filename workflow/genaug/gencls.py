@@ -114,16 +114,15 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: i
     from . import generators as gens
     from .data import to_float
     from .device import setup as setup_device
-    from .filters import encode
+    from .config import check_gencls
+    from .filters import encode, load_autoencoder
     from .io import write_json
     from .labels import synthesize
     from .scoring import classification_scores
     from .stages import real_subset
     from .subsets import parse_size, scoring_indices
 
-    for name, value, ok in (("m", m, m >= 1), ("L", L, 1 <= L <= m), ("N", N, N >= 1), ("mu", mu, 0 < mu <= 1)):
-        if not ok:
-            raise GenaugError(f"gencls.{name}: {value} is out of range (m >= 1, 1 <= L <= m, N >= 1, 0 < mu <= 1)")
+    check_gencls(m, L, N, mu)
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -149,10 +148,7 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: i
     test_x, test_y = to_float(ds.test_x[idx].to(dev)), ds.test_y[idx].numpy()
     ae = None
     if autoencoder is not None:
-        ae, ae_ckpt = gens.load(autoencoder, dev)
-        if ae is None:
-            raise GenaugError(f"{autoencoder}: the autoencoder's training diverged ({ae_ckpt['diverged']}); "
-                              "lower autoencoder.lr and rerun it")
+        ae = load_autoencoder(autoencoder, dev)
     views = {"pixel": test_x.flatten(1)}
     if ae is not None:
         views["latent"] = torch.from_numpy(encode(ae, test_x, torch.zeros(len(test_x), dtype=torch.long,
