@@ -33,6 +33,17 @@ TINY = {
 }
 
 
+# The evaluation grid: mixed and synthetic-only training sets, a combined row, generative metrics and probes.
+# One session-wide run serves tests/test_report.py and test_workflow.py's end-to-end checks.
+EVAL = {
+    **TINY,
+    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "vae", "combined"],
+             "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
+    "gen_metrics": {"enabled": True, "reference_images": 300, "reference_epochs": 1},
+    "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},
+}
+
+
 def snakemake(workdir, *args, config=None, **kwargs):
     """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml)."""
     if config is not None:
@@ -55,6 +66,11 @@ def job_counts(output: str) -> dict:
     """{rule: count} from snakemake's 'Job stats' table."""
     table = output.split("Job stats:")[1].split("\n\n")[0]
     return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+
+
+@pytest.fixture(scope="session")
+def evaluation_grid(tmp_path_factory):
+    return run_grid(tmp_path_factory, "evaluation", EVAL)
 
 
 @pytest.fixture(scope="session")

@@ -1,6 +1,8 @@
 """Every registered autoencoder model through the registry, on real digits: training, sampling under
 each label strategy and count policy, checkpoints, shapes and channel counts."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -41,15 +43,18 @@ def nearest_centroid_labeler(x, y):
 
 @pytest.fixture(scope="module")
 def trained(digits):
-    """One trained model per registered name, with its spec and loss log."""
-    out = {}
+    """One trained model per registered name, with its spec and loss log. Names whose specs differ only in
+    the label strategy (used when sampling, not in training) share one training run."""
+    out, runs = {}, {}
     x, y = real_subset(digits)
     for name in NAMES:
         spec = spec_for(name)
-        torch.manual_seed(0)
-        model = gens.build(spec, digits.image_shape, 10)
-        history = gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
-        out[name] = (spec, model, history)
+        key = json.dumps({k: v for k, v in spec.items() if k not in ("name", "label_strategy")}, sort_keys=True)
+        if key not in runs:
+            torch.manual_seed(0)
+            model = gens.build(spec, digits.image_shape, 10)
+            runs[key] = model, gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+        out[name] = (spec, *runs[key])
     return out
 
 

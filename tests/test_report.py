@@ -8,20 +8,12 @@ import pytest
 
 from genaug.stats import paired_gain
 
-from .conftest import TINY, run_grid, snakemake
-
-EVAL = {
-    **TINY,
-    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "vae", "combined"],
-             "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
-    "gen_metrics": {"enabled": True, "reference_images": 300, "reference_epochs": 1},
-    "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},
-}
+from .conftest import snakemake
 
 
-@pytest.fixture(scope="module")
-def grid(tmp_path_factory):
-    return run_grid(tmp_path_factory, "evaluation", EVAL)
+@pytest.fixture
+def grid(evaluation_grid):
+    return evaluation_grid
 
 
 def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metrics(grid):

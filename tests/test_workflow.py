@@ -10,7 +10,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import REPO, change_config, TINY, job_counts, run_grid, snakemake
+from .conftest import REPO, change_config, TINY, job_counts, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -91,48 +91,48 @@ def test_dry_run_of_the_paper_grid(tmp_path):
 # ------------------------------------------------------------------ a tiny grid, end to end
 
 
-@pytest.fixture(scope="module")
-def tiny_grid(tmp_path_factory):
-    return run_grid(tmp_path_factory, "grid", TINY)
+# The end-to-end grid is conftest's evaluation grid (one run shared with tests/test_report.py).
 
 
-def test_tiny_grid_writes_a_self_contained_report(tiny_grid):
-    page = (tiny_grid / "results" / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 4  # accuracy plot, gain plot, two sample grids
+def test_grid_writes_a_self_contained_report(evaluation_grid):
+    page = (evaluation_grid / "results" / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 4  # accuracy plot, gain plot, sample grids
     assert "<script" not in page and "http://" not in page.replace('http://www.w3.org', '')
-    for model in ["baseline", "classic", "vae"]:
+    for model in ["baseline", "vae", "combined"]:
         assert model in page
 
 
-def test_tiny_grid_summary_has_one_row_per_cell_with_sane_values(tiny_grid):
-    df = pd.read_csv(tiny_grid / "results" / "digits" / "summary.csv")
-    assert len(df) == 2 * 1 * 3 * 2  # regimes x sizes x models x seeds
-    assert not df.duplicated(["model", "regime", "size", "seed"]).any()
+def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
+    df = pd.read_csv(evaluation_grid / "results" / "digits" / "summary.csv")
+    assert not df.duplicated(["model", "train_set", "regime", "size", "seed"]).any()
     assert df["accuracy"].between(0, 1).all() and df["macro_f1"].between(0, 1).all()
-    assert (df["n_real"] == 100).all()
-    assert (df.loc[df["model"] != "vae", "n_synthetic"] == 0).all()
+    assert (df.loc[df["train_set"] != "synthetic", "n_real"] == 100).all()
+    assert (df.loc[df["model"] == "baseline", "n_synthetic"] == 0).all()
     assert (df.loc[df["model"] == "vae", "n_synthetic"] == 100).all()  # policy match
     assert (df["dataset"] == "digits").all() and set(df["seed"]) == {0, 1}
     for row in df.itertuples():
-        metrics = json.loads((tiny_grid / "results" / "digits" / "classifiers" / "cnn" / row.train_set / row.model / "none" /
-                              row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())
+        metrics = json.loads((evaluation_grid / "results" / "digits" / "classifiers" / "softmax" / row.train_set /
+                              row.model / "none" / row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())
         assert metrics["accuracy"] == pytest.approx(row.accuracy)
 
 
-def test_a_complete_grid_has_nothing_to_do(tiny_grid):
-    r = snakemake(tiny_grid, "-n")
+def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
+    r = snakemake(evaluation_grid, "-n")
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
 
 
-def test_one_cell_reruns_alone_and_reproduces_its_number(tiny_grid):
-    target = "results/digits/classifiers/cnn/mixed/vae/none/semi_balanced/n100/s1/metrics.json"
-    before = json.loads((tiny_grid / target).read_text())
-    (tiny_grid / target).unlink()
-    dry = snakemake(tiny_grid, target, "-n")
+def test_one_cell_reruns_alone_and_reproduces_its_number(evaluation_grid, tmp_path):
+    # on a copy: the shared grid stays complete for the other tests
+    grid = tmp_path / "grid"
+    shutil.copytree(evaluation_grid, grid, symlinks=True)
+    target = "results/digits/classifiers/softmax/mixed/vae/none/balanced/n100/s1/metrics.json"
+    before = json.loads((grid / target).read_text())
+    (grid / target).unlink()
+    dry = snakemake(grid, target, "-n")
     assert dry.returncode == 0 and job_counts(dry.stdout) == {"train_clf": 1, "total": 1}
-    r = snakemake(tiny_grid, target, "--cores", "2")
+    r = snakemake(grid, target, "--cores", "2")
     assert r.returncode == 0, r.stderr[-2000:]
-    after = json.loads((tiny_grid / target).read_text())
+    after = json.loads((grid / target).read_text())
     assert after["accuracy"] == before["accuracy"]  # same seed, same CPU: the same number
 
 
