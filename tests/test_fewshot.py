@@ -4,6 +4,7 @@ the report's Table 1, Table 2 and claims."""
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -44,6 +45,7 @@ def test_gencls_scores_m1_to_m4_and_the_discriminator(fewshot_grid):
     assert len(table) == 2 and (table["status"] == "ok").all() and (table["n_test"] == 200).all()
     for method in ("M1", "M2", "M3", "M4", "discriminator"):
         assert table[f"accuracy:{method}"].between(0, 1).all()
+    assert np.isfinite(table[["discriminator_logit:own_class", "discriminator_logit:other_classes"]]).all().all()
     assert (table["accuracy:M1"] > 0.2).all()  # pixel nearest neighbours of digits beat chance even at smoke
 
 
@@ -51,6 +53,6 @@ def test_the_report_has_the_thesis_tables_and_claims(fewshot_grid):
     html = (fewshot_grid / "results" / "report.html").read_text()
     for text in ("Table 1: gan, regime shots", "Table 2: the latent-sphere filter", "003's claims against this run",
                  "M1-M4 beat the GAN discriminator", "filtering with sphere", "Figure 21",
-                 "20 test images per class"):
+                 "20 test images per class", "discriminator score: own class / other classes"):
         assert text in html, text
     assert html.count("<img") >= 2  # the sphere figure and the sample grid

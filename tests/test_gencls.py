@@ -8,7 +8,8 @@ import torch
 
 from genaug import config as gcfg
 from genaug import generators as gens
-from genaug.gencls import classify, discriminator_scores, distances, nearest_class, neighbourhood_probs, vote_fractions
+from genaug.gencls import (classify, discriminator_margin, discriminator_scores, distances, nearest_class,
+                           neighbourhood_probs, vote_fractions)
 
 
 def test_batched_distances_match_a_direct_loop():
@@ -81,6 +82,14 @@ def test_the_discriminator_baseline_reads_each_class_discriminator(digits):
             assert torch.isfinite(scores).all() and scores.std(1).gt(0).all()
     vae = gens.build(gcfg.generator_spec({"models": {}, "effort": "smoke"}, "vae"), digits.image_shape, 10)
     assert discriminator_scores(vae, x, 10) is None
+
+
+def test_the_discriminator_margin_averages_own_and_other_class_scores():
+    scores = torch.tensor([[2.0, 0.0, -torch.inf], [1.0, 4.0, -torch.inf], [3.0, 5.0, -torch.inf]])
+    y = torch.tensor([0, 1, 0])
+    margin = discriminator_margin(scores, y)
+    # own: 2, 4, 3; others (the untrained class 2 left out): 0, 1, 5
+    assert margin == {"own_class": pytest.approx(3.0), "other_classes": pytest.approx(2.0)}
 
 
 def test_conditional_families_match_the_classes():

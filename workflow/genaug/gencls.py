@@ -107,6 +107,18 @@ def discriminator_scores(model, x: torch.Tensor, num_classes: int, batch: int = 
     return out
 
 
+def discriminator_margin(scores: torch.Tensor, y: torch.Tensor) -> dict:
+    """Why the discriminator baseline scores what it does: the mean score a test image gets from its own
+    class's discriminator vs from the others'. A discriminator near equilibrium rates its class's real
+    images about like its generator's (logit near 0) and never saw the other classes, so the own-class
+    score need not be the highest."""
+    finite = torch.isfinite(scores)
+    own = scores.gather(1, y[:, None]).squeeze(1)
+    others = finite.clone()
+    others[torch.arange(len(y)), y] = False
+    return {"own_class": float(own[torch.isfinite(own)].mean()), "other_classes": float(scores[others].mean())}
+
+
 def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: int = 5, N: int = 10, mu: float = 0.05,
            seed: int, test_per_class: int | None = None, test_seed: int = 0, model: str | None = None,
            sampling: dict | None = None, device="auto", threads=1, log=sys.stderr) -> dict:
@@ -167,8 +179,10 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: i
           f"mu={mu}", file=log, flush=True)
     probs = classify(views, draw, k, m=m, L=L, N=N, mu=mu)
     scores = discriminator_scores(gen_model, test_x, k)
+    judged = None
     if scores is not None:
         probs["discriminator"] = scores
+        judged = discriminator_margin(scores, torch.from_numpy(test_y).to(scores.device))
     accuracy, macro_f1 = {}, {}
     for name, p in probs.items():
         s = classification_scores(test_y, p.argmax(1).cpu().numpy(), ds.classes)
@@ -177,6 +191,7 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: i
               "params": {"m": m, "L": L, "N": N, "mu": mu}, "n_test": len(test_y), "n_real": len(y),
               "latent": ae is not None, "family": ckpt["spec"]["family"],
               "discriminator": None if scores is not None else "the generator has no discriminator",
+              "discriminator_logit": judged,
               "wall_time_s": time.perf_counter() - t0, "genaug": __version__}
     write_json(out, result)
     shown = " ".join(f"{k_}={v:.3f}" for k_, v in accuracy.items())

@@ -70,8 +70,21 @@ def _mean_ci(values: pd.Series) -> str:
     return f"{values.mean():.3f}{ci}"
 
 
-def table1(long: pd.DataFrame, model: str) -> str:
-    """Method x images per class: mean accuracy [95 % CI] and the ratio to the discriminator's mean."""
+def _logits(gencls: pd.DataFrame | None, regime: str, model: str) -> dict:
+    """{size: (own-class, other-class) mean discriminator score} over the ok seeds, where gencls recorded it."""
+    cols = ["discriminator_logit:own_class", "discriminator_logit:other_classes"]
+    if gencls is None or gencls.empty or not set(cols) <= set(gencls):
+        return {}
+    ok = gencls[(gencls["status"] == "ok") & (gencls["regime"] == regime) & (gencls["model"] == model)]
+    means = ok.dropna(subset=cols).groupby("size")[cols].mean()
+    return {size: tuple(row) for size, row in zip(means.index, means.to_numpy())}
+
+
+def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
+    """Method x images per class: mean accuracy [95 % CI] and the ratio to the discriminator's mean.
+
+    `logits` ({size: (own, others)}) adds a row with the mean score a test image gets from its own
+    class's discriminator and from the other classes': it says why the discriminator ranks as it does."""
     sub = long[long["model"] == model]
     sizes = sub.drop_duplicates("size").sort_values("size_value")[["size", "size_value"]].itertuples(index=False)
     sizes = list(sizes)
@@ -91,6 +104,10 @@ def table1(long: pd.DataFrame, model: str) -> str:
                 published = f"<br><span class=muted>003: {THESIS_TABLE1['M1'][value][0]:.1f}%</span>"
             cells.append(_mean_ci(acc) + ratio + published)
         rows.append([_e(method), *cells])
+    if logits:
+        rows.append(["<span class=muted>discriminator score: own class / other classes</span>",
+                     *(f"<span class=muted>{logits[size][0]:+.2f} / {logits[size][1]:+.2f}</span>"
+                       if size in logits else "–" for size, _ in sizes)])
     return _table(["method", *(f"{v} per class" for _, v in sizes)], rows, left=1)
 
 
@@ -206,14 +223,18 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
              f"<p>Accuracy on {test}, mean [95% CI] over seeds. M1/M3 compare a test image with each class's "
              "generated images in pixel space, M2/M4 in the latent space of a VAE trained on the cell's real images; "
              "the discriminator row classifies by the most convinced per-class discriminator (003's baseline), with "
-             "each method's ratio to it in brackets. The classifier rows are trained by the same early-stopping rule "
+             "each method's ratio to it in brackets; its last row is the mean score (logit) a test image gets from its own "
+             "class's discriminator and from the other classes': a discriminator near equilibrium scores its class's "
+             "real images about like its generator's (near 0) and never saw the other classes, so where the own-class "
+             "score is not the higher the baseline falls below chance. The classifier rows are trained by the same early-stopping rule "
              "as every arm of the grid. 003's own numbers (MNIST, one run each) are printed in grey for comparison: "
              "they are claims, not targets.</p>"]
     for regime in sorted(regimes):
         long = _long(summary, gencls, regime)
         for model in sorted(set(long["model"])):
             if gencls is not None and not gencls.empty and model in set(gencls["model"]):
-                parts += [f"<h3>Table 1: {_e(model)}, regime {_e(regime)}</h3>", table1(long, model)]
+                parts += [f"<h3>Table 1: {_e(model)}, regime {_e(regime)}</h3>",
+                          table1(long, model, _logits(gencls, regime, model))]
         parts += [f"<h3>Table 2: the latent-sphere filter, regime {_e(regime)}</h3>",
                   "<p>Generated: synthetic images made for the cell; qualified: those inside their class's sphere "
                   "(means over seeds). Real inside: the share of the real codes inside their sphere (the filter's "
