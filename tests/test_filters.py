@@ -116,6 +116,20 @@ def test_the_filter_stage_keeps_real_copies_and_drops_noise(digits_cache, digits
     assert png.stat().st_size > 1000
 
 
+def test_a_diverged_synthetic_set_passes_through_with_every_output(digits_cache, digits_cell, quiet):
+    root, sub, ae = digits_cell
+    synthetic = root / "diverged.npz"
+    meta = {"status": "diverged", "model": "test", "reason": "collapsed"}
+    np.savez(synthetic, images=np.zeros((0, 1, 28, 28), np.uint8), labels=np.zeros(0, np.int64),
+             meta=np.array(json.dumps(meta)))
+    out, stats_out, png = root / "d.npz", root / "d.json", root / "d.png"
+    stats = stages_filter(digits_cache, sub, synthetic, ae, out, stats_out, png, quiet)
+    assert stats["status"] == "diverged" and json.loads(stats_out.read_text())["reason"] == "collapsed"
+    with np.load(out) as z:  # the classifier cell reads the divergence from here
+        assert len(z["images"]) == 0 and json.loads(str(z["meta"]))["status"] == "diverged"
+    assert png.stat().st_size > 1000  # Snakemake's rule declares it: it must exist
+
+
 def stages_filter(data, sub, synthetic, ae, out, stats_out, png, log):
     from genaug.filters import filter_set
 

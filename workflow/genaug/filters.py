@@ -161,7 +161,11 @@ def filter_set(*, data, subset, synthetic, spec: dict, out, stats_out, png=None,
     if meta.get("status") == "diverged":  # passed on as it is: the classifier cell records the divergence
         save_npz(out, images=sx.numpy(), labels=sy.numpy(), meta=np.array(json.dumps(meta)))
         stats = {**ids, "status": "diverged", "reason": meta.get("reason")}
+        if png is not None:
+            sphere_panels([], png, title=f"{name} on {ids['model']} {sub.regime}/{sub.size}/s{sub.seed}",
+                          empty="the synthetic set diverged: nothing to filter")
         write_json(stats_out, stats)
+        print(f"{name}: the synthetic set diverged upstream ({meta.get('reason')}); passed on empty", file=log)
         return stats
     real_codes, synth_codes = cell_codes(spec, x, y, sx, sy, autoencoder=autoencoder, reference=reference, device=dev)
     yr, ys = y.cpu().numpy(), sy.numpy()

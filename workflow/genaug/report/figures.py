@@ -240,9 +240,11 @@ def tsne_grid(panels: list):
     return fig
 
 
-def sphere_panels(panels: list, path, title: str = "") -> None:
+def sphere_panels(panels: list, path, title: str = "",
+                  empty: str = "no class has a sphere (each needs 2+ real images)") -> None:
     """003's Figure 21 per class: real codes, kept and dropped synthetic codes in the sphere's 2-D
-    projection, and the sphere (a circle of its radius). Written as a PNG at `path`."""
+    projection, and the sphere (a circle of its radius). Written as a PNG at `path`; without panels
+    it says why (`empty`), so the rule's output always exists."""
     import seaborn as sns
 
     plt = _pyplot()
@@ -253,7 +255,7 @@ def sphere_panels(panels: list, path, title: str = "") -> None:
     for ax in axes.flat[len(panels):]:
         ax.axis("off")
     if not panels:
-        axes[0, 0].text(0.5, 0.5, "no class has a sphere (each needs 2+ real images)", ha="center", va="center",
+        axes[0, 0].text(0.5, 0.5, empty, ha="center", va="center",
                         transform=axes[0, 0].transAxes, fontsize=8)
     for ax, p in zip(axes.flat, panels):
         kept = np.asarray(p["kept"], dtype=bool)
@@ -267,7 +269,8 @@ def sphere_panels(panels: list, path, title: str = "") -> None:
         ax.set_aspect("equal", adjustable="datalim")
         ax.set_title(f"{p['title']}: {int(kept.sum())}/{len(kept)} kept", fontsize=8)
         ax.set_xticks([]), ax.set_yticks([])
-    axes.flat[0].legend(fontsize=6, loc="lower left", markerscale=1.5)
+    if panels:
+        axes.flat[0].legend(fontsize=6, loc="lower left", markerscale=1.5)
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
     with atomic_path(path) as tmp:
