@@ -88,6 +88,16 @@ def test_data_dir_comes_first_and_accepts_gz_files(tmp_path, no_system_copy_no_d
     assert (tmp_path / "cache" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
 
 
+def test_mnist_loads_from_a_local_copy_of_its_idx_files(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    monkeypatch.setattr(torchvision.datasets.MNIST, "download", lambda *a, **k: pytest.fail("tried to download"))
+    fake_mnist_files(tmp_path / "mine", gz=True)
+    ds = load_source("mnist", data_dir=tmp_path / "mine", cache_dir=tmp_path / "cache")
+    assert ds.name == "mnist" and ds.classes[0] == "0 - zero" and ds.num_classes == 10
+    assert len(ds.train_y) == 60 and len(ds.test_y) == 20 and (tmp_path / "cache" / "MNIST" / "raw").is_dir()
+
+
 def test_torchvision_layout_in_cache_dir_is_used(tmp_path, no_system_copy_no_download):
     fake_mnist_files(tmp_path / "cache" / "FashionMNIST" / "raw")
     root = locate_torchvision_root("fashion_mnist", None, tmp_path / "cache")
