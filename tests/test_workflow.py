@@ -88,7 +88,7 @@ def test_dry_run_of_the_paper_grid(tmp_path):
     assert counts["train_clf"] == 75 * 4 and counts["train_gen"] == 75 * 2
 
 
-# ------------------------------------------------------------------ a tiny grid, end to end
+# ------------------------------------------------------------------ the evaluation grid, end to end
 
 
 # The end-to-end grid is conftest's evaluation grid (one run shared with tests/test_report.py).

@@ -112,9 +112,8 @@ def discriminator_margin(scores: torch.Tensor, y: torch.Tensor) -> dict:
     class's discriminator vs from the others'. A discriminator near equilibrium rates its class's real
     images about like its generator's (logit near 0) and never saw the other classes, so the own-class
     score need not be the highest."""
-    finite = torch.isfinite(scores)
     own = scores.gather(1, y[:, None]).squeeze(1)
-    others = finite.clone()
+    others = torch.isfinite(scores)  # a class without a trained model scores -inf: left out
     others[torch.arange(len(y)), y] = False
     return {"own_class": float(own[torch.isfinite(own)].mean()), "other_classes": float(scores[others].mean())}
 

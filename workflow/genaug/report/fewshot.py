@@ -223,11 +223,11 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
              f"<p>Accuracy on {test}, mean [95% CI] over seeds. M1/M3 compare a test image with each class's "
              "generated images in pixel space, M2/M4 in the latent space of a VAE trained on the cell's real images; "
              "the discriminator row classifies by the most convinced per-class discriminator (003's baseline), with "
-             "each method's ratio to it in brackets; its last row is the mean score (logit) a test image gets from its own "
-             "class's discriminator and from the other classes': a discriminator near equilibrium scores its class's "
-             "real images about like its generator's (near 0) and never saw the other classes, so where the own-class "
-             "score is not the higher the baseline falls below chance. The classifier rows are trained by the same early-stopping rule "
-             "as every arm of the grid. 003's own numbers (MNIST, one run each) are printed in grey for comparison: "
+             "each method's ratio to it in brackets. The table's last row is the mean score (logit) a test image "
+             "gets from its own class's discriminator and from the other classes': a discriminator near equilibrium "
+             "scores its class's real images about like its generator's (near 0) and never saw the other classes, so "
+             "where the own-class score is not the higher the baseline falls below chance. The classifier rows are "
+             "trained by the same early-stopping rule as every arm of the grid. 003's own numbers (MNIST, one run each) are printed in grey for comparison: "
              "they are claims, not targets.</p>"]
     for regime in sorted(regimes):
         long = _long(summary, gencls, regime)
