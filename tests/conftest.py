@@ -33,11 +33,12 @@ TINY = {
 }
 
 
-# The evaluation grid: mixed and synthetic-only training sets, a combined row, generative metrics and probes.
+# The evaluation grid: both real arms, mixed and synthetic-only training sets, a combined row, generative
+# metrics and probes.
 # One session-wide run serves tests/test_report.py and test_workflow.py's end-to-end checks.
 EVAL = {
     **TINY,
-    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "vae", "combined"],
+    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "classic", "vae", "combined"],
              "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
     "gen_metrics": {"enabled": True, "reference_images": 300, "reference_epochs": 1},
     "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},

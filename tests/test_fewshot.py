@@ -56,3 +56,13 @@ def test_the_report_has_the_thesis_tables_and_claims(fewshot_grid):
                  "20 test images per class", "discriminator score: own class / other classes"):
         assert text in html, text
     assert html.count("<img") >= 2  # the sphere figure and the sample grid
+
+
+def test_table1_says_how_many_seeds_a_short_cell_has():
+    from genaug.report.fewshot import table1
+
+    rows = [{"model": "gan", "size": "k5", "size_value": 5, "seed": s, "method": m, "accuracy": 0.5 + 0.01 * s}
+            for m in ("M1", "cnn + gan") for s in range(3) if not (m == "cnn + gan" and s == 2)]
+    html = table1(pd.DataFrame(rows), "gan")
+    m1_row, gan_row = html.split("<tr>")[2], html.split("<tr>")[3]
+    assert "seeds)" not in m1_row and "(2 of 3 seeds)" in gan_row

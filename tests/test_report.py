@@ -19,9 +19,10 @@ def grid(evaluation_grid):
 def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metrics(grid):
     res = grid / "results" / "digits"
     df = pd.read_csv(res / "summary.csv")
-    # per seed: baseline (real) + vae and combined x (mixed, synthetic)
-    assert len(df) == 2 * (1 + 2 * 2)
+    # per seed: baseline and classic (real) + vae and combined x (mixed, synthetic)
+    assert len(df) == 2 * (2 + 2 * 2)
     assert set(df["train_set"]) == {"real", "mixed", "synthetic"}
+    assert set(df.loc[df["train_set"] == "real", "model"]) == {"baseline", "classic"}
     assert (df.loc[df["train_set"] == "synthetic", "n_real"] == 0).all()
     assert (df.loc[df["model"] == "combined", "n_synthetic"] == 100).all()  # one set's size, not two
     gen = pd.read_csv(res / "gen_metrics.csv")
@@ -61,5 +62,5 @@ def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(gri
         names = z.namelist()
         page = z.read(min((n for n in names if n.endswith("/report.html")), key=len)).decode()  # Snakemake's page
     assert any(n.endswith("/report.html") and "/data/" in n for n in names)  # ours, packed inside it
-    assert sum(n.endswith("tsne.png") for n in names) == 5 and any(n.endswith("summary.csv") for n in names)
+    assert sum(n.endswith("tsne.png") for n in names) == 6 and any(n.endswith("summary.csv") for n in names)
     assert "twin clusters" in page and "One row per classifier cell" in page  # captions from workflow/report/

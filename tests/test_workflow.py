@@ -98,8 +98,8 @@ def test_grid_writes_a_self_contained_report(evaluation_grid):
     page = (evaluation_grid / "results" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4  # accuracy plot, gain plot, sample grids
     assert "<script" not in page and "http://" not in page.replace('http://www.w3.org', '')
-    for model in ["baseline", "vae", "combined"]:
-        assert model in page
+    for model in ["baseline", "classic", "vae", "combined"]:
+        assert f"<td class=l>{model}</td>" in page, model
 
 
 def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
@@ -107,7 +107,7 @@ def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
     assert not df.duplicated(["model", "train_set", "regime", "size", "seed"]).any()
     assert df["accuracy"].between(0, 1).all() and df["macro_f1"].between(0, 1).all()
     assert (df.loc[df["train_set"] != "synthetic", "n_real"] == 100).all()
-    assert (df.loc[df["model"] == "baseline", "n_synthetic"] == 0).all()
+    assert (df.loc[df["model"].isin(["baseline", "classic"]), "n_synthetic"] == 0).all()
     assert (df.loc[df["model"] == "vae", "n_synthetic"] == 100).all()  # policy match
     assert (df["dataset"] == "digits").all() and set(df["seed"]) == {0, 1}
     for row in df.itertuples():

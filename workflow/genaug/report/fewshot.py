@@ -62,12 +62,14 @@ def _series(long: pd.DataFrame, model: str, method: str, size: str) -> pd.Series
     return sel.set_index("seed")["accuracy"].astype(float)
 
 
-def _mean_ci(values: pd.Series) -> str:
+def _mean_ci(values: pd.Series, seeds: int = 0) -> str:
+    """Mean [95% CI]; with `seeds` (the run's seed count) a cell that has fewer says how many it has."""
     if values.empty:
         return "–"
     lo, hi = t_interval(values)
     ci = "" if np.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
-    return f"{values.mean():.3f}{ci}"
+    short = f" <span class=muted>({len(values)} of {seeds} seeds)</span>" if len(values) < seeds else ""
+    return f"{values.mean():.3f}{ci}{short}"
 
 
 def _logits(gencls: pd.DataFrame | None, regime: str, model: str) -> dict:
@@ -90,6 +92,7 @@ def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
     sizes = list(sizes)
     methods = [m for m in [*METHODS, DISC] if m in set(sub["method"])]
     methods += sorted(set(sub["method"]) - set(methods))
+    seeds = long["seed"].nunique()
     rows = []
     for method in methods:
         cells = []
@@ -102,7 +105,7 @@ def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
             published = f"<br><span class=muted>003: {thesis[1]:.1f}%</span>" if thesis else ""
             if method == DISC and value in THESIS_TABLE1["M1"]:
                 published = f"<br><span class=muted>003: {THESIS_TABLE1['M1'][value][0]:.1f}%</span>"
-            cells.append(_mean_ci(acc) + ratio + published)
+            cells.append(_mean_ci(acc, seeds) + ratio + published)
         rows.append([_e(method), *cells])
     if logits:
         rows.append(["<span class=muted>discriminator score: own class / other classes</span>",
@@ -118,6 +121,7 @@ def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> 
         return "<p class=muted>No filtered synthetic sets in this run (grid.filters has only none).</p>"
     ok = filters[(filters["status"] == "ok") & (filters["regime"] == regime)]
     s = summary[(summary["regime"] == regime) & (summary["train_set"] == "mixed")]
+    seeds = s["seed"].nunique()
     rows = []
     keys = ok.groupby(["dataset", "model", "filter", "size"], sort=False)
     for (dataset, model, flt, size), g in sorted(keys, key=lambda kv: (kv[0][1], kv[0][2], kv[1]["size"].iloc[0][1:]
@@ -130,7 +134,7 @@ def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> 
             d = paired_diff(after, before)
             cls = ("pos" if d["diff"] > 0 else "neg") if d["ci_low"] > 0 or d["ci_high"] < 0 else "muted"
             ci = "n/a" if np.isnan(d["ci_low"]) else f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-            clf_rows.append((clf, _mean_ci(before), _mean_ci(after),
+            clf_rows.append((clf, _mean_ci(before, seeds), _mean_ci(after, seeds),
                              f"<span class={cls}>{_num(d['diff'], '+.3f')}</span> {ci}"))
         thesis = THESIS_TABLE2.get(value) if regime == "shots" else None
         published = (f"{thesis[0]} / {thesis[1]}; {thesis[2]:.1f}% -> {thesis[3]:.1f}%" if thesis else "–")
