@@ -64,3 +64,10 @@ def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(gri
     assert any(n.endswith("/report.html") and "/data/" in n for n in names)  # ours, packed inside it
     assert sum(n.endswith("tsne.png") for n in names) == 6 and any(n.endswith("summary.csv") for n in names)
     assert "twin clusters" in page and "One row per classifier cell" in page  # captions from workflow/report/
+
+
+def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():
+    from genaug.report.html import _acc_ci
+
+    assert _acc_ci(0.224, 1.076) == "[0.224, 1.000]" and _acc_ci(-0.1, 0.5) == "[0.000, 0.500]"
+    assert _acc_ci(float("nan"), float("nan")) == "n/a (1 seed)"

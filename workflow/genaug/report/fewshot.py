@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import paired_diff, t_interval
-from .html import _e, _num, _table, gallery
+from .html import _acc_ci, _e, _num, _table, gallery
 
 DISC = "discriminator"
 METHODS = ("M1", "M2", "M3", "M4")
@@ -67,7 +67,7 @@ def _mean_ci(values: pd.Series, seeds: int = 0) -> str:
     if values.empty:
         return "–"
     lo, hi = t_interval(values)
-    ci = "" if np.isnan(lo) else f" [{lo:.3f}, {hi:.3f}]"
+    ci = "" if np.isnan(lo) else f" {_acc_ci(lo, hi)}"
     short = f" <span class=muted>({len(values)} of {seeds} seeds)</span>" if len(values) < seeds else ""
     return f"{values.mean():.3f}{ci}{short}"
 

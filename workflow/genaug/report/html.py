@@ -64,7 +64,14 @@ def _e(value) -> str:
 
 
 def _ci(lo, hi) -> str:
+    """A difference's interval: signed."""
     return "n/a (1 seed)" if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+
+
+def _acc_ci(lo, hi) -> str:
+    """An accuracy's interval: unsigned and clipped to [0, 1], as the figures draw it (with 2 seeds a
+    t-interval easily runs past 1)."""
+    return "n/a (1 seed)" if pd.isna(lo) else f"[{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]"
 
 
 def _num(v, fmt=".4f") -> str:
@@ -161,7 +168,7 @@ def _real_synthetic_mixed(acc: pd.DataFrame, gen: pd.DataFrame | None) -> str:
             get = g[g["model"] == model].set_index("train_set")
             cell = [_e(clf), _e(regime), _e(size), _e(model),
                     _num(base.iloc[0] if len(base) else None, ".4f"),
-                    *(f"{_num(get.loc[t, 'mean'])} {_ci(get.loc[t, 'ci_low'], get.loc[t, 'ci_high'])}"
+                    *(f"{_num(get.loc[t, 'mean'])} {_acc_ci(get.loc[t, 'ci_low'], get.loc[t, 'ci_high'])}"
                       if t in get.index else "–" for t in ("synthetic", "mixed"))]
             if gen is not None:
                 m = gen[(gen["model"] == model) & (gen["regime"] == regime) & (gen["size"] == size)]
