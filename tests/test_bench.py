@@ -29,3 +29,13 @@ def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
     assert row["steps"] == 3 and row["quick_preset_steps"] == 2000
     assert row["train_images_per_s"] > 0 and row["sample_images"] == 10 * 1000
     assert "d_loss_first_interval" in row and row["machine"]["device"] == "cpu" and "measured_at" in row
+
+
+def test_the_dry_run_grid_has_two_generators_whether_or_not_config_lists_them():
+    import yaml
+
+    shipped = yaml.safe_load((bench.REPO / "config.yaml").read_text())
+    for config in (shipped, {**shipped, "models": {"vae": {"family": "vae", "per_class": True}}}):
+        grid = bench.big_grid_config(config)["grid"]
+        assert grid["models"] == ["baseline", "classic", "vae", "vae_recon"]
+        assert len(grid["regimes"]) == 5 and len(grid["sizes"]) == 10

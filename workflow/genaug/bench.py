@@ -305,13 +305,18 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     return out
 
 
-def big_grid_config(config: dict, seeds: int = 30) -> dict:
-    """config.yaml widened to every regime, ten sizes and `seeds` seeds: about 10,000 jobs."""
+def big_grid_config(config: dict, seeds: int = 17) -> dict:
+    """config.yaml widened to every regime, ten sizes, `seeds` seeds and a second generator: about 10,000 jobs.
+
+    The models are the grid's own plus `vae_recon`, so the job count does not hang on whether config.yaml
+    lists its generators under `models:` (registered presets need no entry). 17 seeds since each cell also
+    has probe, t-SNE and gen_metrics jobs (30 seeds were 10,264 jobs before those stages, 17,620 after)."""
     cfg = copy.deepcopy(config)
     cfg["seeds"] = list(range(seeds))
+    models = dict.fromkeys(["baseline", "classic", *cfg["grid"]["models"], *(cfg.get("models") or {}), "vae_recon"])
     cfg["grid"].update(regimes=["balanced", "semi_balanced", "imbalanced", "fraction", "shots"],
                        sizes=list(range(500, 5001, 500)), fractions=[10, 25, 50, 100], shots=[1, 5, 10, 20],
-                       models=["baseline", "classic", *[m for m in (cfg.get("models") or {})]])
+                       models=list(models))
     return cfg
 
 
