@@ -71,3 +71,14 @@ def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():
 
     assert _acc_ci(0.224, 1.076) == "[0.224, 1.000]" and _acc_ci(-0.1, 0.5) == "[0.000, 0.500]"
     assert _acc_ci(float("nan"), float("nan")) == "n/a (1 seed)"
+
+
+def test_the_run_summary_warns_when_runs_come_from_several_machines():
+    from genaug.report.html import _machines
+
+    one = pd.DataFrame({"status": ["ok", "ok", "diverged"], "machine": ["AMD EPYC", "AMD EPYC", None]})
+    assert _machines(one) == ["machines: AMD EPYC (2 runs)"]  # a diverged cell ran nothing
+    two = pd.DataFrame({"status": ["ok"] * 3, "machine": ["AMD EPYC", "Intel Xeon", None]})
+    (line,) = _machines(two)
+    assert "AMD EPYC (1 run)" in line and "not recorded (1 run)" in line and "more than one machine" in line
+

@@ -110,6 +110,10 @@ def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
     assert (df.loc[df["model"].isin(["baseline", "classic"]), "n_synthetic"] == 0).all()
     assert (df.loc[df["model"] == "vae", "n_synthetic"] == 100).all()  # policy match
     assert (df["dataset"] == "digits").all() and set(df["seed"]) == {0, 1}
+    machine = df["machine"].iloc[0]  # what computed it: the CPU's (or GPU's) model name
+    assert isinstance(machine, str) and machine and (df["machine"] == machine).all()
+    page = (evaluation_grid / "results" / "report.html").read_text()
+    assert f"machines: {machine} ({len(df)} runs)" in page and "more than one machine" not in page
     for row in df.itertuples():
         metrics = json.loads((evaluation_grid / "results" / "digits" / "classifiers" / "softmax" / row.train_set /
                               row.model / "none" / row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())

@@ -11,7 +11,7 @@ from .io import read_json, write_csv
 IDS = ["dataset", "classifier", "train_set", "model", "filter", "regime", "size", "size_value", "seed"]
 COLUMNS = [
     *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy",
-    "wall_time_s", "reason",
+    "wall_time_s", "machine", "reason",
 ]
 
 
@@ -25,8 +25,9 @@ def summary_row(metrics: dict) -> dict:
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}
-    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason")}
+    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason", "machine")}
     row["status"], row["reason"] = metrics.get("status", "ok"), ""
+    row["machine"] = metrics.get("machine", "")  # recorded since 2026-11-24
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
     for name, scores in metrics["per_class"].items():

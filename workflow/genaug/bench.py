@@ -90,10 +90,9 @@ def _now() -> str:
 def _machine(device) -> dict:
     import torch
 
-    cpu = platform.processor()
-    with contextlib.suppress(OSError):
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    return {"cpu": cpu, "cores": os.cpu_count(), "device": str(device), "torch": str(torch.__version__),
+    from .device import cpu_name
+
+    return {"cpu": cpu_name(), "cores": os.cpu_count(), "device": str(device), "torch": str(torch.__version__),
             "torch_threads": torch.get_num_threads(),
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "python": platform.python_version()}
 

@@ -21,6 +21,7 @@ from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 from .config import TRAIN_SETS
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
+from .device import name as device_name
 from .device import setup as setup_device
 from .errors import Diverged, GenaugError
 from .io import NPZ_ERRORS, save_npz, write_csv, write_json
@@ -360,8 +361,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "best_val_accuracy": result.best_val_accuracy, "history": result.history,
         "train": vars(cfg), "classic": classic, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
-        "wall_time_s": time.perf_counter() - t0, "device": str(dev), "threads": torch.get_num_threads(),
-        "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
+        "wall_time_s": time.perf_counter() - t0, "device": str(dev), "machine": device_name(dev),
+        "threads": torch.get_num_threads(), "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
     }
     s_emb, s_lab = np.zeros((0, emb.shape[1]), dtype=np.float16), np.zeros(0, dtype=np.int16)
     if sx is not None and len(sx):

@@ -239,6 +239,20 @@ def _version(package: str) -> str:
         return "?"
 
 
+def _machines(df: pd.DataFrame) -> list[str]:
+    """Which machines computed the classifier runs, and a warning when there were several: the same seed
+    need not give the same number on two machines, so a pair of arms on one seed then spans them."""
+    ran = df[df["status"] == "ok"] if "status" in df else df  # a diverged cell trained nothing
+    names = ran["machine"].fillna("").astype(str) if "machine" in ran else pd.Series("", index=ran.index)
+    counts = names.replace("", "not recorded").value_counts()
+    line = "machines: " + ", ".join(f"{_e(m)} ({n} run{'s' if n != 1 else ''})" for m, n in counts.items())
+    if len(counts) < 2:
+        return [line]
+    return [line + ". <b>The runs come from more than one machine</b>: the same seed can score differently on "
+            "another machine (early stopping may pick another epoch; README: What the numbers mean). The "
+            "intervals over seeds still hold; an exact rerun of a cell needs the same kind of machine"]
+
+
 def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None) -> list[str]:
     cfg = meta.get("config", {})
     items = [
@@ -249,6 +263,7 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None) -> list
         f"{len(df)} classifier runs; classifier wall time {df['wall_time_s'].sum() / 3600:.2f} h in total "
         f"(median {df['wall_time_s'].median():.0f} s per run)" if "wall_time_s" in df and df["wall_time_s"].notna().any()
         else f"{len(df)} classifier runs",
+        *_machines(df),
     ]
     if gen is not None and len(gen):
         ref = gen["reference_test_accuracy"].dropna()
