@@ -362,7 +362,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "train": vars(cfg), "classic": classic, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
         "wall_time_s": time.perf_counter() - t0, "device": str(dev), "machine": device_name(dev),
-        "threads": torch.get_num_threads(), "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version(),
+        "threads": torch.get_num_threads(), "genaug": __version__, "torch": str(torch.__version__),
+        "python": platform.python_version(),
     }
     s_emb, s_lab = np.zeros((0, emb.shape[1]), dtype=np.float16), np.zeros(0, dtype=np.int16)
     if sx is not None and len(sx):

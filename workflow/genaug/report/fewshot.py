@@ -231,8 +231,8 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
              "gets from its own class's discriminator and from the other classes': a discriminator near equilibrium "
              "scores its class's real images about like its generator's (near 0) and never saw the other classes, so "
              "where the own-class score is not the higher the baseline falls below chance. The classifier rows are "
-             "trained by the same early-stopping rule as every arm of the grid. 003's own numbers (MNIST, one run each) are printed in grey for comparison: "
-             "they are claims, not targets.</p>"]
+             "trained by the same early-stopping rule as every arm of the grid. 003's own numbers (MNIST, one run "
+             "each) are printed in grey for comparison: they are claims, not targets.</p>"]
     for regime in sorted(regimes):
         long = _long(summary, gencls, regime)
         for model in sorted(set(long["model"])):
