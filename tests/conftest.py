@@ -40,7 +40,7 @@ EVAL = {
     **TINY,
     "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "classic", "vae", "combined"],
              "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
-    "gen_metrics": {"enabled": True, "reference_images": 300, "reference_epochs": 1},
+    "gen_metrics": {"enabled": True, "per_class": 20, "reference_epochs": 1},
     "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},
 }
 

@@ -37,17 +37,18 @@ def test_softmax_regression_is_one_linear_layer_on_pixels():
     assert net.embed(torch.rand(4, 1, 28, 28)).shape == (4, 784)
 
 
-@pytest.mark.parametrize("arch,epochs,floor", [
+@pytest.mark.parametrize("arch,passes,floor", [
     pytest.param("resnet18", 3, 0.7, marks=pytest.mark.slow),  # about a minute on one CPU core
     ("softmax", 15, 0.8),
 ])
-def test_resnet18_and_softmax_learn_digits(digits, quiet, arch, epochs, floor):
+def test_resnet18_and_softmax_learn_digits(digits, quiet, arch, passes, floor):
     torch.manual_seed(0)
     net = build_classifier(arch, digits.image_shape, 10)
-    cfg = TrainConfig(max_epochs=epochs, patience=epochs)
+    cfg = TrainConfig.passes(600, passes)
     result = fit_classifier(net, digits.train_x[:600], digits.train_y[:600], digits.train_x[600:800],
                             digits.train_y[600:800], cfg, seed=0, log=quiet)
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
+    assert result.steps_run == passes * 10  # 600 images in batches of 64: 10 steps a pass
     test_acc = (predict(net, digits.test_x).argmax(1) == digits.test_y).float().mean().item()
     assert test_acc > floor, test_acc
 
@@ -57,28 +58,94 @@ def test_unknown_classifier():
         build_classifier("vit", (1, 28, 28), 10)
 
 
-def test_training_learns_digits_and_keeps_the_best_validation_epoch(digits, quiet):
+def test_training_learns_digits_and_keeps_the_best_validated_weights(digits, quiet):
     torch.manual_seed(0)
     x, y = digits.train_x[:600], digits.train_y[:600]
     vx, vy = digits.train_x[600:800], digits.train_y[600:800]
     net = build_classifier("cnn", digits.image_shape, 10)
-    result = fit_classifier(net, x, y, vx, vy, TrainConfig(max_epochs=6, patience=2), seed=0, log=quiet)
+    cfg = TrainConfig(max_steps=80, eval_every=10, patience_steps=30)
+    result = fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=quiet)
     val_acc = (predict(net, vx).argmax(1) == vy).float().mean().item()
-    assert val_acc == pytest.approx(result.best_val_accuracy)  # the restored weights are the best epoch's
+    assert val_acc == pytest.approx(result.best_val_accuracy)  # the restored weights are the best validated ones
     assert result.best_val_accuracy == max(h["val_accuracy"] for h in result.history)
+    assert [h["step"] for h in result.history] == list(range(10, result.steps_run + 1, 10))
     assert result.history[-1]["train_loss"] < result.history[0]["train_loss"]
     test_acc = (predict(net, digits.test_x).argmax(1) == digits.test_y).float().mean().item()
     assert test_acc > 0.8
 
 
-def test_early_stopping_stops_after_patience(digits, quiet):
+def test_early_stopping_stops_patience_steps_after_the_best(digits, quiet):
     torch.manual_seed(0)
     net = build_classifier("cnn", digits.image_shape, 10)
-    # A learning rate of 0 never improves on the first epoch.
-    cfg = TrainConfig(max_epochs=20, patience=3, lr=0.0)
+    # A learning rate of 0 never improves on the first validation.
+    cfg = TrainConfig(max_steps=500, eval_every=5, patience_steps=15, lr=0.0)
     result = fit_classifier(net, digits.train_x[:100], digits.train_y[:100], digits.train_x[100:200],
                             digits.train_y[100:200], cfg, seed=0, log=quiet)
-    assert result.best_epoch == 0 and result.epochs_run == 4
+    assert (result.best_step, result.steps_run, result.stopped_by) == (5, 20, "patience")
+    # the default convergence check (half the patience) stopped at 5 + 5 (eval points) with the same weights
+    assert result.checks == [{"patience_steps": 7, "max_steps": 500, "stopped_at": 15, "best_step": 5,
+                              "best_val_accuracy": result.best_val_accuracy}]
+
+
+def test_the_step_cap_ends_training_whatever_the_patience(digits, quiet):
+    net = build_classifier("softmax", digits.image_shape, 10)
+    cfg = TrainConfig(max_steps=33, eval_every=10, patience_steps=1000)
+    result = fit_classifier(net, digits.train_x[:300], digits.train_y[:300], digits.train_x[300:400],
+                            digits.train_y[300:400], cfg, seed=0, log=quiet)
+    assert result.steps_run == 33 and result.stopped_by == "cap"
+    assert [h["step"] for h in result.history] == [10, 20, 30, 33]  # the last step is always validated
+
+
+def test_real_in_batch_keeps_the_running_share_exact():
+    from fractions import Fraction
+
+    from genaug.classifiers import real_in_batch
+
+    for share in (Fraction(1, 6), Fraction(1, 2), Fraction(250, 1250), Fraction(0), Fraction(1)):
+        counts = [real_in_batch(t, 64, share) for t in range(500)]
+        assert all(int(64 * share) <= c <= -(-64 * share // 1) for c in counts)  # floor or ceil of 64 f
+        for t in range(1, 501):
+            assert abs(sum(counts[:t]) - t * 64 * share) < 1  # the running share, to within one image
+
+
+def _mixed(digits, n_real, n_synth):
+    """n_real real digits (values as they are) and n_synth 'synthetic' ones marked by a white top-left pixel."""
+    real = digits.train_x[:n_real].clone()
+    real[:, :, 0, 0] = 0
+    synth = digits.train_x[n_real:n_real + n_synth].clone()
+    synth[:, :, 0, 0] = 255
+    return (torch.cat([real, synth]), torch.cat([digits.train_y[:n_real], digits.train_y[n_real:n_real + n_synth]]))
+
+
+@pytest.mark.parametrize("n_synth,real_fraction,expected", [(0, None, 64), (200, None, 32), (1000, None, 11),
+                                                            (200, 0.75, 48), (200, 0.0, 0)])
+def test_every_arm_trains_the_same_steps_and_batches_mix_real_and_synthetic_as_asked(
+        digits, quiet, n_synth, real_fraction, expected):
+    """Baseline (0 synthetic), mixed 1:1, mixed 1:5 and two chosen shares: the same step budget (here the cap)
+    and batches of 64 whose real share is the set's share (or the chosen one), to within one image."""
+    x, y = _mixed(digits, 200, n_synth)
+    seen = []
+
+    def spy(xb, gen):  # the augment hook sees every training batch
+        seen.append(int((xb[:, 0, 0, 0] < 0.5).sum()))
+        return xb
+
+    cfg = TrainConfig(max_steps=60, eval_every=20, patience_steps=60, real_fraction=real_fraction)
+    net = build_classifier("softmax", digits.image_shape, 10)
+    result = fit_classifier(net, x, y, digits.test_x[:100], digits.test_y[:100], cfg, seed=0,
+                            n_real=200, augment=spy, log=quiet)
+    assert result.steps_run == 60 and len(seen) == 60
+    assert abs(np.mean(seen) - expected) <= 1 and max(seen) - min(seen) <= 1
+
+
+def test_a_share_the_set_cannot_give_is_refused(digits, quiet):
+    from genaug.errors import GenaugError
+
+    x, y = _mixed(digits, 100, 0)
+    cfg = TrainConfig(max_steps=10, eval_every=5, patience_steps=10, real_fraction=0.5)
+    with pytest.raises(GenaugError, match="real_fraction 0.5: a batch can only draw from sources it has"):
+        fit_classifier(build_classifier("softmax", digits.image_shape, 10), x, y, x, y, cfg, seed=0, n_real=100,
+                       log=quiet)
 
 
 def test_scores_match_their_definitions():

@@ -9,7 +9,8 @@ from genaug import stages
 from genaug.checkpoint import Snapshots
 from genaug.errors import GenaugError
 
-CLF = {"name": "cnn", "arch": "cnn", "hparams": {"dropout": 0.2}, "train": {"max_epochs": 3, "patience": 3}}
+CLF = {"name": "cnn", "arch": "cnn", "hparams": {"dropout": 0.2},
+       "train": {"max_steps": 9, "eval_every": 3, "patience_steps": 9}}
 
 
 class Crash(Exception):
@@ -66,14 +67,29 @@ def test_generator_resumes_to_identical_weights(digits_cache, sub, tmp_path, qui
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "a.csv"), pd.read_csv(tmp_path / "b.csv"))
 
 
-@pytest.mark.parametrize("classic", [None, {"shift": 2, "flip": False, "erase_p": 0.5}])
-def test_classifier_resumes_to_identical_metrics(digits_cache, sub, tmp_path, quiet, crash_after, classic):
-    common = dict(data=digits_cache, subset=sub, classifier=CLF, model="classic" if classic else "baseline",
-                  classic=classic, seed=1, log=quiet)
+@pytest.fixture(scope="module")
+def synthetic_set(digits, tmp_path_factory):
+    """A stand-in synthetic set: 300 mirrored digits with their labels."""
+    import json
+
+    path = tmp_path_factory.mktemp("synthetic") / "s.npz"
+    np.savez(path, images=digits.train_x[:300].flip(-1).numpy(), labels=digits.train_y[:300].numpy(),
+             meta=np.array(json.dumps({"status": "ok", "model": "vae"})))
+    return path
+
+
+@pytest.mark.parametrize("arm", ["baseline", "classic", "mixed"])
+def test_classifier_resumes_to_identical_metrics(digits_cache, sub, synthetic_set, tmp_path, quiet, crash_after, arm):
+    """A killed classifier job, rerun, ends with the metrics (and embeddings) of one never killed: baseline,
+    classic (its augmentation draws from the RNG) and mixed (two sources, each in its own order)."""
+    classic = {"shift": 2, "flip": False, "erase_p": 0.5} if arm == "classic" else None
+    extra = {"synthetic": synthetic_set, "train_set": "mixed"} if arm == "mixed" else {}
+    common = dict(data=digits_cache, subset=sub, classifier=CLF, model="vae" if arm == "mixed" else arm,
+                  classic=classic, seed=1, log=quiet, **extra)
     a = stages.train_clf(**common, out=tmp_path / "a.json", embeddings=tmp_path / "a.npz")
 
     snap = tmp_path / "snap.pt"
-    calls = crash_after(2)  # 150 images / 64 a batch = 3 steps an epoch: step 4 is inside epoch 2
+    calls = crash_after(2)  # killed after the snapshot at step 4, between two validations (3 and 6)
     with pytest.raises(Crash):
         stages.train_clf(**common, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz", snapshot=snap,
                          snapshot_every=2)

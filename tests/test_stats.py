@@ -46,7 +46,8 @@ def test_paired_p_value_matches_scipys_paired_t_test():
 
     model, base = np.array([0.81, 0.84, 0.79, 0.83]), np.array([0.80, 0.80, 0.78, 0.80])
     assert paired_p_value(model - base) == pytest.approx(ttest_rel(model, base).pvalue)
-    assert paired_p_value([0.01, 0.01]) == 0.0 and paired_p_value([0.0, 0.0]) == 1.0
+    # no spread: no test, either way (a zero standard deviation is not infinite significance)
+    assert np.isnan(paired_p_value([0.01, 0.01, 0.01])) and np.isnan(paired_p_value([0.0, 0.0]))
     assert np.isnan(paired_p_value([0.3]))
 
 
@@ -59,23 +60,69 @@ def test_holm_adjusts_a_textbook_example():
     assert np.isnan(adjusted[4])
 
 
-def test_gains_are_real_only_when_the_holm_corrected_interval_excludes_zero():
-    rng = np.random.default_rng(0)
-    base = rng.uniform(0.7, 0.8, 4)
-    shifts = {"big": 0.05, "small": 0.004, "none": 0.0, "worse": -0.03}
-    rows = [dict(model="baseline", seed=s, accuracy=a) for s, a in enumerate(base)]
-    for model, shift in shifts.items():
-        noise = rng.normal(0, 0.004, 4)
-        rows += [dict(model=model, seed=s, accuracy=a + shift + e) for s, (a, e) in enumerate(zip(base, noise))]
+def test_holm_matches_statsmodels_multipletests():
+    """Cross-check against statsmodels (a test-only dependency); tolerance: float round-off (1e-12)."""
+    from statsmodels.stats.multitest import multipletests
+
+    from genaug.stats import holm
+
+    rng = np.random.default_rng(3)
+    for m in (1, 2, 3, 5, 12):
+        for _ in range(50):
+            p = rng.uniform(0, 0.2, m) ** rng.uniform(0.5, 3)
+            reject, adjusted, *_ = multipletests(p, alpha=0.05, method="holm")
+            assert holm(p) == pytest.approx(adjusted, abs=1e-12)
+            assert ((holm(p) < 0.05) == reject).all()
+
+
+def test_equal_paired_differences_make_no_claim():
+    """Two seeds that both gain +0.001 are not a certain gain: no interval, no p, no star."""
+    rows = [dict(model="baseline", seed=s, accuracy=0.8 + s / 100) for s in range(2)]
+    rows += [dict(model="vae", seed=s, accuracy=0.801 + s / 100) for s in range(2)]
+    rows += [dict(model="classic", seed=s, accuracy=0.7 + s / 50) for s in range(2)]
     g = paired_gain(frame(rows)).set_index("model")
-    assert (g["holm_m"] == 4).all()
-    assert g.loc["big", "real"] and g.loc["worse", "real"] and not g.loc["none", "real"]
-    for model, r in g.iterrows():
-        excludes = r.ci_corr_low > 0 or r.ci_corr_high < 0
-        assert excludes == r.real, model
-        # the corrected interval is never narrower than the plain 95 % one
-        assert r.ci_corr_low <= r.gain_ci_low and r.ci_corr_high >= r.gain_ci_high
-    assert (g["p_holm"] >= g["p_value"]).all()
+    vae = g.loc["vae"]
+    assert vae.gain == pytest.approx(0.001) and vae.claim == "no spread" and not vae.real
+    assert np.isnan(vae.p_value) and np.isnan(vae.p_holm) and np.isnan(vae.gain_ci_low) and np.isnan(vae.ci_corr_low)
+    assert g.loc["classic", "claim"] == "tested" and g.loc["classic", "holm_m"] == 1  # the untested arm is not in m
+
+
+def test_holm_stops_at_the_first_arm_it_keeps_and_the_intervals_agree():
+    """p = 0.031, 0.033, 0.046 (m 3): Holm rejects nothing (adjusted 0.093), although the third arm's own
+    step level (1 - 0.05/1) would exclude 0; the simultaneous intervals (1 - 0.05/3) all include 0."""
+    from scipy import stats as st
+
+    base = [0.80, 0.81, 0.79, 0.82, 0.78]
+    z = np.array([-2, -1, 0, 1, 2]) / np.std([-2, -1, 0, 1, 2], ddof=1)  # mean 0, sd 1
+    rows = [dict(model="baseline", seed=s, accuracy=a) for s, a in enumerate(base)]
+    for model, target in (("a", 0.031), ("b", 0.033), ("c", 0.046)):
+        d = st.t.isf(target / 2, 4) * 0.01 / np.sqrt(5)  # mean difference giving the two-sided p `target`
+        rows += [dict(model=model, seed=s, accuracy=b + d + 0.01 * e) for s, (b, e) in enumerate(zip(base, z))]
+    g = paired_gain(frame(rows)).set_index("model")
+    assert g["p_value"].to_numpy() == pytest.approx([0.031, 0.033, 0.046], abs=1e-6)
+    assert not g["real"].any() and g["p_holm"].to_numpy() == pytest.approx([0.093, 0.093, 0.093], abs=1e-6)
+    assert (g["ci_corr_low"] < 0).all()
+    diffs = np.array([r["accuracy"] for r in rows if r["model"] == "c"]) - np.array(base)
+    assert t_interval(diffs, level=0.95)[0] > 0  # what the old per-step interval (level 1 - 0.05/1) showed
+
+
+def test_a_simultaneous_interval_that_excludes_zero_always_marks_a_real_gain():
+    rng = np.random.default_rng(0)
+    seen = {"both": 0, "real only": 0}
+    for trial in range(300):
+        base = rng.uniform(0.7, 0.8, 3)
+        rows = [dict(model="baseline", seed=s, accuracy=a) for s, a in enumerate(base)]
+        for i, shift in enumerate(rng.normal(0.01, 0.01, 3)):
+            rows += [dict(model=f"m{i}", seed=s, accuracy=a + shift + e)
+                     for s, (a, e) in enumerate(zip(base, rng.normal(0, 0.005, 3)))]
+        g = paired_gain(frame(rows))
+        excludes = (g["ci_corr_low"] > 0) | (g["ci_corr_high"] < 0)
+        assert not (excludes & ~g["real"]).any(), trial
+        seen["both"] += int((excludes & g["real"]).sum())
+        seen["real only"] += int((~excludes & g["real"]).sum())
+        assert (g["p_holm"] >= g["p_value"]).all()
+        assert ((g["ci_corr_high"] - g["ci_corr_low"]) >= (g["gain_ci_high"] - g["gain_ci_low"])).all()
+    assert seen["both"] > 0 and seen["real only"] > 0  # Holm is the more powerful: both cases occur
 
 
 def test_holm_corrects_within_a_classifier_regime_and_size_only():
@@ -87,3 +134,26 @@ def test_holm_corrects_within_a_classifier_regime_and_size_only():
                      dict(model="cgan", seed=s, accuracy=0.69 + s / 80, size=size)]
     g = paired_gain(frame(rows))
     assert (g["holm_m"] == 2).all() and len(g) == 4
+
+
+def test_blocked_rank_correlation_keeps_cells_apart():
+    """Within each cell the metric ranks the gains perfectly; across cells the cell effect (a bigger cell
+    gains less and has a larger FD) would make a pooled Spearman negative for the wrong reason."""
+    from scipy.stats import spearmanr
+
+    from genaug.stats import blocked_rank_correlation
+
+    rows = []
+    for cell, (fd0, gain0) in enumerate([(10, 0.05), (30, 0.00), (50, -0.05)]):
+        for arm in range(4):
+            rows.append({"regime": "r", "size": f"n{cell}", "fd": fd0 + arm, "gain": gain0 + 0.001 * arm})
+    df = pd.DataFrame(rows)
+    t = blocked_rank_correlation(df, "fd", "gain", ["regime", "size"], permutations=2000)
+    assert t["rho"] == pytest.approx(1.0) and t["blocks"] == 3 and t["n"] == 12
+    assert t["p"] < 0.01 and all(b["rho"] == pytest.approx(1.0) for b in t["per_block"])
+    assert spearmanr(df["fd"], df["gain"])[0] < -0.5  # what pooling the raw points would have said
+    order = [2, 0, 3, 1]  # within every cell, gains no longer follow the metric
+    shuffled = df.assign(gain=df.groupby("size")["gain"].transform(lambda g: g.to_numpy()[order]))
+    assert blocked_rank_correlation(shuffled, "fd", "gain", ["regime", "size"], permutations=2000)["p"] > 0.2
+    one = blocked_rank_correlation(df[df["size"] == "n0"], "fd", "gain", ["regime", "size"])
+    assert np.isnan(one["rho"]) and one["blocks"] == 1

@@ -10,8 +10,9 @@ from .io import read_json, write_csv
 
 IDS = ["dataset", "classifier", "train_set", "model", "filter", "regime", "size", "size_value", "seed"]
 COLUMNS = [
-    *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_epoch", "epochs_run", "best_val_accuracy",
-    "wall_time_s", "machine", "reason",
+    *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_step", "steps_run", "stopped_by",
+    "best_val_accuracy",
+    "wall_time_s", "machine", "augmentation", "reason",
 ]
 
 
@@ -25,14 +26,22 @@ def summary_row(metrics: dict) -> dict:
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}
-    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason", "machine")}
+    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason", "machine", "augmentation")}
     row["status"], row["reason"] = metrics.get("status", "ok"), ""
     row["machine"] = metrics.get("machine", "")  # recorded since 2026-11-24
+    row["augmentation"] = (metrics.get("classic") or {}).get("described", "")  # the classic arm's, in words
+    for check in metrics.get("convergence_checks") or []:  # the same run stopped by a shorter rule
+        row[check_column(check)] = check["accuracy"]
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
     for name, scores in metrics["per_class"].items():
         row[f"precision:{name}"] = scores["precision"]
     return row
+
+
+def check_column(check: dict) -> str:
+    """The summary column of a convergence check's accuracy: accuracy_check_p<patience>_c<cap>."""
+    return f"accuracy_check_p{check['patience_steps']}_c{check['max_steps']}"
 
 
 def aggregate(metric_paths: list, out) -> pd.DataFrame:

@@ -21,6 +21,14 @@ class ClassicAugment:
     erase_scale: tuple[float, float] = (0.02, 0.2)  # erased area as a fraction of the image
     erase_ratio: tuple[float, float] = (0.3, 3.3)  # aspect ratio range of the erased box
 
+    def describe(self) -> str:
+        """What the arm does, in words, for the report."""
+        parts = [f"random shifts of up to {self.shift} px" if self.shift else "no shifts",
+                 "horizontal flips (p 0.5)" if self.flip else "no flips",
+                 (f"random erasing (p {self.erase_p:g}, {self.erase_scale[0]:.0%}-{self.erase_scale[1]:.0%} of the "
+                  f"image, aspect {self.erase_ratio[0]:g}-{self.erase_ratio[1]:g})") if self.erase_p else "no erasing"]
+        return ", ".join(parts)
+
     def __call__(self, x: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         if self.shift > 0:
             x = random_shift(x, self.shift, gen)

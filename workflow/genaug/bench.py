@@ -282,7 +282,7 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     x, vx, vy = x.contiguous(**cl), ds.train_x[vidx].to(device).contiguous(**cl), ds.train_y[vidx].to(device)
     torch.manual_seed(0)
     net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
-    cfg = TrainConfig(**{**spec["train"], "max_epochs": epochs, "patience": epochs})
+    cfg = TrainConfig.passes(len(x), epochs, **{k: v for k, v in spec["train"].items() if k in ("batch_size", "lr")})
 
     # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
     timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device, validation=(classifiers, "predict"))

@@ -1,8 +1,10 @@
 """Classifiers and the one training loop every arm of a comparison shares.
 
-Each arm (baseline, classic, every generator) is trained by the same rule: Adam, an epoch cap,
-and early stopping on the real validation split with a patience, restoring the best epoch.
-A gain therefore cannot come from one arm training longer than another.
+Each arm of a cell (baseline, classic, every generator, filtered or not, mixed or synthetic only) is
+trained by the same rule counted in optimizer steps: Adam, a step cap, validation on the real
+validation split every fixed number of steps, a patience in steps, and the best weights restored. A
+mixed set twice the size of the real one gets the same number of steps, so a gain cannot come from
+one arm training longer, or stopping later, than another.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import sys
 import time
 from dataclasses import asdict, dataclass, field
+from fractions import Fraction
 from typing import Callable
 
 import torch
@@ -108,24 +111,97 @@ def build_classifier(name: str, image_shape, num_classes: int, **kwargs) -> nn.M
 
 @dataclass
 class TrainConfig:
-    """Optimisation settings shared by all arms (epochs come from the effort preset)."""
+    """The one training rule of every arm of a cell, counted in optimizer steps (the effort preset sets
+    the step budget). A bigger training set gets no more steps and no longer patience than a smaller one."""
 
-    max_epochs: int = 30
-    patience: int = 5  # epochs without a better validation accuracy before stopping
+    max_steps: int = 6000  # optimizer steps at most
+    eval_every: int = 50  # optimizer steps between validations
+    patience_steps: int = 500  # optimizer steps without a better validation accuracy before stopping
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
+    ema: float = 0.99  # decay of the weights' moving average, which is what is validated and kept (0: off)
+    real_fraction: float | None = None  # real images' share of a mixed batch; None: their share of the set
+    # Shorter stopping rules whose outcome the run also records ({"patience_steps", "max_steps"}): the same
+    # trajectory stopped earlier, so a run shows what a shorter patience would have changed (None: half
+    # the patience, same cap).
+    convergence_checks: list | None = None
+
+    def __post_init__(self):
+        if self.convergence_checks is None:
+            self.convergence_checks = [{"patience_steps": self.patience_steps // 2, "max_steps": self.max_steps}]
+        for check in self.convergence_checks:
+            if check["patience_steps"] > self.patience_steps or check["max_steps"] > self.max_steps:
+                raise GenaugError(f"convergence check {check}: a shorter rule than patience_steps "
+                                  f"{self.patience_steps} and max_steps {self.max_steps} is needed")
+
+    @classmethod
+    def passes(cls, n_images: int, passes: int, **settings) -> "TrainConfig":
+        """`passes` passes over n images, validated after each, with no early stop and no averaging: for one
+        network that is compared with no other arm (the reference classifier, a benchmark)."""
+        per = -(-n_images // settings.get("batch_size", cls.batch_size))
+        return cls(**{"ema": 0.0, **settings, "max_steps": passes * per, "eval_every": per,
+                      "patience_steps": passes * per, "convergence_checks": []})
 
 
 @dataclass
 class TrainResult:
-    best_epoch: int
-    epochs_run: int
+    best_step: int
+    steps_run: int
     best_val_accuracy: float
+    stopped_by: str = "cap"  # "patience" or "cap" (the step cap ended training)
     history: list[dict] = field(default_factory=list)
+    # Per convergence check: where that shorter rule stopped and what it kept (its weights in check_states).
+    checks: list[dict] = field(default_factory=list)
+    check_states: list[dict] = field(default_factory=list, repr=False)
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The result without weights: what a snapshot and metrics.json record."""
+        return {k: v for k, v in asdict(self).items() if k != "check_states"}
+
+
+def averaged(model: nn.Module, decay: float):
+    """The model's exponential moving average (torch's AveragedModel, buffers included), with the decay warmed
+    up as min(decay, (1 + n) / (10 + n)) so that a short run's average is not its initial weights."""
+    from torch.optim.swa_utils import AveragedModel
+
+    def ema(averaged_param, param, n):
+        return torch.lerp(param, averaged_param, min(decay, (1 + float(n)) / (10 + float(n))))
+
+    return AveragedModel(model, avg_fn=ema, use_buffers=True)
+
+
+class IndexStream:
+    """Indices into one source of training images, in a fresh random order each pass, read without a
+    break at pass boundaries (a batch may end one pass and start the next)."""
+
+    def __init__(self, start: int, count: int, gen: torch.Generator):
+        self.start, self.count, self.gen = start, count, gen
+        self.order, self.position = None, 0
+
+    def take(self, k: int) -> torch.Tensor:
+        parts = []
+        while k > 0:
+            if self.order is None or self.position == self.count:
+                self.order, self.position = torch.randperm(self.count, generator=self.gen) + self.start, 0
+            part = self.order[self.position:self.position + k]
+            self.position += len(part)
+            k -= len(part)
+            parts.append(part)
+        return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
+
+    def state(self) -> dict:
+        return {"order": self.order, "position": self.position}
+
+    def load(self, state: dict) -> None:
+        self.order, self.position = state["order"], state["position"]
+
+
+def real_in_batch(step: int, batch_size: int, fraction: Fraction) -> int:
+    """Real images in batch `step` (0-based) so that the running share of real images is `fraction`
+    exactly, up to one image: floor((t+1) B f) - floor(t B f)."""
+    num, den = fraction.numerator * batch_size, fraction.denominator
+    return (step + 1) * num // den - step * num // den
 
 
 @torch.no_grad()
@@ -155,72 +231,102 @@ def fit_classifier(
     cfg: TrainConfig,
     *,
     seed: int,
+    n_real: int | None = None,
     augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
     snapshots: Snapshots | None = None,
     log=sys.stderr,
 ) -> TrainResult:
-    """Train on uint8 (N, C, H, W) tensors already on the model's device; keep the best validation epoch.
+    """Train on uint8 (N, C, H, W) tensors already on the model's device and leave the model holding the
+    best validated weights; the result holds, per convergence check, the weights that shorter rule kept.
 
-    With `snapshots`, everything needed to continue (weights, optimizer, RNGs, the epoch's batch order and
-    position, the best epoch so far) is saved every `snapshots.every` steps, and resumed from.
+    The first `n_real` images (default all) are real, the rest synthetic. Batch t draws real_in_batch(t)
+    images from the real ones and the rest from the synthetic ones, each source in its own reshuffled order.
+    Every `eval_every` steps the moving average of the weights is scored on the validation split; training
+    stops `patience_steps` steps after the best score, or at `max_steps`, and the best average is kept.
+    With `snapshots`, everything needed to continue exactly (weights, average, optimizer, RNGs, both
+    sources' orders and positions, the best weights so far) is saved every `snapshots.every` steps.
     """
-    if len(train_x) == 0:
+    n = len(train_x)
+    n_real = n if n_real is None else int(n_real)
+    if n == 0:
         raise GenaugError("the classifier's training set is empty")
-    device = train_x.device
+    if not 0 < cfg.eval_every <= cfg.patience_steps:
+        raise GenaugError(f"eval_every {cfg.eval_every} must be between 1 and patience_steps {cfg.patience_steps}")
+    if cfg.real_fraction is None:
+        fraction = Fraction(n_real, n)
+    else:
+        fraction = Fraction(cfg.real_fraction).limit_denominator(10**6)
+    if not 0 <= fraction <= 1 or (fraction > 0 and n_real == 0) or (fraction < 1 and n_real == n):
+        raise GenaugError(f"real_fraction {float(fraction)}: a batch can only draw from sources it has "
+                          f"({n_real} real, {n - n_real} synthetic images)")
     gen = torch.Generator(device="cpu").manual_seed(seed)
+    streams = IndexStream(0, n_real, gen), IndexStream(n_real, n - n_real, gen)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    best = TrainResult(best_epoch=-1, epochs_run=0, best_val_accuracy=-1.0)
-    best_state, step, first_epoch, order, start, total, seen, elapsed = None, 0, 0, None, 0, 0.0, 0, 0.0
+    average = averaged(model, cfg.ema) if cfg.ema else None
+    scored = average.module if average is not None else model  # what is validated and kept
+    best = TrainResult(best_step=0, steps_run=0, best_val_accuracy=-1.0, checks=[None] * len(cfg.convergence_checks))
+    best_state, check_states, step, total, seen, elapsed = None, [None] * len(cfg.convergence_checks), 0, 0.0, 0, 0.0
     state = snapshots.load() if snapshots else None
     if state is not None:
         model.load_state_dict(state["model"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         opt.load_state_dict(state["optimizer"])
         set_rng_state(state["rng"], gen)
-        best, best_state = TrainResult(**state["best"]), state["best_state"]
-        step, first_epoch, order, start = state["step"], state["epoch"], state["order"].to(device), state["position"]
-        total, seen, elapsed = state["total"], state["seen"], state["elapsed"]
-    for epoch in range(first_epoch, cfg.max_epochs):
-        t0 = time.perf_counter() - elapsed
-        model.train()
-        if order is None:
-            order = torch.randperm(len(train_x), generator=gen).to(device)
-        for i in range(start, len(order), cfg.batch_size):
-            idx = order[i : i + cfg.batch_size]
-            xb = to_float(train_x[idx])
-            if augment is not None:
-                xb = augment(xb, gen)
-            loss = F.cross_entropy(model(xb), train_y[idx])
-            if not torch.isfinite(loss):
-                raise GenaugError(f"classifier loss became {loss.item()} at epoch {epoch}; lower the learning rate")
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += loss.item() * len(idx)
-            seen += len(idx)
-            step += 1
-            if snapshots is not None and snapshots.due(step):
-                snapshots.save({
-                    "model": model.state_dict(), "optimizer": opt.state_dict(), "rng": rng_state(gen),
-                    "best": best.as_dict(), "best_state": best_state, "step": step, "epoch": epoch,
-                    "order": order.cpu(), "position": i + cfg.batch_size, "total": total, "seen": seen,
-                    "elapsed": time.perf_counter() - t0,
-                })
-        val_acc = (predict(model, val_x).argmax(1) == val_y).float().mean().item()
-        best.history.append(
-            {"epoch": epoch, "train_loss": total / seen, "val_accuracy": val_acc, "seconds": time.perf_counter() - t0}
-        )
-        best.epochs_run = epoch + 1
-        if val_acc > best.best_val_accuracy:
-            best.best_val_accuracy, best.best_epoch = val_acc, epoch
-            best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        print(
-            f"epoch {epoch + 1}/{cfg.max_epochs} loss {total / seen:.4f} val_acc {val_acc:.4f} "
-            f"(best {best.best_val_accuracy:.4f} @ {best.best_epoch + 1})",
-            file=log,
-            flush=True,
-        )
-        order, start, total, seen, elapsed = None, 0, 0.0, 0, 0.0
-        if epoch - best.best_epoch >= cfg.patience:
-            break
+        for stream, s in zip(streams, state["streams"]):
+            stream.load(s)
+        best, best_state, check_states = TrainResult(**state["best"]), state["best_state"], state["check_states"]
+        step, total, seen, elapsed = state["step"], state["total"], state["seen"], state["elapsed"]
+    t0 = time.perf_counter() - elapsed
+    model.train()
+    while step < cfg.max_steps:
+        k = real_in_batch(step, cfg.batch_size, fraction)
+        idx = torch.cat([streams[0].take(k), streams[1].take(cfg.batch_size - k)]).to(train_x.device)
+        xb = to_float(train_x[idx])
+        if augment is not None:
+            xb = augment(xb, gen)
+        loss = F.cross_entropy(model(xb), train_y[idx])
+        if not torch.isfinite(loss):
+            raise GenaugError(f"classifier loss became {loss.item()} at step {step}; lower the learning rate")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if average is not None:
+            average.update_parameters(model)
+        total, seen, step = total + loss.item() * len(idx), seen + len(idx), step + 1
+        if step % cfg.eval_every == 0 or step == cfg.max_steps:
+            val_acc = (predict(scored, val_x).argmax(1) == val_y).float().mean().item()
+            model.train()
+            best.history.append({"step": step, "train_loss": total / seen, "val_accuracy": val_acc,
+                                 "seconds": time.perf_counter() - t0})
+            total, seen = 0.0, 0
+            if val_acc > best.best_val_accuracy:
+                best.best_val_accuracy, best.best_step = val_acc, step
+                best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
+            print(f"step {step}/{cfg.max_steps} loss {best.history[-1]['train_loss']:.4f} val_acc {val_acc:.4f} "
+                  f"(best {best.best_val_accuracy:.4f} @ {best.best_step})", file=log, flush=True)
+            for i, check in enumerate(cfg.convergence_checks):
+                if best.checks[i] is None and (step - best.best_step >= check["patience_steps"]
+                                               or step >= check["max_steps"]):
+                    best.checks[i] = {**check, "stopped_at": step, "best_step": best.best_step,
+                                      "best_val_accuracy": best.best_val_accuracy}
+                    check_states[i] = best_state
+            if step - best.best_step >= cfg.patience_steps:
+                best.stopped_by = "patience"
+                break
+        if snapshots is not None and snapshots.due(step):
+            snapshots.save({
+                "model": model.state_dict(), "average": average.state_dict() if average is not None else None,
+                "optimizer": opt.state_dict(), "rng": rng_state(gen), "streams": [s.state() for s in streams],
+                "best": best.as_dict(), "best_state": best_state, "check_states": check_states, "step": step,
+                "total": total, "seen": seen, "elapsed": time.perf_counter() - t0,
+            })
+    best.steps_run = step
+    for i, check in enumerate(cfg.convergence_checks):  # a check that never stopped earlier ends with the run
+        if best.checks[i] is None:
+            best.checks[i] = {**check, "stopped_at": step, "best_step": best.best_step,
+                              "best_val_accuracy": best.best_val_accuracy}
+            check_states[i] = best_state
     model.load_state_dict(best_state)
+    best.check_states = check_states
     return best

@@ -93,14 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
                    help="pseudo_label keeps images the labeler is at least this sure of")
     s.add_argument("--sampling", type=_json_arg, default=None,
                    help="diffusion sampling (JSON): sampler ddpm|ddim|dpm, steps, eta, guidance")
+    s.add_argument("--metric-per-class", default=None,
+                   help="draw a metric set instead: this many images of every class (auto: gen_metrics' count), "
+                        "times --pool, from the generator's own random stream; the count policy is not used")
+    s.add_argument("--pool", type=int, default=1, help="a metric set's draw is this many times the count (a "
+                                                       "filtered row's pool)")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
-    s.add_argument("--grid", required=True, help="PNG grid of samples per class")
+    s.add_argument("--grid", default=None, help="PNG grid of samples per class")
 
     s = stage("combine", "mix several synthetic sets into one, evenly, at one set's size (the `combined` row)")
     s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
     s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--metric-per-class", default=None,
+                   help="draw a metric set instead: this many images of every class (auto: gen_metrics' count), "
+                        "times --pool, from the generator's own random stream; the count policy is not used")
+    s.add_argument("--pool", type=int, default=1, help="a metric set's draw is this many times the count (a "
+                                                       "filtered row's pool)")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
-    s.add_argument("--grid", required=True, help="PNG grid of samples per class")
+    s.add_argument("--grid", default=None, help="PNG grid of samples per class")
     s.add_argument("members", nargs="+", help="synthetic sets from `genaug sample`")
 
     s = cell_stage("train_clf", "train a classifier on real (+ synthetic) images; score it on the real test split")
@@ -143,28 +153,39 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
         s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
 
-    s = stage("reference", "train the dataset's reference classifier and cache its features of real train images")
+    def metric_options(s):
+        s.add_argument("--per-class", default="auto",
+                       help="images per class of the reference, the floor and every scored set (auto: as many as "
+                            "the test split allows, at most 500)")
+
+    s = stage("reference", "train the dataset's reference classifier; cache its features of the real reference "
+                           "draw and score the floor draw")
     s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
     s.add_argument("--validation-per-class", type=int, default=100)
     s.add_argument("--epochs", type=int, default=5)
-    s.add_argument("--images", type=int, default=10000, help="class-balanced train-pool images for the statistics")
+    metric_options(s)
+    s.add_argument("--prdc-k", type=int, default=5)
+    s.add_argument("--kid-subset-size", type=int, default=1000)
     s.add_argument("--out-model", required=True)
     s.add_argument("--out-features", required=True)
+    s.add_argument("--out-floor", required=True, help="the floor's metrics (.json)")
     device_options(s)
 
-    s = stage("inception_reference", "pytorch-fid Inception statistics of the real reference images")
+    s = stage("inception_reference", "pytorch-fid Inception statistics of the real reference draw, and the floor's FID")
     s.add_argument("--data", required=True)
     s.add_argument("--weights", default=None, help="pytorch-fid's Inception weights (default: torch hub cache)")
-    s.add_argument("--validation-per-class", type=int, default=100)
-    s.add_argument("--images", type=int, default=10000)
+    metric_options(s)
     s.add_argument("--out", required=True)
     device_options(s)
 
-    s = stage("gen_metrics", "domain FD, KID, PRDC, domain IS, per-class metrics (and Inception FID) of a synthetic set")
-    s.add_argument("--synthetic", required=True)
+    s = stage("gen_metrics", "domain FD, KID, PRDC, domain IS, per-class metrics (and Inception FID) of a metric "
+                             "set at the reference's count per class")
+    s.add_argument("--synthetic", required=True, help="the metric set (genaug sample --metric-per-class)")
     s.add_argument("--reference-model", required=True)
     s.add_argument("--reference-features", required=True)
+    s.add_argument("--floor", required=True, help="the floor's metrics from `genaug reference`")
     s.add_argument("--model", default=None, help="the grid's row name of this set (cddpm@dpm20-g2, combined)")
+    s.add_argument("--filter", default="none", help="the row's filter (none: unfiltered)")
     s.add_argument("--inception-stats", default=None)
     s.add_argument("--inception-weights", default=None)
     s.add_argument("--prdc-k", type=int, default=5)
@@ -235,7 +256,9 @@ def run(args: argparse.Namespace, log) -> None:
         stages.sample(data=args.data, subset=args.subset, generator=args.generator, seed=args.seed, out=args.out,
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
                       labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity,
-                      sampling=args.sampling, device=args.device, threads=args.threads, log=log)
+                      sampling=args.sampling, metric=None if args.metric_per_class is None else
+                      {"per_class": args.metric_per_class, "pool": args.pool},
+                      device=args.device, threads=args.threads, log=log)
     elif args.stage == "combine":
         stages.combine(data=args.data, members=args.members, seed=args.seed, out=args.out, grid_png=args.grid,
                        log=log)
@@ -265,16 +288,18 @@ def run(args: argparse.Namespace, log) -> None:
         common = dict(device=args.device, threads=args.threads, log=log)
         if args.stage == "reference":
             gm.reference(data=args.data, out_model=args.out_model, out_features=args.out_features,
-                         validation_per_class=args.validation_per_class, epochs=args.epochs, images=args.images,
-                         **common)
+                         out_floor=args.out_floor, validation_per_class=args.validation_per_class,
+                         epochs=args.epochs, per_class=args.per_class, prdc_k=args.prdc_k,
+                         kid_subset_size=args.kid_subset_size, **common)
         elif args.stage == "inception_reference":
-            gm.inception_reference(data=args.data, out=args.out, weights=args.weights, images=args.images,
-                                   validation_per_class=args.validation_per_class, **common)
+            gm.inception_reference(data=args.data, out=args.out, weights=args.weights, per_class=args.per_class,
+                                   **common)
         else:
             gm.gen_metrics(synthetic=args.synthetic, reference_model=args.reference_model,
-                           reference_features=args.reference_features, out=args.out, model=args.model,
-                           inception_stats=args.inception_stats, inception_weights_path=args.inception_weights,
-                           prdc_k=args.prdc_k, kid_subset_size=args.kid_subset_size, **common)
+                           reference_features=args.reference_features, floor=args.floor, out=args.out,
+                           model=args.model, filter_name=args.filter, inception_stats=args.inception_stats,
+                           inception_weights_path=args.inception_weights, prdc_k=args.prdc_k,
+                           kid_subset_size=args.kid_subset_size, **common)
     elif args.stage == "probe":
         from .probes import probe
 

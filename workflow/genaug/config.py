@@ -99,9 +99,17 @@ CONDITIONAL_FAMILIES = frozenset({"cvae", "vqvae", "cgan", "biggan", "cddpm", "c
 # steps at guidance 3. A bare name gets the model's `sampling`, then these, with the effort
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
 SAMPLERS = ("ddpm", "ddim", "dpm")
-DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": 0.0, "guidance": 1.0}
+DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": 0.0, "guidance": 1.0, "spacing": "auto"}
+# Where a few-step sampler puts its steps on the noise schedule (diffusers' names). `auto` is the best one
+# measured for the sampler (README: Diffusion): lu, steps uniform in log-SNR (Lu et al.), for DPM-Solver++
+# and deterministic DDIM; linspace for DDIM with eta > 0 (diffusers' DDIMScheduler has only uniform
+# strides); leading for ancestral DDPM, whose 1000 steps are the whole schedule.
+SPACINGS = {"dpm": ("lu", "karras", "linspace"), "ddim": ("lu", "karras", "linspace", "leading", "trailing"),
+            "ddpm": ("leading", "linspace", "trailing")}
+_DDIM_SCHEDULER_SPACINGS = ("linspace", "leading", "trailing")  # what DDIM with eta > 0 can use
 _TOKEN = re.compile(r"^(ddpm|ddim|dpm)(\d+)(?:-eta(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?$")
-CLASSIFIER_TRAIN_KEYS = ("max_epochs", "patience", "batch_size", "lr", "weight_decay")
+CLASSIFIER_TRAIN_KEYS = ("max_steps", "eval_every", "patience_steps", "batch_size", "lr", "weight_decay", "ema",
+                         "real_fraction", "convergence_checks")
 # Registered classifiers: usable in grid.classifiers without a `classifiers:` entry (one of the same
 # name replaces the preset whole). 000's CNN; 004's ResNet-18 (28-32 px stem) and softmax regression.
 CLASSIFIER_PRESETS = {
@@ -110,17 +118,20 @@ CLASSIFIER_PRESETS = {
     "softmax": {"arch": "softmax", "lr": 1e-3, "batch_size": 64},
 }
 
-# Effort presets. Classifier epochs are caps (early stopping usually ends sooner); generator
-# steps in config.yaml are `paper` values and are scaled down for the cheaper presets.
-# `sampling_steps` is the default number of diffusion sampling steps (a model's `sampling.steps` or
-# an explicit `@` token wins).
+# Effort presets. A classifier trains by one rule counted in optimizer steps, the same for every arm of
+# a cell: at most `clf_max_steps` steps, validation (of the weights' moving average) every
+# `clf_eval_every`, and a stop `clf_patience_steps` steps after the best validation accuracy. quick's
+# patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005, and
+# paper's is that doubled patience (README: Converged arms). Generator steps in config.yaml are `paper` values and are scaled down for the cheaper
+# presets. `sampling_steps` is the default number of diffusion sampling steps (a model's
+# `sampling.steps` or an explicit `@` token wins).
 EFFORT = {
-    "smoke": {"clf_max_epochs": 2, "clf_patience": 1, "gen_step_scale": 0.01, "gen_min_steps": 10,
-              "sampling_steps": 4},
-    "quick": {"clf_max_epochs": 40, "clf_patience": 4, "gen_step_scale": 0.5, "gen_min_steps": 50,
-              "sampling_steps": 20},
-    "paper": {"clf_max_epochs": 100, "clf_patience": 10, "gen_step_scale": 1.0, "gen_min_steps": 50,
-              "sampling_steps": 50},
+    "smoke": {"clf_max_steps": 20, "clf_eval_every": 5, "clf_patience_steps": 10, "gen_step_scale": 0.01,
+              "gen_min_steps": 10, "sampling_steps": 4},
+    "quick": {"clf_max_steps": 6000, "clf_eval_every": 50, "clf_patience_steps": 500, "gen_step_scale": 0.5,
+              "gen_min_steps": 50, "sampling_steps": 20},
+    "paper": {"clf_max_steps": 12000, "clf_eval_every": 50, "clf_patience_steps": 1000, "gen_step_scale": 1.0,
+              "gen_min_steps": 50, "sampling_steps": 50},
 }
 
 
@@ -280,7 +291,15 @@ def check_sampling(sampling: dict | None, *, timesteps: int, guided: bool) -> di
     if s["guidance"] < 0 or (s["guidance"] != 1.0 and not guided):
         raise ConfigError(f"sampling.guidance: {s['guidance']}: this family has no guidance (only cddpm and "
                           "clip_guided have, >= 0); drop -g")
-    return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"])}
+    stochastic_ddim = s["sampler"] == "ddim" and s["eta"] > 0
+    allowed = _DDIM_SCHEDULER_SPACINGS if stochastic_ddim else SPACINGS[s["sampler"]]
+    spacing = {"dpm": "lu", "ddim": "linspace" if stochastic_ddim else "lu", "ddpm": "leading"}[s["sampler"]] \
+        if s["spacing"] == "auto" else s["spacing"]
+    if spacing not in allowed:
+        raise ConfigError(f"sampling.spacing: {s['spacing']!r} is not available for {s['sampler']}"
+                          f"{' with eta > 0' if stochastic_ddim else ''}; use auto or one of {', '.join(allowed)}")
+    return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"]),
+            "spacing": spacing}
 
 
 def axis_name(config: dict, name: str) -> str:
@@ -327,6 +346,33 @@ def train_sets(config: dict, model: str) -> list[str]:
 def trained_models(config: dict) -> list[str]:
     """The generators the grid trains: one per base model, however many ways it is sampled."""
     return list(dict.fromkeys(split_model(m)[0] for m in generator_models(config)))
+
+
+# Keys that meant something else before: named with their replacement, never silently reinterpreted.
+# (section, old key, new key, why)
+RENAMED_KEYS = [
+    ("classifiers.*", "max_epochs", "max_steps", "classifiers train by a budget of optimizer steps, the same for "
+     "every arm of a cell, not epochs"),
+    ("classifiers.*", "patience", "patience_steps", "classifiers train by a budget of optimizer steps, the same "
+     "for every arm of a cell, not epochs"),
+    ("gen_metrics", "reference_images", "per_class", "every set is scored at one class-balanced count against a "
+     "reference of that count"),
+]
+# A filtered row's metric set is the filter applied to a draw this many times the count, then cut to the count.
+FILTER_POOL = 2
+
+
+def check_renamed(config: dict) -> None:
+    """A ConfigError naming a key that was renamed (run before the schema, whose message would only say the
+    key is unexpected)."""
+    for section, old, new, why in RENAMED_KEYS:
+        top, _, each = section.partition(".")
+        block = config.get(top) or {}
+        entries = block.items() if each else [(None, block)]
+        for name, entry in entries:
+            if isinstance(entry, dict) and old in entry:
+                where = f"{top}.{name}" if name else top
+                raise ConfigError(f"{where}.{old}: {why}; use {new} instead")
 
 
 def check(config: dict) -> None:
@@ -404,7 +450,7 @@ def find_inception_weights(path=None):
 
 def gen_metrics_spec(config: dict) -> dict:
     """The gen_metrics section with its defaults."""
-    spec = {"enabled": True, "reference_epochs": 5, "reference_images": 10000, "prdc_k": 5, "kid_subset_size": 1000,
+    spec = {"enabled": True, "per_class": "auto", "reference_epochs": 5, "prdc_k": 5, "kid_subset_size": 1000,
             "inception_weights": None}
     spec.update(config.get("gen_metrics") or {})
     return spec
@@ -467,18 +513,32 @@ def synthesis_spec(config: dict, model: str) -> dict:
 
 
 def classifier_spec(config: dict, name: str) -> dict:
-    """Architecture options and training settings for one classifier; epochs from the effort preset."""
+    """Architecture options and training settings for one classifier; the step budget from the effort preset."""
     entry = dict(classifier_entries(config)[name])
     effort = _effort(config)
-    train = {"max_epochs": effort["clf_max_epochs"], "patience": effort["clf_patience"]}
+    train = {"max_steps": effort["clf_max_steps"], "eval_every": effort["clf_eval_every"],
+             "patience_steps": effort["clf_patience_steps"]}
     train.update({k: entry.pop(k) for k in CLASSIFIER_TRAIN_KEYS if k in entry})
     return {"name": name, "arch": entry.pop("arch"), "hparams": entry, "train": train}
 
 
+# Whether a left-right mirrored image keeps its class: a shoe stays a shoe, a 3 does not. A folder
+# dataset is mirror-safe only when config.yaml says so (folder.mirror_safe): genaug cannot tell.
+MIRROR_SAFE = {"fashion_mnist": True, "mnist": False, "digits": False}
+
+
+def flip_for(flip, dataset: str, mirror_safe: bool = False) -> bool:
+    """The classic arm's flip setting made concrete: `auto` flips only a mirror-safe dataset."""
+    if flip == "auto":
+        return MIRROR_SAFE.get(dataset, bool(mirror_safe))
+    return bool(flip)
+
+
 def classic_spec(config: dict) -> dict:
-    """Settings of the `classic` augmentation arm."""
+    """Settings of the `classic` augmentation arm, with `flip: auto` resolved for the dataset."""
     spec = {"shift": 2, "flip": "auto", "erase_p": 0.5}
     spec.update(config.get("classic") or {})
+    spec["flip"] = flip_for(spec["flip"], config["dataset"], (config.get("folder") or {}).get("mirror_safe", False))
     return spec
 
 

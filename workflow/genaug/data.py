@@ -31,8 +31,6 @@ IDX_FILES = {  # raw file name -> number of dimensions it must have
     "t10k-images-idx3-ubyte": 3,
     "t10k-labels-idx1-ubyte": 1,
 }
-# Horizontal flips turn a shoe into a shoe but a 3 into something else: the classic arm asks this.
-HFLIP_SAFE = {"fashion_mnist": True, "mnist": False, "digits": False, "folder": True}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -54,10 +52,6 @@ class Dataset:
     @property
     def num_classes(self) -> int:
         return len(self.classes)
-
-    @property
-    def hflip_safe(self) -> bool:
-        return HFLIP_SAFE[self.name]
 
 
 # ---------------------------------------------------------------- IDX files (MNIST-style)

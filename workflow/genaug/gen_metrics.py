@@ -1,8 +1,13 @@
 """Generative metrics of a synthetic set (the `reference`, `inception_reference` and `gen_metrics` stages).
 
-The real reference is a class-balanced draw from the train pool (never the test split). Features
-come from the reference classifier, trained once per dataset on the train pool minus validation:
-domain FD, KID, PRDC, a domain Inception Score, and per-class versions. Inception FID through
+Every set is scored at one fixed, class-balanced count (gen_metrics.per_class images of each class),
+because every one of these metrics depends on the count (a Fréchet distance between two samples of
+one distribution is about 128 at 25 images and 6 at 1,000; PRDC's coverage rises from 0.1 to 1 with
+the count). The real reference is a class-balanced draw of that count from the official test split,
+the only real images no subset, generator or reference network has seen; a second, disjoint draw scored
+the same way is the floor, what a perfect generator would score at that count. Features come from the
+reference classifier (the cnn trained once per dataset on the train pool minus validation): domain FD,
+KID, PRDC, a domain Inception Score, per-class versions and label agreement. Inception FID through
 pytorch-fid is added when its weights file is present, and recorded as unavailable (with the reason)
 when not.
 """
@@ -25,11 +30,10 @@ from .config import find_inception_weights as inception_weights
 from .data import load_dataset
 from .device import setup as setup_device
 from .errors import GenaugError
-from .io import atomic_path, save_npz, write_json
+from .io import atomic_path, read_json, save_npz, write_json
 from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, prdc,
                       reference_classifier)
-from .subsets import validation_indices
-
+from .subsets import metric_count, metric_reference_indices, validation_indices
 
 def _inception(weights: Path, device):
     """pytorch-fid's InceptionV3 (2048-d pool features), loaded from `weights` with no download:
@@ -63,56 +67,57 @@ def inception_features(net, images_uint8: torch.Tensor, batch: int = 100) -> np.
     return np.concatenate(out) if out else np.zeros((0, 2048))
 
 
-def _balanced_draw(labels: np.ndarray, keep: np.ndarray, total: int, num_classes: int, seed: int) -> np.ndarray:
-    """Up to total / num_classes indices per class among `keep`, seeded, sorted."""
-    rng, per = np.random.default_rng(seed), max(1, total // num_classes)
-    picks = []
-    for c in range(num_classes):
-        idx = np.flatnonzero(keep & (labels == c))
-        picks.append(rng.choice(idx, size=min(per, len(idx)), replace=False))
-    return np.sort(np.concatenate(picks))
+def reference_draws(ds, per_class="auto"):
+    """(images per class, reference indices, floor indices) into the test split: gen_metrics.per_class resolved."""
+    labels = ds.test_y.numpy()
+    n = metric_count(labels, per_class, ds.num_classes)
+    return (n, *metric_reference_indices(labels, n, ds.num_classes))
 
 
-def _reference_images(ds, validation_per_class: int, images: int, seed: int = 0):
-    labels = ds.train_y.numpy()
-    val = validation_indices(labels, validation_per_class, ds.num_classes)
-    keep = np.ones(len(labels), dtype=bool)
-    keep[val] = False
-    return val, _balanced_draw(labels, keep, images, ds.num_classes, seed)
-
-
-def reference(*, data, out_model, out_features, validation_per_class: int = 100, epochs: int = 5,
-              images: int = 10000, device="auto", threads=1, log=sys.stderr) -> None:
-    """Train the dataset's reference classifier (the cnn, on the train pool minus validation) and cache
-    its features of a class-balanced draw of `images` train-pool images: every gen_metrics job reads them."""
+def reference(*, data, out_model, out_features, out_floor, validation_per_class: int = 100, epochs: int = 5,
+              per_class="auto", prdc_k: int = 5, kid_subset_size: int = 1000, device="auto", threads=1,
+              log=sys.stderr) -> None:
+    """Train the dataset's reference classifier (the cnn, on the train pool minus validation), cache its
+    features of the real reference draw, and score the second real draw against it: the floor every
+    gen_metrics row is read against."""
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
     ds = load_dataset(data)
-    val, pick = _reference_images(ds, validation_per_class, images)
+    n, ref, floor = reference_draws(ds, per_class)
+    val = validation_indices(ds.train_y.numpy(), validation_per_class, ds.num_classes)
     net, accuracy = reference_classifier(ds, val, device=dev, epochs=epochs, log=log)
-    feats = features(net, ds.train_x[torch.from_numpy(pick)])
+    feats = features(net, ds.test_x[torch.from_numpy(ref)])
     with atomic_path(out_model) as tmp:
         torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": "cnn",
                     "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
                     "test_accuracy": accuracy, "dataset": ds.name}, tmp)
-    save_npz(out_features, features=feats.astype(np.float32), labels=ds.train_y.numpy()[pick].astype(np.int64),
-             indices=pick, test_accuracy=np.array(accuracy))
-    print(f"reference classifier: test accuracy {accuracy:.4f}; features of {len(pick)} train-pool images "
-          f"({time.perf_counter() - t0:.0f}s)", file=log)
+    save_npz(out_features, features=feats.astype(np.float32), labels=ds.test_y.numpy()[ref].astype(np.int64),
+             indices=ref, per_class=np.array(n), test_accuracy=np.array(accuracy))
+    floor_y = ds.test_y[torch.from_numpy(floor)]
+    scores = score_set(net, feats.astype(np.float64), ds.test_y.numpy()[ref], ds.test_x[torch.from_numpy(floor)],
+                       floor_y, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
+    write_json(out_floor, {"per_class": n, "n": len(floor), "what": "a second real test-split draw of the same "
+                           "count, scored against the reference: what a perfect generator scores", **scores})
+    print(f"reference classifier: test accuracy {accuracy:.4f}; reference and floor: {n} test images per class; "
+          f"floor domain FD {scores['domain_fd']:.2f} ({time.perf_counter() - t0:.0f}s)", file=log)
 
 
-def inception_reference(*, data, out, weights=None, validation_per_class: int = 100, images: int = 10000,
-                        device="auto", threads=1, log=sys.stderr) -> None:
-    """Inception feature mean and covariance of the same train-pool draw (pytorch-fid's reference statistics)."""
+def inception_reference(*, data, out, weights=None, per_class="auto", device="auto", threads=1,
+                        log=sys.stderr) -> None:
+    """Inception feature mean and covariance of the real reference draw (pytorch-fid's reference statistics),
+    and the Inception FID of the floor draw against them."""
     path, why = inception_weights(weights)
     if path is None:
         raise GenaugError(why)
     dev = setup_device(device, threads)
     ds = load_dataset(data)
-    _, pick = _reference_images(ds, validation_per_class, images)
-    feats = inception_features(_inception(path, dev), ds.train_x[torch.from_numpy(pick)])
-    save_npz(out, mu=feats.mean(0), sigma=np.cov(feats, rowvar=False), n=np.array(len(feats)))
-    print(f"Inception reference statistics of {len(feats)} train-pool images ({why})", file=log)
+    n, ref, floor = reference_draws(ds, per_class)
+    net = _inception(path, dev)
+    feats = inception_features(net, ds.test_x[torch.from_numpy(ref)])
+    mu, sigma = feats.mean(0), np.cov(feats, rowvar=False)
+    floor_fid = frechet_distance(inception_features(net, ds.test_x[torch.from_numpy(floor)]), feats)
+    save_npz(out, mu=mu, sigma=sigma, n=np.array(len(feats)), per_class=np.array(n), floor_fid=np.array(floor_fid))
+    print(f"Inception reference statistics of {len(feats)} test images ({why}); floor FID {floor_fid:.2f}", file=log)
 
 
 def load_reference(path, device):
@@ -124,75 +129,105 @@ def load_reference(path, device):
 
 
 def _set_metrics(real: np.ndarray, fake: np.ndarray, k: int) -> dict:
-    out = {"n": len(fake)}
-    if len(fake) < 2:
-        return out
-    out["fd"] = frechet_distance(real, fake)
-    if len(fake) > k:
+    out = {"fd": frechet_distance(real, fake)}
+    if len(fake) > k and len(real) > k:
         out.update(prdc(real, fake, k=k))
     return out
 
 
-def gen_metrics(*, synthetic, reference_model, reference_features, out, model=None, inception_stats=None,
-                inception_weights_path=None, prdc_k: int = 5, kid_subset_size: int = 1000, device="auto",
-                threads=1, log=sys.stderr) -> dict:
-    """Score one synthetic set against the real reference: overall and per class. `model` is the grid's
-    row name (cddpm@dpm20-g2, combined), which the report joins on."""
+def score_set(net, real: np.ndarray, real_y: np.ndarray, images: torch.Tensor, labels: torch.Tensor, *,
+              prdc_k: int = 5, kid_subset_size: int = 1000) -> dict:
+    """Every metric of uint8 `images` (with their labels) against the real reference features, overall and
+    per class: the one scoring shared by the synthetic sets and the real floor."""
+    device = next(net.parameters()).device
+    logits, emb = predict(net, images.to(device).contiguous(memory_format=torch.channels_last), with_embeddings=True)
+    fake, probs = emb.cpu().numpy().astype(np.float64), torch.softmax(logits, 1).cpu().numpy()
+    y = labels.cpu().numpy()
+    overall = _set_metrics(real, fake, prdc_k)
+    kid_mean, kid_se = kid(real, fake, subset_size=kid_subset_size)
+    per_class = {}
+    for c in np.unique(real_y):
+        m = _set_metrics(real[real_y == c], fake[y == c], prdc_k)
+        m["label_agreement"] = float((probs[y == c].argmax(1) == c).mean())
+        per_class[str(int(c))] = m
+    return {"domain_fd": overall["fd"], "kid": kid_mean, "kid_se": kid_se,
+            **{m: overall.get(m) for m in ("precision", "recall", "density", "coverage")},
+            "domain_is": inception_score(probs), "label_agreement": float((probs.argmax(1) == y).mean()),
+            "intra_class_fd": float(np.mean([m["fd"] for m in per_class.values()])), "per_class": per_class}
+
+
+def first_per_class(labels: torch.Tensor, n: int, num_classes: int) -> tuple[torch.Tensor, dict]:
+    """Indices of the first n images of each class (a draw is i.i.d., so any n are a fair sample), and the
+    classes that have fewer, with their counts."""
+    picks, short = [], {}
+    for c in range(num_classes):
+        idx = torch.nonzero(labels == c).flatten()
+        if len(idx) < n:
+            short[c] = len(idx)
+        picks.append(idx[:n])
+    return torch.cat(picks), short
+
+
+FLOOR_KEYS = ("domain_fd", "kid", "precision", "recall", "density", "coverage", "domain_is", "label_agreement",
+              "intra_class_fd")
+
+
+def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, model=None, filter_name="none",
+                inception_stats=None, inception_weights_path=None, prdc_k: int = 5, kid_subset_size: int = 1000,
+                device="auto", threads=1, log=sys.stderr) -> dict:
+    """Score one metric set (a generator's fresh, class-balanced draw, filtered or not) at the reference's
+    count per class; record that count and the real-vs-real floor beside every metric. `model` is the
+    grid's row name (cddpm@dpm20-g2, combined) and `filter_name` its filter, which the report joins on."""
     from .stages import load_synthetic
 
     t0 = time.perf_counter()
     dev = setup_device(device, threads)
     net, ckpt = load_reference(reference_model, dev)
     with np.load(reference_features) as z:
-        real, real_y = z["features"].astype(np.float64), z["labels"]
+        real, real_y, n = z["features"].astype(np.float64), z["labels"], int(z["per_class"])
+    floor_scores = read_json(floor)
     images, labels, meta = load_synthetic(synthetic, ckpt["image_shape"], ckpt["num_classes"])
-    result = {"synthetic": str(synthetic), "model": model or meta.get("model"), "generator": meta.get("model"),
-              "regime": meta.get("regime"),
-              "size": meta.get("size"), "seed": meta.get("seed"), "sampling": meta.get("sampling"),
-              "n_synthetic": len(labels), "n_reference": len(real),
-              "reference_test_accuracy": ckpt["test_accuracy"], "genaug": __version__}
-    if meta.get("status") == "diverged" or len(labels) < 2:
-        result.update(status="diverged" if meta.get("status") == "diverged" else "empty",
-                      reason=meta.get("reason", "fewer than 2 synthetic images"))
+    result = {"synthetic": str(synthetic), "model": model or meta.get("model"), "filter": filter_name,
+              "generator": meta.get("model"), "regime": meta.get("regime"), "size": meta.get("size"),
+              "seed": meta.get("seed"), "sampling": meta.get("sampling"), "per_class_count": n,
+              "n_synthetic": n * ckpt["num_classes"], "n_reference": len(real),
+              "reference_test_accuracy": ckpt["test_accuracy"], "genaug": __version__,
+              **{f"floor_{k}": floor_scores.get(k) for k in FLOOR_KEYS}}
+    pick, short = first_per_class(labels, n, ckpt["num_classes"])
+    if meta.get("status") == "diverged" or short:
+        reason = meta.get("reason") if meta.get("status") == "diverged" else (
+            f"fewer than {n} images of class(es) {short} (class: images) to score at the fixed count; the filter "
+            f"kept too few of the draw: raise its keep, or lower gen_metrics.per_class")
+        result.update(status="diverged" if meta.get("status") == "diverged" else "short", reason=reason,
+                      n_synthetic=len(labels))
         write_json(out, result)
-        print(f"{synthetic}: no metrics ({result['reason']})", file=log)
+        print(f"{synthetic}: no metrics ({reason})", file=log)
         return result
-    logits, emb = predict(net, images.to(dev).contiguous(memory_format=torch.channels_last), with_embeddings=True)
-    fake, probs = emb.cpu().numpy().astype(np.float64), torch.softmax(logits, 1).cpu().numpy()
-    y = labels.numpy()
-    overall = _set_metrics(real, fake, prdc_k)
-    kid_mean, kid_se = kid(real, fake, subset_size=kid_subset_size)
-    result.update(status="ok", domain_fd=overall["fd"], kid=kid_mean, kid_se=kid_se,
-                  **{m: overall.get(m) for m in ("precision", "recall", "density", "coverage")},
-                  domain_is=inception_score(probs), label_agreement=float((probs.argmax(1) == y).mean()))
-    per_class = {}
-    for c in range(ckpt["num_classes"]):
-        m = _set_metrics(real[real_y == c], fake[y == c], prdc_k)
-        m["label_agreement"] = float((probs[y == c].argmax(1) == c).mean()) if (y == c).any() else None
-        per_class[str(c)] = m
-    result["per_class"] = per_class
-    fds = [m["fd"] for m in per_class.values() if "fd" in m]
-    result["intra_class_fd"] = float(np.mean(fds)) if fds else None
+    images, labels = images[pick], labels[pick]
+    result.update(status="ok", **score_set(net, real, real_y, images, labels, prdc_k=prdc_k,
+                                           kid_subset_size=kid_subset_size))
     result.update(_inception_fid(images, inception_stats, inception_weights_path, dev))
     result["seconds"] = time.perf_counter() - t0
     write_json(out, result)
-    print(f"{synthetic}: domain FD {result['domain_fd']:.2f}, intra-class FD {result['intra_class_fd']:.2f}, "
-          f"KID {kid_mean:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, "
-          f"domain IS {result['domain_is']:.2f}, label agreement {result['label_agreement']:.3f}; Inception FID "
-          f"{result['inception_fid'] if result['inception_fid'] is not None else 'unavailable'}", file=log)
+    fid = result["inception_fid"]
+    print(f"{synthetic}: {n} images per class: domain FD {result['domain_fd']:.2f} (floor "
+          f"{result['floor_domain_fd']:.2f}), intra-class FD {result['intra_class_fd']:.2f}, KID "
+          f"{result['kid']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, domain IS "
+          f"{result['domain_is']:.2f}, label agreement {result['label_agreement']:.3f}; Inception FID "
+          f"{'unavailable' if fid is None else f'{fid:.2f}'}", file=log)
     return result
 
 
 def _inception_fid(images, stats_path, weights, device) -> dict:
     path, why = inception_weights(weights)
     if path is None or stats_path is None:
-        return {"inception_fid": None, "inception_fid_unavailable": why if path is None else
-                "no Inception reference statistics were given"}
+        return {"inception_fid": None, "floor_inception_fid": None, "inception_fid_unavailable":
+                why if path is None else "no Inception reference statistics were given"}
     with np.load(stats_path) as z:
-        mu, sigma = z["mu"], z["sigma"]
+        mu, sigma, floor_fid = z["mu"], z["sigma"], float(z["floor_fid"])
     feats = inception_features(_inception(path, device), images)
     return {"inception_fid": frechet_from_stats(feats.mean(0), np.cov(feats, rowvar=False), mu, sigma),
-            "inception_weights": why}
+            "floor_inception_fid": floor_fid, "inception_weights": why}
 
 
-__all__ = ["reference", "inception_reference", "gen_metrics", "inception_weights"]
+__all__ = ["reference", "inception_reference", "gen_metrics", "inception_weights", "score_set"]

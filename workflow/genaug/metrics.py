@@ -54,7 +54,7 @@ def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int 
     torch.manual_seed(seed)
     net = build_classifier("cnn", ds.image_shape, ds.num_classes).to(device).to(**cl)
     print(f"reference classifier: cnn on {len(x)} train images, up to {epochs} epochs", file=log, flush=True)
-    fit_classifier(net, x, y, vx, vy, TrainConfig(max_epochs=epochs, patience=epochs), seed=seed, log=log)
+    fit_classifier(net, x, y, vx, vy, TrainConfig.passes(len(x), epochs), seed=seed, log=log)
     with torch.no_grad():
         logits = predict(net, ds.test_x.to(device).contiguous(**cl))
     accuracy = float((logits.argmax(1).cpu() == ds.test_y).float().mean())
@@ -107,37 +107,43 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 100
     return estimate, float(np.std(values, ddof=1) / np.sqrt(blocks))
 
 
-def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 2048) -> torch.Tensor:
-    """Distance from each row of x to its k-th nearest other row (chunked torch.cdist)."""
-    out = []
-    for i in range(0, len(x), chunk):
-        d = torch.cdist(x[i:i + chunk], x)
-        out.append(d.topk(k + 1, dim=1, largest=False).values[:, k])  # column 0 is the row itself
-    return torch.cat(out)
+def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Exact Euclidean distances (float64, differences rather than the |a|^2 + |b|^2 - 2ab expansion,
+    which in float32 gives a point a distance of up to 0.01 to itself)."""
+    return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
-def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 2048) -> dict:
-    """Precision, recall, density and coverage (Naeem et al. 2020) with k-nearest-neighbour balls.
+def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
+    """Distance from each row of x to its k-th nearest row, itself counted as the 0th (Naeem et al.'s
+    radius: the (k+1)-th smallest distance, self included)."""
+    return torch.cat([_distances(x[i:i + chunk], x).topk(k + 1, dim=1, largest=False).values[:, k]
+                      for i in range(0, len(x), chunk)])
+
+
+def prdc(real: np.ndarray, fake: np.ndarray, k: int = 5, chunk: int = 1024) -> dict:
+    """Precision, recall, density and coverage (Naeem et al. 2020) with k-nearest-neighbour balls, as
+    their reference code (the `prdc` package) computes them: a point is inside a ball when its distance
+    to the centre is strictly below the radius, and distances are exact.
 
     precision: share of fake samples inside some real ball; recall: share of real samples inside
     some fake ball; density: mean number of real balls holding a fake sample, over k; coverage: share
     of real balls holding at least one fake sample. Identical sets give about 1 for each."""
-    r, f = torch.as_tensor(np.asarray(real), dtype=torch.float32), torch.as_tensor(np.asarray(fake), dtype=torch.float32)
+    r = torch.as_tensor(np.asarray(real), dtype=torch.float64)
+    f = torch.as_tensor(np.asarray(fake), dtype=torch.float64)
     if len(r) <= k or len(f) <= k:
         raise GenaugError(f"PRDC with k={k} needs more than {k} samples per set, got {len(r)} and {len(f)}")
     r_rad, f_rad = _kth_neighbour_distance(r, k, chunk), _kth_neighbour_distance(f, k, chunk)
-    in_real_ball = torch.zeros(len(f))  # per fake sample: how many real balls hold it
+    in_real_ball = torch.zeros(len(f), dtype=torch.float64)  # per fake sample: how many real balls hold it
     covered = torch.zeros(len(r), dtype=torch.bool)
     for i in range(0, len(f), chunk):
-        d = torch.cdist(f[i:i + chunk], r)  # fake x real
-        inside = d <= r_rad[None, :]
-        in_real_ball[i:i + chunk] = inside.sum(1).float()
-        covered |= (d.min(0).values <= r_rad)
+        d = _distances(f[i:i + chunk], r)  # fake x real
+        in_real_ball[i:i + chunk] = (d < r_rad[None, :]).sum(1).double()
+        covered |= d.min(0).values < r_rad
     recalled = torch.zeros(len(r), dtype=torch.bool)
     for i in range(0, len(r), chunk):
-        recalled[i:i + chunk] = (torch.cdist(r[i:i + chunk], f) <= f_rad[None, :]).any(1)
-    return {"precision": float((in_real_ball > 0).float().mean()), "recall": float(recalled.float().mean()),
-            "density": float(in_real_ball.mean() / k), "coverage": float(covered.float().mean())}
+        recalled[i:i + chunk] = (_distances(r[i:i + chunk], f) < f_rad[None, :]).any(1)
+    return {"precision": float((in_real_ball > 0).double().mean()), "recall": float(recalled.double().mean()),
+            "density": float(in_real_ball.mean() / k), "coverage": float(covered.double().mean())}
 
 
 def inception_score(probs: np.ndarray) -> float:

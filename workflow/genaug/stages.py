@@ -10,6 +10,7 @@ import json
 import platform
 import sys
 import time
+from dataclasses import asdict
 
 import numpy as np
 import torch
@@ -19,7 +20,7 @@ from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
-from .config import TRAIN_SETS
+from .config import TRAIN_SETS, flip_for
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import name as device_name
 from .device import setup as setup_device
@@ -137,9 +138,13 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sy
     return labeler, result.best_val_accuracy
 
 
-def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match", per_class=500, ratio=1.0,
+SYNTHETIC_STREAM, METRIC_STREAM = 10_000, 40_000  # seed offsets: a classifier's set and a metric set differ
+
+
+def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="match", per_class=500, ratio=1.0,
            labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2,
-           sampling: dict | None = None, device="auto", threads=1, log=sys.stderr) -> None:
+           sampling: dict | None = None, metric: dict | None = None, device="auto", threads=1,
+           log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
     `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
@@ -148,6 +153,8 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
     non-finite, or a class's samples collapsed: their mean pairwise distance is under
     `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
     `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
+    `metric` ({"per_class": "auto" or n, "pool": k}) draws a metric set instead: k times gen_metrics' count
+    of every class, whatever the cell's real counts, from a random stream of its own.
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -160,7 +167,13 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
             f"{ds.num_classes}; rerun train_gen for this dataset"
         )
     strategy = gens.label_strategy(spec)
-    counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
+    if metric is None:
+        counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), SYNTHETIC_STREAM
+    else:
+        from .subsets import metric_count
+
+        n = metric_count(ds.test_y.numpy(), metric["per_class"], ds.num_classes) * int(metric.get("pool", 1))
+        counts, stream, policy = np.full(ds.num_classes, n, dtype=np.int64), METRIC_STREAM, "metric"
     meta = {
         "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
         "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
@@ -177,7 +190,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
             raise GenaugError(f"{generator}: label strategy pseudo_label needs --labeler (a classifier spec)")
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
                                                                   log=log)
-    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + 10_000, labeler=label_fn,
+    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + stream, labeler=label_fn,
                                 threshold=min_confidence, stats=pseudo)
     images, labels = to_uint8(images).cpu(), labels.cpu()
     made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
@@ -204,9 +217,10 @@ def sample(*, data, subset, generator, seed: int, out, grid_png, policy="match",
         _write_diverged(out, grid_png, ds, meta, reason, images=images, labels=labels, log=log)
         return
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
-    sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
-                title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-    print(f"{spec['name']}: {len(labels)} synthetic images, per class {made} "
+    if grid_png is not None:
+        sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
+                    title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
+    print(f"{spec['name']}: {len(labels)} {'metric-set' if metric else 'synthetic'} images, per class {made} "
           f"({time.perf_counter() - t0:.1f}s)", file=log)
 
 
@@ -223,8 +237,9 @@ def _write_diverged(out, grid_png, ds, meta: dict, reason: str, images=None, lab
     empty = np.zeros((0, *ds.image_shape), dtype=np.uint8)
     save_npz(out, images=empty, labels=np.zeros(0, dtype=np.int64), meta=np.array(json.dumps(meta)))
     shown = (images.numpy(), labels.numpy()) if images is not None else (empty, np.zeros(0, dtype=np.int64))
-    sample_grid(*shown, ds.classes, grid_png,
-                title=f"DIVERGED {meta['model']} {meta['regime']} {meta['size']} s{meta['seed']} (not used)")
+    if grid_png is not None:
+        sample_grid(*shown, ds.classes, grid_png,
+                    title=f"DIVERGED {meta['model']} {meta['regime']} {meta['size']} s{meta['seed']} (not used)")
     print(f"DIVERGED: {meta['model']} {meta['regime']}/{meta['size']}/s{meta['seed']}: {reason}. The synthetic set "
           "is empty; its classifier cells are marked diverged and left out of the report's rankings.", file=log)
 
@@ -280,9 +295,10 @@ def load_synthetic(path, image_shape, num_classes: int):
     return torch.from_numpy(images), torch.from_numpy(labels).long(), meta
 
 
-def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, augment=None, snapshots=None,
-                         log=sys.stderr):
-    """Train a classifier on uint8 images x, y with early stopping on the cell's validation split."""
+def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, n_real=None, augment=None,
+                         snapshots=None, log=sys.stderr):
+    """Train a classifier on uint8 images x, y (the first n_real real, default all) with early stopping on the
+    cell's validation split."""
     val_idx = torch.from_numpy(sub.val_indices)
     val_x, val_y = ds.train_x[val_idx].to(device), ds.train_y[val_idx].to(device)
     channels_last = dict(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
@@ -291,8 +307,10 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
     net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
     net = net.to(device).to(**channels_last)
     cfg = TrainConfig(**classifier.get("train", {}))
-    print(f"{classifier['name']}: max {cfg.max_epochs} epochs, patience {cfg.patience}", file=log, flush=True)
-    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, augment=augment, snapshots=snapshots, log=log)
+    print(f"{classifier['name']}: at most {cfg.max_steps} steps of {cfg.batch_size} images, validated every "
+          f"{cfg.eval_every}, patience {cfg.patience_steps} steps", file=log, flush=True)
+    result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, n_real=n_real, augment=augment,
+                            snapshots=snapshots, log=log)
     return net, cfg, result
 
 
@@ -335,16 +353,15 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     n_real = len(x) - int(synth_counts.sum())
     augment = None
     if classic is not None:
-        flip = classic.get("flip", "auto")
-        augment = ClassicAugment(shift=int(classic.get("shift", 2)),
-                                 flip=ds.hflip_safe if flip == "auto" else bool(flip),
+        augment = ClassicAugment(shift=int(classic.get("shift", 2)), flip=flip_for(classic.get("flip", "auto"), ds.name),
                                  erase_p=float(classic.get("erase_p", 0.5)))
+        classic = {**asdict(augment), "described": augment.describe()}
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
           f"images ({train_set})", file=log, flush=True)
     job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
     snapshots = Snapshots(snapshot, snapshot_every, job, log=log)
-    net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, augment=augment,
-                                            snapshots=snapshots, log=log)
+    net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, n_real=n_real,
+                                            augment=augment, snapshots=snapshots, log=log)
 
     test_idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
     test_x = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last)
@@ -352,13 +369,14 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(test_y, pred, ds.classes)
+    checks = convergence_checks(net, result, test_x, test_y, scores["accuracy"])
     metrics = {
         **_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
         "test_subset": {"per_class": test_per_class, "seed": test_seed} if test_per_class else None,
         "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
-        "best_epoch": result.best_epoch + 1, "epochs_run": result.epochs_run,
-        "best_val_accuracy": result.best_val_accuracy, "history": result.history,
+        "best_step": result.best_step, "steps_run": result.steps_run, "stopped_by": result.stopped_by,
+        "best_val_accuracy": result.best_val_accuracy, "convergence_checks": checks, "history": result.history,
         "train": vars(cfg), "classic": classic, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
         "wall_time_s": time.perf_counter() - t0, "device": str(dev), "machine": device_name(dev),
@@ -378,6 +396,19 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
           f"macro-F1 {scores['macro_f1']:.4f} ({metrics['wall_time_s']:.0f}s)", file=log)
     return metrics
+
+
+def convergence_checks(net, result, test_x, test_y, accuracy: float) -> list[dict]:
+    """Each shorter stopping rule's test accuracy (the same run, stopped earlier) and how much the full rule
+    changed it: a diagnostic of convergence, never a selection (the cell's score is the full rule's)."""
+    final = {k: v.clone() for k, v in net.state_dict().items()}
+    out = []
+    for check, state in zip(result.checks, result.check_states):
+        net.load_state_dict(state)
+        acc = float((predict(net, test_x).argmax(1).cpu().numpy() == test_y).mean())
+        out.append({**check, "accuracy": acc, "change": accuracy - acc})
+    net.load_state_dict(final)
+    return out
 
 
 def _cell_ids(ds, sub, classifier: dict, model: str, seed: int, filter_name: str, train_set: str) -> dict:

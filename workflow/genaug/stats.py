@@ -1,8 +1,10 @@
 """Replicate statistics: means with 95 % t-intervals, and paired differences to the baseline with
-p-values, Holm-corrected across the models compared within a classifier x regime x size.
+p-values, Holm-corrected across the arms compared within a classifier x regime x size.
 
 Intervals are Student-t. With 3 seeds a bootstrap interval would be narrower than the data justify
-(it resamples only 3 values), so the t-interval is the honest small-n choice.
+(it resamples only 3 values), so the t-interval is the honest small-n choice. A set of values with no
+spread (every seed the same) has no t-interval and its difference makes no claim: a t-test of a zero
+standard deviation is undefined, not infinitely significant.
 """
 
 from __future__ import annotations
@@ -18,13 +20,24 @@ ARM = ["model", "train_set"]  # what is compared: a model and what its classifie
 FAMILY = ["dataset", "classifier", "regime", "size", "size_value"]  # Holm corrects within these
 PAIR = [c for c in CELL if c != "filter"]  # a filtered arm pairs with the (unfiltered) baseline of its cell
 ALPHA = 0.05
+MIN_SEEDS = 3  # fewer seeds than this: the report warns that its intervals are very wide or missing
+
+
+def _finite(values) -> np.ndarray:
+    v = np.asarray(values, dtype=float)
+    return v[~np.isnan(v)]
+
+
+def no_spread(values) -> bool:
+    """Two or more values, all equal: a mean with no measured spread, which supports no interval or test."""
+    v = _finite(values)
+    return len(v) >= 2 and bool(np.all(v == v[0]))
 
 
 def t_interval(values, level: float = 0.95) -> tuple[float, float]:
-    """Student-t confidence interval of the mean; (nan, nan) with fewer than two values."""
-    v = np.asarray(values, dtype=float)
-    v = v[~np.isnan(v)]
-    if len(v) < 2:
+    """Student-t confidence interval of the mean; (nan, nan) with fewer than two values or no spread."""
+    v = _finite(values)
+    if len(v) < 2 or no_spread(v):
         return (float("nan"), float("nan"))
     half = stats.t.ppf(0.5 + level / 2, len(v) - 1) * v.std(ddof=1) / np.sqrt(len(v))
     return (float(v.mean() - half), float(v.mean() + half))
@@ -33,12 +46,11 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
 def paired_p_value(diff) -> float:
     """Two-sided one-sample t-test of the paired differences against 0 (scipy's ttest_rel on the pairs).
 
-    nan with fewer than two pairs; differences that are all equal give 0 (all non-zero) or 1 (all zero)."""
-    d = np.asarray(diff, dtype=float)
-    if len(d) < 2:
+    nan with fewer than two pairs, and nan when the differences have no spread (all equal): such a
+    comparison makes no claim either way, however many seeds agree."""
+    d = _finite(diff)
+    if len(d) < 2 or no_spread(d):
         return float("nan")
-    if np.allclose(d, d[0]):
-        return 0.0 if d[0] != 0 else 1.0
     return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
@@ -87,13 +99,16 @@ def summarize(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
 def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "baseline",
                 alpha: float = ALPHA) -> pd.DataFrame:
     """Per cell and arm: the mean of (arm - baseline) over the seeds both have, its 95 % t-interval and
-    p-value, and the Holm-corrected p-value and interval across the arms of one classifier x regime x size.
+    p-value, Holm's adjusted p-value across the arms of one classifier x regime x size, and a
+    simultaneous (Bonferroni) interval for that family.
 
     Pairing on the seed compares runs on the same subset with the same classifier initialisation, so
-    subset-to-subset variance cancels out of the difference. The corrected interval of the arm ranked
-    r-th (by p-value) among m has level 1 - alpha / (m - r), the level Holm's step tests it at, so it
-    excludes 0 exactly when that step rejects; `real` is Holm's decision (which also stops at the first
-    step that does not reject)."""
+    subset-to-subset variance cancels out of the difference. `real` is Holm's decision (adjusted p
+    below alpha). The corrected interval has level 1 - alpha / m for each of the family's m tested arms,
+    so all m cover their true gains together with probability at least 1 - alpha. Holm rejects
+    everything Bonferroni does and sometimes more, so a corrected interval that excludes 0 always
+    belongs to a real gain, while a real gain's interval may still touch 0. `claim` says why an arm is
+    not tested: `one seed`, or `no spread` (every paired difference equal)."""
     df = with_train_set(df)
     base = df[df["model"] == baseline].set_index([*PAIR, "seed"])[value]
     rows, diffs = [], []
@@ -103,12 +118,13 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
         diff = (g.loc[common] - base.loc[common]).to_numpy()
         diff = diff[~np.isnan(diff)]
         lo, hi = t_interval(diff)
+        claim = "one seed" if len(diff) < 2 else "no spread" if no_spread(diff) else "tested"
         rows.append({
             **dict(zip([*CELL, *ARM], key)), "n_pairs": len(diff),
             "model_mean": g.loc[common].mean() if len(diff) else np.nan,
             "baseline_mean": base.loc[common].mean() if len(diff) else np.nan,
             "gain": diff.mean() if len(diff) else np.nan, "gain_ci_low": lo, "gain_ci_high": hi,
-            "p_value": paired_p_value(diff), "wins": int((diff > 0).sum()),
+            "p_value": paired_p_value(diff), "wins": int((diff > 0).sum()), "claim": claim,
         })
         diffs.append(diff)
     out = pd.DataFrame(rows)
@@ -118,9 +134,50 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     for _, idx in out.groupby(FAMILY, sort=False).groups.items():
         idx = np.asarray(idx)
         p = out.loc[idx, "p_value"].to_numpy()
-        steps = holm_steps(p)
-        out.loc[idx, "p_holm"], out.loc[idx, "holm_m"] = holm(p), len(steps)
-        for j, divisor in steps:
-            out.loc[idx[j], ["ci_corr_low", "ci_corr_high"]] = t_interval(diffs[idx[j]], level=1 - alpha / divisor)
+        m = int((~np.isnan(p)).sum())
+        out.loc[idx, "p_holm"], out.loc[idx, "holm_m"] = holm(p), m
+        for j in np.flatnonzero(~np.isnan(p)):
+            out.loc[idx[j], ["ci_corr_low", "ci_corr_high"]] = t_interval(diffs[idx[j]], level=1 - alpha / m)
     out["real"] = out["p_holm"] < alpha
     return out
+
+
+def blocked_rank_correlation(df: pd.DataFrame, x: str, y: str, blocks: list[str], permutations: int = 9999,
+                             seed: int = 0) -> dict:
+    """Spearman's rank correlation of x and y within each block (e.g. a classifier x regime x size: the
+    arms there share one baseline and one amount of data), and pooled over blocks with the blocks kept
+    apart: ranks are taken and centred within each block before they are correlated, and the p-value
+    permutes y within blocks only. Pooling raw points would let the blocks' differences (size, balance)
+    pass for a correlation and treat the points as independent.
+
+    Returns {"per_block": [{block values, n, rho}], "rho", "p", "n", "blocks"} (rho and p nan when fewer
+    than two blocks have two or more points, or nothing varies)."""
+    sub = df[[*blocks, x, y]].dropna()
+    groups = [g for _, g in sub.groupby(blocks, sort=True)]
+    per_block, centred = [], []
+    for g in groups:
+        row = {**{b: g[b].iloc[0] for b in blocks}, "n": len(g), "rho": np.nan}
+        if len(g) >= 3 and g[x].nunique() > 1 and g[y].nunique() > 1:
+            row["rho"] = float(stats.spearmanr(g[x], g[y])[0])
+        per_block.append(row)
+        if len(g) >= 2:
+            rx, ry = stats.rankdata(g[x]), stats.rankdata(g[y])
+            centred.append((rx - rx.mean(), ry - ry.mean()))
+    out = {"per_block": per_block, "rho": np.nan, "p": np.nan, "n": sum(len(a) for a, _ in centred),
+           "blocks": len(centred)}
+    if len(centred) < 2:
+        return out
+    rx = np.concatenate([a for a, _ in centred])
+
+    def rho(ry_blocks):
+        ry = np.concatenate(ry_blocks)
+        denominator = np.sqrt((rx ** 2).sum() * (ry ** 2).sum())
+        return float((rx * ry).sum() / denominator) if denominator > 0 else np.nan
+
+    observed = rho([b for _, b in centred])
+    if np.isnan(observed):
+        return out
+    rng = np.random.default_rng(seed)
+    ry_all = [b for _, b in centred]
+    hits = sum(abs(rho([rng.permutation(b) for b in ry_all])) >= abs(observed) - 1e-12 for _ in range(permutations))
+    return {**out, "rho": observed, "p": (1 + hits) / (1 + permutations)}

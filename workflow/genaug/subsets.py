@@ -25,6 +25,8 @@ _VALIDATION_STREAM = 7_771  # seeds the validation split; independent of the rep
 _POOL_STREAM = 1_001
 _ORDER_STREAM = 2_002
 _TEST_STREAM = 3_003  # seeds the fixed test subset (test.per_class)
+_METRIC_STREAM = 4_004  # seeds the generative metrics' real reference and floor (two test-split draws)
+METRIC_MAX_PER_CLASS = 500  # gen_metrics.per_class auto: as many as the test split allows, at most this
 
 
 @dataclass
@@ -120,6 +122,38 @@ def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_cl
                               f"lower test.per_class to {len(idx)} or less, or set it to null for the whole split")
         out.append(rng.choice(idx, size=per_class, replace=False))
     return np.sort(np.concatenate(out))
+
+
+def metric_count(labels: np.ndarray, per_class, num_classes: int) -> int:
+    """The images per class every synthetic set is scored on (gen_metrics.per_class): `auto` is as many as
+    the test split's smallest class allows twice over (reference and floor), at most METRIC_MAX_PER_CLASS."""
+    smallest = int(np.bincount(labels, minlength=num_classes).min())
+    if per_class == "auto":
+        if smallest < 4:
+            raise GenaugError(f"gen_metrics: the test split's smallest class has {smallest} images; generative "
+                              "metrics need two disjoint real draws of at least 2 per class: set gen_metrics.enabled "
+                              "false")
+        return min(METRIC_MAX_PER_CLASS, smallest // 2)
+    per_class = int(per_class)
+    if not 2 <= 2 * per_class <= smallest:
+        raise GenaugError(f"gen_metrics.per_class: {per_class} needs {2 * per_class} test images of every class (a "
+                          f"reference and a real-vs-real floor draw), but the smallest class has {smallest}; use "
+                          f"2..{smallest // 2}, or auto")
+    return per_class
+
+
+def metric_reference_indices(labels: np.ndarray, per_class: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
+    """Two disjoint, class-balanced draws of `per_class` images per class from the test split: the real
+    reference every synthetic set is scored against, and a second real set scored the same way (the floor,
+    what a perfect generator would get at that count). The test split is the only real data no subset,
+    generator or reference network ever sees; no stage trains or selects on these draws."""
+    rng = np.random.default_rng(_METRIC_STREAM)
+    reference, floor = [], []
+    for c in range(num_classes):
+        pick = rng.choice(np.flatnonzero(labels == c), size=2 * per_class, replace=False)
+        reference.append(pick[:per_class])
+        floor.append(pick[per_class:])
+    return np.sort(np.concatenate(reference)), np.sort(np.concatenate(floor))
 
 
 def class_pools(labels: np.ndarray, val_idx: np.ndarray, seed: int, num_classes: int) -> list[np.ndarray]:

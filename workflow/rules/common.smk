@@ -28,6 +28,10 @@ from genaug import config as gcfg  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
 try:
+    gcfg.check_renamed(config)
+except GenaugError as err:
+    raise WorkflowError(f"config.yaml: {err}") from None
+try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError:
     reason = gcfg.explain_schema_error(
@@ -72,6 +76,7 @@ wildcard_constraints:
     gen=_alternatives(list(gcfg.model_entries(config))),
     sgen=f"(?:{_alternatives(list(gcfg.model_entries(config)))}){SAMPLING_TOKEN}",
     synth=f"(?:{_alternatives([gcfg.COMBINED, *gcfg.model_entries(config)])}){SAMPLING_TOKEN}",
+    mkind="metric_sets|metric_pools",
     clf=_alternatives(list(gcfg.classifier_entries(config))),
     filter=_alternatives([gcfg.NO_FILTER, *gcfg.filter_entries(config)]),
 
@@ -126,8 +131,9 @@ def all_gen_metrics():
     if not GEN_METRICS["enabled"]:
         return []
     return [
-        f"{RES}/gen_metrics/{m}/{regime}/{size}/s{seed}.json"
+        f"{RES}/gen_metrics/{flt}/{m}/{regime}/{size}/s{seed}.json"
         for m in synthetic_rows()
+        for flt in gcfg.filters_for(config, m)
         for regime in REGIMES
         for size in gcfg.size_tokens(config, regime)
         for seed in SEEDS

@@ -1,5 +1,5 @@
-# Generative metrics per synthetic set (on a reference classifier's features), and embedding probes
-# per classifier cell.
+# Generative metrics per synthetic row, each on a fresh class-balanced draw at one fixed count, and
+# embedding probes per classifier cell.
 
 
 rule reference:
@@ -8,6 +8,7 @@ rule reference:
     output:
         model=f"{RES}/reference/classifier.pt",
         features=f"{RES}/reference/features.npz",
+        floor=f"{RES}/reference/floor.json",
     log:
         f"{LOGS}/reference.log",
     conda:
@@ -20,12 +21,15 @@ rule reference:
     params:
         val=config["validation_per_class"],
         epochs=GEN_METRICS["reference_epochs"],
-        images=GEN_METRICS["reference_images"],
+        per_class=GEN_METRICS["per_class"],
+        k=GEN_METRICS["prdc_k"],
+        kid=GEN_METRICS["kid_subset_size"],
         device=config["device"],
     shell:
         "genaug reference --data {input} --validation-per-class {params.val} --epochs {params.epochs} "
-        "--images {params.images} --device {params.device} --threads {threads} --out-model {output.model} "
-        "--out-features {output.features} --log {log}"
+        "--per-class {params.per_class} --prdc-k {params.k} --kid-subset-size {params.kid} "
+        "--device {params.device} --threads {threads} --out-model {output.model} "
+        "--out-features {output.features} --out-floor {output.floor} --log {log}"
 
 
 rule inception_reference:
@@ -44,12 +48,77 @@ rule inception_reference:
         gpu=int(config["device"] != "cpu"),
     params:
         weights=shlex.quote(str(INCEPTION_WEIGHTS)),
-        val=config["validation_per_class"],
-        images=GEN_METRICS["reference_images"],
+        per_class=GEN_METRICS["per_class"],
         device=config["device"],
     shell:
-        "genaug inception_reference --data {input} --weights {params.weights} --validation-per-class {params.val} "
-        "--images {params.images} --device {params.device} --threads {threads} --out {output} --log {log}"
+        "genaug inception_reference --data {input} --weights {params.weights} --per-class {params.per_class} "
+        "--device {params.device} --threads {threads} --out {output} --log {log}"
+
+
+# A metric set is a generator's own draw of gen_metrics.per_class images of every class (metric_sets), or
+# FILTER_POOL times as many for a filtered row (metric_pools), which the row's filter then thins
+# (metric_filtered); gen_metrics scores the first per_class of each class.
+rule metric_set:
+    input:
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+        model=trained_model,
+    output:
+        f"{RES}/{{mkind}}/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.npz",
+    log:
+        f"{LOGS}/{{mkind}}/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.log",
+    conda:
+        ENV
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+        gpu=lambda w: gpu_count(w.sgen, sampling=True),
+    params:
+        policy=lambda w: sample_args(w.sgen),
+        per_class=GEN_METRICS["per_class"],
+        pool=lambda w: gcfg.FILTER_POOL if w.mkind == "metric_pools" else 1,
+        device=config["device"],
+    shell:
+        "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
+        "{params.policy} --metric-per-class {params.per_class} --pool {params.pool} --device {params.device} "
+        "--threads {threads} --out {output} --log {log}"
+
+
+use rule combine as combine_metric_set with:
+    input:
+        data=f"{RES}/dataset.npz",
+        members=lambda w: [
+            f"{RES}/{w.mkind}/{m}/{w.regime}/{w.size}/s{w.seed}.npz"
+            for m in gcfg.combined_members(config)
+        ],
+    output:
+        synthetic=f"{RES}/{{mkind}}/combined/{{regime}}/{{size}}/s{{seed}}.npz",
+        grid=f"{RES}/{{mkind}}/combined/{{regime}}/{{size}}/s{{seed}}.png",
+    log:
+        f"{LOGS}/{{mkind}}/combined/{{regime}}/{{size}}/s{{seed}}.log",
+
+
+use rule filter as filter_metric_pool with:
+    input:
+        unpack(filter_space_input),
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+        synthetic=f"{RES}/metric_pools/{{synth}}/{{regime}}/{{size}}/s{{seed}}.npz",
+    output:
+        synthetic=f"{RES}/metric_filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.npz",
+        stats=f"{RES}/metric_filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.json",
+        png=f"{RES}/metric_filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.png",
+    log:
+        f"{LOGS}/metric_filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.log",
+
+
+def metric_set_input(wildcards):
+    """The draw a gen_metrics job scores: the row's metric set, or its filtered pool."""
+    cell = f"{wildcards.synth}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
+    if wildcards.filter == gcfg.NO_FILTER:
+        return f"{RES}/metric_sets/{cell}"
+    return f"{RES}/metric_filtered/{wildcards.filter}/{cell}"
 
 
 def inception_args(wildcards, input):
@@ -61,16 +130,17 @@ def inception_args(wildcards, input):
 
 rule gen_metrics:
     input:
-        synthetic=f"{RES}/synthetic/{{synth}}/{{regime}}/{{size}}/s{{seed}}.npz",
+        synthetic=metric_set_input,
         model=f"{RES}/reference/classifier.pt",
         features=f"{RES}/reference/features.npz",
+        floor=f"{RES}/reference/floor.json",
         inception=(
             [f"{RES}/reference/inception.npz"] if INCEPTION_WEIGHTS is not None else []
         ),
     output:
-        f"{RES}/gen_metrics/{{synth}}/{{regime}}/{{size}}/s{{seed}}.json",
+        f"{RES}/gen_metrics/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.json",
     log:
-        f"{LOGS}/gen_metrics/{{synth}}/{{regime}}/{{size}}/s{{seed}}.log",
+        f"{LOGS}/gen_metrics/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.log",
     conda:
         ENV
     threads: 1
@@ -83,9 +153,10 @@ rule gen_metrics:
         kid=GEN_METRICS["kid_subset_size"],
         device=config["device"],
     shell:
-        "genaug gen_metrics --synthetic {input.synthetic} --model {wildcards.synth} --reference-model {input.model} "
-        "--reference-features {input.features} {params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} "
-        "--device {params.device} --threads {threads} --out {output} --log {log}"
+        "genaug gen_metrics --synthetic {input.synthetic} --model {wildcards.synth} --filter {wildcards.filter} "
+        "--reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
+        "{params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} --device {params.device} "
+        "--threads {threads} --out {output} --log {log}"
 
 
 rule gen_metrics_table:

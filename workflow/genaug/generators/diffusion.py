@@ -35,21 +35,56 @@ def _silence_diffusers() -> None:
     dlogging.set_verbosity_error()
 
 
-def make_scheduler(sampler: str, *, timesteps: int, schedule: str):
-    """A fresh diffusers scheduler for `sampler` on the model's training noise schedule."""
+def make_scheduler(sampler: str, *, timesteps: int, schedule: str, spacing: str = "leading", eta: float = 0.0):
+    """A fresh diffusers scheduler for `sampler` on the model's training noise schedule, its steps placed by
+    `spacing` (config.check_sampling resolves `auto`).
+
+    diffusers' own defaults misplace few steps on a linear schedule: DPM-Solver++ with `linspace` stops at
+    t=50 (noise std 0.18) and jumps to the clean image in one first-order step, and DDIMScheduler's uniform
+    stride spends too few steps at low noise. With the exact denoiser of Gaussian data (tests/test_diffusion.py)
+    dpm20 kept 0.49 of a fine component's std that way, and 1.01 with steps uniform in log-SNR (lu).
+    Deterministic DDIM is DPM-Solver++ of order 1 (Lu et al. 2022), so lu and karras DDIM run on that
+    scheduler; DDIM with eta > 0 needs DDIMScheduler and its uniform strides."""
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     _silence_diffusers()
     common = {"num_train_timesteps": timesteps, "beta_schedule": SCHEDULES[schedule], "prediction_type": "epsilon"}
     if sampler == "ddpm":  # ancestral sampling with the posterior variance (Ho et al.'s fixed_small)
-        return DDPMScheduler(**common, variance_type="fixed_small", clip_sample=True)
-    if sampler == "ddim":  # alpha at the last step set to one, as DDPM's last step: eta=1 is ancestral
-        return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True)
-    if sampler == "dpm":  # dynamic thresholding, as diffusers advises for pixel-space models: without it a
-        # quick-trained Fashion-MNIST cddpm drew 15 of 100 images mostly saturated white; with it 2 (as DDIM-50)
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2,
-                                           thresholding=True, sample_max_value=1.0)
+        return DDPMScheduler(**common, variance_type="fixed_small", clip_sample=True, timestep_spacing=spacing)
+    if sampler == "ddim" and spacing in ("linspace", "leading", "trailing"):
+        # alpha at the last step set to one, as DDPM's last step: eta=1 is ancestral
+        return DDIMScheduler(**common, clip_sample=True, set_alpha_to_one=True, timestep_spacing=spacing)
+    if sampler in ("dpm", "ddim"):
+        # Dynamic thresholding at sample_max_value 1 clips the predicted clean image to [-1, 1] (DDIM's
+        # clip_sample); for DPM-Solver++ diffusers advises it in pixel space: without it a quick-trained
+        # Fashion-MNIST cddpm drew 15 of 100 images mostly saturated white, with it 2.
+        placed = {"lu": {"use_lu_lambdas": True}, "karras": {"use_karras_sigmas": True}}.get(spacing, {})
+        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2 if sampler == "dpm"
+                                           else 1, thresholding=True, sample_max_value=1.0,
+                                           timestep_spacing="linspace", **placed)
     raise GenaugError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def run_sampler(sampling: dict, *, timesteps: int, schedule: str, x: torch.Tensor, eps, gen: torch.Generator,
+                progress=None) -> tuple[torch.Tensor, int]:
+    """Denoise x (pure noise of the model's shape) with `sampling`'s scheduler, where eps(x_t, t) is the
+    (guided) epsilon prediction and its network evaluations; returns the sample and the evaluations used.
+    The one sampling loop: the models call it, and the tests call it with an exact denoiser."""
+    sched = make_scheduler(sampling["sampler"], timesteps=timesteps, schedule=schedule,
+                           spacing=sampling.get("spacing", "leading"), eta=sampling.get("eta", 0.0))
+    sched.set_timesteps(sampling["steps"])
+    x = x * sched.init_noise_sigma
+    ddim_scheduler = type(sched).__name__ == "DDIMScheduler"
+    extra = {"eta": sampling.get("eta", 0.0), "use_clipped_model_output": True} if ddim_scheduler else {}
+    nfe, total = 0, len(sched.timesteps)
+    for i, t in enumerate(sched.timesteps):
+        t = t.to(x.device)
+        e, evals = eps(x, t)
+        nfe += evals
+        x = sched.step(e, t, x, generator=gen, **extra).prev_sample
+        if progress is not None:
+            progress(i + 1, total)
+    return x, nfe
 
 
 class DDPM(Generator):
@@ -157,20 +192,16 @@ class DDPM(Generator):
 
     def _denoise(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
         s = self.sampling
-        sched = make_scheduler(s["sampler"], timesteps=self.timesteps, schedule=self.schedule)
-        sched.set_timesteps(s["steps"])
         c, side = self.image_shape[0], self.unet.config.sample_size
-        x = torch.randn((len(labels), c, side, side), generator=gen).to(self.device) * sched.init_noise_sigma
-        extra = {"eta": s["eta"], "use_clipped_model_output": True} if s["sampler"] == "ddim" else {}
-        nfe, total = 0, len(sched.timesteps)
-        for i, t in enumerate(sched.timesteps):
-            t = t.to(self.device)
-            eps, evals = self._eps(x, t, labels, s["guidance"])
-            nfe += evals
-            x = sched.step(eps, t, x, generator=gen, **extra).prev_sample
-            if self.log is not None and total >= 100 and (i + 1) % (total // 10) == 0:
-                print(f"  {s['sampler']} step {i + 1}/{total} ({len(labels)} images)", file=self.log, flush=True)
-        self.last_nfe = nfe
+
+        def progress(i, total):
+            if self.log is not None and total >= 100 and i % (total // 10) == 0:
+                print(f"  {s['sampler']} step {i}/{total} ({len(labels)} images)", file=self.log, flush=True)
+
+        x, self.last_nfe = run_sampler(
+            s, timesteps=self.timesteps, schedule=self.schedule,
+            x=torch.randn((len(labels), c, side, side), generator=gen).to(self.device),
+            eps=lambda xt, t: self._eps(xt, t, labels, s["guidance"]), gen=gen, progress=progress)
         return self._from_model(x)
 
 
@@ -302,4 +333,4 @@ def load_clip(arch: str, weights, device):
     return model, open_clip.get_tokenizer(name)
 
 
-__all__ = ["DDPM", "CDDPM", "CLIPGuided", "make_scheduler", "load_clip"]
+__all__ = ["DDPM", "CDDPM", "CLIPGuided", "make_scheduler", "run_sampler", "load_clip"]

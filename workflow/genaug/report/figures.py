@@ -184,8 +184,9 @@ def gain_heatmap(gains, title: str = ""):
     return fig
 
 
-def scatter_panels(df, x_cols: list, y: str, hue: str, titles: dict | None = None):
-    """One scatter per x column against y, with Spearman's rank correlation (and its p) in each title."""
+def scatter_panels(df, x_cols: list, y: str, hue: str, titles: dict | None = None, headers: dict | None = None):
+    """One scatter per x column against y; each panel's header is `headers[col]`, else Spearman's rank
+    correlation of all its points (and its p)."""
     import seaborn as sns
     from scipy.stats import spearmanr
 
@@ -195,7 +196,9 @@ def scatter_panels(df, x_cols: list, y: str, hue: str, titles: dict | None = Non
     for ax, col in zip(axes[0], x_cols):
         sub = df[[col, y, hue]].dropna()
         sns.scatterplot(data=sub, x=col, y=y, hue=hue, ax=ax, s=25, legend=ax is axes[0][-1])
-        if len(sub) >= 3 and sub[col].nunique() > 1 and sub[y].nunique() > 1:
+        if headers and col in headers:
+            ax.set_title(headers[col], fontsize=9)
+        elif len(sub) >= 3 and sub[col].nunique() > 1 and sub[y].nunique() > 1:
             rho, p = spearmanr(sub[col], sub[y])
             ax.set_title(f"Spearman rho {rho:+.2f} (p {p:.2g}, n {len(sub)})", fontsize=9)
         else:

@@ -63,15 +63,23 @@ def _e(value) -> str:
     return html.escape(str(value))
 
 
-def _ci(lo, hi) -> str:
-    """A difference's interval: signed."""
-    return "n/a (1 seed)" if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+NO_INTERVAL = "n/a (1 seed, or no spread)"
+
+
+def _ci(lo, hi, why: str = NO_INTERVAL) -> str:
+    """A difference's interval: signed; `why` where there is none."""
+    return why if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
 
 
 def _acc_ci(lo, hi) -> str:
     """An accuracy's interval: unsigned and clipped to [0, 1], as the figures draw it (with 2 seeds a
     t-interval easily runs past 1)."""
-    return "n/a (1 seed)" if pd.isna(lo) else f"[{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]"
+    return NO_INTERVAL if pd.isna(lo) else f"[{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]"
+
+
+def _why_untested(r) -> str:
+    """Why a gain has no interval or test: one seed, or every seed's difference equal."""
+    return {"one seed": "n/a (1 seed)", "no spread": "no spread across seeds: no claim"}.get(r.claim, NO_INTERVAL)
 
 
 def _num(v, fmt=".4f") -> str:
@@ -98,12 +106,14 @@ def _gain_cell(r) -> str:
 
 def _gain_table(gains: pd.DataFrame) -> str:
     head = ["classifier", "regime", "size", "model", "training set", "baseline", "model acc", "gain",
-            "95% CI", "p", "Holm p", "Holm-corrected CI", "seeds won"]
+            "95% CI", "p", "Holm p", "simultaneous 95% CI (Bonferroni, m arms)", "seeds won"]
     rows = []
     for r in gains.itertuples():
+        why = _why_untested(r)
         rows.append([_e(r.classifier), _e(r.regime), _e(r.size), _e(r.model), _e(r.train_set),
-                     _num(r.baseline_mean), _num(r.model_mean), "GAIN", _ci(r.gain_ci_low, r.gain_ci_high),
-                     _num(r.p_value, ".3g"), _num(r.p_holm, ".3g"), _ci(r.ci_corr_low, r.ci_corr_high),
+                     _num(r.baseline_mean), _num(r.model_mean), "GAIN", _ci(r.gain_ci_low, r.gain_ci_high, why),
+                     _num(r.p_value, ".3g"), _num(r.p_holm, ".3g"),
+                     _ci(r.ci_corr_low, r.ci_corr_high, why) + (f" (m {r.holm_m})" if r.holm_m else ""),
                      f"{r.wins}/{r.n_pairs}"])
     out = _table(head, rows, left=5)
     for r in gains.itertuples():  # the gain cell carries its colour class
@@ -112,7 +122,7 @@ def _gain_table(gains: pd.DataFrame) -> str:
 
 
 def _recommendations(gains: pd.DataFrame) -> str:
-    """Per classifier x regime x size: the best arm whose Holm-corrected gain is real, or why there is none."""
+    """Per classifier x regime x size: the best arm whose Holm-adjusted gain is real, or why there is none."""
     rows = []
     for key, g in gains[gains["train_set"] != "synthetic"].groupby(["classifier", "regime", "size_value", "size"],
                                                                      sort=True):
@@ -121,18 +131,21 @@ def _recommendations(gains: pd.DataFrame) -> str:
         best = g.sort_values("gain", ascending=False).iloc[0]
         if len(real):
             r = real.iloc[0]
-            verdict = (f"<b>{_e(r.model)}</b>: {r.gain:+.4f} (corrected CI {_ci(r.ci_corr_low, r.ci_corr_high)}, "
-                       f"{r.wins}/{r.n_pairs} seeds)")
-        elif best.n_pairs < 2:
-            verdict = f"<span class=muted>one seed: no claim (highest mean: {_e(best.model)} {best.gain:+.4f})</span>"
+            verdict = (f"<b>{_e(r.model)}</b>: {r.gain:+.4f} (simultaneous CI {_ci(r.ci_corr_low, r.ci_corr_high)}, "
+                       f"Holm p {r.p_holm:.3g}, {r.wins}/{r.n_pairs} seeds)")
+        elif (g["claim"] != "tested").all():
+            verdict = (f"<span class=muted>no claim: {'one seed' if best.n_pairs < 2 else 'no spread across seeds'} "
+                       f"(highest mean: {_e(best.model)} {best.gain:+.4f})</span>")
         else:
             verdict = (f"<span class=muted>no generator beats the baseline after Holm correction (highest mean: "
-                       f"{_e(best.model)} {best.gain:+.4f}, corrected CI "
-                       f"{_ci(best.ci_corr_low, best.ci_corr_high)})</span>")
+                       f"{_e(best.model)} {best.gain:+.4f}, simultaneous CI "
+                       f"{_ci(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
         hurt = g[g["real"] & (g["gain"] < 0)]["model"].tolist()
         rows.append([_e(clf), _e(regime), _e(size), _e(f"{best.baseline_mean:.4f}"), verdict,
                      _e(", ".join(hurt)) or "–"])
-    return _table(["classifier", "regime", "size", "baseline acc", "use", "real losses (avoid)"], rows, left=3)
+    return _table(["classifier", "regime", "size", "baseline acc",
+                   "use (gain: the chosen arm's test-split estimate, optimistic since it is the best of several)",
+                   "real losses (avoid)"], rows, left=3)
 
 
 def _table2_000(acc: pd.DataFrame, gains: pd.DataFrame, dataset: str) -> str:
@@ -171,13 +184,125 @@ def _real_synthetic_mixed(acc: pd.DataFrame, gen: pd.DataFrame | None) -> str:
                     *(f"{_num(get.loc[t, 'mean'])} {_acc_ci(get.loc[t, 'ci_low'], get.loc[t, 'ci_high'])}"
                       if t in get.index else "–" for t in ("synthetic", "mixed"))]
             if gen is not None:
-                m = gen[(gen["model"] == model) & (gen["regime"] == regime) & (gen["size"] == size)]
+                m = gen[(gen["model"] == model) & (gen["filter"] == "none") & (gen["regime"] == regime)
+                        & (gen["size"] == size)]
                 cell += [_num(m["domain_fd"].mean() if len(m) else None, ".2f"),
                          _num(m["domain_is"].mean() if len(m) else None, ".2f")]
             rows.append(cell)
     head = ["classifier", "regime", "size", "model", "Acc (real)", "Acc (synthetic only, CAS) [95% CI]",
             "Acc (mixed) [95% CI]"] + (["domain FD", "domain IS"] if gen is not None else [])
     return _table(head, rows, left=4)
+
+
+def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
+    """The metrics table (with the real-vs-real floor at the same count) and each metric's rank correlation
+    with the gain, within each classifier x regime x size and pooled with those cells kept apart."""
+    from ..stats import blocked_rank_correlation
+
+    gen = label_filtered(gen.assign(filter=gen["filter"].fillna("none").astype(str)))
+    ok = gen[gen["status"] == "ok"]
+    g = ok.groupby(["model", "regime", "size"], as_index=False, sort=False).mean(numeric_only=True)
+    cols = [c for c in GEN_COLUMNS if c in g and g[c].notna().any()]
+    count = int(ok["per_class_count"].iloc[0]) if len(ok) and "per_class_count" in ok else None
+    floor = [_num(gen[f"floor_{c}"].dropna().iloc[0] if f"floor_{c}" in gen and gen[f"floor_{c}"].notna().any()
+                  else None, ".3f") for c in cols]
+    rows = [["<b>real (floor)</b>", "–", "–", *floor]]
+    rows += [[_e(r.model), _e(r.regime), _e(r.size), *(_num(getattr(r, c), ".3f") for c in cols)]
+             for r in g.itertuples()]
+    parts = [f"<p>Every set is scored on <b>{count} images of every class</b>: a fresh draw from the cell's generator "
+             "(after its filter, for a filtered row), against a real reference of the same count drawn from the test "
+             "split, which no subset, generator or reference network has seen. These metrics depend on the count, so "
+             "only sets of the same count compare. The <b>floor</b> row scores a second real draw of that count: what a "
+             "perfect generator would get. Means over seeds.</p>",
+             _table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
+    short = gen[gen["status"] != "ok"]
+    if len(short):
+        parts.append("<p class=muted>Without metrics: " + _e("; ".join(
+            f"{r.model} {r.regime} {r.size} s{r.seed}: {r.reason}" for r in short.itertuples())) + "</p>")
+    if gains.empty:
+        return parts
+    means = ok.groupby(["model", "regime", "size"], as_index=False).mean(numeric_only=True)
+    joined = gains[gains["train_set"] == "mixed"].merge(means, on=["model", "regime", "size"], how="inner")
+    blocks = ["classifier", "regime", "size"]
+    tests = {c: blocked_rank_correlation(joined, c, "gain", blocks) for c in cols}
+    rows = []
+    for c, t in tests.items():
+        within = [f"{b['regime']} {b['size']}: {b['rho']:+.2f} (n {b['n']})" for b in t["per_block"]
+                  if not np.isnan(b["rho"])]
+        rows.append([_e(GEN_COLUMNS[c]), "–" if np.isnan(t["rho"]) else f"{t['rho']:+.2f}",
+                     "–" if np.isnan(t["p"]) else f"{t['p']:.3g}", f"{t['n']} arms in {t['blocks']} cells",
+                     _e("; ".join(within)) or "<span class=muted>under 3 arms per cell</span>"])
+    parts += ["<p>Does a better metric mean a bigger gain (001's claim)? Each point is one arm (model, filter) of "
+              "one classifier x regime x size, means over seeds. Arms are compared only within their cell (same "
+              "baseline, same amount and balance of real data): Spearman's rho within each cell, and pooled over "
+              "cells on ranks centred within each cell, with a p-value that permutes the gains within cells. A "
+              "negative rho for the distances, a positive one for precision / recall / coverage / IS would support "
+              "the claim.</p>",
+              _table(["metric", "pooled rho (within cells)", "permutation p", "points", "rho within each cell"],
+                     rows, left=1),
+              ]
+    headers = {c: "pooled within cells: " + ("too few points" if np.isnan(t["rho"]) else
+                                             f"rho {t['rho']:+.2f} (p {t['p']:.2g})") for c, t in tests.items()}
+    for i in range(0, len(cols), 5):
+        parts.append(_fig(figures.scatter_panels(joined, cols[i:i + 5], "gain", "model", GEN_COLUMNS, headers),
+                          "metrics vs gain"))
+    return parts
+
+
+CONVERGED = 0.005  # an arm's mean test accuracy may move at most this much when the patience is doubled
+
+
+def _convergence(df: pd.DataFrame, meta: dict) -> list[str]:
+    """What a shorter stopping rule (the same runs, stopped earlier) would have scored, per arm: the check
+    that every arm had converged, so that no gain comes from one arm stopping early."""
+    cols = sorted(c for c in df.columns if c.startswith("accuracy_check_p"))
+    if not cols:
+        return []
+    rows, worst = [], 0.0
+    keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
+    for col in cols:
+        patience, cap = col.removeprefix("accuracy_check_p").split("_c")
+        for key, g in df.dropna(subset=[col]).groupby(keys, sort=True):
+            change = float((g["accuracy"] - g[col]).mean())
+            worst = max(worst, abs(change))
+            flag = " class=neg" if abs(change) > CONVERGED else ""
+            rows.append([_e(key[0]), _e(key[1]), _e(key[3]), _e(arm_label(key[4], key[5])), f"{patience} / {cap}",
+                         f"{g[col].mean():.4f}", f"{g['accuracy'].mean():.4f}", f"<span{flag}>{change:+.4f}</span>",
+                         f"{len(g)}"])
+    train = (meta.get("config") or {}).get("effort", "?")
+    verdict = (f"every arm's mean moved by at most {worst:.4f}: converged by the {CONVERGED} criterion" if
+               worst <= CONVERGED else f"<b>some arm's mean moved by {worst:.4f}, more than {CONVERGED}</b> (red): "
+               "those arms had not converged under the shorter rule; read their gains with that in mind")
+    return ["<h2 id=convergence>Convergence of the training rule</h2>",
+            f"<p>Each run also records where a shorter stopping rule (the patience and cap shown) would have stopped "
+            f"the same training, and that rule's test accuracy. The difference is what the longer patience changed "
+            f"(effort {_e(train)}): {verdict}.</p>",
+            _table(["classifier", "regime", "size", "arm", "shorter rule: patience / cap (steps)",
+                    "accuracy (shorter)", "accuracy (run)", "change", "seeds"], rows, left=4)]
+
+
+def _seed_warning(df: pd.DataFrame) -> list[str]:
+    """A warning when cells have fewer than MIN_SEEDS seeds: their intervals are very wide or missing."""
+    from ..stats import MIN_SEEDS
+
+    seeds = df.groupby(["classifier", "regime", "size", "model", "train_set", "filter"])["seed"].nunique()
+    if seeds.empty or seeds.min() >= MIN_SEEDS:
+        return []
+    return [f"<p class=note><b>Fewer than {MIN_SEEDS} seeds</b> in {int((seeds < MIN_SEEDS).sum())} of {len(seeds)} "
+            f"cells (as few as {int(seeds.min())}). A t-interval from 2 seeds is about 6 times its standard error "
+            "wide, and one seed gives none: treat every difference here as a pilot, and add seeds before you "
+            "act on one.</p>"]
+
+
+def _classic_note(df: pd.DataFrame) -> list[str]:
+    """Exactly what the classic arm did to its images (as its runs recorded it)."""
+    if "augmentation" not in df:
+        return []
+    used = sorted(set(df.loc[df["model"] == "classic", "augmentation"].dropna().astype(str)) - {""})
+    if not used:
+        return []
+    return [f"<p>The <b>classic</b> arm's augmentation: {_e('; '.join(used))}. Flips are used only where a mirrored "
+            "image keeps its class (Fashion-MNIST; a folder dataset only with folder.mirror_safe).</p>"]
 
 
 def _diverged_note(diverged: pd.DataFrame) -> list[str]:
@@ -335,15 +460,24 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
         "<nav><a href=#answer>Answer</a><a href=#accuracy>Accuracy</a><a href=#gains>Gains</a>"
         "<a href=#table2>Best per cell</a><a href=#rsm>Real/synthetic/mixed</a><a href=#genmetrics>Generative "
         "metrics</a><a href=#probes>Probes</a><a href=#tsne>t-SNE</a><a href=#classes>Per class</a>"
-        "<a href=#samples>Samples</a>" + ("<a href=#fewshot>Few-shot (003)</a>" if few else "") +
+        "<a href=#samples>Samples</a><a href=#convergence>Convergence</a>" +
+        ("<a href=#fewshot>Few-shot (003)</a>" if few else "") +
         "<a href=#run>Run</a></nav>",
         "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
-        "Every arm (baseline, classic augmentation, each generator) is trained by the same rule: Adam, early stopping "
-        "on a real validation split held out of every subset, and the same epoch cap. Intervals are 95% Student-t "
-        "intervals over seeds. Gains are paired on the seed (same subset, same classifier initialisation), tested "
-        f"with a paired t-test, and Holm-corrected across the models compared within a classifier x regime x size. "
-        f"A gain is marked real (*) only when its Holm-corrected p is below {ALPHA}, which is when its corrected "
-        "interval excludes 0. With few seeds the intervals are wide: read them before the means.</p>",
+        "Every arm of a cell (baseline, classic augmentation, each generator, filtered or not, mixed or synthetic "
+        "only) is trained by the same rule counted in optimizer steps: Adam, the same step cap, validation on a real "
+        "split held out of every subset at the same interval, the same patience in steps, the best validated weights "
+        "restored. A mixed set twice the size of the real one gets no more steps. Intervals are 95% Student-t "
+        "intervals over seeds. Gains are paired on the seed (same subset, same classifier initialisation) and tested "
+        "with a paired t-test; Holm's method adjusts the p-values across the m arms compared within a classifier x "
+        f"regime x size. A gain is marked real (*) when its Holm-adjusted p is below {ALPHA}. The corrected interval "
+        "is simultaneous: level 1 - 0.05/m, so the m intervals of a cell cover their true gains together with 95% "
+        "probability; one that excludes 0 always belongs to a real gain, while a real gain's interval can still "
+        "touch 0 (Holm is the more powerful of the two). A comparison whose paired differences are all equal "
+        "(no spread across seeds) makes no claim. With few seeds the intervals are wide: read them before the means."
+        "</p>",
+        *_seed_warning(df),
+        *_classic_note(df),
         *_diverged_note(diverged),
         "<h2 id=answer>Which generator to use, and how sure we are</h2>",
     ]
@@ -368,23 +502,11 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
               "(CAS); 004 scored its columns on generated test images, which we never do.</p>",
               _real_synthetic_mixed(acc, gen)]
     parts.append("<h2 id=genmetrics>Generative metrics vs. accuracy gain</h2>")
-    if gen is None or gen.empty or gains.empty or "domain_fd" not in gen:
+    if gen is None or gen.empty or "domain_fd" not in gen:
         parts.append("<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
                      "generator ran).</p>")
     else:
-        g = gen[gen["status"] == "ok"].groupby(["model", "regime", "size"], as_index=False).mean(numeric_only=True)
-        joined = gains[gains["train_set"] == "mixed"].merge(g, on=["model", "regime", "size"], how="inner")
-        cols = [c for c in GEN_COLUMNS if c in joined and joined[c].notna().any()]
-        parts += ["<p>Each point is one model x regime x size (means over seeds). Spearman's rank correlation tests "
-                  "001's claim that a better FID means more utility: a negative rho for the distances, a positive one "
-                  "for precision / recall / coverage / IS would support it.</p>",
-                  _fig(figures.scatter_panels(joined, cols[:5], "gain", "model", GEN_COLUMNS), "metrics vs gain")]
-        if len(cols) > 5:
-            parts.append(_fig(figures.scatter_panels(joined, cols[5:], "gain", "model", GEN_COLUMNS),
-                              "metrics vs gain (2)"))
-        rows = [[_e(r.model), _e(r.regime), _e(r.size), *(_num(getattr(r, c), ".3f") for c in cols)]
-                for r in g.itertuples()]
-        parts.append(_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3))
+        parts += _gen_metrics_section(gen, gains)
     parts.append("<h2 id=probes>Embedding probes</h2>")
     if prb is None or prb.empty or "probe_cart" not in prb:
         parts.append("<p class=muted>No probes in this run (probes.enabled is false).</p>")
@@ -414,6 +536,7 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
                           "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5)]
     parts.append("<h2 id=tsne>t-SNE of the embeddings</h2>")
     parts += _tsne_section(tsne or []) or ["<p class=muted>No t-SNE in this run (probes.tsne is false).</p>"]
+    parts += _convergence(df, meta)
     parts.append("<h2 id=classes>Per-class precision and recall (largest size of each regime)</h2>")
     parts += _class_tables(df) or ["<p class=muted>No per-class scores.</p>"]
     if sample_pngs:
