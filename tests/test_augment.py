@@ -1,5 +1,6 @@
 """Classic augmentation: each transform does what it says, batched and seeded."""
 
+import pytest
 import torch
 
 from genaug.augment import ClassicAugment, random_erase, random_hflip, random_shift
@@ -57,3 +58,19 @@ def test_erase_probability_zero_is_identity_and_pipeline_is_seeded():
     aug = ClassicAugment(shift=2, flip=True, erase_p=0.5)
     assert torch.equal(aug(x, gen(5)), aug(x, gen(5)))
     assert not torch.equal(aug(x, gen(5)), aug(x, gen(6)))
+
+
+@pytest.mark.parametrize("dataset,folder,flip,expected", [
+    ("fashion_mnist", {}, "auto", True),
+    ("mnist", {}, "auto", False),
+    ("digits", {}, "auto", False),
+    ("folder", {}, "auto", False),  # genaug cannot tell whether a user's classes survive a mirror
+    ("folder", {"mirror_safe": True}, "auto", True),
+    ("digits", {}, True, True),  # an explicit setting wins
+    ("fashion_mnist", {}, False, False),
+])
+def test_the_classic_arm_flips_only_what_is_known_or_said_to_be_mirror_safe(dataset, folder, flip, expected):
+    from genaug.config import classic_spec
+
+    spec = classic_spec({"dataset": dataset, "folder": folder, "classic": {"flip": flip}})
+    assert spec["flip"] is expected

@@ -166,7 +166,8 @@ def _truncated_metrics(d, cache, sub):
 
 
 def _train_clf(cache, sub, *extra):
-    clf = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 1, "patience": 1}})
+    clf = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_steps": 2, "eval_every": 1,
+                                                                              "patience_steps": 2}})
     out = sub.parent / "out"
     return ["train_clf", "--data", str(cache), "--subset", str(sub), "--classifier", clf, "--model", "vae", "--seed",
             "0", *extra, "--out", str(out / "metrics.json"), "--embeddings", str(out / "emb.npz")]

@@ -12,7 +12,8 @@ from genaug.cli import main
 
 from .conftest import BIN
 
-CLF = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 2, "patience": 1}})
+CLF = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {},
+                  "train": {"max_steps": 10, "eval_every": 5, "patience_steps": 5}})
 VAE = json.dumps({"name": "vae", "family": "vae", "per_class": True, "hparams": {},
                   "train": {"steps": 30, "batch_size": 16, "lr": 1e-3}})
 
@@ -125,7 +126,8 @@ def test_sample_pseudo_labels_with_a_classifier_trained_on_the_real_subset(cell,
     data = str(digits_cache)
     spec = json.dumps({"name": "vae_pseudo", "family": "vae", "label_strategy": "pseudo_label", "hparams": {},
                        "train": {"steps": 300, "batch_size": 32, "lr": 2e-3}})
-    labeler = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 20, "patience": 5}})
+    labeler = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {},
+                          "train": {"max_steps": 100, "eval_every": 10, "patience_steps": 50}})
     assert main(["train_gen", "--data", data, "--subset", f"{cell}/sub.npz", "--spec", spec, "--seed", "0",
                  "--out", f"{tmp_path}/gen.pt", "--loss-log", f"{tmp_path}/loss.csv"]) == 0
     common = ["sample", "--data", data, "--subset", f"{cell}/sub.npz", "--generator", f"{tmp_path}/gen.pt",
@@ -135,7 +137,7 @@ def test_sample_pseudo_labels_with_a_classifier_trained_on_the_real_subset(cell,
     assert main(common) == 2  # no labelling classifier given
     assert "pseudo_label needs --labeler" in (tmp_path / "s.log").read_text()
     assert not (tmp_path / "syn.npz").exists()
-    weak = labeler.replace('"max_epochs": 20', '"max_epochs": 1')  # one epoch on 120 images: never that sure
+    weak = labeler.replace('"max_steps": 100', '"max_steps": 2')  # two steps on 120 images: never that sure
     assert main([*common, "--labeler", weak, "--min-confidence", "0.95"]) == 2
     assert "pseudo_label kept none of" in (tmp_path / "s.log").read_text()
     assert not (tmp_path / "syn.npz").exists()

@@ -13,11 +13,11 @@ import yaml
 
 from .conftest import BIN, REPO, TINY, snakemake
 
-# Long enough training that snapshots are written mid-job: 100 generator steps, 4 classifier epochs of 4 steps.
+# Long enough training that snapshots are written mid-job: 100 generator steps, 16 classifier steps.
 CONFIG = {
     **TINY, "seeds": [0], "snapshot_every": 5,
     "grid": {**TINY["grid"], "regimes": ["semi_balanced"], "sizes": [200]},
-    "classifiers": {"cnn": {"arch": "cnn", "max_epochs": 4, "patience": 4}},
+    "classifiers": {"cnn": {"arch": "cnn", "max_steps": 16, "eval_every": 4, "patience_steps": 16}},
     "models": {"vae": {**TINY["models"]["vae"], "steps": 10_000}},
 }
 RES = "results/digits"

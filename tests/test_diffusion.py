@@ -319,19 +319,23 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
     for token, sampler in [("ddim3-g2", "ddim"), ("dpm3-g2", "dpm")]:
         with np.load(tmp_path / f"results/digits/synthetic/cddpm@{token}/balanced/n100/s0.npz") as z:
             assert json.loads(str(z["meta"]))["sampling"]["sampler"] == sampler
-    # The sampler benchmark reads that grid: every sampler's cost, domain FD and gain, side by side.
+    # The sampler benchmark reads that grid: every sampler's cost, domain FD at the grid's count and gain, side
+    # by side, and samples the same model with the other spacings through the same stages.
     from genaug.bench import bench_samplers
 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**cfg, "grid": {**cfg["grid"], "models": [
         "baseline", "cddpm@ddim3-g2", "cddpm@dpm3-g2"]}}))
     table = bench_samplers(tmp_path, "cpu", QUIET)
-    assert 0 < table["reference"]["test_accuracy"] <= 1
+    assert 0 < table["reference"]["test_accuracy"] <= 1 and table["floor"]["per_class_count"] == 20
     acc = df.set_index("model")["accuracy"]
     for model in ("cddpm@ddim3-g2", "cddpm@dpm3-g2"):
         row = table[model]
-        assert row["network_evals_per_image"] == 6 and row["images"] == 100 and row["fd"] > 0
+        assert row["network_evals_per_image"] == 6 and row["images"] == 200 and row["fd"] > table["floor"]["fd"]
         assert row["gain"] == pytest.approx(acc[model] - acc["baseline"])
-    assert table["real subset"]["fd"] < min(table[m]["fd"] for m in ("cddpm@ddim3-g2", "cddpm@dpm3-g2"))
+        assert row["sampling"]["spacing"] == "lu"
+    for label in ("cddpm@dpm3-g2 (karras spacing)", "cddpm@dpm3-g2 (linspace spacing)",
+                  "cddpm@ddim3-g2 (leading spacing)"):
+        assert table[label]["images"] == 200 and table[label]["fd"] > 0 and "gain" not in table[label]
 
 
 def test_dry_run_of_the_diffusion_grid(tmp_path):

@@ -38,6 +38,10 @@ def test_fewshot_cells_score_on_the_fixed_test_subset(fewshot_grid):
     stats = json.loads((res / "filtered/sphere/gan/shots/k4/s0.json").read_text())
     assert stats["generated"] == 40 and metrics["n_synthetic"] == stats["qualified"] <= stats["generated"]
     assert stats["real_inside_fraction"] == 1.0  # ceil(0.9 * 4) = 4 of 4 real codes per class
+    # the filtered arm, the unfiltered one and the baseline of a cell: one step rule
+    rules = {json.dumps(json.loads(p.read_text())["train"], sort_keys=True)
+             for p in res.glob("classifiers/cnn/*/*/*/shots/k4/s0/metrics.json")}
+    assert len(rules) == 1
 
 
 def test_gencls_scores_m1_to_m4_and_the_discriminator(fewshot_grid):

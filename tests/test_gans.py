@@ -141,7 +141,7 @@ def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_p
     with np.load(tmp_path / "syn.npz") as z:
         meta = json.loads(str(z["meta"]))
         assert len(z["images"]) == 0 and meta["status"] == "diverged" and "diverged" in meta["reason"]
-    clf = {"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_epochs": 1, "patience": 1}}
+    clf = {"name": "cnn", "arch": "cnn", "hparams": {}, "train": {"max_steps": 4, "eval_every": 2, "patience_steps": 4}}
     runs = {"baseline": None, name: tmp_path / "syn.npz"}
     for model, synthetic in runs.items():
         stages.train_clf(data=digits_cache, subset=sub, classifier=clf, model=model, seed=0, synthetic=synthetic,

@@ -1,5 +1,6 @@
-"""The gen_metrics stages on real digits: the reference classifier, metrics of a synthetic set against it,
-and Inception FID through pytorch-fid (with a stand-in weights file: the real one cannot be downloaded here)."""
+"""The gen_metrics stages on real digits: the reference classifier, the real reference and floor draws, metrics
+of a set at one fixed count per class, Inception FID through pytorch-fid (with a stand-in weights file: the real
+one cannot be downloaded here), and the metrics cross-checked against their reference implementations."""
 
 import json
 
@@ -9,6 +10,10 @@ import torch
 
 from genaug import config as gcfg
 from genaug import gen_metrics as gm
+from genaug.errors import GenaugError
+from genaug.subsets import metric_count
+
+PER_CLASS = 20
 
 
 @pytest.fixture(scope="module")
@@ -16,7 +21,8 @@ def reference(digits_cache, tmp_path_factory):
     d = tmp_path_factory.mktemp("reference")
     with open(d / "log", "w") as log:
         gm.reference(data=digits_cache, out_model=d / "classifier.pt", out_features=d / "features.npz",
-                     validation_per_class=10, epochs=2, images=400, device="cpu", log=log)
+                     out_floor=d / "floor.json", validation_per_class=10, epochs=2, per_class=PER_CLASS,
+                     device="cpu", log=log)
     return d
 
 
@@ -25,45 +31,120 @@ def _set(path, images, labels, **meta):
              meta=np.array(json.dumps({"status": "ok", "regime": "balanced", "size": "n100", "seed": 0, **meta})))
 
 
-def test_reference_features_are_a_balanced_draw_of_the_train_pool_outside_validation(reference, digits):
+def _score(reference, synthetic, out, **kw):
+    return gm.gen_metrics(synthetic=synthetic, out=out, reference_model=reference / "classifier.pt",
+                          reference_features=reference / "features.npz", floor=reference / "floor.json",
+                          device="cpu", log=open(str(out) + ".log", "w"), **kw)
+
+
+def test_reference_and_floor_are_disjoint_balanced_test_draws(reference, digits):
+    from genaug.gen_metrics import reference_draws
+
     with np.load(reference / "features.npz") as z:
-        feats, labels, idx = z["features"], z["labels"], z["indices"]
+        feats, labels, idx, n = z["features"], z["labels"], z["indices"], int(z["per_class"])
         assert float(z["test_accuracy"]) > 0.5
-    assert feats.shape == (400, 128) and (np.bincount(labels) == 40).all()
-    assert (digits.train_y.numpy()[idx] == labels).all()
-    from genaug.subsets import validation_indices
+    n_again, ref, floor = reference_draws(digits, PER_CLASS)
+    assert n == n_again == PER_CLASS and (idx == ref).all()
+    assert feats.shape == (10 * PER_CLASS, 128) and (np.bincount(labels) == PER_CLASS).all()
+    assert (digits.test_y.numpy()[idx] == labels).all()
+    assert not set(ref) & set(floor) and (np.bincount(digits.test_y.numpy()[floor]) == PER_CLASS).all()
+    floor_scores = json.loads((reference / "floor.json").read_text())
+    assert floor_scores["per_class_count"] == PER_CLASS and floor_scores["n"] == 10 * PER_CLASS
+    assert 0 < floor_scores["domain_fd"] and floor_scores["precision"] > 0.7 and floor_scores["label_agreement"] > 0.5
 
-    assert not set(idx) & set(validation_indices(digits.train_y.numpy(), 10, 10))
+
+def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits):
+    labels = digits.test_y.numpy()
+    smallest = int(np.bincount(labels).min())
+    assert metric_count(labels, "auto", 10) == smallest // 2
+    assert metric_count(np.repeat(np.arange(10), 2000), "auto", 10) == 500  # capped
+    assert metric_count(labels, 7, 10) == 7
+    with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* use 2..{smallest // 2}"):
+        metric_count(labels, 40, 10)
 
 
-def test_real_images_score_closer_than_noise_and_every_metric_is_recorded(reference, digits, tmp_path):
+def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(reference, digits, tmp_path):
     x, y = digits.train_x.numpy(), digits.train_y.numpy()
-    with np.load(reference / "features.npz") as z:
-        pool = np.setdiff1d(np.arange(len(y)), z["indices"])[:300]  # real images the statistics did not use
-    _set(tmp_path / "real.npz", x[pool], y[pool])
-    noise = np.random.default_rng(0).integers(0, 256, size=(300, *x.shape[1:]), dtype=np.uint8)
-    _set(tmp_path / "noise.npz", noise, y[pool])
-    common = dict(reference_model=reference / "classifier.pt", reference_features=reference / "features.npz",
-                  device="cpu", log=open(tmp_path / "log", "w"))
-    real = gm.gen_metrics(synthetic=tmp_path / "real.npz", out=tmp_path / "real.json", model="real", **common)
-    fake = gm.gen_metrics(synthetic=tmp_path / "noise.npz", out=tmp_path / "noise.json", **common)
+    pick = np.concatenate([np.flatnonzero(y == c)[:2 * PER_CLASS] for c in range(10)])  # 40 real images a class
+    _set(tmp_path / "real.npz", x[pick], y[pick])
+    noise = np.random.default_rng(0).integers(0, 256, size=(len(pick), *x.shape[1:]), dtype=np.uint8)
+    _set(tmp_path / "noise.npz", noise, y[pick])
+    real = _score(reference, tmp_path / "real.npz", tmp_path / "real.json", model="real")
+    fake = _score(reference, tmp_path / "noise.npz", tmp_path / "noise.json", filter_name="sphere")
+    assert real["per_class_count"] == PER_CLASS and real["n_synthetic"] == 10 * PER_CLASS
+    assert real["floor_domain_fd"] == json.loads((reference / "floor.json").read_text())["domain_fd"]
     assert real["domain_fd"] < fake["domain_fd"] / 5 and real["kid"] < fake["kid"]
-    assert real["precision"] > 0.6 and real["coverage"] > 0.6 and fake["precision"] < 0.2
+    assert real["domain_fd"] < 5 * real["floor_domain_fd"]  # real train images sit near the real floor
+    assert real["precision"] > 0.6 and real["coverage"] > 0.5 and fake["precision"] < 0.2
     assert real["label_agreement"] > 0.7 and real["domain_is"] > fake["domain_is"]
     assert real["intra_class_fd"] < fake["intra_class_fd"]
-    assert set(real["per_class"]) == {str(c) for c in range(10)} and real["per_class"]["3"]["n"] == (y[pool] == 3).sum()
-    assert real["model"] == "real" and real["inception_fid"] is None  # no weights here: unavailable, with the reason
+    assert set(real["per_class"]) == {str(c) for c in range(10)}
+    assert real["model"] == "real" and fake["filter"] == "sphere" and real["filter"] == "none"
+    assert real["inception_fid"] is None  # no weights here: unavailable, with the reason
     assert "no Inception weights" in real["inception_fid_unavailable"] or "missing" in real["inception_fid_unavailable"]
     assert json.loads((tmp_path / "real.json").read_text())["domain_fd"] == pytest.approx(real["domain_fd"])
+
+
+def test_a_set_short_of_the_count_gets_no_metrics_but_the_reason(reference, digits, tmp_path):
+    x, y = digits.train_x.numpy(), digits.train_y.numpy()
+    pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS if c != 3 else 5] for c in range(10)])
+    _set(tmp_path / "s.npz", x[pick], y[pick])
+    out = _score(reference, tmp_path / "s.npz", tmp_path / "s.json")
+    assert out["status"] == "short" and "{3: 5}" in out["reason"] and "domain_fd" not in out
 
 
 def test_a_diverged_set_gets_no_metrics_but_a_reason(reference, tmp_path):
     _set(tmp_path / "d.npz", np.zeros((0, 1, 28, 28), np.uint8), np.zeros(0, np.int64), status="diverged",
          reason="nan loss")
-    out = gm.gen_metrics(synthetic=tmp_path / "d.npz", out=tmp_path / "d.json", device="cpu",
-                         reference_model=reference / "classifier.pt", reference_features=reference / "features.npz",
-                         log=open(tmp_path / "log", "w"))
+    out = _score(reference, tmp_path / "d.npz", tmp_path / "d.json")
     assert out["status"] == "diverged" and out["reason"] == "nan loss" and "domain_fd" not in out
+
+
+# -- cross-checks against reference implementations (test-only dependencies) -------------------------------
+
+def test_prdc_matches_naeem_et_als_reference_code_even_for_a_memorising_generator():
+    """The `prdc` package; tolerance: exact (1e-12). Duplicated fakes sit at distance 0 from real points:
+    float32 matrix-product distances and `<=` gave density 1.358 and coverage 0.782 here before."""
+    from prdc import compute_prdc
+
+    from genaug.metrics import prdc
+
+    rng = np.random.default_rng(0)
+    real, fake = rng.normal(size=(600, 64)), rng.normal(size=(500, 64)) + 0.2
+    memorised = np.concatenate([real[:150]] * 4)  # a generator that copies 150 training images
+    for r, f in ((real, fake), (real, memorised)):
+        ours, theirs = prdc(r, f, k=5), compute_prdc(r, f, nearest_k=5)
+        for key in ("precision", "recall", "density", "coverage"):
+            assert ours[key] == pytest.approx(float(theirs[key]), abs=1e-12), key
+
+
+def test_frechet_distance_and_kid_match_torch_fidelity():
+    """torch-fidelity's fid_statistics_to_metric and kid_features_to_metric on the same features; tolerance:
+    1e-6 relative for FD (both take scipy's sqrtm), 1e-9 for KID on whole sets (one subset of every sample)."""
+    from torch_fidelity.metric_fid import fid_features_to_statistics, fid_statistics_to_metric
+    from torch_fidelity.metric_kid import kid_features_to_metric
+
+    from genaug.metrics import frechet_distance, kid
+
+    rng = np.random.default_rng(1)
+    a = rng.normal(size=(400, 32))
+    b = rng.normal(size=(400, 32)) @ np.diag(rng.uniform(0.5, 1.5, 32)) + 0.3
+    stats = [fid_features_to_statistics(torch.from_numpy(v)) for v in (a, b)]
+    theirs = fid_statistics_to_metric(*stats, verbose=False)["frechet_inception_distance"]
+    assert frechet_distance(a, b) == pytest.approx(theirs, rel=1e-6)
+    ours, _ = kid(a, b, subsets=1, subset_size=400)
+    theirs = kid_features_to_metric(torch.from_numpy(a), torch.from_numpy(b), kid_subsets=1, kid_subset_size=400,
+                                    kid_degree=3, kid_gamma=None, kid_coef0=1, verbose=False, rng_seed=0)
+    assert ours == pytest.approx(theirs["kernel_inception_distance_mean"], rel=1e-9)
+
+
+def test_the_frechet_distance_of_two_real_samples_shrinks_with_the_count():
+    """Why every set is scored at one count: the same distribution, 128-d, scores far worse at small counts."""
+    from genaug.metrics import frechet_distance
+
+    rng = np.random.default_rng(0)
+    fd = {n: frechet_distance(rng.normal(size=(n, 128)), rng.normal(size=(n, 128))) for n in (250, 1000, 4000)}
+    assert fd[250] > 2 * fd[1000] > 4 * fd[4000]
 
 
 @pytest.fixture
@@ -87,16 +168,16 @@ def test_inception_fid_runs_through_pytorch_fid_when_the_weights_file_is_present
     log = open(tmp_path / "log", "w")
     assert gcfg.find_inception_weights(stand_in_inception_weights)[0] == stand_in_inception_weights
     gm.inception_reference(data=digits_cache, out=tmp_path / "inc.npz", weights=stand_in_inception_weights,
-                           validation_per_class=10, images=40, device="cpu", log=log)
+                           per_class=4, device="cpu", log=log)
     with np.load(tmp_path / "inc.npz") as z:
         assert z["mu"].shape == (2048,) and z["sigma"].shape == (2048, 2048) and int(z["n"]) == 40
-    x, y = digits.train_x.numpy()[:30], digits.train_y.numpy()[:30]
-    _set(tmp_path / "s.npz", x, y)
-    out = gm.gen_metrics(synthetic=tmp_path / "s.npz", out=tmp_path / "s.json", device="cpu",
-                         reference_model=reference / "classifier.pt", reference_features=reference / "features.npz",
-                         inception_stats=tmp_path / "inc.npz", inception_weights_path=stand_in_inception_weights,
-                         log=log)
-    assert np.isfinite(out["inception_fid"]) and out["inception_fid"] >= 0
+        assert np.isfinite(float(z["floor_fid"]))
+    x, y = digits.train_x.numpy(), digits.train_y.numpy()
+    pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS] for c in range(10)])
+    _set(tmp_path / "s.npz", x[pick], y[pick])
+    out = _score(reference, tmp_path / "s.npz", tmp_path / "s.json", inception_stats=tmp_path / "inc.npz",
+                 inception_weights_path=stand_in_inception_weights)
+    assert np.isfinite(out["inception_fid"]) and out["inception_fid"] >= 0 and out["floor_inception_fid"] is not None
     assert "configured file" in out["inception_weights"]
 
 
@@ -106,3 +187,12 @@ def test_missing_inception_weights_fail_at_config_time(tmp_path):
            "gen_metrics": {"inception_weights": str(tmp_path / "nope.pth")}}
     with pytest.raises(gcfg.ConfigError, match="gen_metrics.inception_weights: .* is not a file"):
         gcfg.check(cfg)
+
+
+def test_renamed_keys_are_named_with_their_replacement():
+    with pytest.raises(gcfg.ConfigError, match="gen_metrics.reference_images: .* use per_class instead"):
+        gcfg.check_renamed({"gen_metrics": {"reference_images": 1000}})
+    with pytest.raises(gcfg.ConfigError, match="classifiers.cnn.max_epochs: classifiers train by a budget of "
+                                               "optimizer steps.* use max_steps instead"):
+        gcfg.check_renamed({"classifiers": {"cnn": {"arch": "cnn", "max_epochs": 30}}})
+    gcfg.check_renamed({"classifiers": {"cnn": {"arch": "cnn", "max_steps": 30}}, "gen_metrics": {"per_class": 9}})

@@ -19,7 +19,8 @@ def test_baseline_cnn_on_balanced_n1000_reaches_080(tmp_path, quiet):
     stages.prepare(dataset="fashion_mnist", out=data, cache_dir=tmp_path / "raw", log=quiet)
     quick = EFFORT["quick"]
     clf = {"name": "cnn", "arch": "cnn", "hparams": {},
-           "train": {"max_epochs": quick["clf_max_epochs"], "patience": quick["clf_patience"]}}
+           "train": {"max_steps": quick["clf_max_steps"], "eval_every": quick["clf_eval_every"],
+                     "patience_steps": quick["clf_patience_steps"]}}
     accs = []
     for seed in (0, 1):
         stages.subset(data=data, regime="balanced", size="n1000", seed=seed, out=tmp_path / f"s{seed}.npz", log=quiet)

@@ -28,6 +28,10 @@ def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metr
     gen = pd.read_csv(res / "gen_metrics.csv")
     assert sorted(gen["model"]) == ["combined", "combined", "vae", "vae"] and (gen["status"] == "ok").all()
     assert gen["domain_fd"].gt(0).all() and gen["precision"].between(0, 1).all()
+    # every set scored at the same count per class, the floor recorded beside it
+    assert (gen["per_class_count"] == 20).all() and (gen["n_synthetic"] == 200).all()
+    assert (gen["filter"] == "none").all()
+    assert gen["floor_domain_fd"].nunique() == 1 and (gen["floor_domain_fd"] < gen["domain_fd"]).all()
     assert gen["inception_fid"].isna().all() and gen["inception_fid_unavailable"].notna().all()
     probes = pd.read_csv(res / "probes.csv")
     assert len(probes) == len(df) and probes["probe_cart"].between(0, 1).all()
@@ -35,13 +39,34 @@ def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metr
     assert len(list(res.glob("classifiers/**/s0/tsne.png"))) == len(df) // 2  # first seed only
 
 
+def test_every_arm_of_a_cell_trains_by_the_same_step_rule(grid):
+    """baseline, classic, mixed and synthetic-only arms, of one generator and of combined: one step cap, one
+    validation interval, one patience in steps, whatever the size of their training sets."""
+    import json
+
+    runs = [json.loads(p.read_text()) for p in (grid / "results" / "digits").glob("classifiers/**/metrics.json")]
+    assert len(runs) == 12 and len({r["n_real"] + r["n_synthetic"] for r in runs}) > 1  # sets of several sizes
+    rules = {json.dumps({k: r["train"][k] for k in ("max_steps", "eval_every", "patience_steps", "batch_size")})
+             for r in runs}
+    assert len(rules) == 1
+    rule = json.loads(rules.pop())
+    for r in runs:
+        assert r["steps_run"] <= rule["max_steps"] and r["best_step"] <= r["steps_run"]
+        assert r["stopped_by"] == "cap" or r["steps_run"] - r["best_step"] >= rule["patience_steps"]
+        assert [h["step"] for h in r["history"]][-1] == r["steps_run"]
+        assert len(r["convergence_checks"]) == 1 and 0 <= r["convergence_checks"][0]["accuracy"] <= 1
+
+
 def test_the_report_has_every_section_with_the_runs_numbers(grid):
     page = (grid / "results" / "report.html").read_text()
     for section in ["answer", "accuracy", "gains", "table2", "rsm", "genmetrics", "probes", "tsne", "classes",
-                    "samples", "run"]:
+                    "samples", "convergence", "run"]:
         assert f"id={section}>" in page, section
     assert "No generative metrics" not in page and "No probes" not in page and "No t-SNE" not in page
     assert "Inception FID unavailable" in page and "Spearman rho" not in page  # rho is inside the figures
+    assert "real (floor)" in page and "20 images of every class" in page
+    assert "Fewer than 3 seeds" in page  # the grid has 2
+    assert "random shifts of up to 2 px, no flips" in page  # digits are not mirror-safe
     df = pd.read_csv(grid / "results" / "digits" / "summary.csv")
     gains = paired_gain(df)
     for r in gains.itertuples():  # each gain row of the table, with the value computed from summary.csv
@@ -70,7 +95,7 @@ def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():
     from genaug.report.html import _acc_ci
 
     assert _acc_ci(0.224, 1.076) == "[0.224, 1.000]" and _acc_ci(-0.1, 0.5) == "[0.000, 0.500]"
-    assert _acc_ci(float("nan"), float("nan")) == "n/a (1 seed)"
+    assert _acc_ci(float("nan"), float("nan")) == "n/a (1 seed, or no spread)"
 
 
 def test_the_run_summary_warns_when_runs_come_from_several_machines():

@@ -176,7 +176,7 @@ def test_dry_run_of_the_evaluation_grid(tmp_path):
     counts = job_counts(r.stdout)
     cells = 3 * 2 * 3  # regimes x sizes x seeds
     assert counts["train_clf"] == cells * 2 * (2 + 2 * 2)  # classifiers x (baseline, classic, 2 generators x 2 sets)
-    assert counts["probe"] == counts["train_clf"] and counts["gen_metrics"] == cells * 2
+    assert counts["probe"] == counts["train_clf"] and counts["gen_metrics"] == counts["metric_set"] == cells * 2
     assert counts["reference"] == 1 and counts["tsne"] == counts["train_clf"] // 3
 
 

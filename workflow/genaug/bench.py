@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import json
 import os
 import platform
 import re
@@ -375,24 +376,27 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
             "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1), "summary": keep_summary.name}
 
 
-def bench_samplers(workdir, device, log, seeds=None) -> dict:
-    """Samplers of one trained diffusion model side by side, from a grid that ran them and their
-    gen_metrics (see README: Diffusion): per sampler token, the sample jobs' wall time and network
-    evaluations per image, the grid's domain Fréchet distance of the synthetic set (gen_metrics), and
-    the classifier's accuracy and gain over `baseline` on the same subset and seed. The floor: the FD
-    of as many real subset images, against the same reference. One cell (the first regime and size of
-    the grid's config), every seed the grid ran."""
-    import json
+# What `bench --samplers` adds beside the grid's own sampler tokens: the same step counts with the spacings
+# the samplers used before they were placed in log-SNR (diffusers' defaults) and Karras sigmas.
+SPACING_VARIANTS = {"dpm": ("karras", "linspace"), "ddim": ("leading",)}
 
+
+def bench_samplers(workdir, device, log, seeds=None) -> dict:
+    """Samplers of one trained diffusion model side by side, from a grid that ran their metric sets and
+    gen_metrics (workflow/configs/samplers.yaml): per sampler token, the metric set's sampling time and
+    network evaluations per image, and its domain Fréchet distance at the grid's fixed count per class
+    beside the real-vs-real floor at that count; the classifier's accuracy and gain over `baseline` where the
+    grid trained them. Each dpm and ddim token is also sampled with its other spacings (SPACING_VARIANTS:
+    Karras sigmas, and diffusers' defaults that the samplers used before) through the same sample and
+    gen_metrics stages. One cell (the grid's first regime and size), every seed it ran."""
     import numpy as np
     import torch
 
-    from .data import load_dataset
+    from . import config as gcfg
     from .errors import GenaugError
+    from .gen_metrics import gen_metrics
     from .io import read_json
-    from .gen_metrics import load_reference
-    from .metrics import features, frechet_distance
-    from .subsets import Subset
+    from .stages import sample
 
     workdir = Path(workdir)
     config = yaml.safe_load((workdir / "config.yaml").read_text())
@@ -404,39 +408,62 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     sampled = [m for m in config["grid"]["models"] if "@" in m]
     if not sampled:
         raise GenaugError(f"{workdir / 'config.yaml'}: grid.models has no diffusion model with an @sampler token")
-    ds = load_dataset(res / "dataset.npz")
-    net, ckpt = load_reference(res / "reference" / "classifier.pt", device)
-    with np.load(res / "reference" / "features.npz") as z:
-        ref_feats = z["features"]
+    floor = read_json(res / "reference" / "floor.json")
+    extra_dir = workdir / "bench_samplers"
+    quiet = open(os.devnull, "w")
     rows = {}
     for seed in seeds:
-        sub = Subset.load(res / f"subsets/{regime}/{size}/s{seed}.npz")
-        base = read_json(res / f"classifiers/{clf}/real/baseline/none/{regime}/{size}/s{seed}/metrics.json")["accuracy"]
-        synthetic = {}
+        cell = f"{regime}/{size}/s{seed}"
+        base_path = res / f"classifiers/{clf}/real/baseline/none/{cell}/metrics.json"
+        base = read_json(base_path)["accuracy"] if base_path.exists() else None
         for model in sampled:
-            with np.load(res / f"synthetic/{model}/{regime}/{size}/s{seed}.npz") as z:
-                synthetic[model] = (torch.from_numpy(z["images"]), json.loads(str(z["meta"])))
-        # The floor: real subset images, as many as a synthetic set has (FD's bias depends on the count).
-        count = min(len(sub.indices), len(next(iter(synthetic.values()))[0]))
-        pick = np.random.default_rng(seed).choice(sub.indices, size=count, replace=False)
-        real = ds.train_x[torch.from_numpy(pick)]
-        rows.setdefault("real subset", []).append({"fd": frechet_distance(features(net, real), ref_feats),
-                                                   "images": count})
-        for model, (images, meta) in synthetic.items():
-            cell = f"classifiers/{clf}/mixed/{model}/none/{regime}/{size}/s{seed}"
-            acc = read_json(res / cell / "metrics.json")["accuracy"]
-            rows.setdefault(model, []).append({
-                "sample_seconds": meta["sample_seconds"], "images": len(images),
-                "network_evals_per_image": meta["network_evals_per_image"],
-                "fd": read_json(res / f"gen_metrics/{model}/{regime}/{size}/s{seed}.json")["domain_fd"],
-                "accuracy": acc, "gain": None if acc is None else acc - base})
-            print(f"{model} s{seed}: fd {rows[model][-1]['fd']:.2f} gain {rows[model][-1]['gain']}", file=log)
+            spec = gcfg.sampling_spec(config, model)
+            runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz",
+                     res / f"gen_metrics/none/{model}/{cell}.json")]
+            for spacing in SPACING_VARIANTS.get(spec["sampler"], ()):
+                if spec["sampler"] == "ddim" and spec["eta"] > 0:
+                    continue
+                label = f"{model} ({spacing} spacing)"
+                variant = {**spec, "spacing": spacing}
+                npz, out = extra_dir / f"{label}/{cell}.npz", extra_dir / f"{label}/{cell}.json"
+                if not out.exists():
+                    print(f"bench: sampling {label} {cell}", file=log, flush=True)
+                    sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
+                           generator=res / f"generators/{gcfg.split_model(model)[0]}/{cell}/model.pt",
+                           sampling=variant, metric={"per_class": gcfg.gen_metrics_spec(config)["per_class"]},
+                           min_diversity=0.0, device=device, log=quiet)
+                    gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
+                                reference_features=res / "reference/features.npz",
+                                floor=res / "reference/floor.json", out=out, model=label, device=device, log=quiet)
+                runs.append((label, variant, npz, out))
+            for label, sampling, npz, out in runs:
+                with np.load(npz) as z:
+                    meta = json.loads(str(z["meta"]))
+                metrics = read_json(out)
+                row = {"sampling": sampling, "sample_seconds": meta["sample_seconds"],
+                       "images": int(sum(meta["made_counts"])), "per_class_count": metrics["per_class_count"],
+                       "network_evals_per_image": meta["network_evals_per_image"], "fd": metrics["domain_fd"]}
+                acc_path = res / f"classifiers/{clf}/mixed/{label}/none/{cell}/metrics.json"
+                if acc_path.exists() and base is not None:
+                    acc = read_json(acc_path)["accuracy"]
+                    row.update(accuracy=acc, gain=None if acc is None else acc - base)
+                rows.setdefault(label, []).append(row)
+                print(f"{label} s{seed}: fd {row['fd']:.2f} (floor {floor['domain_fd']:.2f})", file=log)
+    ckpt = torch.load(res / "reference" / "classifier.pt", map_location="cpu", weights_only=True)
     out = {"workdir": str(workdir), "cell": f"{regime}/{size}", "seeds": seeds, "classifier": clf,
-           "reference": {"arch": "cnn", "test_accuracy": ckpt["test_accuracy"], "features": "128-d penultimate",
-                         "real_statistics": f"{len(ref_feats)} train-pool images"}}
-    for model, runs in rows.items():
-        mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0] if runs[0][k] is not None}
-        out[model] = {**mean, "per_seed": runs}
+           "reference": {"arch": "cnn", "test_accuracy": ckpt["test_accuracy"], "features": "128-d penultimate"},
+           "floor": {"fd": floor["domain_fd"], "per_class_count": floor["per_class_count"],
+                     "what": "a second real test-split draw of the same count"}}
+    for label, runs in rows.items():
+        mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]
+                if isinstance(runs[0][k], (int, float)) and all(r.get(k) is not None for r in runs)}
+        out[label] = {**mean, "sampling": runs[0]["sampling"], "per_seed": runs}
+    full = [k for k in out if isinstance(out[k], dict) and out[k].get("sampling", {}).get("sampler") == "ddpm"]
+    if full:  # the fast samplers' FD against full ancestral sampling of the same model, at the same count
+        ref_fd = out[full[0]]["fd"]
+        for label, row in out.items():
+            if isinstance(row, dict) and "fd" in row and "sampling" in row:
+                row["fd_vs_" + full[0]] = round(row["fd"] / ref_fd, 3)
     return out
 
 

@@ -122,9 +122,9 @@ CLASSIFIER_PRESETS = {
 # a cell: at most `clf_max_steps` steps, validation (of the weights' moving average) every
 # `clf_eval_every`, and a stop `clf_patience_steps` steps after the best validation accuracy. quick's
 # patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005, and
-# paper's is that doubled patience (README: Converged arms). Generator steps in config.yaml are `paper` values and are scaled down for the cheaper
-# presets. `sampling_steps` is the default number of diffusion sampling steps (a model's
-# `sampling.steps` or an explicit `@` token wins).
+# paper's is that doubled patience (README: Converged arms). Generator steps in config.yaml are
+# `paper` values and are scaled down for the cheaper presets. `sampling_steps` is the default number
+# of diffusion sampling steps (a model's `sampling.steps` or an explicit `@` token wins).
 EFFORT = {
     "smoke": {"clf_max_steps": 20, "clf_eval_every": 5, "clf_patience_steps": 10, "gen_step_scale": 0.01,
               "gen_min_steps": 10, "sampling_steps": 4},

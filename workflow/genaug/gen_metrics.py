@@ -96,7 +96,7 @@ def reference(*, data, out_model, out_features, out_floor, validation_per_class:
     floor_y = ds.test_y[torch.from_numpy(floor)]
     scores = score_set(net, feats.astype(np.float64), ds.test_y.numpy()[ref], ds.test_x[torch.from_numpy(floor)],
                        floor_y, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
-    write_json(out_floor, {"per_class": n, "n": len(floor), "what": "a second real test-split draw of the same "
+    write_json(out_floor, {"per_class_count": n, "n": len(floor), "what": "a second real test-split draw of the same "
                            "count, scored against the reference: what a perfect generator scores", **scores})
     print(f"reference classifier: test accuracy {accuracy:.4f}; reference and floor: {n} test images per class; "
           f"floor domain FD {scores['domain_fd']:.2f} ({time.perf_counter() - t0:.0f}s)", file=log)

@@ -353,7 +353,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     n_real = len(x) - int(synth_counts.sum())
     augment = None
     if classic is not None:
-        augment = ClassicAugment(shift=int(classic.get("shift", 2)), flip=flip_for(classic.get("flip", "auto"), ds.name),
+        augment = ClassicAugment(shift=int(classic.get("shift", 2)),
+                                 flip=flip_for(classic.get("flip", "auto"), ds.name),
                                  erase_p=float(classic.get("erase_p", 0.5)))
         classic = {**asdict(augment), "described": augment.describe()}
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "

@@ -210,10 +210,10 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     rows += [[_e(r.model), _e(r.regime), _e(r.size), *(_num(getattr(r, c), ".3f") for c in cols)]
              for r in g.itertuples()]
     parts = [f"<p>Every set is scored on <b>{count} images of every class</b>: a fresh draw from the cell's generator "
-             "(after its filter, for a filtered row), against a real reference of the same count drawn from the test "
-             "split, which no subset, generator or reference network has seen. These metrics depend on the count, so "
-             "only sets of the same count compare. The <b>floor</b> row scores a second real draw of that count: what a "
-             "perfect generator would get. Means over seeds.</p>",
+             "(after its filter, for a filtered row), against a real reference of the same count drawn from the "
+             "test split, which no subset, generator or reference network has seen. These metrics depend on the "
+             "count, so only sets of the same count compare. The <b>floor</b> row scores a second real draw of that "
+             "count: what a perfect generator would get. Means over seeds.</p>",
              _table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
     short = gen[gen["status"] != "ok"]
     if len(short):
