@@ -114,13 +114,15 @@ class TrainConfig:
     """The one training rule of every arm of a cell, counted in optimizer steps (the effort preset sets
     the step budget). A bigger training set gets no more steps and no longer patience than a smaller one."""
 
-    max_steps: int = 6000  # optimizer steps at most
+    max_steps: int = 12000  # optimizer steps at most
     eval_every: int = 50  # optimizer steps between validations
-    patience_steps: int = 500  # optimizer steps without a better validation accuracy before stopping
+    patience_steps: int = 1000  # optimizer steps without a better validation accuracy before stopping
     batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 0.0
-    ema: float = 0.99  # decay of the weights' moving average, which is what is validated and kept (0: off)
+    # Decay of the weights' moving average, which is what is validated and kept (0: off). Warmed up as
+    # (1 + n) / (10 + n), it averages about the last tenth of the steps so far, up to 1 / (1 - ema).
+    ema: float = 0.998
     real_fraction: float | None = None  # real images' share of a mixed batch; None: their share of the set
     # Shorter stopping rules whose outcome the run also records ({"patience_steps", "max_steps"}): the same
     # trajectory stopped earlier, so a run shows what a shorter patience would have changed (None: half
@@ -162,7 +164,8 @@ class TrainResult:
 
 def averaged(model: nn.Module, decay: float):
     """The model's exponential moving average (torch's AveragedModel, buffers included), with the decay warmed
-    up as min(decay, (1 + n) / (10 + n)) so that a short run's average is not its initial weights."""
+    up as min(decay, (1 + n) / (10 + n)): a short run's average is not its initial weights, and a long one's
+    spans about its last tenth (a slowly improving arm, such as classic augmentation, gets a steady signal)."""
     from torch.optim.swa_utils import AveragedModel
 
     def ema(averaged_param, param, n):

@@ -128,9 +128,9 @@ CLASSIFIER_PRESETS = {
 EFFORT = {
     "smoke": {"clf_max_steps": 20, "clf_eval_every": 5, "clf_patience_steps": 10, "gen_step_scale": 0.01,
               "gen_min_steps": 10, "sampling_steps": 4},
-    "quick": {"clf_max_steps": 6000, "clf_eval_every": 50, "clf_patience_steps": 500, "gen_step_scale": 0.5,
+    "quick": {"clf_max_steps": 12000, "clf_eval_every": 50, "clf_patience_steps": 1000, "gen_step_scale": 0.5,
               "gen_min_steps": 50, "sampling_steps": 20},
-    "paper": {"clf_max_steps": 12000, "clf_eval_every": 50, "clf_patience_steps": 1000, "gen_step_scale": 1.0,
+    "paper": {"clf_max_steps": 20000, "clf_eval_every": 50, "clf_patience_steps": 2000, "gen_step_scale": 1.0,
               "gen_min_steps": 50, "sampling_steps": 50},
 }
 

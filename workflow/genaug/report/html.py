@@ -227,8 +227,8 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     tests = {c: blocked_rank_correlation(joined, c, "gain", blocks) for c in cols}
     rows = []
     for c, t in tests.items():
-        within = [f"{b['regime']} {b['size']}: {b['rho']:+.2f} (n {b['n']})" for b in t["per_block"]
-                  if not np.isnan(b["rho"])]
+        within = [f"{b['classifier']} {b['regime']} {b['size']}: {b['rho']:+.2f} (n {b['n']})"
+                  for b in t["per_block"] if not np.isnan(b["rho"])]
         rows.append([_e(GEN_COLUMNS[c]), "–" if np.isnan(t["rho"]) else f"{t['rho']:+.2f}",
                      "–" if np.isnan(t["p"]) else f"{t['p']:.3g}", f"{t['n']} arms in {t['blocks']} cells",
                      _e("; ".join(within)) or "<span class=muted>under 3 arms per cell</span>"])
