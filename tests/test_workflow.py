@@ -207,3 +207,18 @@ def test_dry_run_of_the_fewshot_grid(tmp_path):
     wrong = snakemake(tmp_path, "-n", "results/fashion_mnist/classifiers/cnn/real/baseline/sphere/shots/k1/s0/"
                       "metrics.json", "--configfile", fewshot)
     assert wrong.returncode != 0 and "has no synthetic set to filter" in wrong.stdout + wrong.stderr
+
+
+def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
+    """The grids behind README's measured convergence table and sampler benchmark plan what they say."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "convergence.yaml"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["train_clf"] == 2 * 2 * 3 * 3  # regimes x sizes x seeds x arms
+    samplers = str(REPO / "workflow" / "configs" / "samplers.yaml")
+    targets = [f"results/fashion_mnist/gen_metrics/none/cddpm@{t}/balanced/n1000/s0.json"
+               for t in ("dpm20-g1", "ddim50-g1", "ddpm1000-g1")]
+    r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers)  # targets first: --configfile takes many
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["metric_set"] == 3
+    assert job_counts(r.stdout)["train_gen"] == 1 and '"spacing": "lu"' in r.stdout

@@ -467,8 +467,47 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     return out
 
 
+def bench_convergence(workdir, log) -> dict:
+    """The classifier rule's convergence, from a grid that ran workflow/configs/convergence.yaml in WORKDIR:
+    per arm (regime, size, model) the mean test accuracy over seeds under each recorded rule (the shorter
+    rules of `convergence_checks` and the run's own), and the change of that mean from each rule to the next
+    one with twice its patience. The presets are converged when no arm's mean moves by more than
+    stats.CONVERGED."""
+    import pandas as pd
+
+    from .stats import CONVERGED
+
+    workdir = Path(workdir)
+    config = yaml.safe_load((workdir / "config.yaml").read_text())
+    summary = pd.read_csv(workdir / "results" / config["dataset"] / "summary.csv")
+    summary = summary[summary["status"] == "ok"]
+    clf = (config.get("classifiers") or {}).get(config["grid"]["classifiers"][0], {})
+    rules = {f"accuracy_check_p{c['patience_steps']}_c{c['max_steps']}": c["patience_steps"]
+             for c in clf.get("convergence_checks", [])}
+    rules["accuracy"] = clf["patience_steps"]
+    keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
+    means = summary.groupby(keys, sort=True)[list(rules)].mean().reset_index()
+    order = sorted(rules, key=rules.get)
+    rows, worst = [], {}
+    for r in means.to_dict("records"):
+        row = {k: r[k] for k in keys if k != "size_value"} | {f"patience_{rules[c]}": round(r[c], 4) for c in order}
+        for a, b in zip(order, order[1:]):
+            pair = f"{rules[a]}->{rules[b]}"
+            row[f"change_{pair}"] = round(r[b] - r[a], 4)
+            worst[pair] = max(worst.get(pair, 0.0), abs(r[b] - r[a]))
+        rows.append(row)
+    out = {"workdir": str(workdir), "seeds": config["seeds"], "criterion": CONVERGED,
+           "largest_change_of_a_mean": {k: round(v, 4) for k, v in worst.items()},
+           "converged": {k: v <= CONVERGED for k, v in worst.items()}, "arms": rows}
+    for pair, v in worst.items():
+        print(f"bench: convergence: patience {pair}: largest change of an arm's mean {v:.4f} "
+              f"({'converged' if v <= CONVERGED else 'NOT converged'})", file=log)
+    return out
+
+
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
-        default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, log=sys.stderr) -> dict:
+        default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
+        log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
@@ -499,6 +538,8 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
                                         **bench_classifier(config, cache, sub, dev, log)}
     if samplers:
         report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log)}
+    if convergence:
+        report["convergence"] = {**stamp(), **bench_convergence(convergence, log)}
     if "dry_run" not in skip:
         report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
@@ -548,9 +589,12 @@ def main(argv=None) -> int:
                    help="time only this many training steps per generator (0: the quick preset's all)")
     p.add_argument("--samplers", default=None, metavar="WORKDIR",
                    help="also compare the diffusion samplers of a grid that ran in WORKDIR (its config.yaml)")
+    p.add_argument("--convergence", default=None, metavar="WORKDIR",
+                   help="also tabulate the convergence checks of a grid that ran workflow/configs/convergence.yaml "
+                        "in WORKDIR")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
-        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers)
+        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence)
     return 0
 
 

@@ -181,3 +181,23 @@ def blocked_rank_correlation(df: pd.DataFrame, x: str, y: str, blocks: list[str]
     ry_all = [b for _, b in centred]
     hits = sum(abs(rho([rng.permutation(b) for b in ry_all])) >= abs(observed) - 1e-12 for _ in range(permutations))
     return {**out, "rho": observed, "p": (1 + hits) / (1 + permutations)}
+
+
+CONVERGED = 0.005  # an arm's mean test accuracy may move at most this much when the patience is doubled
+
+
+def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
+    """Per arm (classifier, regime, size, model, training set) and convergence check: the mean test accuracy
+    of the shorter rule and of the run's own rule over the seeds, and the change, from summary.csv's
+    accuracy_check_p<patience>_c<cap> columns (the same training stopped earlier)."""
+    keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
+    rows = []
+    for col in sorted(c for c in df.columns if c.startswith("accuracy_check_p")):
+        patience, cap = (int(v) for v in col.removeprefix("accuracy_check_p").split("_c"))
+        for key, g in with_train_set(df).dropna(subset=[col]).groupby(keys, sort=True):
+            rows.append({**dict(zip(keys, key)), "check_patience_steps": patience, "check_max_steps": cap,
+                         "seeds": len(g), "accuracy_check": float(g[col].mean()),
+                         "accuracy_run": float(g["accuracy"].mean()),
+                         "change": float((g["accuracy"] - g[col]).mean()),
+                         "largest_seed_change": float((g["accuracy"] - g[col]).abs().max())})
+    return pd.DataFrame(rows)

@@ -249,34 +249,26 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     return parts
 
 
-CONVERGED = 0.005  # an arm's mean test accuracy may move at most this much when the patience is doubled
-
-
 def _convergence(df: pd.DataFrame, meta: dict) -> list[str]:
     """What a shorter stopping rule (the same runs, stopped earlier) would have scored, per arm: the check
     that every arm had converged, so that no gain comes from one arm stopping early."""
-    cols = sorted(c for c in df.columns if c.startswith("accuracy_check_p"))
-    if not cols:
+    from ..stats import CONVERGED, convergence_table
+
+    table = convergence_table(df)
+    if table.empty:
         return []
-    rows, worst = [], 0.0
-    keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
-    for col in cols:
-        patience, cap = col.removeprefix("accuracy_check_p").split("_c")
-        for key, g in df.dropna(subset=[col]).groupby(keys, sort=True):
-            change = float((g["accuracy"] - g[col]).mean())
-            worst = max(worst, abs(change))
-            flag = " class=neg" if abs(change) > CONVERGED else ""
-            rows.append([_e(key[0]), _e(key[1]), _e(key[3]), _e(arm_label(key[4], key[5])), f"{patience} / {cap}",
-                         f"{g[col].mean():.4f}", f"{g['accuracy'].mean():.4f}", f"<span{flag}>{change:+.4f}</span>",
-                         f"{len(g)}"])
-    train = (meta.get("config") or {}).get("effort", "?")
+    rows = [[_e(r.classifier), _e(r.regime), _e(r.size), _e(arm_label(r.model, r.train_set)),
+             f"{r.check_patience_steps} / {r.check_max_steps}", f"{r.accuracy_check:.4f}", f"{r.accuracy_run:.4f}",
+             f"<span{' class=neg' if abs(r.change) > CONVERGED else ''}>{r.change:+.4f}</span>", f"{r.seeds}"]
+            for r in table.itertuples()]
+    worst = float(table["change"].abs().max())
     verdict = (f"every arm's mean moved by at most {worst:.4f}: converged by the {CONVERGED} criterion" if
                worst <= CONVERGED else f"<b>some arm's mean moved by {worst:.4f}, more than {CONVERGED}</b> (red): "
                "those arms had not converged under the shorter rule; read their gains with that in mind")
     return ["<h2 id=convergence>Convergence of the training rule</h2>",
-            f"<p>Each run also records where a shorter stopping rule (the patience and cap shown) would have stopped "
-            f"the same training, and that rule's test accuracy. The difference is what the longer patience changed "
-            f"(effort {_e(train)}): {verdict}.</p>",
+            f"<p>Each run also records where a shorter stopping rule (the patience and cap shown, in steps) would "
+            f"have stopped the same training, and that rule's test accuracy. The difference is what the run's "
+            f"longer patience changed (effort {_e(meta.get('effort', '?'))}): {verdict}.</p>",
             _table(["classifier", "regime", "size", "arm", "shorter rule: patience / cap (steps)",
                     "accuracy (shorter)", "accuracy (run)", "change", "seeds"], rows, left=4)]
 
