@@ -120,9 +120,9 @@ CLASSIFIER_PRESETS = {
 
 # Effort presets. A classifier trains by one rule counted in optimizer steps, the same for every arm of
 # a cell: at most `clf_max_steps` steps, validation (of the weights' moving average) every
-# `clf_eval_every`, and a stop `clf_patience_steps` steps after the best validation accuracy. quick's
-# patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005, and
-# paper's is that doubled patience (README: Converged arms). Generator steps in config.yaml are
+# `clf_eval_every`, and a stop `clf_patience_steps` steps after the best validation accuracy. The
+# patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005 (README:
+# Converged arms); paper differs in its cap, for sizes up to 5,000. Generator steps in config.yaml are
 # `paper` values and are scaled down for the cheaper presets. `sampling_steps` is the default number
 # of diffusion sampling steps (a model's `sampling.steps` or an explicit `@` token wins).
 EFFORT = {
@@ -130,7 +130,7 @@ EFFORT = {
               "gen_min_steps": 10, "sampling_steps": 4},
     "quick": {"clf_max_steps": 12000, "clf_eval_every": 50, "clf_patience_steps": 1000, "gen_step_scale": 0.5,
               "gen_min_steps": 50, "sampling_steps": 20},
-    "paper": {"clf_max_steps": 20000, "clf_eval_every": 50, "clf_patience_steps": 2000, "gen_step_scale": 1.0,
+    "paper": {"clf_max_steps": 20000, "clf_eval_every": 50, "clf_patience_steps": 1000, "gen_step_scale": 1.0,
               "gen_min_steps": 50, "sampling_steps": 50},
 }
 
