@@ -2,7 +2,10 @@
 
 import json
 
+import pytest
+
 from genaug import bench
+from genaug.errors import GenaugError
 
 
 def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
@@ -43,24 +46,31 @@ def test_the_dry_run_grid_has_two_generators_whether_or_not_config_lists_them():
 
 def test_the_convergence_table_compares_each_rule_with_the_one_of_twice_its_patience(tmp_path):
     import pandas as pd
-    import yaml
 
-    config = {"dataset": "digits", "seeds": [0, 1], "grid": {"classifiers": ["cnn"]},
-              "classifiers": {"cnn": {"arch": "cnn", "patience_steps": 400, "max_steps": 900,
-                                      "convergence_checks": [{"patience_steps": 100, "max_steps": 900},
-                                                             {"patience_steps": 200, "max_steps": 900}]}}}
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     rows = []
     for model, (a100, a200, a400) in {"baseline": (0.80, 0.80, 0.80), "classic": (0.78, 0.79, 0.792)}.items():
         for seed, noise in ((0, 0.0), (1, 0.002)):
             rows.append({"dataset": "digits", "classifier": "cnn", "train_set": "real", "model": model,
                          "filter": "none", "regime": "balanced", "size": "n100", "size_value": 100, "seed": seed,
                          "status": "ok", "accuracy": a400 + noise, "accuracy_check_p100_c900": a100 + noise,
-                         "accuracy_check_p200_c900": a200 + noise})
+                         "accuracy_check_p200_c900": a200 + noise, "patience_steps": 400, "max_steps": 900,
+                         "steps_run": 700 + seed, "stopped_at_check_p100_c900": 300, "stopped_at_check_p200_c900": 500})
     (tmp_path / "results" / "digits").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(tmp_path / "results" / "digits" / "summary.csv", index=False)
     out = bench.bench_convergence(tmp_path, open("/dev/null", "w"))
     assert out["largest_change_of_a_mean"] == {"100->200": 0.01, "200->400": 0.002}
     assert out["converged"] == {"100->200": False, "200->400": True}
+    assert out["arms_with_fewer_than_3_seeds"] == 2
     classic = next(r for r in out["arms"] if r["model"] == "classic")
-    assert classic["patience_100"] == 0.781 and classic["change_200->400"] == 0.002
+    assert classic["patience_100"] == 0.781 and classic["change_200->400"] == 0.002 and classic["seeds"] == 2
+    assert classic["mean_steps_patience_100"] == 300 and classic["mean_steps_patience_400"] == 700
+
+
+def test_the_convergence_table_refuses_a_grid_without_checks(tmp_path):
+    import pandas as pd
+
+    (tmp_path / "results" / "digits").mkdir(parents=True)
+    pd.DataFrame([{"classifier": "cnn", "status": "ok", "accuracy": 0.8, "patience_steps": 400}]).to_csv(
+        tmp_path / "results" / "digits" / "summary.csv", index=False)
+    with pytest.raises(GenaugError, match="convergence_checks"):
+        bench.bench_convergence(tmp_path, open("/dev/null", "w"))

@@ -55,6 +55,12 @@ def test_every_arm_of_a_cell_trains_by_the_same_step_rule(grid):
         assert r["stopped_by"] == "cap" or r["steps_run"] - r["best_step"] >= rule["patience_steps"]
         assert [h["step"] for h in r["history"]][-1] == r["steps_run"]
         assert len(r["convergence_checks"]) == 1 and 0 <= r["convergence_checks"][0]["accuracy"] <= 1
+    summary = pd.read_csv(grid / "results" / "digits" / "summary.csv")  # what bench --convergence reads
+    check = runs[0]["convergence_checks"][0]
+    stop = f"stopped_at_check_p{check['patience_steps']}_c{check['max_steps']}"
+    assert set(summary["patience_steps"]) == {rule["patience_steps"]}
+    assert set(summary["max_steps"]) == {rule["max_steps"]}
+    assert (summary[stop] <= summary["steps_run"]).all()
 
 
 def test_the_report_has_every_section_with_the_runs_numbers(grid):

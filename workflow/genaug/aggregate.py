@@ -11,7 +11,7 @@ from .io import read_json, write_csv
 IDS = ["dataset", "classifier", "train_set", "model", "filter", "regime", "size", "size_value", "seed"]
 COLUMNS = [
     *IDS, "status", "accuracy", "macro_f1", "n_real", "n_synthetic", "best_step", "steps_run", "stopped_by",
-    "best_val_accuracy",
+    "best_val_accuracy", "patience_steps", "max_steps",
     "wall_time_s", "machine", "augmentation", "reason",
 ]
 
@@ -26,12 +26,16 @@ def summary_row(metrics: dict) -> dict:
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}
-    row = {k: metrics[k] for k in COLUMNS if k not in ("status", "reason", "machine", "augmentation")}
+    row = {k: metrics[k] for k in COLUMNS
+           if k not in ("status", "reason", "machine", "augmentation", "patience_steps", "max_steps")}
+    row["patience_steps"] = (metrics.get("train") or {}).get("patience_steps")  # the rule the run trained by
+    row["max_steps"] = (metrics.get("train") or {}).get("max_steps")
     row["status"], row["reason"] = metrics.get("status", "ok"), ""
     row["machine"] = metrics.get("machine", "")  # recorded since 2026-11-24
     row["augmentation"] = (metrics.get("classic") or {}).get("described", "")  # the classic arm's, in words
     for check in metrics.get("convergence_checks") or []:  # the same run stopped by a shorter rule
         row[check_column(check)] = check["accuracy"]
+        row[check_column(check).replace("accuracy_", "stopped_at_", 1)] = check["stopped_at"]
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
     for name, scores in metrics["per_class"].items():

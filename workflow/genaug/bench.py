@@ -475,28 +475,44 @@ def bench_convergence(workdir, log) -> dict:
     stats.CONVERGED."""
     import pandas as pd
 
+    from .errors import GenaugError
     from .stats import CONVERGED
 
     workdir = Path(workdir)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    summary = pd.read_csv(workdir / "results" / config["dataset"] / "summary.csv")
+    summaries = sorted(workdir.glob("results/*/summary.csv"))
+    if len(summaries) != 1:
+        raise GenaugError(f"{workdir}: expected one results/<dataset>/summary.csv, found {len(summaries)}; "
+                          "run the convergence grid there first (workflow/configs/convergence.yaml)")
+    summary = pd.read_csv(summaries[0])
     summary = summary[summary["status"] == "ok"]
-    clf = (config.get("classifiers") or {}).get(config["grid"]["classifiers"][0], {})
-    rules = {f"accuracy_check_p{c['patience_steps']}_c{c['max_steps']}": c["patience_steps"]
-             for c in clf.get("convergence_checks", [])}
-    rules["accuracy"] = clf["patience_steps"]
+    patience = summary["patience_steps"].dropna().unique() if "patience_steps" in summary else []
+    checks = [c for c in summary.columns if c.startswith("accuracy_check_p")]
+    if len(patience) != 1 or not checks:
+        raise GenaugError(f"{summaries[0]}: the runs need one rule (found patience {list(patience)}) and "
+                          "convergence_checks (accuracy_check_* columns); run workflow/configs/convergence.yaml")
+    rules = {c: int(c.removeprefix("accuracy_check_p").split("_c")[0]) for c in checks}
+    rules["accuracy"] = int(patience[0])
     keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
-    means = summary.groupby(keys, sort=True)[list(rules)].mean().reset_index()
+    stops = [c.replace("accuracy_", "stopped_at_", 1) for c in checks if c.replace("accuracy_", "stopped_at_", 1)
+             in summary]
+    grouped = summary.groupby(keys, sort=True)
+    means = grouped[[*rules, "steps_run", *stops]].mean().reset_index()
+    means["seeds"] = grouped.size().to_numpy()
     order = sorted(rules, key=rules.get)
     rows, worst = [], {}
     for r in means.to_dict("records"):
-        row = {k: r[k] for k in keys if k != "size_value"} | {f"patience_{rules[c]}": round(r[c], 4) for c in order}
+        row = {k: r[k] for k in keys if k != "size_value"} | {"seeds": int(r["seeds"])}
+        row |= {f"patience_{rules[c]}": round(r[c], 4) for c in order}
+        row |= {f"mean_steps_patience_{rules[c]}": round(r[c.replace("accuracy_", "stopped_at_", 1)])
+                for c in checks if c.replace("accuracy_", "stopped_at_", 1) in r}
+        row[f"mean_steps_patience_{rules['accuracy']}"] = round(r["steps_run"])
         for a, b in zip(order, order[1:]):
             pair = f"{rules[a]}->{rules[b]}"
             row[f"change_{pair}"] = round(r[b] - r[a], 4)
             worst[pair] = max(worst.get(pair, 0.0), abs(r[b] - r[a]))
         rows.append(row)
-    out = {"workdir": str(workdir), "seeds": config["seeds"], "criterion": CONVERGED,
+    out = {"workdir": str(workdir), "seeds": sorted(int(v) for v in summary["seed"].unique()),
+           "criterion": CONVERGED, "arms_with_fewer_than_3_seeds": sum(r["seeds"] < 3 for r in rows),
            "largest_change_of_a_mean": {k: round(v, 4) for k, v in worst.items()},
            "converged": {k: v <= CONVERGED for k, v in worst.items()}, "arms": rows}
     for pair, v in worst.items():
