@@ -35,7 +35,7 @@ def summary_row(metrics: dict) -> dict:
     row["augmentation"] = (metrics.get("classic") or {}).get("described", "")  # the classic arm's, in words
     for check in metrics.get("convergence_checks") or []:  # the same run stopped by a shorter rule
         row[check_column(check)] = check["accuracy"]
-        row[check_column(check).replace("accuracy_", "stopped_at_", 1)] = check["stopped_at"]
+        row[check_column(check, "stopped_at")] = check["stopped_at"]
     for name, scores in metrics["per_class"].items():
         row[f"recall:{name}"] = scores["recall"]
     for name, scores in metrics["per_class"].items():
@@ -43,9 +43,19 @@ def summary_row(metrics: dict) -> dict:
     return row
 
 
-def check_column(check: dict) -> str:
-    """The summary column of a convergence check's accuracy: accuracy_check_p<patience>_c<cap>."""
-    return f"accuracy_check_p{check['patience_steps']}_c{check['max_steps']}"
+def check_column(check: dict, value: str = "accuracy") -> str:
+    """The summary column of a convergence check's accuracy (or step it stopped at):
+    <value>_check_p<patience>_c<cap>."""
+    return f"{value}_check_p{check['patience_steps']}_c{check['max_steps']}"
+
+
+def check_columns(df: pd.DataFrame) -> dict:
+    """The accuracy columns of summary.csv's convergence checks, each with its check (check_column's inverse)."""
+    out = {}
+    for col in sorted(c for c in df.columns if c.startswith("accuracy_check_p")):
+        patience, cap = col.removeprefix("accuracy_check_p").split("_c")
+        out[col] = {"patience_steps": int(patience), "max_steps": int(cap)}
+    return out
 
 
 def aggregate(metric_paths: list, out) -> pd.DataFrame:

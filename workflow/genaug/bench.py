@@ -475,8 +475,9 @@ def bench_convergence(workdir, log) -> dict:
     stats.CONVERGED."""
     import pandas as pd
 
+    from .aggregate import check_column, check_columns
     from .errors import GenaugError
-    from .stats import CONVERGED
+    from .stats import CONVERGED, MIN_SEEDS
 
     workdir = Path(workdir)
     summaries = sorted(workdir.glob("results/*/summary.csv"))
@@ -486,33 +487,33 @@ def bench_convergence(workdir, log) -> dict:
     summary = pd.read_csv(summaries[0])
     summary = summary[summary["status"] == "ok"]
     patience = summary["patience_steps"].dropna().unique() if "patience_steps" in summary else []
-    checks = [c for c in summary.columns if c.startswith("accuracy_check_p")]
+    checks = check_columns(summary)
     if len(patience) != 1 or not checks:
         raise GenaugError(f"{summaries[0]}: the runs need one rule (found patience {list(patience)}) and "
                           "convergence_checks (accuracy_check_* columns); run workflow/configs/convergence.yaml")
-    rules = {c: int(c.removeprefix("accuracy_check_p").split("_c")[0]) for c in checks}
+    rules = {c: check["patience_steps"] for c, check in checks.items()}
     rules["accuracy"] = int(patience[0])
+    # the mean step each rule stopped at: a check's stopped_at column, the run's own steps_run
+    stops = {c: check_column(check, "stopped_at") for c, check in checks.items()
+             if check_column(check, "stopped_at") in summary}
+    stops["accuracy"] = "steps_run"
     keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
-    stops = [c.replace("accuracy_", "stopped_at_", 1) for c in checks if c.replace("accuracy_", "stopped_at_", 1)
-             in summary]
     grouped = summary.groupby(keys, sort=True)
-    means = grouped[[*rules, "steps_run", *stops]].mean().reset_index()
+    means = grouped[[*rules, *stops.values()]].mean().reset_index()
     means["seeds"] = grouped.size().to_numpy()
     order = sorted(rules, key=rules.get)
     rows, worst = [], {}
     for r in means.to_dict("records"):
         row = {k: r[k] for k in keys if k != "size_value"} | {"seeds": int(r["seeds"])}
         row |= {f"patience_{rules[c]}": round(r[c], 4) for c in order}
-        row |= {f"mean_steps_patience_{rules[c]}": round(r[c.replace("accuracy_", "stopped_at_", 1)])
-                for c in checks if c.replace("accuracy_", "stopped_at_", 1) in r}
-        row[f"mean_steps_patience_{rules['accuracy']}"] = round(r["steps_run"])
+        row |= {f"mean_steps_patience_{rules[c]}": round(r[stop]) for c, stop in stops.items()}
         for a, b in zip(order, order[1:]):
             pair = f"{rules[a]}->{rules[b]}"
             row[f"change_{pair}"] = round(r[b] - r[a], 4)
             worst[pair] = max(worst.get(pair, 0.0), abs(r[b] - r[a]))
         rows.append(row)
     out = {"workdir": str(workdir), "seeds": sorted(int(v) for v in summary["seed"].unique()),
-           "criterion": CONVERGED, "arms_with_fewer_than_3_seeds": sum(r["seeds"] < 3 for r in rows),
+           "criterion": CONVERGED, "arms_with_fewer_than_3_seeds": sum(r["seeds"] < MIN_SEEDS for r in rows),
            "largest_change_of_a_mean": {k: round(v, 4) for k, v in worst.items()},
            "converged": {k: v <= CONVERGED for k, v in worst.items()}, "arms": rows}
     for pair, v in worst.items():

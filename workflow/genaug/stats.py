@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .aggregate import check_columns
 from .config import default_train_set
 
 CELL = ["dataset", "classifier", "filter", "regime", "size", "size_value"]  # a cell, minus model and seed
@@ -192,8 +193,8 @@ def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
     accuracy_check_p<patience>_c<cap> columns (the same training stopped earlier)."""
     keys = ["classifier", "regime", "size_value", "size", "model", "train_set"]
     rows = []
-    for col in sorted(c for c in df.columns if c.startswith("accuracy_check_p")):
-        patience, cap = (int(v) for v in col.removeprefix("accuracy_check_p").split("_c"))
+    for col, check in check_columns(df).items():
+        patience, cap = check["patience_steps"], check["max_steps"]
         for key, g in with_train_set(df).dropna(subset=[col]).groupby(keys, sort=True):
             rows.append({**dict(zip(keys, key)), "check_patience_steps": patience, "check_max_steps": cap,
                          "seeds": len(g), "accuracy_check": float(g[col].mean()),
