@@ -67,8 +67,11 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
     assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20", "cddpm@dpm20-g2", "cddpm@ddim50-g3",
                                      "cddpm@ddpm1000-g2", "ddpm@ddim100-eta1"]
     assert gcfg.trained_models(cfg) == ["ddpm", "cddpm"]
+    # DDIM with eta 1 is SDE-DPM-Solver++ of order 1, so it takes log-SNR steps too; 0 < eta < 1 cannot
     assert gcfg.sampling_spec(cfg, "ddpm@ddim100-eta1") == {"sampler": "ddim", "steps": 100, "eta": 1.0,
-                                                            "guidance": 1.0, "spacing": "linspace"}
+                                                            "guidance": 1.0, "spacing": "lu"}
+    assert gcfg.sampling_spec(_grid(["ddpm@ddim100-eta0.5"]), "ddpm@ddim100-eta0.5")["spacing"] == "linspace"
+    assert gcfg.sampling_spec(_grid(["cddpm@dpm20-eta1"]), "cddpm@dpm20-eta1")["eta"] == 1.0
     assert gcfg.sampling_spec(cfg, "cddpm@ddim50-g3")["spacing"] == "lu"  # deterministic DDIM: log-SNR steps
     assert gcfg.sampling_spec(cfg, "cddpm")["spacing"] == "lu"
     assert gcfg.generator_spec(cfg, "cddpm@ddim50-g3") == gcfg.generator_spec(cfg, "cddpm")
@@ -78,7 +81,8 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
 @pytest.mark.parametrize("name,message", [
     ("dcgan@dpm20", "only diffusion models"),
     ("ddpm@dpm20-g2", "has no guidance"),
-    ("cddpm@dpm20-eta1", "eta is a DDIM parameter"),
+    ("cddpm@dpm20-eta0.5", "eta is a DDIM parameter"),
+    ("ddpm@ddpm1000-eta1", "eta is a DDIM parameter"),
     ("cddpm@ddim2000", "use 1..1000"),
     ("cddpm@euler20", "sampler one of ddpm, ddim, dpm"),
 ])
@@ -125,6 +129,8 @@ def _exact_gaussian_sampling(sampling: dict, n: int = 20000) -> torch.Tensor:
     ({"sampler": "dpm", "steps": 20, "spacing": "karras"}, 0.96, 1.08),  # 1.059 / 1.040 / 0.998
     ({"sampler": "ddim", "steps": 50}, 0.92, 1.02),  # 0.955 / 0.945 / 0.939 (first order: a little shrunk)
     ({"sampler": "ddpm", "steps": 1000}, 0.90, 1.02),  # 0.997 / 0.965 / 0.922
+    ({"sampler": "dpm", "steps": 20, "eta": 1.0}, 0.96, 1.08),  # SDE-DPM-Solver++ 2M: 1.037 / 1.026 / 0.993
+    ({"sampler": "ddim", "steps": 50, "eta": 1.0}, 0.85, 0.95),  # SDE of order 1 (lu): 0.907 / 0.904 / 0.883
 ])
 def test_few_step_samplers_keep_fine_detail_with_an_exact_denoiser(sampling, low, high):
     ratio = _exact_gaussian_sampling(sampling)
@@ -136,8 +142,10 @@ def test_diffusers_default_spacings_lose_fine_detail():
     image (0.27 of the finest component's std kept); DDIM's uniform leading stride keeps 0.66."""
     assert _exact_gaussian_sampling({"sampler": "dpm", "steps": 20, "spacing": "linspace"})[2] < 0.4
     assert _exact_gaussian_sampling({"sampler": "ddim", "steps": 50, "spacing": "leading"})[2] < 0.75
-    with pytest.raises(gcfg.ConfigError, match="sampling.spacing: 'lu' is not available for ddim with eta > 0"):
-        gcfg.check_sampling({"sampler": "ddim", "steps": 50, "eta": 1.0, "spacing": "lu"}, timesteps=1000,
+    # ddim50-eta1 on DDIMScheduler's uniform stride (its spacing before issue 20): 0.848 / 0.704 / 0.547
+    assert _exact_gaussian_sampling({"sampler": "ddim", "steps": 50, "eta": 1.0, "spacing": "linspace"})[2] < 0.65
+    with pytest.raises(gcfg.ConfigError, match="sampling.spacing: 'lu' is not available for ddim with 0 < eta < 1"):
+        gcfg.check_sampling({"sampler": "ddim", "steps": 50, "eta": 0.5, "spacing": "lu"}, timesteps=1000,
                             guided=False)
 
 
@@ -171,7 +179,7 @@ def test_ddim_with_every_step_and_eta_one_draws_what_ancestral_ddpm_draws(cddpm_
     labels = torch.arange(400) % 10
     draws = {}
     for key, sampling in {"ddpm": {"sampler": "ddpm", "steps": 100}, "ddim1": {"sampler": "ddim", "steps": 100,
-                                                                           "eta": 1.0},
+                                                                           "eta": 1.0, "spacing": "linspace"},
                           "ddim0": {"sampler": "ddim", "steps": 10}}.items():
         model.set_sampling(sampling)
         draws[key] = _stats(model.sample(labels, torch.Generator().manual_seed(0)))
@@ -194,7 +202,7 @@ def test_sampler_settings_are_checked_and_counted(cddpm_digits):
     with pytest.raises(GenaugError, match="sampling.steps: 500 is not in 1..100"):
         model.set_sampling({"sampler": "ddim", "steps": 500})
     with pytest.raises(GenaugError, match="sampling.eta"):
-        model.set_sampling({"sampler": "dpm", "steps": 5, "eta": 1.0})
+        model.set_sampling({"sampler": "dpm", "steps": 5, "eta": 0.5})
 
 
 @pytest.mark.slow

@@ -376,9 +376,14 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
             "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1), "summary": keep_summary.name}
 
 
-# What `bench --samplers` adds beside the grid's own sampler tokens: the same step counts with the spacings
-# the samplers used before they were placed in log-SNR (diffusers' defaults) and Karras sigmas.
-SPACING_VARIANTS = {"dpm": ("karras", "linspace"), "ddim": ("leading",)}
+def spacing_variants(spec: dict) -> tuple[str, ...]:
+    """What `bench --samplers` adds beside a grid's sampler token: the same steps with the spacing the sampler
+    used before it was placed in log-SNR (diffusers' defaults), and for DPM-Solver++ Karras sigmas."""
+    if spec["sampler"] == "dpm":
+        return "karras", "linspace"
+    if spec["sampler"] == "ddim" and spec["eta"] in (0, 1):
+        return ("leading",) if spec["eta"] == 0 else ("linspace",)
+    return ()
 
 
 def bench_samplers(workdir, device, log, seeds=None) -> dict:
@@ -386,7 +391,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     gen_metrics (workflow/configs/samplers.yaml): per sampler token, the metric set's sampling time and
     network evaluations per image, and its domain Fréchet distance at the grid's fixed count per class
     beside the real-vs-real floor at that count; the classifier's accuracy and gain over `baseline` where the
-    grid trained them. Each dpm and ddim token is also sampled with its other spacings (SPACING_VARIANTS:
+    grid trained them. Each dpm and ddim token is also sampled with its other spacings (spacing_variants:
     Karras sigmas, and diffusers' defaults that the samplers used before) through the same sample and
     gen_metrics stages. One cell (the grid's first regime and size), every seed it ran."""
     import numpy as np
@@ -420,9 +425,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
             spec = gcfg.sampling_spec(config, model)
             runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz",
                      res / f"gen_metrics/none/{model}/{cell}.json")]
-            for spacing in SPACING_VARIANTS.get(spec["sampler"], ()):
-                if spec["sampler"] == "ddim" and spec["eta"] > 0:
-                    continue
+            for spacing in spacing_variants(spec):
                 label = f"{model} ({spacing} spacing)"
                 variant = {**spec, "spacing": spacing}
                 npz, out = extra_dir / f"{label}/{cell}.npz", extra_dir / f"{label}/{cell}.json"

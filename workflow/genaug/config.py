@@ -102,11 +102,13 @@ SAMPLERS = ("ddpm", "ddim", "dpm")
 DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": 0.0, "guidance": 1.0, "spacing": "auto"}
 # Where a few-step sampler puts its steps on the noise schedule (diffusers' names). `auto` is the best one
 # measured for the sampler (README: Diffusion): lu, steps uniform in log-SNR (Lu et al.), for DPM-Solver++
-# and deterministic DDIM; linspace for DDIM with eta > 0 (diffusers' DDIMScheduler has only uniform
-# strides); leading for ancestral DDPM, whose 1000 steps are the whole schedule.
+# (eta 0: the ODE solver; eta 1: its SDE variant, k-diffusion's dpmpp_2m_sde eta) and for DDIM with eta 0 or 1
+# (DPM-Solver++ of order 1 and its SDE variant, which is DDIM eta 1); linspace for DDIM with 0 < eta < 1
+# (diffusers' DDIMScheduler has only uniform strides); leading for ancestral DDPM, whose 1000 steps are the
+# whole schedule.
 SPACINGS = {"dpm": ("lu", "karras", "linspace"), "ddim": ("lu", "karras", "linspace", "leading", "trailing"),
             "ddpm": ("leading", "linspace", "trailing")}
-_DDIM_SCHEDULER_SPACINGS = ("linspace", "leading", "trailing")  # what DDIM with eta > 0 can use
+_DDIM_SCHEDULER_SPACINGS = ("linspace", "leading", "trailing")  # what DDIM with 0 < eta < 1 can use
 _TOKEN = re.compile(r"^(ddpm|ddim|dpm)(\d+)(?:-eta(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?$")
 CLASSIFIER_TRAIN_KEYS = ("max_steps", "eval_every", "patience_steps", "batch_size", "lr", "weight_decay", "ema",
                          "real_fraction", "convergence_checks")
@@ -286,18 +288,20 @@ def check_sampling(sampling: dict | None, *, timesteps: int, guided: bool) -> di
     if not 1 <= int(s["steps"]) <= timesteps:
         raise ConfigError(f"sampling.steps: {s['steps']} is not in 1..{timesteps} (the model's training "
                           f"timesteps); use 1..{timesteps}")
-    if s["eta"] < 0 or (s["eta"] and s["sampler"] != "ddim"):
-        raise ConfigError(f"sampling.eta: {s['eta']}: eta is a DDIM parameter (>= 0); use ddim<steps>-eta<x>")
+    if s["eta"] < 0 or (s["eta"] and s["sampler"] == "ddpm") or (s["sampler"] == "dpm" and s["eta"] not in (0, 1)):
+        raise ConfigError(f"sampling.eta: {s['eta']}: eta is a DDIM parameter (>= 0) and DPM-Solver++'s noise "
+                          "(0: the ODE solver, 1: its SDE variant); use ddim<steps>-eta<x>, dpm<steps> or "
+                          "dpm<steps>-eta1")
     if s["guidance"] < 0 or (s["guidance"] != 1.0 and not guided):
         raise ConfigError(f"sampling.guidance: {s['guidance']}: this family has no guidance (only cddpm and "
                           "clip_guided have, >= 0); drop -g")
-    stochastic_ddim = s["sampler"] == "ddim" and s["eta"] > 0
-    allowed = _DDIM_SCHEDULER_SPACINGS if stochastic_ddim else SPACINGS[s["sampler"]]
-    spacing = {"dpm": "lu", "ddim": "linspace" if stochastic_ddim else "lu", "ddpm": "leading"}[s["sampler"]] \
+    partial_ddim = s["sampler"] == "ddim" and 0 < s["eta"] < 1
+    allowed = _DDIM_SCHEDULER_SPACINGS if partial_ddim else SPACINGS[s["sampler"]]
+    spacing = {"dpm": "lu", "ddim": "linspace" if partial_ddim else "lu", "ddpm": "leading"}[s["sampler"]] \
         if s["spacing"] == "auto" else s["spacing"]
     if spacing not in allowed:
         raise ConfigError(f"sampling.spacing: {s['spacing']!r} is not available for {s['sampler']}"
-                          f"{' with eta > 0' if stochastic_ddim else ''}; use auto or one of {', '.join(allowed)}")
+                          f"{' with 0 < eta < 1' if partial_ddim else ''}; use auto or one of {', '.join(allowed)}")
     return {"sampler": s["sampler"], "steps": int(s["steps"]), "eta": float(s["eta"]), "guidance": float(s["guidance"]),
             "spacing": spacing}
 

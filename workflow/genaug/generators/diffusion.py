@@ -43,8 +43,10 @@ def make_scheduler(sampler: str, *, timesteps: int, schedule: str, spacing: str 
     t=50 (noise std 0.18) and jumps to the clean image in one first-order step, and DDIMScheduler's uniform
     stride spends too few steps at low noise. With the exact denoiser of Gaussian data (tests/test_diffusion.py)
     dpm20 kept 0.49 of a fine component's std that way, and 1.01 with steps uniform in log-SNR (lu).
-    Deterministic DDIM is DPM-Solver++ of order 1 (Lu et al. 2022), so lu and karras DDIM run on that
-    scheduler; DDIM with eta > 0 needs DDIMScheduler and its uniform strides."""
+    Deterministic DDIM is DPM-Solver++ of order 1 (Lu et al. 2022) and DDIM with eta 1 is its SDE variant of
+    order 1 (the same posterior step), so lu and karras DDIM with eta 0 or 1 run on that scheduler; uniform
+    strides, and every DDIM with 0 < eta < 1, run on DDIMScheduler. `dpm` with eta 1 is SDE-DPM-Solver++ 2M,
+    whose fresh noise at every step corrects a trained network's error as ancestral sampling does."""
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     _silence_diffusers()
@@ -59,9 +61,9 @@ def make_scheduler(sampler: str, *, timesteps: int, schedule: str, spacing: str 
         # clip_sample); for DPM-Solver++ diffusers advises it in pixel space: without it a quick-trained
         # Fashion-MNIST cddpm drew 15 of 100 images mostly saturated white, with it 2.
         placed = {"lu": {"use_lu_lambdas": True}, "karras": {"use_karras_sigmas": True}}.get(spacing, {})
-        return DPMSolverMultistepScheduler(**common, algorithm_type="dpmsolver++", solver_order=2 if sampler == "dpm"
-                                           else 1, thresholding=True, sample_max_value=1.0,
-                                           timestep_spacing="linspace", **placed)
+        return DPMSolverMultistepScheduler(**common, algorithm_type="sde-dpmsolver++" if eta else "dpmsolver++",
+                                           solver_order=2 if sampler == "dpm" else 1, thresholding=True,
+                                           sample_max_value=1.0, timestep_spacing="linspace", **placed)
     raise GenaugError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
 
 
