@@ -61,11 +61,17 @@ def _grid(models, **models_section):
 
 def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
     cfg = _grid(["baseline", "ddpm", "cddpm", "cddpm@ddim50-g3", "cddpm@ddpm1000", "ddpm@ddim100-eta1",
-                 "cddpm@dpm20-g2"])
+                 "cddpm@dpm20-eta1-g2", "cddpm@dpm20-g2"])
     gcfg.check(cfg)
-    # quick's default is 20 steps; cddpm's preset guidance is 2; a bare cddpm equals the explicit dpm20-g2
-    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20", "cddpm@dpm20-g2", "cddpm@ddim50-g3",
-                                     "cddpm@ddpm1000-g2", "ddpm@ddim100-eta1"]
+    # quick's default is 20 steps; cddpm's preset guidance is 2; a bare name samples with SDE-DPM-Solver++
+    # (eta auto), so a bare cddpm equals the explicit dpm20-eta1-g2; a token without eta is the ODE solver
+    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20-eta1", "cddpm@dpm20-eta1-g2", "cddpm@ddim50-g3",
+                                     "cddpm@ddpm1000-g2", "ddpm@ddim100-eta1", "cddpm@dpm20-g2"]
+    assert gcfg.sampling_spec(cfg, "cddpm@dpm20-g2")["eta"] == 0.0
+    # a model's sampling entry sets the default eta, and the token still wins
+    own = {**cfg, "models": {"cddpm": {**gcfg.model_entries(cfg)["cddpm"], "sampling": {"eta": 0, "guidance": 2}}}}
+    assert gcfg.axis_name(own, "cddpm") == "cddpm@dpm20-g2" and gcfg.axis_name(own, "cddpm@dpm20-eta1") \
+        == "cddpm@dpm20-eta1-g2"
     assert gcfg.trained_models(cfg) == ["ddpm", "cddpm"]
     # DDIM with eta 1 is SDE-DPM-Solver++ of order 1, so it takes log-SNR steps too; 0 < eta < 1 cannot
     assert gcfg.sampling_spec(cfg, "ddpm@ddim100-eta1") == {"sampler": "ddim", "steps": 100, "eta": 1.0,
@@ -75,7 +81,7 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
     assert gcfg.sampling_spec(cfg, "cddpm@ddim50-g3")["spacing"] == "lu"  # deterministic DDIM: log-SNR steps
     assert gcfg.sampling_spec(cfg, "cddpm")["spacing"] == "lu"
     assert gcfg.generator_spec(cfg, "cddpm@ddim50-g3") == gcfg.generator_spec(cfg, "cddpm")
-    assert gcfg.axis_name({**cfg, "effort": "paper"}, "ddpm") == "ddpm@dpm50"
+    assert gcfg.axis_name({**cfg, "effort": "paper"}, "ddpm") == "ddpm@dpm50-eta1"
 
 
 @pytest.mark.parametrize("name,message", [
@@ -125,8 +131,8 @@ def _exact_gaussian_sampling(sampling: dict, n: int = 20000) -> torch.Tensor:
 
 
 @pytest.mark.parametrize("sampling,low,high", [
-    ({"sampler": "dpm", "steps": 20}, 0.96, 1.04),  # measured 1.016 / 1.009 / 1.003
-    ({"sampler": "dpm", "steps": 20, "spacing": "karras"}, 0.96, 1.08),  # 1.059 / 1.040 / 0.998
+    ({"sampler": "dpm", "steps": 20, "eta": 0.0}, 0.96, 1.04),  # measured 1.016 / 1.009 / 1.003
+    ({"sampler": "dpm", "steps": 20, "eta": 0.0, "spacing": "karras"}, 0.96, 1.08),  # 1.059 / 1.040 / 0.998
     ({"sampler": "ddim", "steps": 50}, 0.92, 1.02),  # 0.955 / 0.945 / 0.939 (first order: a little shrunk)
     ({"sampler": "ddpm", "steps": 1000}, 0.90, 1.02),  # 0.997 / 0.965 / 0.922
     ({"sampler": "dpm", "steps": 20, "eta": 1.0}, 0.96, 1.08),  # SDE-DPM-Solver++ 2M: 1.037 / 1.026 / 0.993
@@ -140,7 +146,7 @@ def test_few_step_samplers_keep_fine_detail_with_an_exact_denoiser(sampling, low
 def test_diffusers_default_spacings_lose_fine_detail():
     """What the samplers did before: DPM-Solver++ on diffusers' linspace ends at t=50 and jumps to the clean
     image (0.27 of the finest component's std kept); DDIM's uniform leading stride keeps 0.66."""
-    assert _exact_gaussian_sampling({"sampler": "dpm", "steps": 20, "spacing": "linspace"})[2] < 0.4
+    assert _exact_gaussian_sampling({"sampler": "dpm", "steps": 20, "eta": 0.0, "spacing": "linspace"})[2] < 0.4
     assert _exact_gaussian_sampling({"sampler": "ddim", "steps": 50, "spacing": "leading"})[2] < 0.75
     # ddim50-eta1 on DDIMScheduler's uniform stride (its spacing before issue 20): 0.848 / 0.704 / 0.547
     assert _exact_gaussian_sampling({"sampler": "ddim", "steps": 50, "eta": 1.0, "spacing": "linspace"})[2] < 0.65
@@ -203,6 +209,10 @@ def test_sampler_settings_are_checked_and_counted(cddpm_digits):
         model.set_sampling({"sampler": "ddim", "steps": 500})
     with pytest.raises(GenaugError, match="sampling.eta"):
         model.set_sampling({"sampler": "dpm", "steps": 5, "eta": 0.5})
+    with pytest.raises(GenaugError, match="sampling.eta: 'some' is not a number"):
+        model.set_sampling({"sampler": "ddim", "steps": 5, "eta": "some"})
+    model.set_sampling({"sampler": "ddpm", "steps": 5})  # eta auto is 0 for ancestral DDPM
+    assert model.sampling["eta"] == 0.0
 
 
 @pytest.mark.slow

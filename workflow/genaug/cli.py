@@ -184,7 +184,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--reference-model", required=True)
     s.add_argument("--reference-features", required=True)
     s.add_argument("--floor", required=True, help="the floor's metrics from `genaug reference`")
-    s.add_argument("--model", default=None, help="the grid's row name of this set (cddpm@dpm20-g2, combined)")
+    s.add_argument("--model", default=None, help="the grid's row name of this set (cddpm@dpm20-eta1-g2, combined)")
     s.add_argument("--filter", default="none", help="the row's filter (none: unfiltered)")
     s.add_argument("--inception-stats", default=None)
     s.add_argument("--inception-weights", default=None)

@@ -177,7 +177,7 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
                 device="auto", threads=1, log=sys.stderr) -> dict:
     """Score one metric set (a generator's fresh, class-balanced draw, filtered or not) at the reference's
     count per class; record that count and the real-vs-real floor beside every metric. `model` is the
-    grid's row name (cddpm@dpm20-g2, combined) and `filter_name` its filter, which the report joins on."""
+    grid's row name (cddpm@dpm20-eta1-g2, combined) and `filter_name` its filter, which the report joins on."""
     from .stages import load_synthetic
 
     t0 = time.perf_counter()

@@ -51,7 +51,7 @@ LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SEEDS = config["seeds"]
 REGIMES = config["grid"]["regimes"]
-MODELS = gcfg.grid_models(config)  # diffusion names carry their sampler: cddpm@dpm20-g2
+MODELS = gcfg.grid_models(config)  # diffusion names carry their sampler: cddpm@dpm20-eta1-g2
 CLASSIFIERS = config["grid"]["classifiers"]
 GEN_MODELS = gcfg.generator_models(config)
 
