@@ -393,26 +393,29 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     beside the real-vs-real floor at that count; the classifier's accuracy and gain over `baseline` where the
     grid trained them. Each dpm and ddim token is also sampled with its other spacings (spacing_variants:
     Karras sigmas, and diffusers' defaults that the samplers used before) through the same sample and
-    gen_metrics stages. One cell (the grid's first regime and size), every seed it ran."""
+    gen_metrics stages. The sets are found in WORKDIR's results (whatever --configfile the grid ran with):
+    one cell (the first regime and size in sorted order that has sampler-token sets), every seed it ran."""
     import numpy as np
     import torch
 
-    from . import config as gcfg
     from .errors import GenaugError
     from .gen_metrics import gen_metrics
     from .io import read_json
     from .stages import sample
 
-    workdir = Path(workdir)
-    config = yaml.safe_load((workdir / "config.yaml").read_text())
-    res = workdir / "results" / config["dataset"]
-    regime = config["grid"]["regimes"][0]
-    size = f"n{config['grid']['sizes'][0]}"
-    clf = config["grid"]["classifiers"][0]
-    seeds = seeds or config["seeds"]
-    sampled = [m for m in config["grid"]["models"] if "@" in m]
-    if not sampled:
-        raise GenaugError(f"{workdir / 'config.yaml'}: grid.models has no diffusion model with an @sampler token")
+    workdir, device = Path(workdir), str(device)  # the stages take a device name (run() passes torch's device)
+    found = sorted(workdir.glob("results/*/gen_metrics/none/*@*/*/*/s*.json"))
+    if not found:
+        raise GenaugError(f"{workdir}: no gen_metrics of a diffusion model with an @sampler token under "
+                          "results/<dataset>/gen_metrics/none/; run a sampler grid there first "
+                          "(workflow/configs/samplers.yaml)")
+    res = found[0].parents[5]
+    regime, size = found[0].parts[-3], found[0].parts[-2]
+    here = [f for f in found if f.parents[5] == res and f.parts[-3:-1] == (regime, size)]
+    sampled = sorted({f.parts[-4] for f in here})
+    seeds = seeds or sorted({int(f.stem[1:]) for f in here})
+    bases = sorted(res.glob(f"classifiers/*/real/baseline/none/{regime}/{size}/s*/metrics.json"))
+    clf = bases[0].parts[-8] if bases else None
     floor = read_json(res / "reference" / "floor.json")
     extra_dir = workdir / "bench_samplers"
     quiet = open(os.devnull, "w")
@@ -422,7 +425,10 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
         base_path = res / f"classifiers/{clf}/real/baseline/none/{cell}/metrics.json"
         base = read_json(base_path)["accuracy"] if base_path.exists() else None
         for model in sampled:
-            spec = gcfg.sampling_spec(config, model)
+            if not (res / f"gen_metrics/none/{model}/{cell}.json").exists():
+                continue
+            with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
+                spec = json.loads(str(z["meta"]))["sampling"]
             runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz",
                      res / f"gen_metrics/none/{model}/{cell}.json")]
             for spacing in spacing_variants(spec):
@@ -432,8 +438,8 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
                 if not out.exists():
                     print(f"bench: sampling {label} {cell}", file=log, flush=True)
                     sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
-                           generator=res / f"generators/{gcfg.split_model(model)[0]}/{cell}/model.pt",
-                           sampling=variant, metric={"per_class": gcfg.gen_metrics_spec(config)["per_class"]},
+                           generator=res / f"generators/{model.split('@')[0]}/{cell}/model.pt",
+                           sampling=variant, metric={"per_class": floor["per_class_count"]},
                            min_diversity=0.0, device=device, log=quiet)
                     gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
                                 reference_features=res / "reference/features.npz",
