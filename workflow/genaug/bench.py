@@ -398,6 +398,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     import numpy as np
     import torch
 
+    from .config import split_model
     from .errors import GenaugError
     from .gen_metrics import gen_metrics
     from .io import read_json
@@ -438,7 +439,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
                 if not out.exists():
                     print(f"bench: sampling {label} {cell}", file=log, flush=True)
                     sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
-                           generator=res / f"generators/{model.split('@')[0]}/{cell}/model.pt",
+                           generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt",
                            sampling=variant, metric={"per_class": floor["per_class_count"]},
                            min_diversity=0.0, device=device, log=quiet)
                     gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
