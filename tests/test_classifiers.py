@@ -53,17 +53,41 @@ def test_resnet18_and_softmax_learn_digits(digits, quiet, arch, passes, floor):
     assert test_acc > floor, test_acc
 
 
+def test_bf16_autocasts_the_training_step_and_keeps_float32_weights(digits, quiet):
+    """bf16 changes the arithmetic (other weights than fp32 from the same seed) but not what is stored, and it
+    is reproducible: the same seed gives the same weights."""
+    runs = {}
+    for precision in ("fp32", "bf16", "bf16"):
+        torch.manual_seed(0)
+        net = build_classifier("cnn", digits.image_shape, 10)
+        cfg = TrainConfig(max_steps=10, eval_every=5, patience_steps=10, ema=0.0, precision=precision)
+        fit_classifier(net, digits.train_x[:200], digits.train_y[:200], digits.train_x[200:300],
+                       digits.train_y[200:300], cfg, seed=0, log=quiet)
+        w = torch.cat([p.detach().flatten() for p in net.parameters()])
+        assert w.dtype == torch.float32
+        if precision in runs:
+            assert torch.equal(w, runs[precision])
+        runs[precision] = w
+    assert not torch.equal(runs["fp32"], runs["bf16"])
+
+
+def test_an_unknown_precision_is_refused():
+    with pytest.raises(GenaugError, match="precision 'fp16': use one of fp32, bf16"):
+        TrainConfig(precision="fp16")
+
+
 def test_unknown_classifier():
     with pytest.raises(GenaugError, match="unknown classifier 'vit'"):
         build_classifier("vit", (1, 28, 28), 10)
 
 
-def test_training_learns_digits_and_keeps_the_best_validated_weights(digits, quiet):
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_training_learns_digits_and_keeps_the_best_validated_weights(digits, quiet, precision):
     torch.manual_seed(0)
     x, y = digits.train_x[:600], digits.train_y[:600]
     vx, vy = digits.train_x[600:800], digits.train_y[600:800]
     net = build_classifier("cnn", digits.image_shape, 10)
-    cfg = TrainConfig(max_steps=80, eval_every=10, patience_steps=30)
+    cfg = TrainConfig(max_steps=80, eval_every=10, patience_steps=30, precision=precision)
     result = fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=quiet)
     val_acc = (predict(net, vx).argmax(1) == vy).float().mean().item()
     assert val_acc == pytest.approx(result.best_val_accuracy)  # the restored weights are the best validated ones

@@ -26,6 +26,17 @@ def test_the_default_config_is_valid():
     validate(copy.deepcopy(DEFAULT), SCHEMA)
 
 
+def test_a_classifier_entry_chooses_its_precision():
+    from genaug.config import classifier_spec
+
+    config = with_change("classifiers", {"fast": {"arch": "cnn", "precision": "bf16"}})
+    validate(config, SCHEMA)
+    assert classifier_spec(config, "fast")["train"]["precision"] == "bf16"
+    assert "precision" not in classifier_spec(config, "cnn")["train"]  # the preset keeps TrainConfig's fp32
+    with pytest.raises(WorkflowError):
+        validate(with_change("classifiers", {"fast": {"arch": "cnn", "precision": "fp16"}}), SCHEMA)
+
+
 @pytest.mark.parametrize("path,value", [
     ("grid.modles", ["vae"]),                       # unknown key
     ("dataset", "cifar10"),                         # unknown dataset

@@ -109,6 +109,9 @@ def build_classifier(name: str, image_shape, num_classes: int, **kwargs) -> nn.M
     return CLASSIFIERS[name](c, h, num_classes, **kwargs)
 
 
+PRECISIONS = ("fp32", "bf16")
+
+
 @dataclass
 class TrainConfig:
     """The one training rule of every arm of a cell, counted in optimizer steps (the effort preset sets
@@ -128,8 +131,13 @@ class TrainConfig:
     # trajectory stopped earlier, so a run shows what a shorter patience would have changed (None: half
     # the patience, same cap).
     convergence_checks: list | None = None
+    # "bf16": the training step's forward pass and loss under bfloat16 autocast (a CPU with avx512_bf16 or
+    # AMX, or a GPU, runs it faster); the weights, the optimizer and every validation stay float32.
+    precision: str = "fp32"
 
     def __post_init__(self):
+        if self.precision not in PRECISIONS:
+            raise GenaugError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
         if self.convergence_checks is None:
             self.convergence_checks = [{"patience_steps": self.patience_steps // 2, "max_steps": self.max_steps}]
         for check in self.convergence_checks:
@@ -288,7 +296,8 @@ def fit_classifier(
         xb = to_float(train_x[idx])
         if augment is not None:
             xb = augment(xb, gen)
-        loss = F.cross_entropy(model(xb), train_y[idx])
+        with torch.autocast(train_x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss = F.cross_entropy(model(xb), train_y[idx])
         if not torch.isfinite(loss):
             raise GenaugError(f"classifier loss became {loss.item()} at step {step}; lower the learning rate")
         opt.zero_grad(set_to_none=True)

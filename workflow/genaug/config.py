@@ -115,7 +115,7 @@ SPACINGS = {"dpm": ("lu", "karras", "linspace"), "ddim": ("lu", "karras", "linsp
 _DDIM_SCHEDULER_SPACINGS = ("linspace", "leading", "trailing")  # what DDIM with 0 < eta < 1 can use
 _TOKEN = re.compile(r"^(ddpm|ddim|dpm)(\d+)(?:-eta(\d+(?:\.\d+)?))?(?:-g(\d+(?:\.\d+)?))?$")
 CLASSIFIER_TRAIN_KEYS = ("max_steps", "eval_every", "patience_steps", "batch_size", "lr", "weight_decay", "ema",
-                         "real_fraction", "convergence_checks")
+                         "real_fraction", "convergence_checks", "precision")
 # Registered classifiers: usable in grid.classifiers without a `classifiers:` entry (one of the same
 # name replaces the preset whole). 000's CNN; 004's ResNet-18 (28-32 px stem) and softmax regression.
 CLASSIFIER_PRESETS = {
