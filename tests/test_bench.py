@@ -34,6 +34,17 @@ def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
     assert "d_loss_first_interval" in row and row["machine"]["device"] == "cpu" and "measured_at" in row
 
 
+def test_the_classifier_section_times_every_training_precision(tmp_path):
+    out = tmp_path / "bench.json"
+    report = bench.run(out=str(out), dataset="digits", size="n500", skip=["generators", "gans", "dry_run"],
+                       log=open("/dev/null", "w"))
+    row = report["classifier"]
+    assert row["train_images"] == 500 and row["train_images_per_s"] > 0
+    bf16 = row["precisions"]["bf16"]
+    assert bf16["speedup"] == pytest.approx(bf16["train_images_per_s"] / row["train_images_per_s"], rel=1e-2)
+    assert "classifier" in report["checks"]["outside_forward_backward_within_10_percent"]
+
+
 def test_the_dry_run_grid_has_two_generators_whether_or_not_config_lists_them():
     import yaml
 

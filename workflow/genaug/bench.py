@@ -267,12 +267,13 @@ def _mean_loss_at(history: list[dict], step: int, key: str = "loss") -> float:
 
 
 def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> dict:
-    """The classifier's training loop on a real subset for a fixed number of epochs (no early stop)."""
+    """The classifier's training loop on a real subset for a fixed number of epochs (no early stop), in
+    float32 and in every other training precision."""
     import torch
 
     from . import classifiers
     from . import config as gcfg
-    from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier
+    from .classifiers import CLASSIFIERS, PRECISIONS, TrainConfig, build_classifier, fit_classifier
     from .stages import real_subset
 
     ds, subset, x, y = real_subset(cache, sub, device)
@@ -281,27 +282,34 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     cl = dict(memory_format=torch.channels_last)  # as train_clf runs it
     vidx = torch.from_numpy(subset.val_indices)
     x, vx, vy = x.contiguous(**cl), ds.train_x[vidx].to(device).contiguous(**cl), ds.train_y[vidx].to(device)
-    torch.manual_seed(0)
-    net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
-    cfg = TrainConfig.passes(len(x), epochs, **{k: v for k, v in spec["train"].items() if k in ("batch_size", "lr")})
+    settings = {k: v for k, v in spec["train"].items() if k in ("batch_size", "lr")}
 
-    # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
-    timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device, validation=(classifiers, "predict"))
-    t0 = time.perf_counter()
-    with timer.active():
-        fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
-    val_s = timer.seconds.pop("validation")
-    timer.targets.pop("validation")
-    train_s = time.perf_counter() - t0 - val_s
-    out = {
-        "classifier": name, "arch": spec["arch"], "train_images": len(x), "epochs": epochs,
-        "batch_size": cfg.batch_size, "train_seconds": round(train_s, 2),
-        "train_images_per_s": round(epochs * len(x) / train_s, 1), "validation_seconds": round(val_s, 2),
-        **timer.shares(train_s),
-    }
+    def timed(precision: str) -> dict:
+        torch.manual_seed(0)
+        net = build_classifier(spec["arch"], ds.image_shape, ds.num_classes, **spec["hparams"]).to(device).to(**cl)
+        cfg = TrainConfig.passes(len(x), epochs, **settings, precision=precision)
+        # The epochs include a validation pass each (classifiers.predict): timed apart, not training.
+        timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device, validation=(classifiers, "predict"))
+        t0 = time.perf_counter()
+        with timer.active():
+            fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
+        val_s = timer.seconds.pop("validation")
+        timer.targets.pop("validation")
+        train_s = time.perf_counter() - t0 - val_s
+        return {"batch_size": cfg.batch_size, "train_seconds": round(train_s, 2),
+                "train_images_per_s": round(epochs * len(x) / train_s, 1), "validation_seconds": round(val_s, 2),
+                **timer.shares(train_s)}
+
+    out = {"classifier": name, "arch": spec["arch"], "train_images": len(x), "epochs": epochs, **timed("fp32")}
+    # The training loop under each other precision (TrainConfig.precision), same seed and steps: its speed-up.
+    out["precisions"] = {}
+    for precision in PRECISIONS[1:]:
+        row = timed(precision)
+        out["precisions"][precision] = {**row, "speedup": round(row["train_images_per_s"] / out["train_images_per_s"], 3)}
     print(f"bench: classifier: {out['train_images_per_s']:.0f} img/s, outside forward+backward "
-          f"{out['outside_forward_backward']:.1%} (optimizer step excluded: {out['loop_overhead']:.1%})",
-          file=log, flush=True)
+          f"{out['outside_forward_backward']:.1%} (optimizer step excluded: {out['loop_overhead']:.1%}); "
+          + ", ".join(f"{k} {v['train_images_per_s']:.0f} img/s ({v['speedup']:.2f}x)"
+                      for k, v in out["precisions"].items()), file=log, flush=True)
     return out
 
 
