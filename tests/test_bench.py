@@ -85,3 +85,49 @@ def test_the_convergence_table_refuses_a_grid_without_checks(tmp_path):
         tmp_path / "results" / "digits" / "summary.csv", index=False)
     with pytest.raises(GenaugError, match="convergence_checks"):
         bench.bench_convergence(tmp_path, open("/dev/null", "w"))
+
+def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_grid):
+    """From a grid with synthetic-only classifiers and gen_metrics: seconds, CAS over the baseline's accuracy
+    and domain FD over the floor, per generator and seed; `combined` (no training of its own) is left out."""
+    import pandas as pd
+
+    out = bench.bench_competence(evaluation_grid, open("/dev/null", "w"))
+    assert out["bar"]["cas_ratio_min"] == bench.CAS_RATIO and out["floor_domain_fd"] > 0
+    assert set(out["generators"]) == {"vae"}
+    rows = out["generators"]["vae"]
+    summary = pd.read_csv(next(evaluation_grid.glob("results/*/summary.csv"))).set_index(["model", "train_set", "seed"])
+    assert sorted(r["cell"] for r in rows) == ["balanced/n100/s0", "balanced/n100/s1"]
+    for row in rows:
+        seed = int(row["cell"].rsplit("/s", 1)[1])
+        assert row["cas"] == pytest.approx(summary.loc[("vae", "synthetic", seed), "accuracy"])
+        base = summary.loc[("baseline", "real", seed), "accuracy"]
+        assert row["cas_ratio"] == pytest.approx(row["cas"] / base, abs=1e-4)
+        assert row["fd_floor_ratio"] == pytest.approx(row["domain_fd"] / out["floor_domain_fd"], abs=0.01)
+        assert row["seconds"] == pytest.approx(row["train_seconds"] + row["sample_seconds"], abs=0.2)
+        assert row["seconds"] > 0 and isinstance(row["hparams"], dict) and row["sampling"] is None
+        assert row["budget_seconds"] is None and not row["within_budget"] and not row["competent"]
+
+
+def test_the_competence_table_refuses_a_grid_without_synthetic_only_classifiers(tmp_path):
+    with pytest.raises(GenaugError, match="competence.yaml"):
+        bench.bench_competence(tmp_path, open("/dev/null", "w"))
+
+
+def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
+    import torch
+    import yaml
+
+    from genaug import stages
+    from genaug.subsets import RegimeParams
+
+    sub = tmp_path / "sub.npz"
+    stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=open("/dev/null", "w"),
+                  validation_per_class=10, params=RegimeParams())
+    config = yaml.safe_load((bench.REPO / "config.yaml").read_text())
+    out = bench.bench_levers(config, digits_cache, sub, torch.device("cpu"), open("/dev/null", "w"),
+                             models=("cvae",), steps=2, warmup=1,
+                             levers=("bf16", "channels_last", "threads2"))  # compile: a minute of compiling
+    row = out["cvae"]
+    assert set(row) >= {"fp32", "bf16", "channels_last", "threads2"} and row["fp32"]["speedup"] == 1.0
+    for lever in ("bf16", "channels_last", "threads2"):
+        assert row[lever]["step_seconds"] > 0 and row[lever]["last_loss"]["loss"] > 0

@@ -368,3 +368,21 @@ def test_dry_run_of_the_diffusion_grid(tmp_path):
     counts = job_counts(r.stdout)
     cells = 3 * 2 * 2
     assert (counts["train_gen"], counts["sample"], counts["train_clf"]) == (2 * cells, 6 * cells, 8 * cells)
+
+
+@pytest.mark.parametrize("prediction", ["epsilon", "v"])
+def test_min_snr_weighting_clips_the_loss_of_nearly_clean_timesteps(prediction):
+    """Min-SNR-gamma: with a gamma above every timestep's SNR it is the plain loss (epsilon) or that loss
+    weighted SNR/(SNR+1) (v); a small gamma shrinks the loss, since most timesteps' SNR exceeds it."""
+    x, y = torch.rand(64, 1, 28, 28), torch.arange(64) % 10
+    losses = {}
+    for gamma in (0.0, 1e12, 0.1):
+        torch.manual_seed(1)  # the same initial weights for every gamma
+        model = gens.build(spec_for("cddpm", prediction=prediction, min_snr_gamma=gamma), (1, 28, 28), 10)
+        torch.manual_seed(0)  # the same timesteps, noise and dropped labels
+        losses[gamma] = float(model.loss(x, y)[0])
+    if prediction == "epsilon":
+        assert losses[1e12] == pytest.approx(losses[0.0], rel=1e-5)
+    assert 0 < losses[0.1] < 0.5 * losses[0.0]
+    with pytest.raises(GenaugError, match="min_snr_gamma must be >= 0"):
+        gens.build(spec_for("cddpm", min_snr_gamma=-1.0), (1, 28, 28), 10)

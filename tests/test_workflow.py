@@ -233,3 +233,21 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["metric_set"] == 5 and '"eta": 1.0' in r.stdout
     assert job_counts(r.stdout)["train_gen"] == 1 and '"spacing": "lu"' in r.stdout
+
+
+def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
+    """Issue 21's grids plan what docs/cpu-generators.md says: the competence check trains each of the three
+    CPU generators once and scores each synthetic set alone; the evidence grid trains them per cell and seed,
+    mixes them in `combined`, and its classifier trains in bf16."""
+    shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
+    r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "competence.yaml"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    assert (counts["train_gen"], counts["train_clf"], counts["gen_metrics"]) == (3, 4, 3)
+    assert "classifiers/cnn/synthetic/cddpm@dpm20-eta1-g2/none/balanced/n1000/s0/metrics.json" in r.stdout
+    r = snakemake(tmp_path, "-n", "-p", "--configfile", str(REPO / "workflow" / "configs" / "evidence.yaml"))
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    cells = 2 * 3  # regimes x seeds at n1000
+    assert (counts["train_gen"], counts["combine"], counts["train_clf"]) == (3 * cells, cells, 6 * cells)
+    assert '"precision": "bf16"' in r.stdout

@@ -255,6 +255,98 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
                                                             **comparison}}
 
 
+# Speed levers of a generator's training loop (bench_levers), each applied alone to the family's own loop.
+LEVERS = ("fp32", "bf16", "channels_last", "compile", "threads2")
+LEVER_MODELS = ("cvae", "cdcgan_r1", "cddpm")  # the CPU evidence grid's generators (issue 21)
+
+
+@contextlib.contextmanager
+def _lever(lever: str, model, cls):
+    """Apply one lever to a built model for the duration: bf16 autocasts each loss (forward and loss, the
+    backward follows the autocast graph); channels_last converts weights and the training images' layout;
+    compile wraps each child network in torch.compile; threads2 gives the job two torch threads."""
+    import torch
+
+    saved_threads, saved_loss, own = torch.get_num_threads(), cls.phase_loss, "phase_loss" in vars(cls)
+    children = dict(model.named_children())
+    try:
+        if lever == "bf16":
+            def phase_loss(self, *args, **kwargs):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    loss, parts = saved_loss(self, *args, **kwargs)
+                return loss.float(), parts
+            cls.phase_loss = phase_loss
+        elif lever == "channels_last":
+            model.to(memory_format=torch.channels_last)
+        elif lever == "compile":
+            for name, child in children.items():
+                if any(True for _ in child.parameters()):
+                    setattr(model, name, torch.compile(child))
+        elif lever == "threads2":
+            torch.set_num_threads(2)
+        yield
+    finally:
+        if own:
+            cls.phase_loss = saved_loss
+        elif "phase_loss" in vars(cls):
+            del cls.phase_loss
+        torch.set_num_threads(saved_threads)
+        for name, child in children.items():
+            setattr(model, name, child)
+
+
+def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, steps: int = 60,
+                 warmup: int = 10, levers=LEVERS) -> dict:
+    """Seconds per training step of each model (quick preset, batch as configured) under each lever alone,
+    beside plain fp32 on one thread: `warmup` steps (compilation included) are timed apart from `steps`.
+    Speed only; a lever's effect on quality is measured by training with it (README: Competence)."""
+    import torch
+
+    from . import config as gcfg
+    from . import generators as gens
+    from .data import to_float
+    from .stages import real_subset
+
+    ds, _, x, y = real_subset(cache, sub, device)
+    x = to_float(x)
+    quick = {**config, "effort": "quick"}
+    out = {}
+    for name in models:
+        spec = gcfg.generator_spec(quick, name)
+        cls = gens.family_class(spec["family"])
+        rows = {}
+        for lever in ("fp32", *(v for v in levers if v != "fp32")):
+            torch.manual_seed(0)
+            model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
+            quiet = open(os.devnull, "w")
+            try:
+                with _lever(lever, model, cls):
+                    xs = x.contiguous(memory_format=torch.channels_last) if lever == "channels_last" else x
+                    t0 = time.perf_counter()
+                    gens.train(model, xs, y, {**spec["train"], "steps": warmup}, seed=0, log=quiet)
+                    warm_s = time.perf_counter() - t0
+                    t0 = time.perf_counter()
+                    history = gens.train(model, xs, y, {**spec["train"], "steps": steps}, seed=1, log=quiet)
+                    step_s = (time.perf_counter() - t0) / steps
+            except Exception as err:  # a lever this torch build cannot apply is a finding, not a crash
+                rows[lever] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
+                print(f"bench: levers: {name} {lever}: failed ({rows[lever]['error']})", file=log, flush=True)
+                continue
+            rows[lever] = {"step_seconds": round(step_s, 4), "warmup_seconds": round(warm_s, 2),
+                           "last_loss": {k: _mean_loss_at(history, history[-1]["step"], k) for k in _losses(history)}}
+        base = rows["fp32"].get("step_seconds")
+        for lever, row in rows.items():
+            if "step_seconds" in row and base:
+                row["speedup"] = round(base / row["step_seconds"], 3)
+        out[name] = {"family": spec["family"], "batch_size": spec["train"]["batch_size"], "steps_timed": steps,
+                     "parameters": sum(p.numel() for p in gens.build(spec, ds.image_shape, ds.num_classes)
+                                       .parameters()), **rows}
+        print(f"bench: levers: {name}: " + ", ".join(
+            f"{k} {v['step_seconds'] * 1000:.0f} ms ({v.get('speedup', 0):.2f}x)" for k, v in rows.items()
+            if "step_seconds" in v), file=log, flush=True)
+    return out
+
+
 def _losses(history: list[dict]) -> list[str]:
     """The loss columns of a loss log: `loss`, or a GAN's `d_loss` and `g_loss`."""
     return [k for k in history[0] if k == "loss" or k.endswith("_loss")]
@@ -485,6 +577,82 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     return out
 
 
+# Issue 21's competence bar for a generator on a real subset: its synthetic set alone (as many images as the
+# subset) trains a classifier to at least CAS_RATIO x the baseline's test accuracy on that subset, and its
+# domain FD at the fixed count is at most FD_FLOOR_RATIO x the real-vs-real floor at that count; reached
+# within the family's budget of one-core seconds, training and sampling the classifier's set included.
+CAS_RATIO, FD_FLOOR_RATIO = 0.85, 3.0
+BUDGET_S = {"cvae": 180, "cgan": 480, "biggan": 480, "cddpm": 1200}
+
+
+def bench_competence(workdir, log) -> dict:
+    """Each generator's competence, from a grid that ran workflow/configs/competence.yaml in WORKDIR (train set
+    `synthetic`, gen_metrics on): per generator row and seed, the one-core seconds of training and of sampling
+    the classifier's synthetic set, the CAS (that classifier's real-test accuracy) over the baseline's, and
+    the domain FD over the floor; whether each bar and the family's time budget (BUDGET_S) are met."""
+    import numpy as np
+
+    from .config import split_model
+    from .errors import GenaugError
+    from .io import read_json
+
+    workdir = Path(workdir)
+    found = sorted(workdir.glob("results/*/classifiers/*/synthetic/*/none/*/*/s*/metrics.json"))
+    if not found:
+        raise GenaugError(f"{workdir}: no classifier trained on a synthetic set alone (train set `synthetic`); "
+                          "run workflow/configs/competence.yaml there first")
+    floor = None
+    rows = {}
+    for path in found:
+        clf_dir = path.parents[6]
+        res = clf_dir.parents[1]
+        model, regime, size, seed = path.parts[-6], path.parts[-4], path.parts[-3], path.parts[-2]
+        cell = f"{regime}/{size}/{seed}"
+        base_path = clf_dir / f"real/baseline/none/{cell}/metrics.json"
+        fd_path = res / f"gen_metrics/none/{model}/{cell}.json"
+        ckpt_path = res / f"generators/{split_model(model)[0]}/{cell}/model.pt"
+        if not ckpt_path.exists():  # `combined` mixes other generators' sets: it has no training of its own
+            continue
+        ckpt_meta = _checkpoint_meta(ckpt_path)
+        with np.load(res / f"synthetic/{model}/{cell}.npz") as z:
+            sample_meta = json.loads(str(z["meta"]))
+        cas = read_json(path).get("accuracy")
+        base = read_json(base_path)["accuracy"] if base_path.exists() else None
+        fd = read_json(fd_path) if fd_path.exists() else {}
+        floor = fd.get("floor_domain_fd", floor)
+        family = ckpt_meta["spec"]["family"]
+        seconds = ckpt_meta["meta"]["train_seconds"] + sample_meta["sample_seconds"]
+        row = {"family": family, "hparams": ckpt_meta["spec"].get("hparams"), "sampling": sample_meta.get("sampling"),
+               "cell": cell, "steps": ckpt_meta["meta"]["steps"],
+               "train_seconds": round(ckpt_meta["meta"]["train_seconds"], 1),
+               "sample_seconds": round(sample_meta["sample_seconds"], 1), "seconds": round(seconds, 1),
+               "budget_seconds": BUDGET_S.get(family), "cas": cas, "baseline_accuracy": base,
+               "cas_ratio": None if cas is None or not base else round(cas / base, 4),
+               "domain_fd": fd.get("domain_fd"), "floor_domain_fd": fd.get("floor_domain_fd"),
+               "fd_floor_ratio": (round(fd["domain_fd"] / fd["floor_domain_fd"], 2)
+                                  if fd.get("domain_fd") is not None else None),
+               "diverged": ckpt_meta["diverged"]}
+        row["cas_bar_met"] = row["cas_ratio"] is not None and row["cas_ratio"] >= CAS_RATIO
+        row["fd_bar_met"] = row["fd_floor_ratio"] is not None and row["fd_floor_ratio"] <= FD_FLOOR_RATIO
+        row["within_budget"] = row["budget_seconds"] is not None and seconds <= row["budget_seconds"]
+        row["competent"] = row["cas_bar_met"] and row["fd_bar_met"] and row["within_budget"]
+        rows.setdefault(model, []).append(row)
+        print(f"bench: competence: {model} {cell}: {seconds:.0f}s (budget {row['budget_seconds']}), CAS "
+              f"{cas:.4f} = {row['cas_ratio']} x baseline, domain FD {row['domain_fd']} = {row['fd_floor_ratio']} x "
+              f"floor: {'competent' if row['competent'] else 'not competent'}", file=log, flush=True)
+    return {"workdir": str(workdir), "bar": {"cas_ratio_min": CAS_RATIO, "fd_floor_ratio_max": FD_FLOOR_RATIO,
+                                             "budget_seconds_one_core": BUDGET_S},
+            "floor_domain_fd": floor, "generators": rows}
+
+
+def _checkpoint_meta(path) -> dict:
+    """A generator checkpoint's spec, meta and divergence, without its weights' tensors mattering."""
+    import torch
+
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    return {"spec": ckpt["spec"], "meta": ckpt["meta"], "diverged": ckpt.get("diverged")}
+
+
 def bench_convergence(workdir, log) -> dict:
     """The classifier rule's convergence, from a grid that ran workflow/configs/convergence.yaml in WORKDIR:
     per arm (regime, size, model) the mean test accuracy over seeds under each recorded rule (the shorter
@@ -542,7 +710,7 @@ def bench_convergence(workdir, log) -> dict:
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
-        log=sys.stderr) -> dict:
+        competence=None, levers=False, log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
@@ -555,7 +723,7 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     def stamp() -> dict:
         return {"measured_at": _now(), "machine": _machine(dev)}
 
-    if not {"generators", "gans", "classifier"} <= set(skip):
+    if not {"generators", "gans", "classifier"} <= set(skip) or levers:
         with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
             data, cache, sub = _cell(dataset, size, Path(d), log)
             if "generators" not in skip:
@@ -568,11 +736,15 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
                 report["generators"] = {**kept, **stamp(), **data, **new}
             if "gans" not in skip:
                 report["gans"] = {**stamp(), **data, **bench_gans(config, cache, sub, dev, log)}
+            if levers:
+                report["levers"] = {**stamp(), **data, **bench_levers(config, cache, sub, dev, log)}
             if "classifier" not in skip:
                 report["classifier"] = {**stamp(), **data,
                                         **bench_classifier(config, cache, sub, dev, log)}
     if samplers:
         report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log)}
+    if competence:
+        report["competence"] = {**stamp(), **bench_competence(competence, log)}
     if convergence:
         report["convergence"] = {**stamp(), **bench_convergence(convergence, log)}
     if "dry_run" not in skip:
@@ -627,9 +799,16 @@ def main(argv=None) -> int:
     p.add_argument("--convergence", default=None, metavar="WORKDIR",
                    help="also tabulate the convergence checks of a grid that ran workflow/configs/convergence.yaml "
                         "in WORKDIR")
+    p.add_argument("--competence", default=None, metavar="WORKDIR",
+                   help="also score each generator against the competence bar, from a grid that ran "
+                        "workflow/configs/competence.yaml in WORKDIR")
+    p.add_argument("--levers", action="store_true",
+                   help="also time each speed lever (bf16, channels_last, compile, 2 threads) on the CPU evidence "
+                        "grid's generators")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
-        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence)
+        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence,
+        competence=args.competence, levers=args.levers)
     return 0
 
 

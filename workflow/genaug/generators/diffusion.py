@@ -97,10 +97,11 @@ class DDPM(Generator):
     def __init__(self, image_shape, num_classes: int, *, channels=(32, 64, 64), layers_per_block: int = 1,
                  attention: bool = False, norm_groups: int = 8, prediction: str = "epsilon",
                  schedule: str = "linear", timesteps: int = 1000, ema: float = 0.995, sample_batch: int = 500,
-                 **extra):
+                 min_snr_gamma: float = 0.0, **extra):
         super().__init__(image_shape, num_classes, channels=list(channels), layers_per_block=layers_per_block,
                          attention=attention, norm_groups=norm_groups, prediction=prediction, schedule=schedule,
-                         timesteps=timesteps, ema=ema, sample_batch=sample_batch, **extra)
+                         timesteps=timesteps, ema=ema, sample_batch=sample_batch, min_snr_gamma=min_snr_gamma,
+                         **extra)
         from diffusers import UNet2DModel
 
         channels = tuple(int(c) for c in channels)
@@ -112,6 +113,9 @@ class DDPM(Generator):
             raise ValueError(f"every channels entry must be divisible by norm_groups {norm_groups}: {list(channels)}")
         if not 0 <= ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off), not {ema}")
+        if min_snr_gamma < 0:
+            raise ValueError(f"min_snr_gamma must be >= 0 (0: off, every timestep weighted alike), not {min_snr_gamma}")
+        self.min_snr_gamma = float(min_snr_gamma)
         c, h, w = self.image_shape
         # The UNet halves the side len(channels) - 1 times: pad up to a multiple of that.
         m = 2 ** (len(channels) - 1)
@@ -167,8 +171,14 @@ class DDPM(Generator):
         a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = noise if self.prediction == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * x0
-        loss = F.mse_loss(self._unet(xt, t, self._train_labels(y)), target)
-        return loss, {}
+        if not self.min_snr_gamma:
+            return F.mse_loss(self._unet(xt, t, self._train_labels(y)), target), {}
+        # Min-SNR-gamma (Hang et al. 2023): each timestep's loss weighted as an x0 loss clipped at SNR gamma,
+        # so the many nearly clean timesteps stop dominating the gradient; written for the target predicted.
+        err = (self._unet(xt, t, self._train_labels(y)) - target).pow(2).flatten(1).mean(1)
+        snr = (a / (1 - a)).flatten()
+        weight = snr.clamp(max=self.min_snr_gamma) / (snr if self.prediction == "epsilon" else snr + 1)
+        return (weight * err).mean(), {}
 
     # -- sampling -------------------------------------------------------------------------------------
     def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
