@@ -86,6 +86,7 @@ def test_the_convergence_table_refuses_a_grid_without_checks(tmp_path):
     with pytest.raises(GenaugError, match="convergence_checks"):
         bench.bench_convergence(tmp_path, open("/dev/null", "w"))
 
+
 def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_grid):
     """From a grid with synthetic-only classifiers and gen_metrics: seconds, CAS over the baseline's accuracy
     and domain FD over the floor, per generator and seed; `combined` (no training of its own) is left out."""

@@ -383,6 +383,8 @@ def test_min_snr_weighting_clips_the_loss_of_nearly_clean_timesteps(prediction):
         losses[gamma] = float(model.loss(x, y)[0])
     if prediction == "epsilon":
         assert losses[1e12] == pytest.approx(losses[0.0], rel=1e-5)
+    else:  # every weight SNR/(SNR+1) is below 1
+        assert 0 < losses[1e12] < losses[0.0]
     assert 0 < losses[0.1] < 0.5 * losses[0.0]
     with pytest.raises(GenaugError, match="min_snr_gamma must be >= 0"):
         gens.build(spec_for("cddpm", min_snr_gamma=-1.0), (1, 28, 28), 10)

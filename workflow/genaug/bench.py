@@ -299,7 +299,7 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
                  warmup: int = 10, levers=LEVERS) -> dict:
     """Seconds per training step of each model (quick preset, batch as configured) under each lever alone,
     beside plain fp32 on one thread: `warmup` steps (compilation included) are timed apart from `steps`.
-    Speed only; a lever's effect on quality is measured by training with it (README: Competence)."""
+    Speed only; a lever's effect on quality is measured by training with it (docs/cpu-generators.md)."""
     import torch
 
     from . import config as gcfg
@@ -310,15 +310,16 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
     ds, _, x, y = real_subset(cache, sub, device)
     x = to_float(x)
     quick = {**config, "effort": "quick"}
+    quiet = open(os.devnull, "w")
     out = {}
     for name in models:
         spec = gcfg.generator_spec(quick, name)
         cls = gens.family_class(spec["family"])
-        rows = {}
+        rows, parameters = {}, None
         for lever in ("fp32", *(v for v in levers if v != "fp32")):
             torch.manual_seed(0)
             model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
-            quiet = open(os.devnull, "w")
+            parameters = parameters or sum(p.numel() for p in model.parameters())
             try:
                 with _lever(lever, model, cls):
                     xs = x.contiguous(memory_format=torch.channels_last) if lever == "channels_last" else x
@@ -339,8 +340,7 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
             if "step_seconds" in row and base:
                 row["speedup"] = round(base / row["step_seconds"], 3)
         out[name] = {"family": spec["family"], "batch_size": spec["train"]["batch_size"], "steps_timed": steps,
-                     "parameters": sum(p.numel() for p in gens.build(spec, ds.image_shape, ds.num_classes)
-                                       .parameters()), **rows}
+                     "parameters": parameters, **rows}
         print(f"bench: levers: {name}: " + ", ".join(
             f"{k} {v['step_seconds'] * 1000:.0f} ms ({v.get('speedup', 0):.2f}x)" for k, v in rows.items()
             if "step_seconds" in v), file=log, flush=True)
@@ -592,6 +592,7 @@ def bench_competence(workdir, log) -> dict:
     the domain FD over the floor; whether each bar and the family's time budget (BUDGET_S) are met."""
     import numpy as np
 
+    from . import generators as gens
     from .config import split_model
     from .errors import GenaugError
     from .io import read_json
@@ -613,44 +614,36 @@ def bench_competence(workdir, log) -> dict:
         ckpt_path = res / f"generators/{split_model(model)[0]}/{cell}/model.pt"
         if not ckpt_path.exists():  # `combined` mixes other generators' sets: it has no training of its own
             continue
-        ckpt_meta = _checkpoint_meta(ckpt_path)
+        _, ckpt = gens.load(ckpt_path)
         with np.load(res / f"synthetic/{model}/{cell}.npz") as z:
             sample_meta = json.loads(str(z["meta"]))
         cas = read_json(path).get("accuracy")
         base = read_json(base_path)["accuracy"] if base_path.exists() else None
         fd = read_json(fd_path) if fd_path.exists() else {}
         floor = fd.get("floor_domain_fd", floor)
-        family = ckpt_meta["spec"]["family"]
-        seconds = ckpt_meta["meta"]["train_seconds"] + sample_meta["sample_seconds"]
-        row = {"family": family, "hparams": ckpt_meta["spec"].get("hparams"), "sampling": sample_meta.get("sampling"),
-               "cell": cell, "steps": ckpt_meta["meta"]["steps"],
-               "train_seconds": round(ckpt_meta["meta"]["train_seconds"], 1),
+        family = ckpt["spec"]["family"]
+        seconds = ckpt["meta"]["train_seconds"] + sample_meta["sample_seconds"]
+        row = {"family": family, "hparams": ckpt["spec"].get("hparams"), "sampling": sample_meta.get("sampling"),
+               "cell": cell, "steps": ckpt["meta"]["steps"],
+               "train_seconds": round(ckpt["meta"]["train_seconds"], 1),
                "sample_seconds": round(sample_meta["sample_seconds"], 1), "seconds": round(seconds, 1),
                "budget_seconds": BUDGET_S.get(family), "cas": cas, "baseline_accuracy": base,
                "cas_ratio": None if cas is None or not base else round(cas / base, 4),
                "domain_fd": fd.get("domain_fd"), "floor_domain_fd": fd.get("floor_domain_fd"),
                "fd_floor_ratio": (round(fd["domain_fd"] / fd["floor_domain_fd"], 2)
                                   if fd.get("domain_fd") is not None else None),
-               "diverged": ckpt_meta["diverged"]}
+               "diverged": ckpt.get("diverged")}
         row["cas_bar_met"] = row["cas_ratio"] is not None and row["cas_ratio"] >= CAS_RATIO
         row["fd_bar_met"] = row["fd_floor_ratio"] is not None and row["fd_floor_ratio"] <= FD_FLOOR_RATIO
         row["within_budget"] = row["budget_seconds"] is not None and seconds <= row["budget_seconds"]
         row["competent"] = row["cas_bar_met"] and row["fd_bar_met"] and row["within_budget"]
         rows.setdefault(model, []).append(row)
         print(f"bench: competence: {model} {cell}: {seconds:.0f}s (budget {row['budget_seconds']}), CAS "
-              f"{cas:.4f} = {row['cas_ratio']} x baseline, domain FD {row['domain_fd']} = {row['fd_floor_ratio']} x "
+              f"{cas} = {row['cas_ratio']} x baseline, domain FD {row['domain_fd']} = {row['fd_floor_ratio']} x "
               f"floor: {'competent' if row['competent'] else 'not competent'}", file=log, flush=True)
     return {"workdir": str(workdir), "bar": {"cas_ratio_min": CAS_RATIO, "fd_floor_ratio_max": FD_FLOOR_RATIO,
                                              "budget_seconds_one_core": BUDGET_S},
             "floor_domain_fd": floor, "generators": rows}
-
-
-def _checkpoint_meta(path) -> dict:
-    """A generator checkpoint's spec, meta and divergence, without its weights' tensors mattering."""
-    import torch
-
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    return {"spec": ckpt["spec"], "meta": ckpt["meta"], "diverged": ckpt.get("diverged")}
 
 
 def bench_convergence(workdir, log) -> dict:

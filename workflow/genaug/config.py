@@ -77,10 +77,10 @@ PRESETS.update({
 # Diffusion (generators/diffusion.py): diffusers' UNet2DModel, 28 px kept (two halvings: 28 -> 14 -> 7),
 # narrow (16-32-32, 0.26 M weights) and without attention so that `quick` (3000 steps) trains in about
 # a quarter of an hour on one CPU core (measured: 926 s for a cddpm, two jobs on 2 cores); widen `channels` on
-# a GPU. Paper steps 6000. min_snr_gamma 0: Min-SNR-5 did not help at quick (docs/cpu-generators.md).
+# a GPU. Paper steps 6000. No min_snr_gamma (the family's 0): Min-SNR-5 did not help at quick
+# (docs/cpu-generators.md).
 _DIFFUSION = {"channels": [16, 32, 32], "layers_per_block": 1, "attention": False, "prediction": "epsilon",
-              "schedule": "linear", "timesteps": 1000, "ema": 0.995, "min_snr_gamma": 0.0, "steps": 6000,
-              "batch_size": 64, "lr": 1e-3}
+              "schedule": "linear", "timesteps": 1000, "ema": 0.995, "steps": 6000, "batch_size": 64, "lr": 1e-3}
 PRESETS.update({
     "ddpm": {"family": "ddpm", "per_class": True, **_DIFFUSION},
     "cddpm": {"family": "cddpm", "label_dropout": 0.1, **_DIFFUSION, "sampling": {"guidance": 2.0}},

@@ -171,11 +171,12 @@ class DDPM(Generator):
         a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = noise if self.prediction == "epsilon" else a.sqrt() * noise - (1 - a).sqrt() * x0
+        out = self._unet(xt, t, self._train_labels(y))
         if not self.min_snr_gamma:
-            return F.mse_loss(self._unet(xt, t, self._train_labels(y)), target), {}
+            return F.mse_loss(out, target), {}
         # Min-SNR-gamma (Hang et al. 2023): each timestep's loss weighted as an x0 loss clipped at SNR gamma,
         # so the many nearly clean timesteps stop dominating the gradient; written for the target predicted.
-        err = (self._unet(xt, t, self._train_labels(y)) - target).pow(2).flatten(1).mean(1)
+        err = (out - target).pow(2).flatten(1).mean(1)
         snr = (a / (1 - a)).flatten()
         weight = snr.clamp(max=self.min_snr_gamma) / (snr if self.prediction == "epsilon" else snr + 1)
         return (weight * err).mean(), {}
