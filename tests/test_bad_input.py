@@ -35,6 +35,8 @@ CONFIGS = [
     ("empty seed list", "seeds", [], "seeds: [] should be non-empty"),
     ("unknown family", "models.vae.family", "gan9000", "models.vae.family: 'gan9000' is not one of"),
     ("a sampler for a model that has none", "models.vae.sampler", "ddim", "models.vae: Additional properties"),
+    ("a generator precision genaug does not train in", "models.vae.precision", "fp16",
+     "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16']"),
     ("model in the grid but not defined", "grid.models", ["baseline", "diffusion"],
      "grid.models: unknown model 'diffusion'"),
     ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),

@@ -275,3 +275,45 @@ def test_a_diverging_generator_stops_loudly(quiet):
     with pytest.raises(GenaugError, match="diverged: non-finite loss"):
         fit(Exploding(), torch.rand(8, 1, 4, 4), torch.zeros(8, dtype=torch.long), steps=10, batch_size=4,
             lr=1e-3, seed=0, log=quiet)
+
+
+def test_on_step_ends_training_early_and_lends_the_averaged_weights_without_keeping_them():
+    """The hook a wall-clock benchmark uses: returning True stops the run; `averaged` puts the EMA weights in
+    the model only while it is open; the run still ends holding the averaged weights."""
+    torch.manual_seed(0)
+    model = gens.build(gcfg.generator_spec({"effort": "smoke"}, "cddpm"), (1, 8, 8), 3)
+    x, y = torch.rand(16, 1, 8, 8), torch.randint(0, 3, (16,))
+    seen = {}
+
+    def on_step(step, seconds, averaged):
+        if step == 4:
+            raw = [p.detach().clone() for p in model.parameters()]
+            with averaged():
+                seen["averaged"] = [p.detach().clone() for p in model.parameters()]
+            seen["restored"] = all(torch.equal(a, p) for a, p in zip(raw, model.parameters()))
+            seen["differs"] = any(not torch.equal(a, b) for a, b in zip(raw, seen["averaged"]))
+        seen["last"], seen["seconds"] = step, seconds
+        return step == 5
+
+    fit(model, x, y, steps=1000, batch_size=4, lr=1e-3, seed=0, log=open("/dev/null", "w"), on_step=on_step)
+    assert seen["last"] == 5 and seen["seconds"] > 0 and seen["restored"] and seen["differs"]
+
+
+@pytest.mark.parametrize("name", ["cvae", "vae"])  # one conditional model, ten per-class models under vmap
+def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
+    """`precision: bf16` reaches the training loss (its log differs from fp32's, same seed) and the model
+    learns; the trained weights stay float32. An fp32 spec carries no precision key (no rerun of old specs)."""
+    config = {"effort": "smoke", "models": {name: {**gcfg.PRESETS[name], "precision": "bf16"}}}
+    spec = gcfg.generator_spec(config, name)
+    assert spec["train"]["precision"] == "bf16" and "precision" not in gcfg.generator_spec({}, name)["train"]
+    x, y = to_float(digits.train_x[:400]), digits.train_y[:400]
+    logs = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        model = gens.build(spec, digits.image_shape, digits.num_classes)
+        history = gens.train(model, x, y, {**spec["train"], "steps": 200, "precision": precision}, seed=0,
+                             log=open("/dev/null", "w"))
+        logs[precision] = [r["loss"] for r in history]
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert logs["bf16"][-1] < 0.8 * logs["bf16"][0]
+    assert logs["bf16"] != pytest.approx(logs["fp32"], rel=1e-6)

@@ -261,22 +261,16 @@ LEVER_MODELS = ("cvae", "cdcgan_r1", "cddpm")  # the CPU evidence grid's generat
 
 
 @contextlib.contextmanager
-def _lever(lever: str, model, cls):
-    """Apply one lever to a built model for the duration: bf16 autocasts each loss (forward and loss, the
-    backward follows the autocast graph); channels_last converts weights and the training images' layout;
-    compile wraps each child network in torch.compile; threads2 gives the job two torch threads."""
+def _lever(lever: str, model):
+    """Apply one lever to a built model for the duration: channels_last converts weights and the training
+    images' layout; compile wraps each child network in torch.compile; threads2 gives the job two torch
+    threads. (bf16 is the generators' own `precision` option, set in the training spec.)"""
     import torch
 
-    saved_threads, saved_loss, own = torch.get_num_threads(), cls.phase_loss, "phase_loss" in vars(cls)
+    saved_threads = torch.get_num_threads()
     children = dict(model.named_children())
     try:
-        if lever == "bf16":
-            def phase_loss(self, *args, **kwargs):
-                with torch.autocast("cpu", dtype=torch.bfloat16):
-                    loss, parts = saved_loss(self, *args, **kwargs)
-                return loss.float(), parts
-            cls.phase_loss = phase_loss
-        elif lever == "channels_last":
+        if lever == "channels_last":
             model.to(memory_format=torch.channels_last)
         elif lever == "compile":
             for name, child in children.items():
@@ -286,10 +280,6 @@ def _lever(lever: str, model, cls):
             torch.set_num_threads(2)
         yield
     finally:
-        if own:
-            cls.phase_loss = saved_loss
-        elif "phase_loss" in vars(cls):
-            del cls.phase_loss
         torch.set_num_threads(saved_threads)
         for name, child in children.items():
             setattr(model, name, child)
@@ -314,20 +304,20 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
     out = {}
     for name in models:
         spec = gcfg.generator_spec(quick, name)
-        cls = gens.family_class(spec["family"])
         rows, parameters = {}, None
         for lever in ("fp32", *(v for v in levers if v != "fp32")):
             torch.manual_seed(0)
             model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
             parameters = parameters or sum(p.numel() for p in model.parameters())
             try:
-                with _lever(lever, model, cls):
+                train = {**spec["train"], "precision": "bf16" if lever == "bf16" else "fp32"}
+                with _lever(lever, model):
                     xs = x.contiguous(memory_format=torch.channels_last) if lever == "channels_last" else x
                     t0 = time.perf_counter()
-                    gens.train(model, xs, y, {**spec["train"], "steps": warmup}, seed=0, log=quiet)
+                    gens.train(model, xs, y, {**train, "steps": warmup}, seed=0, log=quiet)
                     warm_s = time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    history = gens.train(model, xs, y, {**spec["train"], "steps": steps}, seed=1, log=quiet)
+                    history = gens.train(model, xs, y, {**train, "steps": steps}, seed=1, log=quiet)
                     step_s = (time.perf_counter() - t0) / steps
             except Exception as err:  # a lever this torch build cannot apply is a finding, not a crash
                 rows[lever] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
@@ -703,12 +693,17 @@ def bench_convergence(workdir, log) -> dict:
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
-        competence=None, levers=False, log=sys.stderr) -> dict:
+        competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, configfile=None,
+        log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
 
     dev = setup_device(device, threads)
     config = yaml.safe_load((REPO / "config.yaml").read_text())
+    if configfile:  # the grid's overrides, merged as snakemake --configfile merges them
+        from snakemake.utils import update_config
+
+        update_config(config, yaml.safe_load(Path(configfile).read_text()) or {})
     report = read_json(out) if Path(out).exists() else {}
     report.pop("machine", None)  # each section records its own: sections of one file may come from different runs
     report["targets"] = TARGETS
@@ -740,6 +735,13 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
         report["competence"] = {**stamp(), **bench_competence(competence, log)}
     if convergence:
         report["convergence"] = {**stamp(), **bench_convergence(convergence, log)}
+    if peers:
+        from . import peers as peer_bench
+
+        report["peers"] = {**stamp(), **peer_bench.bench_peers(
+            peers, config, log, budgets=peer_budgets or peer_bench.BUDGETS_S,
+            vae_epochs=peer_vae_epochs or peer_bench.VAE_EPOCHS, size=size,
+            figure=Path(out).with_name("bench_peers.png"))}
     if "dry_run" not in skip:
         report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
@@ -798,10 +800,20 @@ def main(argv=None) -> int:
     p.add_argument("--levers", action="store_true",
                    help="also time each speed lever (bf16, channels_last, compile, 2 threads) on the CPU evidence "
                         "grid's generators")
+    p.add_argument("--peers", default=None, metavar="WORKDIR",
+                   help="also race our cddpm and vae against denoising-diffusion-pytorch and pythae on the balanced "
+                        "--size subset, seed 0, of a grid that ran in WORKDIR with gen_metrics on (needs "
+                        "pip install -e '.[bench]'; about 35 minutes on 2 cores)")
+    p.add_argument("--peer-budgets", type=float, nargs="+", default=None, metavar="SECONDS",
+                   help="the diffusion race's wall-clock budgets (default 300 600 1200)")
+    p.add_argument("--peer-vae-epochs", type=int, default=None, help="the VAE race's epochs (default 50)")
+    p.add_argument("--configfile", default=None,
+                   help="the grid's --configfile, merged onto config.yaml (the classifier and cddpm that --peers uses)")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
         models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence,
-        competence=args.competence, levers=args.levers)
+        competence=args.competence, levers=args.levers, peers=args.peers, peer_budgets=args.peer_budgets,
+        peer_vae_epochs=args.peer_vae_epochs, configfile=args.configfile)
     return 0
 
 

@@ -28,7 +28,7 @@ FILTER_DEFAULTS = {"keep": 0.9, "distance": "euclidean", "space": "autoencoder"}
 # families (issues 5 and 6). The autoencoders train well on a CPU core.
 GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
-MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr")
+MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr", "precision")
 
 # Registered model names: usable in grid.models without a `models:` entry. An entry of the same
 # name under `models:` replaces the preset whole. Steps are `paper` values (quick runs half).
@@ -507,13 +507,16 @@ def generator_spec(config: dict, model: str) -> dict:
     entry = dict(model_entries(config)[model])
     effort = _effort(config)
     steps = max(effort["gen_min_steps"], round(entry.get("steps", 2000) * effort["gen_step_scale"]))
+    train = {"steps": int(steps), "batch_size": entry.get("batch_size", 128), "lr": entry.get("lr", 1e-3)}
+    if entry.get("precision", "fp32") != "fp32":  # only then: an fp32 spec stays as before, nothing reruns
+        train["precision"] = entry["precision"]
     return {
         "name": model,
         "family": entry["family"],
         "per_class": bool(entry.get("per_class", False)),
         "label_strategy": entry.get("label_strategy"),
         "hparams": {k: v for k, v in entry.items() if k not in MODEL_KEYS},
-        "train": {"steps": int(steps), "batch_size": entry.get("batch_size", 128), "lr": entry.get("lr", 1e-3)},
+        "train": train,
     }
 
 

@@ -77,7 +77,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *
           snapshots: Snapshots | None = None, log=sys.stderr):
     """Train a built model on float images (resuming from `snapshots` if it holds this job); returns the loss log."""
     kwargs = dict(steps=train_cfg["steps"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"],
-                  snapshots=snapshots)
+                  precision=train_cfg.get("precision", "fp32"), snapshots=snapshots)
     if isinstance(model, PerClass):
         return model.fit(x, y, seed=seed, log=log, **kwargs)
     return fit(model, x, y, seed=seed, log=log, name="generator", **kwargs)

@@ -10,6 +10,7 @@ Adam is elementwise, so one Adam over stacked weights equals k separate Adams.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import sys
 import time
@@ -139,6 +140,7 @@ def train_loop(
     snapshots: Snapshots | None = None,
     log=sys.stderr,
     log_every: int = 0,
+    on_step: Callable[[int, float, Callable], bool] | None = None,
 ) -> list[dict]:
     """Run `steps` training steps; each runs every phase's Adam update(s) on its share of `named_params`.
 
@@ -148,6 +150,9 @@ def train_loop(
     params, buffers, optimizers, EMAs, RNGs (global and `rngs`), `extra_state` (objects with
     state_dict/load_state_dict) and the log so far are saved every `snapshots.every` steps, and a
     saved state of the same job is resumed from. Phases with `ema` end with the averaged weights.
+    `on_step(step, seconds, averaged)`, called after every step, ends training early by returning True;
+    `averaged` is a context manager that holds the averaged weights in the model while it is open (a
+    wall-clock benchmark scores snapshots of one run with it).
     """
     groups = []
     for phase in phases:
@@ -173,6 +178,20 @@ def train_loop(
         history, sums, elapsed = state["history"], state["sums"], state["elapsed"]
         counts = state.get("counts") or dict.fromkeys(sums, state.get("count", 0))  # older snapshots: one count
         start = state["step"] + 1
+    all_tensors = [t for _, tensors, _ in groups for t in tensors]
+
+    @contextlib.contextmanager
+    def averaged():
+        saved = [t.detach().clone() for t in all_tensors]
+        for ema in emas.values():
+            ema.copy_to_tensors()
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for t, s in zip(all_tensors, saved):
+                    t.copy_(s)
+
     t0 = time.perf_counter() - elapsed
     for step in range(start, steps + 1):
         parts = {}
@@ -223,13 +242,24 @@ def train_loop(
                 "extra": {key: obj.state_dict() for key, obj in extra_state.items()}, "rng": rng_state(*rngs),
                 "history": history, "sums": sums, "counts": counts, "elapsed": time.perf_counter() - t0,
             })
+        if on_step is not None and on_step(step, time.perf_counter() - t0, averaged):
+            break
     for ema in emas.values():
         ema.copy_to_tensors()
     return history
 
 
+def in_precision(precision: str, x: torch.Tensor, loss_fn, *args):
+    """loss_fn(*args) (a loss and its parts) under `precision`: bf16 autocasts the forward pass and loss
+    (weights, Adam and sampling stay float32); the results come back float32 for backward and the log."""
+    with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        loss, parts = loss_fn(*args)
+    return loss.float(), {k: v.float() if torch.is_tensor(v) else v for k, v in parts.items()}
+
+
 def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
-        name: str = "generator", snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
+        name: str = "generator", precision: str = "fp32", snapshots: Snapshots | None = None, log=sys.stderr,
+        on_step=None) -> list[dict]:
     """Train one model on float images `x` already on its device; batches are drawn uniformly at random."""
     if len(x) == 0:
         raise GenaugError(f"{name}: no training images")
@@ -240,11 +270,11 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     def step_loss(step, phase):
         model.epoch.fill_((step - 1) * batch_size / len(x))
         idx = torch.randint(0, len(x), (batch_size,), generator=gen).to(x.device)
-        return model.phase_loss(phase, x[idx], y[idx])
+        return in_precision(precision, x, model.phase_loss, phase, x[idx], y[idx])
 
     history = train_loop(dict(model.named_parameters()), step_loss, steps=steps, lr=lr, name=name,
                          phases=model.phases(), buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots,
-                         log=log)
+                         log=log, on_step=on_step)
     model.after_training()
     model.eval()
     for row in history:
@@ -265,7 +295,7 @@ class PerClass(nn.Module):
         self.register_buffer("trained", torch.zeros(len(models), dtype=torch.bool))
 
     def fit(self, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
-            snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
+            precision: str = "fp32", snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
         """Train the models of every class that has images, all at once (stacked weights, vmapped loss)."""
         classes = [c for c in range(len(self.models)) if bool((y == c).any())]
         if not classes:
@@ -293,7 +323,7 @@ class PerClass(nn.Module):
             buffers["epoch"].copy_((step - 1) * batch_size / counts)  # each class's own epochs
             u = torch.rand((len(classes), batch_size), generator=gen).to(x.device)
             idx = starts[:, None] + (u * counts[:, None]).long()  # uniform within each class's block
-            losses, parts = batched_loss[phase](params, buffers, xs[idx], ys[idx])
+            losses, parts = in_precision(precision, x, batched_loss[phase], params, buffers, xs[idx], ys[idx])
             return losses.sum(), {"loss": losses.detach(), **parts}
 
         history = train_loop(params, step_loss, steps=steps, lr=lr, phases=phases,
