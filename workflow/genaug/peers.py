@@ -308,7 +308,8 @@ def _train_peer_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
     from .stages import real_subset
 
     _one_thread()
-    logging.getLogger("pythae").setLevel(logging.ERROR)
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:  # each sets its own level
+        logging.getLogger(name).setLevel(logging.ERROR)
     ds, sub, x, y = real_subset(Path(res) / "dataset.npz", subset, torch.device("cpu"))
     torch.manual_seed(seed)
     ours = _vae(ds)  # the same seed and class as _train_ours_vae: the same initial weights
