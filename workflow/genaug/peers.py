@@ -55,9 +55,9 @@ def _cell(workdir: Path, size: str):
     """WORKDIR's results folder and the balanced `size` subset of seed 0 that a grid wrote there."""
     from .errors import GenaugError
 
-    found = sorted(workdir.glob(f"results/*/subsets/balanced/{size}/s0.npz"))
-    refs = sorted(workdir.glob("results/*/reference/floor.json"))
-    if not found or not refs:
+    found = [f for f in sorted(workdir.glob(f"results/*/subsets/balanced/{size}/s0.npz"))
+             if (f.parents[3] / "reference" / "floor.json").exists()]  # the subset's own dataset's reference
+    if not found:
         raise GenaugError(f"{workdir}: no results/<dataset>/subsets/balanced/{size}/s0.npz with a reference "
                           "(gen_metrics on); run a grid with that cell there first (workflow/configs/evidence.yaml)")
     return found[0].parents[3], found[0]
@@ -284,7 +284,7 @@ def _train_ours_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
             snaps.append({"epoch": step // per_epoch, "seconds": seconds - paused,
                           "state": copy.deepcopy(model.state_dict())})
             paused += time.perf_counter() - t
-        return step >= epochs * per_epoch
+        return False  # the run's own step count ends it
 
     fit(model, to_float(x), y, steps=epochs * per_epoch, batch_size=batch, lr=lr, seed=seed, name="ours",
         log=open(os.devnull, "w"), on_step=on_step)
