@@ -315,6 +315,44 @@ def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp
         assert meta["sampling"] == sampling and meta["network_evals_per_image"] == evals
 
 
+def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_rest(digits_cache, tmp_path):
+    """An imbalanced cell's synthetic set holds fewer than the metric count of some classes and more of others:
+    the metric set takes up to the count of each class from it (the same images, in the same order), draws
+    the rest, and is balanced; with a count every class has, it draws nothing and keeps the set's network
+    evaluations and its share of the set's sampling time. Another seed's set is refused."""
+    sub = tmp_path / "s.npz"
+    stages.subset(data=digits_cache, regime="imbalanced", size="n200", seed=0, out=sub, log=QUIET,
+                  validation_per_class=20, params=RegimeParams(imbalance_ratio=5))
+    spec = spec_for("cddpm", steps=3, channels=[8, 16, 16])
+    stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "g.pt",
+                     loss_log=tmp_path / "g.csv", device="cpu", log=QUIET)
+    sampling = {"sampler": "dpm", "steps": 2, "eta": 0.0, "guidance": 1.0}
+    common = dict(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", sampling=sampling, min_diversity=0.0,
+                  device="cpu", log=QUIET)
+    stages.sample(seed=0, out=tmp_path / "syn.npz", **common)
+    with np.load(tmp_path / "syn.npz") as z:
+        syn_x, syn_y, syn_meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+    have = np.bincount(syn_y, minlength=10)
+    assert have.min() < 12 < have.max()
+    for per_class in (12, int(have.min())):
+        out = tmp_path / f"metric{per_class}.npz"
+        stages.sample(seed=0, out=out, metric={"per_class": per_class}, reuse=tmp_path / "syn.npz", **common)
+        with np.load(out) as z:
+            x, y, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+        taken = np.minimum(have, per_class)
+        assert np.bincount(y, minlength=10).tolist() == [per_class] * 10
+        assert meta["reused"]["counts"] == taken.tolist()
+        for c in range(10):
+            np.testing.assert_array_equal(x[y == c][:taken[c]], syn_x[syn_y == c][:taken[c]])
+        assert meta["reused"]["seconds"] == pytest.approx(syn_meta["sample_seconds"] * taken.sum() / len(syn_y))
+        assert meta["network_evals_per_image"] == 2
+    stages.sample(seed=1, out=tmp_path / "syn1.npz", **common)
+    with pytest.raises(GenaugError, match="seed"):
+        stages.sample(seed=0, out=tmp_path / "bad.npz", metric={"per_class": 12}, reuse=tmp_path / "syn1.npz",
+                      **common)
+    assert not (tmp_path / "bad.npz").exists()
+
+
 def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
     """Through Snakemake: two samplers of one cddpm make one train_gen job and two sample jobs, and
     both land in summary.csv under their own names."""

@@ -4,6 +4,7 @@ import copy
 import json
 import shutil
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -129,6 +130,20 @@ def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
         metrics = json.loads((evaluation_grid / "results" / "digits" / "classifiers" / "softmax" / row.train_set /
                               row.model / "none" / row.regime / row.size / f"s{row.seed}" / "metrics.json").read_text())
         assert metrics["accuracy"] == pytest.approx(row.accuracy)
+
+
+def test_the_grid_metric_sets_start_from_the_cells_synthetic_sets(evaluation_grid):
+    """Through the rules: the vae row's metric set (20 a class) holds its cell's 10 synthetic images of each class
+    first, then 10 drawn; the combined row's is made of its members' metric sets."""
+    res = evaluation_grid / "results" / "digits"
+    for seed in (0, 1):
+        cell = f"balanced/n100/s{seed}.npz"
+        with np.load(res / "metric_sets" / "vae" / cell) as z, np.load(res / "synthetic" / "vae" / cell) as s:
+            x, y, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
+            assert meta["reused"]["counts"] == [10] * 10 and np.bincount(y).tolist() == [20] * 10
+            for c in range(10):
+                np.testing.assert_array_equal(x[y == c][:10], s["images"][s["labels"] == c])
+        assert (res / "metric_sets" / "combined" / cell).exists()
 
 
 def test_a_complete_grid_has_nothing_to_do(evaluation_grid):

@@ -540,7 +540,10 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
                 with np.load(npz) as z:
                     meta = json.loads(str(z["meta"]))
                 metrics = read_json(out)
-                row = {"sampling": sampling, "sample_seconds": meta["sample_seconds"],
+                # a metric set that took images from the cell's synthetic set (same sampler) counts their share
+                # of that set's sampling time
+                row = {"sampling": sampling,
+                       "sample_seconds": meta["sample_seconds"] + meta.get("reused", {}).get("seconds", 0.0),
                        "images": int(sum(meta["made_counts"])), "per_class_count": metrics["per_class_count"],
                        "network_evals_per_image": meta["network_evals_per_image"], "fd": metrics["domain_fd"]}
                 acc_path = res / f"classifiers/{clf}/mixed/{label}/none/{cell}/metrics.json"

@@ -98,6 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "times --pool, from the generator's own random stream; the count policy is not used")
     s.add_argument("--pool", type=int, default=1, help="a metric set's draw is this many times the count (a "
                                                        "filtered row's pool)")
+    s.add_argument("--reuse", default=None, help="a metric set takes what it can from this synthetic set (the "
+                                                 "same cell's, same generator and sampler) and draws the rest")
     s.add_argument("--out", required=True, help="synthetic set (.npz)")
     s.add_argument("--grid", default=None, help="PNG grid of samples per class")
 
@@ -257,7 +259,7 @@ def run(args: argparse.Namespace, log) -> None:
                       grid_png=args.grid, policy=args.policy, per_class=args.per_class, ratio=args.ratio,
                       labeler=args.labeler, min_confidence=args.min_confidence, min_diversity=args.min_diversity,
                       sampling=args.sampling, metric=None if args.metric_per_class is None else
-                      {"per_class": args.metric_per_class, "pool": args.pool},
+                      {"per_class": args.metric_per_class, "pool": args.pool}, reuse=args.reuse,
                       device=args.device, threads=args.threads, log=log)
     elif args.stage == "combine":
         stages.combine(data=args.data, members=args.members, seed=args.seed, out=args.out, grid_png=args.grid,

@@ -143,7 +143,7 @@ SYNTHETIC_STREAM, METRIC_STREAM = 10_000, 40_000  # seed offsets: a classifier's
 
 def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="match", per_class=500, ratio=1.0,
            labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2,
-           sampling: dict | None = None, metric: dict | None = None, device="auto", threads=1,
+           sampling: dict | None = None, metric: dict | None = None, reuse=None, device="auto", threads=1,
            log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
@@ -154,7 +154,9 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
     `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
     `metric` ({"per_class": "auto" or n, "pool": k}) draws a metric set instead: k times gen_metrics' count
-    of every class, whatever the cell's real counts, from a random stream of its own.
+    of every class, whatever the cell's real counts, from a random stream of its own. With `reuse` (the
+    cell's synthetic set, made by the same generator and sampler), a metric set takes each class's images from
+    it first and draws only what it lacks: the same distribution at the same count, without sampling twice.
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
@@ -183,16 +185,26 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
         _write_diverged(out, grid_png, ds, meta, ckpt["diverged"], log=log)
         return
     model.set_sampling(sampling, classes=ds.classes, log=log)
+    kept_x, kept_y = torch.zeros((0, *ds.image_shape), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
+    if metric is not None and reuse is not None:
+        kept_x, kept_y, meta["reused"] = reusable_images(reuse, counts, ds, meta)
+        counts = counts - np.asarray(meta["reused"]["counts"])
     t0 = time.perf_counter()
     label_fn, pseudo = None, {}
-    if strategy == "pseudo_label":
+    if strategy == "pseudo_label" and counts.sum() > 0:
         if labeler is None:
             raise GenaugError(f"{generator}: label strategy pseudo_label needs --labeler (a classifier spec)")
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
                                                                   log=log)
-    images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + stream, labeler=label_fn,
-                                threshold=min_confidence, stats=pseudo)
-    images, labels = to_uint8(images).cpu(), labels.cpu()
+    if counts.sum() > 0 or len(kept_y) == 0:
+        images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + stream, labeler=label_fn,
+                                    threshold=min_confidence, stats=pseudo)
+        images, labels = to_uint8(images).cpu(), labels.cpu()
+    else:  # every image reused
+        images, labels = kept_x[:0], kept_y[:0]
+    if len(kept_y):  # class by class, the reused images first
+        labels, order = torch.sort(torch.cat([kept_y, labels]), stable=True)
+        images = torch.cat([kept_x, images])[order]
     made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
     if pseudo and pseudo["kept"] == 0 and counts.sum() > 0:
         raise GenaugError(
@@ -208,7 +220,9 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
     diversity = class_diversity(images, labels, x, y, ds.classes)
     meta.update({"made_counts": made, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
-                 "pseudo_label": pseudo or None, "network_evals_per_image": network_evals(model)})
+                 "pseudo_label": pseudo or None,
+                 "network_evals_per_image": network_evals(model) if counts.sum() > 0 else
+                 meta.get("reused", {}).get("network_evals_per_image")})
     collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
     if collapsed:
         reason = (f"diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
@@ -220,8 +234,30 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     if grid_png is not None:
         sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
                     title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-    print(f"{spec['name']}: {len(labels)} {'metric-set' if metric else 'synthetic'} images, per class {made} "
-          f"({time.perf_counter() - t0:.1f}s)", file=log)
+    reused = f", {sum(meta['reused']['counts'])} of them from {reuse}" if "reused" in meta else ""
+    print(f"{spec['name']}: {len(labels)} {'metric-set' if metric else 'synthetic'} images, per class {made}"
+          f"{reused} ({time.perf_counter() - t0:.1f}s)", file=log)
+
+
+def reusable_images(path, counts, ds, meta: dict):
+    """Up to counts[c] images of each class c from a cell's synthetic set (the first ones: a class's images are
+    independent draws), with what was taken: per-class counts and the share of the set's sampling seconds.
+    A set that is not the same generator's, sampler's and cell's is refused; a diverged one lends nothing."""
+    x, y, smeta = load_synthetic(path, ds.image_shape, ds.num_classes)
+    same = ("model", "label_strategy", "regime", "size", "seed", "sampling")
+    differ = [k for k in same if smeta.get(k) != meta.get(k)]
+    if differ:
+        raise GenaugError(f"{path}: not this metric set's synthetic set ({', '.join(differ)} differ: "
+                          f"{ {k: smeta.get(k) for k in differ} } vs { {k: meta.get(k) for k in differ} }); "
+                          "pass the same cell's synthetic set of the same model")
+    take = [torch.nonzero(y == c).flatten()[:int(n)] for c, n in enumerate(counts)]
+    if smeta.get("status") != "ok":
+        take = [t[:0] for t in take]
+    idx = torch.cat(take)
+    share = len(idx) / max(len(y), 1)
+    return x[idx], y[idx], {"from": str(path), "counts": [len(t) for t in take],
+                            "seconds": share * float(smeta.get("sample_seconds", 0.0)),
+                            "network_evals_per_image": smeta.get("network_evals_per_image")}
 
 
 def network_evals(model) -> int | None:

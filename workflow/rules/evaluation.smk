@@ -57,12 +57,15 @@ rule inception_reference:
 
 # A metric set is a generator's own draw of gen_metrics.per_class images of every class (metric_sets), or
 # FILTER_POOL times as many for a filtered row (metric_pools), which the row's filter then thins
-# (metric_filtered); gen_metrics scores the first per_class of each class.
+# (metric_filtered); gen_metrics scores the first per_class of each class. It takes what it can from the
+# cell's synthetic set (same generator and sampler) and draws only the rest: at balanced sizes of
+# per_class images a class, a diffusion cell samples once instead of twice.
 rule metric_set:
     input:
         data=f"{RES}/dataset.npz",
         subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
         model=trained_model,
+        reuse=f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.npz",
     output:
         f"{RES}/{{mkind}}/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.npz",
     log:
@@ -81,7 +84,8 @@ rule metric_set:
         device=config["device"],
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
-        "{params.policy} --metric-per-class {params.per_class} --pool {params.pool} --device {params.device} "
+        "{params.policy} --metric-per-class {params.per_class} --pool {params.pool} --reuse {input.reuse} "
+        "--device {params.device} "
         "--threads {threads} --out {output} --log {log}"
 
 
