@@ -41,6 +41,37 @@ CONFIGS = [
      "grid.models: unknown model 'diffusion'"),
     ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),
     ("negative snapshot interval", "snapshot_every", -1, "snapshot_every: -1 is less than the minimum of 0"),
+    ("a policy that makes no synthetic images", "synthesis", {"policy": "per_class", "per_class": 0},
+     "synthesis.per_class: 0 makes no synthetic images for vae; give at least 1 per class"),
+    ("a zero synthetic ratio", "synthesis", {"policy": "ratio", "ratio": 0},
+     "synthesis.ratio: 0 makes no synthetic images for vae"),
+    ("policy balance on balanced subsets", "synthesis", {"policy": "balance"},
+     "synthesis.policy: balance tops each class up to the largest, so in regime 'balanced'"),
+    ("a seed listed twice", "seeds", [0, 0], "seeds: a seed is listed twice; replicates need distinct seeds"),
+    ("a negative seed", "seeds", [-1], "seeds.0: -1 is less than the minimum of 0"),
+    ("an imbalance ratio below 1", "regimes.imbalanced.ratio", 0.5, "regimes.imbalanced.ratio: 0.5 is less than"),
+    ("a minority class the dataset does not have", "regimes.semi_balanced.minority_classes", ["Jacket"],
+     "regimes.semi_balanced.minority_classes: 'Jacket' is not a class of fashion_mnist (classes: T-shirt/top"),
+    ("a minority class index out of range", "regimes.semi_balanced.minority_classes", [2, 10],
+     "regimes.semi_balanced.minority_classes: index 10 is out of range 0..9"),
+    ("a dataset genaug does not know", "dataset", "cifar10", "dataset: 'cifar10' is not one of"),
+    ("an image size too small for the networks", "image_size", 4, "image_size: 4 is less than the minimum of 8"),
+    ("zero training steps", "models.vae.steps", 0, "models.vae.steps: 0 is less than the minimum of 1"),
+    ("a negative learning rate", "models.vae.lr", -0.1, "models.vae.lr: -0.1 is less than or equal to the minimum"),
+    ("a yes/no written as a string", "models.vae.per_class", "yes", "models.vae.per_class: 'yes' is not of type"),
+    ("a classifier batch of zero", "classifiers.cnn.batch_size", 0, "classifiers.cnn.batch_size: 0 is less than"),
+    ("a classifier that is not defined", "grid.classifiers", ["resnet99"],
+     "grid.classifiers: unknown classifier 'resnet99'"),
+    ("a model listed twice", "grid.models", ["baseline", "baseline"], "grid.models: ['baseline', 'baseline'] has "
+     "non-unique elements"),
+    ("a sampler with zero steps", "grid.models", ["baseline", "cddpm@dpm0"],
+     "grid.models: 'cddpm@dpm0': sampling.steps: 0 is not in 1..1000"),
+    ("generative metrics on too few images", "gen_metrics.per_class", 0, "gen_metrics.per_class: 0 is less than"),
+    ("a negative test subset", "test.per_class", -3, "test.per_class: -3 is less than the minimum of 1"),
+    ("no validation images", "validation_per_class", 0, "validation_per_class: 0 is less than the minimum of 1"),
+    ("an effort that does not exist", "effort", "fast", "effort: 'fast' is not one of ['smoke', 'quick', 'paper']"),
+    ("a confidence above 1", "synthesis.min_confidence", 1.5, "synthesis.min_confidence: 1.5 is greater than"),
+    ("a data_dir that is a number", "data_dir", 5, "data_dir: 5 is not of type 'string', 'null'"),
 ]
 
 
@@ -135,12 +166,6 @@ def _pickled_object_checkpoint(d, cache, sub):
     return _sample(cache, sub, d / "model.pt"), "model.pt: not a readable generator checkpoint (UnpicklingError"
 
 
-def _corrupt_snapshot(d, cache, sub):
-    (d / "snap.pt").write_bytes(b"garbage")
-    return _train_clf(cache, sub, "--snapshot", str(d / "snap.pt"), "--snapshot-every", "5"), \
-        "snap.pt: unreadable training snapshot"
-
-
 def _synthetic_of_wrong_shape(d, cache, sub):
     np.savez(d / "syn.npz", images=np.zeros((4, 1, 8, 8), np.uint8), labels=np.zeros(4, np.int64),
              meta=np.array("{}"))
@@ -164,7 +189,32 @@ def _unknown_family_spec(d, cache, sub):
 def _truncated_metrics(d, cache, sub):
     (d / "metrics.json").write_text('{"accuracy": 0.9')
     return ["aggregate", "--out", str(d / "out" / "summary.csv"), str(d / "metrics.json")], \
-        "metrics.json: not a complete metrics.json"
+        "metrics.json: not a valid metrics.json (Expecting"
+
+
+GOOD_METRICS = {
+    "dataset": "digits", "classifier": "cnn", "train_set": "real", "model": "baseline", "filter": "none",
+    "regime": "balanced", "size": "n100", "size_value": 100, "seed": 0, "status": "ok", "accuracy": 0.9,
+    "macro_f1": 0.88, "n_real": 100, "n_synthetic": 0, "best_step": 50, "steps_run": 80, "stopped_by": "patience",
+    "best_val_accuracy": 0.9, "wall_time_s": 3.0, "per_class": {"0": {"recall": 0.9, "precision": 0.8}},
+}
+
+
+def _metrics_with(change: dict, message: str):
+    def case(d, cache, sub):
+        (d / "metrics.json").write_text(json.dumps({**GOOD_METRICS, **change}))
+        return ["aggregate", "--out", str(d / "out" / "summary.csv"), str(d / "metrics.json")], message
+    case.__name__ = "_metrics_" + "_".join(change)
+    return case
+
+
+_METRICS_CASES = [
+    _metrics_with({"accuracy": "high"}, "metrics.json: not a valid metrics.json (accuracy is 'high', not a number"),
+    _metrics_with({"accuracy": 1.7}, "accuracy is 1.7, not a number in [0, 1]"),
+    _metrics_with({"n_real": -5}, "n_real is -5, not a whole number >= 0"),
+    _metrics_with({"status": "great"}, "status is 'great', not 'ok' or 'diverged'"),
+    _metrics_with({"per_class": {"0": {"recall": None, "precision": 0.8}}}, "per_class.0.recall is None"),
+]
 
 
 def _train_clf(cache, sub, *extra):
@@ -184,8 +234,8 @@ def _sample(cache, sub, model):
 DATA = [_truncated_idx, _labels_out_of_range, _missing_directory, _empty_class_folder, _corrupt_png]
 WITH_CACHE = [_size_larger_than_pool, _corrupt_cache, _corrupt_subset]
 WITH_SUBSET = [_corrupt_checkpoint, _checkpoint_of_another_dataset, _checkpoint_of_another_model,
-               _pickled_object_checkpoint, _corrupt_snapshot, _synthetic_of_wrong_shape, _bad_spec_json,
-               _unknown_family_spec, _truncated_metrics]
+               _pickled_object_checkpoint, _synthetic_of_wrong_shape, _bad_spec_json,
+               _unknown_family_spec, _truncated_metrics, *_METRICS_CASES]
 
 
 @pytest.fixture(scope="module")
@@ -229,5 +279,17 @@ def test_bad_data_or_file_is_named_and_nothing_is_written(case, tmp_path, digits
     assert not (work / "out").exists() or not any((work / "out").iterdir())
 
 
-def test_the_catalogue_has_at_least_twenty_cases():
-    assert len(CONFIGS) + len(DATA) + len(WITH_CACHE) + len(WITH_SUBSET) >= 20
+def test_the_catalogue_has_at_least_fifty_cases():
+    assert len(CONFIGS) + len(DATA) + len(WITH_CACHE) + len(WITH_SUBSET) >= 50
+
+
+def test_the_config_time_class_names_are_the_loaders():
+    """config.BUILTIN_CLASSES lets a misspelt class fail before any job; it must match what prepare reads."""
+    import torchvision
+
+    from genaug.config import BUILTIN_CLASSES
+    from genaug.data import load_source
+
+    assert BUILTIN_CLASSES["fashion_mnist"] == torchvision.datasets.FashionMNIST.classes
+    assert BUILTIN_CLASSES["mnist"] == torchvision.datasets.MNIST.classes
+    assert BUILTIN_CLASSES["digits"] == load_source("digits").classes

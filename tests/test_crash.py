@@ -114,3 +114,68 @@ def test_sigkill_at_several_points_then_rerun_matches_an_uninterrupted_run(unint
     for sub in (uninterrupted / RES / "subsets").rglob("*.npz"):
         with np.load(sub) as a, np.load(tmp_path / sub.relative_to(uninterrupted)) as b:
             assert a.files == b.files and all(np.array_equal(a[k], b[k]) for k in a.files)
+
+
+def _jobs_in(workdir) -> list[int]:
+    """Pids of genaug jobs running in `workdir` (their cwd), found in /proc."""
+    out = []
+    for proc in os.listdir("/proc"):
+        if not proc.isdigit():
+            continue
+        try:
+            cmd = open(f"/proc/{proc}/cmdline", "rb").read().split(b"\0")
+            if os.readlink(f"/proc/{proc}/cwd") == str(workdir) and any(a.endswith(b"genaug") for a in cmd[:2]):
+                out.append(int(proc))
+        except OSError:
+            pass
+    return out
+
+
+@pytest.mark.slow
+def test_twenty_kills_of_snakemake_alone_then_the_documented_recovery_match_an_uninterrupted_run(
+        uninterrupted, tmp_path):
+    """kill -9 of snakemake alone (not its jobs) at 20 random moments: each orphaned job stops itself
+    (genaug.process), `snakemake --unlock; snakemake --rerun-incomplete` starts no second copy of a cell, and
+    the final summary is the uninterrupted run's. Writes what it saw to $GENAUG_KILL_RECORD if set."""
+    import json
+    import random
+
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump({**CONFIG, "seeds": [0, 1]}))
+    rng = random.Random(20)
+    kills, orphan_seconds, attempts = 0, [], 0
+    while kills < 20:
+        attempts += 1
+        assert attempts < 80, f"only {kills} kills landed in {attempts} runs"
+        assert snakemake(tmp_path, "--unlock").returncode == 0
+        proc = subprocess.Popen(
+            [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
+             "--rerun-incomplete"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(2.0, 7.0))
+        if proc.poll() is not None:
+            if (tmp_path / RES / "summary.csv").exists():
+                (tmp_path / RES / "summary.csv").unlink()  # keep a tail of work for the remaining kills
+            continue
+        orphans_before = _jobs_in(tmp_path)
+        proc.send_signal(signal.SIGKILL)  # snakemake alone: its jobs are orphaned
+        proc.wait()
+        kills += 1
+        t0 = time.monotonic()
+        while _jobs_in(tmp_path):
+            assert time.monotonic() - t0 < 30, f"jobs outlived their snakemake: {_jobs_in(tmp_path)}"
+            time.sleep(0.1)
+        if orphans_before:
+            orphan_seconds.append(time.monotonic() - t0)
+    assert snakemake(tmp_path, "--unlock").returncode == 0
+    r = snakemake(tmp_path, "--cores", "2", "--rerun-incomplete")
+    assert r.returncode == 0, r.stderr[-3000:]
+    clean = comparable(uninterrupted / RES / "summary.csv")
+    ours = comparable(tmp_path / RES / "summary.csv")
+    pd.testing.assert_frame_equal(ours[ours["seed"] == 0].reset_index(drop=True), clean.reset_index(drop=True))
+    assert "already running" not in _logs(tmp_path)
+    assert not list((tmp_path / "results").rglob(".*.tmp*"))
+    if os.environ.get("GENAUG_KILL_RECORD"):
+        json.dump({"kills": kills, "attempts": attempts, "orphaned_kills": len(orphan_seconds),
+                   "orphan_exit_seconds_max": max(orphan_seconds, default=0),
+                   "orphan_exit_seconds_mean": sum(orphan_seconds) / max(len(orphan_seconds), 1),
+                   "resumed_from_snapshot": _logs(tmp_path).count("resuming from the snapshot")},
+                  open(os.environ["GENAUG_KILL_RECORD"], "w"), indent=1)

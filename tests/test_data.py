@@ -33,7 +33,7 @@ def fake_mnist_files(folder, gz=False, n_train=60, n_test=20):
 @pytest.fixture
 def no_system_copy_no_download(monkeypatch):
     """Hide Debian's copy and make torchvision's download fail, as on a machine without them."""
-    monkeypatch.setitem(data._TORCHVISION, "fashion_mnist", ("FashionMNIST", []))
+    monkeypatch.setitem(data.TORCHVISION, "fashion_mnist", ("FashionMNIST", []))
 
     def refuse(*args, **kwargs):
         raise RuntimeError("network unreachable")
@@ -86,6 +86,21 @@ def test_data_dir_comes_first_and_accepts_gz_files(tmp_path, no_system_copy_no_d
     ds = load_source("fashion_mnist", data_dir=tmp_path / "mine", cache_dir=tmp_path / "cache")
     assert len(ds.train_y) == 60 and len(ds.test_y) == 20
     assert (tmp_path / "cache" / "FashionMNIST" / "raw" / "t10k-labels-idx1-ubyte").is_file()
+
+
+def test_a_replaced_idx_file_is_extracted_again_and_changes_the_manifest(tmp_path, no_system_copy_no_download):
+    """The extracted copy in the cache must not hide a replaced source file (nor may the manifest)."""
+    from genaug import sources
+
+    fake_mnist_files(tmp_path / "mine", gz=True)
+    args = dict(data_dir=tmp_path / "mine", cache_dir=tmp_path / "cache")
+    first = sources.manifest("fashion_mnist", **args)
+    assert first["root"] == str((tmp_path / "mine").resolve()) and len(first["files"]) == 4
+    assert load_source("fashion_mnist", **args).train_y[:3].tolist() == [0, 1, 2]
+    assert sources.manifest("fashion_mnist", **args) == first  # extracting into the cache changes nothing
+    write_idx(tmp_path / "mine" / "train-labels-idx1-ubyte.gz", (np.arange(60) + 3) % 10, gz=True)
+    assert sources.manifest("fashion_mnist", **args) != first
+    assert load_source("fashion_mnist", **args).train_y[:3].tolist() == [3, 4, 5]
 
 
 def test_mnist_loads_from_a_local_copy_of_its_idx_files(tmp_path, monkeypatch):
@@ -154,7 +169,7 @@ def test_cache_roundtrip(tmp_path, digits):
 
 def test_unreadable_cache_says_how_to_rebuild(tmp_path):
     (tmp_path / "d.npz").write_bytes(b"junk")
-    with pytest.raises(GenaugError, match="genaug prepare"):
+    with pytest.raises(GenaugError, match=r"snakemake \S*d.npz --force"):
         load_dataset(tmp_path / "d.npz")
 
 
@@ -196,6 +211,70 @@ def test_folder_dataset_rejects_a_corrupt_image_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "owl" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")
     with pytest.raises(GenaugError, match=r"owl/broken.png: cannot be read as an image"):
+        load_source("folder", data_dir=tmp_path / "imgs")
+
+
+def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
+    """convert("L") clips a 16-bit PNG (most pixels at 255); genaug scales 0..65535 to 0..255 and says so."""
+    make_folder(tmp_path / "imgs", per_class=3)
+    ramp = (np.arange(28 * 28).reshape(28, 28) * 83).astype(np.uint16)  # 0..65,000
+    Image.fromarray(ramp).save(tmp_path / "imgs" / "dog" / "deep.png")
+    assert Image.open(tmp_path / "imgs" / "dog" / "deep.png").mode == "I;16"
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    x = torch.cat([ds.train_x, ds.test_x])
+    deep = x[(x.flatten(1).float().std(1) > 0) & (x[:, 0, 0, 0] == 0) & (x[:, 0, -1, -1] > 200)]
+    assert len(deep) == 1
+    expected = np.round(ramp / 65535 * 255)
+    assert np.abs(deep[0, 0].numpy().astype(int) - expected).max() <= 1
+    assert (deep[0] == 255).float().mean() < 0.01
+    assert "1 images: 16-bit image scaled to 8 bits" in ds.notes
+
+
+def test_grey_palette_and_grey_alpha_images_count_as_grey_and_transparency_goes_black(tmp_path):
+    make_folder(tmp_path / "imgs", per_class=3)
+    grey = np.full((28, 28), 200, np.uint8)
+    Image.fromarray(grey).convert("P").save(tmp_path / "imgs" / "cat" / "palette.png")
+    la = np.stack([grey, np.where(np.arange(28) < 14, 0, 255).astype(np.uint8)[None].repeat(28, 0)], 2)
+    Image.fromarray(la, "LA").save(tmp_path / "imgs" / "owl" / "alpha.png")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.image_shape == (1, 28, 28)
+    assert "channels auto: 1 (every image is grey)" in ds.notes
+    x = torch.cat([ds.train_x, ds.test_x])
+    assert (x == 200).flatten(1).all(1).sum() == 1  # the palette image, unchanged
+    half = x[((x[:, 0, :, :14] == 0).flatten(1).all(1)) & ((x[:, 0, :, 14:] == 200).flatten(1).all(1))]
+    assert len(half) == 1  # transparent half black, opaque half its grey
+    assert "1 images: transparent pixels composited onto black" in ds.notes
+
+
+def test_a_colour_palette_image_makes_the_dataset_colour(tmp_path):
+    make_folder(tmp_path / "imgs", per_class=3)
+    red = np.zeros((28, 28, 3), np.uint8)
+    red[..., 0] = 255
+    Image.fromarray(red).convert("P").save(tmp_path / "imgs" / "dog" / "red.png")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.image_shape == (3, 28, 28)
+    assert any(n.startswith("channels auto: 3 (colour), first colour image") and "red.png" in n for n in ds.notes)
+
+
+def test_images_in_nested_subfolders_are_read_into_their_class_and_noted(tmp_path):
+    make_folder(tmp_path / "imgs", per_class=4)
+    make_folder(tmp_path / "extra", per_class=5, classes=("night",))
+    shutil.move(tmp_path / "extra" / "night", tmp_path / "imgs" / "owl" / "night")
+    (tmp_path / "imgs" / "owl" / ".cache").mkdir()
+    (tmp_path / "imgs" / "owl" / ".cache" / "x.txt").write_text("hidden: skipped")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 3)
+    counts = np.bincount(torch.cat([ds.train_y, ds.test_y]).numpy()).tolist()
+    assert counts == [4, 4, 9]
+    assert any("5 of 9 images read from nested subfolders into class 'owl'" in n for n in ds.notes)
+    path = tmp_path / "d.npz"
+    save_dataset(ds, path)
+    assert load_dataset(path).notes == ds.notes
+
+
+def test_out_of_range_float_image_is_refused_by_name(tmp_path):
+    make_folder(tmp_path / "imgs", per_class=3)
+    Image.fromarray(np.full((28, 28), 7.5, np.float32), "F").save(tmp_path / "imgs" / "cat" / "f.tiff")
+    with pytest.raises(GenaugError, match=r"cat/f.tiff: floating-point image with values 7.5..7.5, outside 0..1"):
         load_source("folder", data_dir=tmp_path / "imgs")
 
 

@@ -426,3 +426,21 @@ def test_min_snr_weighting_clips_the_loss_of_nearly_clean_timesteps(prediction):
     assert 0 < losses[0.1] < 0.5 * losses[0.0]
     with pytest.raises(GenaugError, match="min_snr_gamma must be >= 0"):
         gens.build(spec_for("cddpm", min_snr_gamma=-1.0), (1, 28, 28), 10)
+
+
+def test_a_cell_whose_policy_asks_for_no_images_is_excluded_not_passed_off_as_a_result(digits_cache, tmp_path):
+    """ratio 0.04 of 10 real images a class rounds to 0: the set is empty and marked, so its classifier cell is
+    left out of the rankings instead of scoring the baseline again under the generator's name."""
+    sub = tmp_path / "s.npz"
+    stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=QUIET,
+                  validation_per_class=10)
+    stages.train_gen(data=digits_cache, subset=sub, spec=spec_for("cddpm", steps=2, channels=[8, 16, 16]), seed=0,
+                     out=tmp_path / "g.pt", loss_log=tmp_path / "g.csv", device="cpu", log=QUIET)
+    log = io.StringIO()
+    stages.sample(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, policy="ratio", ratio=0.04,
+                  out=tmp_path / "syn.npz", device="cpu", log=log)
+    with np.load(tmp_path / "syn.npz") as z:
+        meta = json.loads(str(z["meta"]))
+        assert len(z["labels"]) == 0
+    assert meta["status"] == "diverged" and meta["reason"].startswith("empty: synthesis policy ratio")
+    assert "DIVERGED" in log.getvalue()

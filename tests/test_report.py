@@ -113,3 +113,19 @@ def test_the_run_summary_warns_when_runs_come_from_several_machines():
     (line,) = _machines(two)
     assert "AMD EPYC (1 run)" in line and "not recorded (1 run)" in line and "more than one machine" in line
 
+
+
+def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
+    """A user must see that their 16-bit images were scaled or nested folders read, not only the log."""
+    import torch
+
+    from genaug.data import Dataset, save_dataset
+    from genaug.report.html import _dataset_notes, _run_summary
+
+    x, y = torch.zeros(4, 1, 8, 8, dtype=torch.uint8), torch.tensor([0, 1, 0, 1])
+    save_dataset(Dataset("folder", ["a", "b"], x, y, x, y, ["3 images: 16-bit image scaled to 8 bits"]),
+                 tmp_path / "d.npz")
+    notes = _dataset_notes(tmp_path / "d.npz")
+    assert notes == ["3 images: 16-bit image scaled to 8 bits"]
+    html = "".join(_run_summary(pd.DataFrame({"seed": [0]}), {}, None, notes))
+    assert "<li>dataset read: 3 images: 16-bit image scaled to 8 bits</li>" in html

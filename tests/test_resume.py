@@ -7,7 +7,6 @@ import torch
 
 from genaug import stages
 from genaug.checkpoint import Snapshots
-from genaug.errors import GenaugError
 
 CLF = {"name": "cnn", "arch": "cnn", "hparams": {"dropout": 0.2},
        "train": {"max_steps": 9, "eval_every": 3, "patience_steps": 9}}
@@ -124,14 +123,40 @@ def test_snapshot_of_another_configuration_is_set_aside(digits_cache, sub, tmp_p
     assert (tmp_path / "m.pt").exists() and not snap.exists()
 
 
-def test_corrupt_snapshot_is_named(digits_cache, sub, tmp_path, quiet):
+def test_an_unreadable_snapshot_is_set_aside_and_training_starts_over(digits_cache, sub, tmp_path):
     snap = tmp_path / "snap.pt"
     snap.write_bytes(b"\x80\x02 this is not a torch file")
-    with pytest.raises(GenaugError, match=r"snap\.pt: unreadable training snapshot .* delete it"):
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
         stages.train_clf(data=digits_cache, subset=sub, classifier=CLF, model="baseline", seed=0,
-                         out=tmp_path / "m.json", embeddings=tmp_path / "e.npz", snapshot=snap, snapshot_every=5,
-                         log=quiet)
-    assert not (tmp_path / "m.json").exists() and snap.exists()  # nothing half-written, nothing deleted
+                         out=tmp_path / "m.json", embeddings=tmp_path / "e.npz", snapshot=snap, snapshot_every=5, log=f)
+    assert "snap.pt: unreadable training snapshot" in log.read_text() and "set aside as" in log.read_text()
+    assert (tmp_path / "m.json").exists()
+    assert (tmp_path / "snap.pt.corrupt").read_bytes().startswith(b"\x80\x02 this is not")  # kept, not deleted
+
+
+def test_a_snapshot_with_damaged_weights_is_not_resumed(digits_cache, sub, synthetic_set, tmp_path, quiet,
+                                                        crash_after):
+    """Flipped bits in a weight load without complaint; the checksum catches them, training starts over and
+    ends where a run never interrupted ends."""
+    common = dict(data=digits_cache, subset=sub, classifier=CLF, model="baseline", seed=1, log=quiet)
+    a = stages.train_clf(**common, out=tmp_path / "a.json", embeddings=tmp_path / "a.npz")
+    snap = tmp_path / "snap.pt"
+    calls = crash_after(2)
+    with pytest.raises(Crash):
+        stages.train_clf(**common, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz", snapshot=snap,
+                         snapshot_every=2)
+    state = torch.load(snap, weights_only=True)
+    weights = next(v for v in state["model"].values() if v.is_floating_point() and v.numel() > 100)
+    weights.view(-1)[:50] = -weights.view(-1)[:50]  # the damage; the stored checksum stays as written
+    torch.save(state, snap)
+    log = tmp_path / "log.txt"
+    with open(log, "w") as f:
+        b = stages.train_clf(**{**common, "log": f}, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz",
+                             snapshot=snap, snapshot_every=2)
+    assert "do not match the checksum" in log.read_text() and "resuming" not in log.read_text()
+    assert calls[:3] == [2, 4, 2]  # started over
+    assert a["accuracy"] == b["accuracy"] and a["best_step"] == b["best_step"]
 
 
 def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, quiet, crash_after):

@@ -151,6 +151,12 @@ def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
 
 
+def test_settings_that_do_not_change_results_rerun_nothing(evaluation_grid):
+    """A new snapshot interval or device changes how jobs run, not what they compute: no rerun."""
+    r = snakemake(evaluation_grid, "-n", "--config", "snapshot_every=37", "device=cuda:1")
+    assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
+
+
 def test_one_cell_reruns_alone_and_reproduces_its_number(evaluation_grid, tmp_path):
     # on a copy: the shared grid stays complete for the other tests
     grid = tmp_path / "grid"
@@ -263,6 +269,54 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
     r = snakemake(tmp_path, "-n", "-p", "--configfile", str(REPO / "workflow" / "configs" / "evidence.yaml"))
     assert r.returncode == 0, r.stderr[-2000:]
     counts = job_counts(r.stdout)
-    cells = 2 * 3  # regimes x seeds at n1000
+    cells = 1 * 3  # regimes x seeds at n1000: balanced only, what fits 120 minutes on 2 cores
     assert (counts["train_gen"], counts["combine"], counts["train_clf"]) == (3 * cells, cells, 6 * cells)
     assert '"precision": "bf16"' in r.stdout
+
+
+# ------------------------------------------------------------------ a changed source is re-read
+
+
+def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_path):
+    from genaug.data import load_dataset
+
+    from .test_data import make_folder
+
+    make_folder(tmp_path / "imgs", per_class=6)
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    target = "results/folder/dataset.npz"
+    done = snakemake(tmp_path, target, "--cores", "1", config=config)
+    assert done.returncode == 0, done.stderr
+    assert len(load_dataset(tmp_path / target).train_y) + len(load_dataset(tmp_path / target).test_y) == 18
+    again = snakemake(tmp_path, target, "-n", "--cores", "1")
+    assert "Nothing to be done" in again.stdout + again.stderr
+
+    make_folder(tmp_path / "more", per_class=3, classes=("dog",))
+    for png in (tmp_path / "more" / "dog").iterdir():
+        shutil.move(png, tmp_path / "imgs" / "dog" / f"new_{png.name}")
+    plan = snakemake(tmp_path, target, "-n", "--cores", "1")
+    assert plan.returncode == 0 and job_counts(plan.stdout).get("prepare") == 1, plan.stdout
+    done = snakemake(tmp_path, target, "--cores", "1")
+    assert done.returncode == 0, done.stderr
+    ds = load_dataset(tmp_path / target)
+    assert len(ds.train_y) + len(ds.test_y) == 21
+
+    (tmp_path / "imgs" / "owl" / "0.png").unlink()
+    plan = snakemake(tmp_path, target, "-n", "--cores", "1")
+    assert job_counts(plan.stdout).get("prepare") == 1, plan.stdout
+
+
+def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
+    """Upgrading must not rerun a grid: a cache without a manifest is trusted and the rebuild command named."""
+    from genaug.data import load_source, save_dataset
+
+    from .test_data import make_folder
+
+    make_folder(tmp_path / "imgs", per_class=6)
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    (tmp_path / "results" / "folder").mkdir(parents=True)
+    save_dataset(load_source("folder", data_dir=tmp_path / "imgs"), tmp_path / "results/folder/dataset.npz")
+    plan = snakemake(tmp_path, "results/folder/dataset.npz", "-n", "--cores", "1", config=config)
+    assert "Nothing to be done" in plan.stdout + plan.stderr
+    assert "predates source tracking" in plan.stderr and "--forcerun prepare" in plan.stderr
+

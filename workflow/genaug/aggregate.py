@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .config import default_train_set
-from .errors import GenaugError
+from .errors import GenaugError, rebuild_hint
 from .io import read_json, write_csv
 
 IDS = ["dataset", "classifier", "train_set", "model", "filter", "regime", "size", "size_value", "seed"]
@@ -16,11 +16,42 @@ COLUMNS = [
 ]
 
 
+def _check_fraction(field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        raise ValueError(f"{field} is {value!r}, not a number in [0, 1]")
+
+
+def _check_count(field: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{field} is {value!r}, not a whole number >= 0")
+
+
+def validate(metrics: dict) -> None:
+    """Refuse a metrics.json whose values could not have come from train_clf (edited, damaged, or another tool's):
+    a wrong value must stop aggregation with the file named, never reach the report as a number."""
+    status = metrics.get("status", "ok")
+    if status not in ("ok", "diverged"):
+        raise ValueError(f"status is {status!r}, not 'ok' or 'diverged'")
+    _check_count("seed", metrics["seed"])
+    if status == "diverged":
+        return
+    for field in ("accuracy", "macro_f1"):
+        _check_fraction(field, metrics[field])
+    for field in ("n_real", "n_synthetic"):
+        _check_count(field, metrics[field])
+    if not isinstance(metrics["per_class"], dict) or not metrics["per_class"]:
+        raise ValueError(f"per_class is {metrics['per_class']!r}, not a table of per-class scores")
+    for name, scores in metrics["per_class"].items():
+        for key in ("recall", "precision"):
+            _check_fraction(f"per_class.{name}.{key}", scores[key])
+
+
 def summary_row(metrics: dict) -> dict:
     """The flat row of one metrics.json: identifiers, status, headline scores, per-class recall columns.
 
     A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason. Metrics
     written before the training-set axis existed trained on real (+ synthetic) images."""
+    validate(metrics)
     if "train_set" not in metrics:
         metrics = {**metrics, "train_set": default_train_set(metrics["model"])}
     if metrics.get("status") == "diverged":
@@ -64,8 +95,9 @@ def aggregate(metric_paths: list, out) -> pd.DataFrame:
     for path in metric_paths:
         try:
             rows.append(summary_row(read_json(path)))
-        except (OSError, ValueError, KeyError) as err:
-            raise GenaugError(f"{path}: not a complete metrics.json ({err}); delete it and rerun its cell") from err
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            what = f"missing field {err}" if isinstance(err, KeyError) else str(err)
+            raise GenaugError(f"{path}: not a valid metrics.json ({what}); {rebuild_hint(path)}") from err
     df = pd.DataFrame(rows)
     if not df.empty:
         df = df.reindex(columns=[*COLUMNS, *(c for c in df.columns if c not in COLUMNS)])
@@ -83,7 +115,7 @@ def json_table(paths: list, out) -> pd.DataFrame:
         try:
             records.append(read_json(path))
         except (OSError, ValueError) as err:
-            raise GenaugError(f"{path}: not readable JSON ({err}); delete it and rerun its job") from err
+            raise GenaugError(f"{path}: not readable JSON ({err}); {rebuild_hint(path)}") from err
     df = pd.json_normalize(records, sep=":") if records else pd.DataFrame()
     df = df[[c for c in df.columns if not df[c].map(lambda v: isinstance(v, list)).any()]]
     write_csv(out, df)

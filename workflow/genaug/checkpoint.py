@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import pickle
 import sys
 from pathlib import Path
 
 import torch
 
-from .errors import GenaugError
-from .io import remove_stale_temps, save_torch
+from .io import CorruptFile, load_torch, remove_stale_temps, save_torch
 
 
 def fingerprint(*parts) -> str:
@@ -61,16 +61,22 @@ class Snapshots:
         return self.every > 0 and step % self.every == 0
 
     def load(self) -> dict | None:
-        """The saved state to resume from, or None when there is none for this job."""
+        """The saved state to resume from, or None when there is none for this job.
+
+        An unreadable snapshot, or one whose contents fail their checksum, is set aside (renamed .corrupt, kept
+        for inspection) with a log line, and training starts over: resuming damaged weights would go unnoticed.
+        """
         if self.path is None or not self.path.exists():
             return None
         try:
-            state = torch.load(self.path, map_location="cpu", weights_only=True)
+            state = load_torch(self.path)
             job = state["job"]
-        except (OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-            raise GenaugError(
-                f"{self.path}: unreadable training snapshot ({type(err).__name__}); delete it to train from the start"
-            ) from err
+        except (CorruptFile, OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+            aside = self.path.with_name(self.path.name + ".corrupt")
+            os.replace(self.path, aside)
+            why = err if isinstance(err, CorruptFile) else f"{self.path}: unreadable training snapshot ({type(err).__name__})"
+            print(f"{why}; set aside as {aside}, training from the start", file=self.log, flush=True)
+            return None
         if job != self.job:
             print(f"{self.path}: snapshot of another configuration; training from the start", file=self.log)
             return None

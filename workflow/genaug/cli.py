@@ -7,7 +7,9 @@ tested without Snakemake. Errors meant for the user print one line and exit with
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import sys
 
 from .errors import GenaugError
@@ -39,8 +41,11 @@ def build_parser() -> argparse.ArgumentParser:
         s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
         s.add_argument("--subset", required=True, help="the cell's subset from `genaug subset`")
         s.add_argument("--seed", type=int, required=True)
-        s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+        s.add_argument("--device", default=os.environ.get("GENAUG_DEVICE", "auto"),
+                       help="auto (CUDA if present), cpu, cuda or cuda:N (default: $GENAUG_DEVICE, else auto)")
         s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
+        s.add_argument("--mem-mb", type=float, default=0,
+                       help="the rule's mem_mb: past it the job stops with the setting to lower (0: no limit)")
         return s
 
     s = stage("prepare", "load a dataset from its source and cache it as uint8 tensors (.npz)")
@@ -50,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--image-size", type=int, default=28)
     s.add_argument("--channels", default="auto")
     s.add_argument("--test-fraction", type=float, default=0.2)
+    s.add_argument("--manifest", default=None, help="also write the source files' manifest here (the workflow's copy)")
     s.add_argument("--out", required=True)
 
     s = stage("subset", "draw one (regime, size, seed) subset of the train pool")
@@ -71,7 +77,8 @@ def build_parser() -> argparse.ArgumentParser:
     def snapshot_options(s):
         s.add_argument("--snapshot", default=None,
                        help="resume state (.pt), not an output: saved during training, resumed from, removed at the end")
-        s.add_argument("--snapshot-every", type=int, default=0, help="save the resume state every N steps (0: never)")
+        s.add_argument("--snapshot-every", type=int, default=int(os.environ.get("GENAUG_SNAPSHOT_EVERY", 0)),
+                       help="save the resume state every N steps (0: never; default: $GENAUG_SNAPSHOT_EVERY, else 0)")
 
     s = cell_stage("train_gen", "train one generator on a cell's real subset")
     snapshot_options(s)
@@ -152,8 +159,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="gencls.json")
 
     def device_options(s):
-        s.add_argument("--device", default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+        s.add_argument("--device", default=os.environ.get("GENAUG_DEVICE", "auto"),
+                       help="auto (CUDA if present), cpu, cuda or cuda:N (default: $GENAUG_DEVICE, else auto)")
         s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
+        s.add_argument("--mem-mb", type=float, default=0,
+                       help="the rule's mem_mb: past it the job stops with the setting to lower (0: no limit)")
 
     def metric_options(s):
         s.add_argument("--per-class", default="auto",
@@ -233,6 +243,7 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--spheres", nargs="*", default=[], help="latent-sphere figures (.png) of filtered cells")
     s.add_argument("--gencls", nargs="*", default=[], help="gencls.csv (from `genaug table`)")
     s.add_argument("--meta", type=_json_arg, default={}, help="run metadata (JSON): effort, config")
+    s.add_argument("--dataset", default=None, help="the dataset cache, whose notes on how it was read are shown")
     s.add_argument("--out", required=True)
     return p
 
@@ -243,7 +254,7 @@ def run(args: argparse.Namespace, log) -> None:
     if args.stage == "prepare":
         stages.prepare(dataset=args.dataset, out=args.out, data_dir=args.data_dir, cache_dir=args.cache_dir,
                        image_size=args.image_size, channels=args.channels, test_fraction=args.test_fraction,
-                       log=log)
+                       manifest_out=args.manifest, log=log)
     elif args.stage == "subset":
         from .subsets import RegimeParams
 
@@ -329,7 +340,7 @@ def run(args: argparse.Namespace, log) -> None:
                      gen_metrics=args.gen_metrics[0] if args.gen_metrics else None,
                      probes=args.probes[0] if args.probes else None, tsne=args.tsne,
                      filters=args.filters[0] if args.filters else None, spheres=args.spheres,
-                     gencls=args.gencls[0] if args.gencls else None)
+                     gencls=args.gencls[0] if args.gencls else None, dataset=args.dataset)
         print(f"report -> {args.out}", file=log)
 
 
@@ -340,13 +351,43 @@ def main(argv: list[str] | None = None) -> int:
 
         return bench_main(argv[1:])
     args = build_parser().parse_args(argv)
-    log = sys.stderr
-    if args.log:
-        from pathlib import Path
+    from .process import die_with_snakemake, exclusive
 
-        Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-        log = open(args.log, "w", buffering=1)
+    die_with_snakemake()
+    if getattr(args, "mem_mb", 0):
+        from .memory import guard
+
+        guard(args.mem_mb, _memory_setting(args), args.stage)
+    with contextlib.ExitStack() as held:
+        try:  # before the log is opened: a refused second process must not truncate the running one's log
+            if getattr(args, "snapshot", None):
+                held.enter_context(exclusive(args.snapshot, f"{args.stage} for {args.out}"))
+        except GenaugError as err:
+            print(f"genaug {args.stage}: error: {err}", file=sys.stderr)
+            return 2
+        return _run_logged(args)
+
+
+def _memory_setting(args) -> str:
+    """The config field that sizes a job's memory, named in the memory guard's error."""
+    if args.stage == "train_gen" and isinstance(getattr(args, "spec", None), dict):
+        train = args.spec.get("train") or {}
+        return f"models.{args.spec.get('name', '?')}.batch_size = {train.get('batch_size', '?')}"
+    if args.stage == "train_clf" and isinstance(getattr(args, "classifier", None), dict):
+        train = args.classifier.get("train") or {}
+        return f"classifiers.{args.classifier.get('name', '?')}.batch_size = {train.get('batch_size', '?')}"
+    return f"the {args.stage} job's batch and set sizes"
+
+
+def _run_logged(args) -> int:
+    """Run a stage with its log file; a GenaugError becomes its message and exit status 2."""
+    log = sys.stderr
     try:
+        if args.log:
+            from pathlib import Path
+
+            Path(args.log).parent.mkdir(parents=True, exist_ok=True)
+            log = open(args.log, "w", buffering=1)
         run(args, log)
     except GenaugError as err:
         message = f"genaug {args.stage}: error: {err}"

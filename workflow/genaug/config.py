@@ -13,6 +13,9 @@ from .errors import GenaugError
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
 COMBINED = "combined"  # the model-axis row whose synthetic set mixes several generators' (grid.combined)
 RESERVED = (*ARMS, COMBINED)
+# Config keys that change how jobs run, never what they compute: they reach jobs through the environment
+# (workflow/rules/common.smk), so changing one reruns nothing, not even the report.
+RUN_ONLY_KEYS = ("device", "snapshot_every")
 TRAIN_SETS = ("mixed", "synthetic")  # what a generator row's classifier trains on; ARMS train on `real`
 NO_FILTER = "none"  # the filter axis value that keeps every synthetic image
 # Registered filters (filters.py), usable in grid.filters without a `filters:` entry: 003's latent sphere
@@ -391,6 +394,59 @@ def check_renamed(config: dict) -> None:
                 raise ConfigError(f"{where}.{old}: {why}; use {new} instead")
 
 
+# The class names of the built-in datasets (torchvision's and scikit-learn's; tests/test_bad_input.py checks
+# them against the loaders), so a misspelt class in the config fails before any job. A folder's are unknown
+# until it is read: `subset` checks those.
+BUILTIN_CLASSES = {
+    "fashion_mnist": ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
+                      "Ankle boot"],
+    "mnist": [f"{i} - {w}" for i, w in enumerate(
+        ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])],
+    "digits": [str(i) for i in range(10)],
+}
+
+
+def _check_minority_classes(config: dict) -> None:
+    classes = BUILTIN_CLASSES.get(config["dataset"])
+    if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
+        return
+    field = "regimes.semi_balanced.minority_classes"
+    wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", ["Pullover", "Shirt"])
+    for c in wanted:
+        if isinstance(c, int) and not 0 <= c < len(classes):
+            raise ConfigError(f"{field}: index {c} is out of range 0..{len(classes) - 1}")
+        if not isinstance(c, int) and str(c).lower() not in [k.lower() for k in classes]:
+            raise ConfigError(f"{field}: {c!r} is not a class of {config['dataset']} (classes: {', '.join(classes)}); "
+                              "use class names or indices")
+
+
+# Regimes that give every class the same number of real images, so policy balance asks for none.
+EQUAL_CLASS_REGIMES = ("balanced", "shots")
+
+
+def _check_synthesis_makes_images(config: dict) -> None:
+    """A generator arm with no synthetic images would pass as a result (its classifier trains on the real set
+    alone); refuse every synthesis setting that is known before any job to make none."""
+    for name in generator_models(config):
+        base = split_model(name)[0]
+        spec, own = synthesis_spec(config, name), (model_entries(config)[base].get("synthesis") or {})
+
+        def where(key):
+            return f"models.{base}.synthesis.{key}" if key in own else f"synthesis.{key}"
+
+        if spec["policy"] == "per_class" and int(spec["per_class"]) < 1:
+            raise ConfigError(f"{where('per_class')}: {spec['per_class']} makes no synthetic images for {name}; give "
+                              "at least 1 per class")
+        if spec["policy"] == "ratio" and float(spec["ratio"]) <= 0:
+            raise ConfigError(f"{where('ratio')}: {spec['ratio']} makes no synthetic images for {name}; give a ratio "
+                              "above 0")
+        equal = [r for r in config["grid"]["regimes"] if r in EQUAL_CLASS_REGIMES]
+        if spec["policy"] == "balance" and equal:
+            raise ConfigError(f"{where('policy')}: balance tops each class up to the largest, so in regime "
+                              f"{equal[0]!r} (equal classes) {name} makes no synthetic images; use match, per_class "
+                              "or ratio, or drop that regime from grid.regimes")
+
+
 def check(config: dict) -> None:
     """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
     grid, models = config["grid"], model_entries(config)
@@ -410,6 +466,8 @@ def check(config: dict) -> None:
         if name not in RESERVED:
             sampling_spec(config, name)
             _check_clip(base, models[base])
+    _check_synthesis_makes_images(config)
+    _check_minority_classes(config)
     if COMBINED in grid["models"] and len(combined_members(config)) < 2:
         raise ConfigError("grid.models has 'combined', which mixes the synthetic sets of two or more generators; "
                           "list them in grid.combined (or put two or more generators in grid.models)")
@@ -568,7 +626,10 @@ def explain_schema_error(config: dict, schema_path) -> str:
 
     with open(schema_path) as f:
         schema = yaml.safe_load(f)
-    error = jsonschema.exceptions.best_match(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+    # A wrong value can also fail a conditional branch's `required` (per_class: "yes" is not true, so the
+    # branch for per-class false asks for label_strategy): name the value's own error first.
+    error = jsonschema.exceptions.best_match([e for e in errors if e.validator != "required"] or errors)
     if error is None:
         return "does not match workflow/schemas/config.schema.yaml"
     where = ".".join(str(p) for p in error.absolute_path) or "top level"

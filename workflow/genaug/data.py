@@ -7,30 +7,19 @@ Every stage reads the cache written by `genaug prepare` (one .npz per dataset), 
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .errors import GenaugError
+from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
+from .sources import DATASETS, IDX_FILES, TORCHVISION, idx_candidates, raw_files_in
 
-DATASETS = ("fashion_mnist", "mnist", "digits", "folder")
-
-# torchvision class name, the names its raw files have, and where Debian installs a copy.
-_TORCHVISION = {
-    "fashion_mnist": ("FashionMNIST", [Path("/usr/share/datasets/fashion-mnist")]),
-    "mnist": ("MNIST", []),
-}
-IDX_FILES = {  # raw file name -> number of dimensions it must have
-    "train-images-idx3-ubyte": 3,
-    "train-labels-idx1-ubyte": 1,
-    "t10k-images-idx3-ubyte": 3,
-    "t10k-labels-idx1-ubyte": 1,
-}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 
@@ -44,6 +33,7 @@ class Dataset:
     train_y: torch.Tensor
     test_x: torch.Tensor
     test_y: torch.Tensor
+    notes: list[str] = field(default_factory=list)  # choices made while reading the source, for the log and report
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -78,25 +68,26 @@ def check_idx(path: Path, ndim: int) -> None:
         raise GenaugError(f"{path}: IDX header says {dims} ({expected} bytes) but the file has {size} bytes; {fix}")
 
 
-def _raw_files_in(folder: Path) -> dict[str, Path] | None:
-    """Map each IDX file name to its path in `folder` (plain or .gz), or None if any is missing."""
-    found = {}
-    for name in IDX_FILES:
-        for candidate in (folder / name, folder / f"{name}.gz"):
-            if candidate.is_file():
-                found[name] = candidate
-                break
-        else:
-            return None
-    return found
-
-
 def _install_raw(files: dict[str, Path], raw: Path) -> None:
-    """Copy (and gunzip) IDX files into a torchvision raw folder, each atomically."""
+    """Copy (and gunzip) IDX files into a torchvision raw folder, each atomically.
+
+    A copy is redone when its source's path, size or modification time differ from those it was made from
+    (recorded in raw/.sources.json), so replacing a source file is never hidden by an old extracted copy.
+    """
     raw.mkdir(parents=True, exist_ok=True)
+    stamp_path = raw / ".sources.json"
+    try:
+        stamps = json.loads(stamp_path.read_text())
+    except (OSError, ValueError):
+        stamps = {}
+    changed = False
     for name, src in files.items():
         dst = raw / name
-        if dst.is_file():
+        if src.resolve() == dst.resolve():
+            continue
+        st = src.stat()
+        stamp = [str(src.resolve()), st.st_size, st.st_mtime_ns]
+        if dst.is_file() and stamps.get(name) == stamp:
             continue
         with atomic_path(dst) as tmp:
             opener = gzip.open if src.suffix == ".gz" else open
@@ -105,31 +96,30 @@ def _install_raw(files: dict[str, Path], raw: Path) -> None:
                     shutil.copyfileobj(fin, fout)
             except (OSError, EOFError) as err:  # gzip.BadGzipFile is an OSError
                 raise GenaugError(f"{src}: cannot read ({err}); replace it with an intact copy") from err
+        stamps[name], changed = stamp, True
+    if changed:
+        with atomic_path(stamp_path) as tmp:
+            Path(tmp).write_text(json.dumps(stamps, indent=1))
 
 
 def locate_torchvision_root(name: str, data_dir: str | Path | None, cache_dir: str | Path) -> Path:
     """Find the dataset's IDX files and return a torchvision root holding `<Class>/raw/` with them.
 
-    Looks, in order, in `data_dir`, in `cache_dir` (data/raw/), in the system copy (Debian's
-    dataset-fashion-mnist), then tries torchvision's download into `cache_dir`.
+    Looks, in order, in `data_dir`, in the system copy (Debian's dataset-fashion-mnist), in `cache_dir`
+    (data/raw/), then tries torchvision's download into `cache_dir` (sources.idx_candidates).
     """
-    tv_name, system_dirs = _TORCHVISION[name]
+    tv_name = TORCHVISION[name][0]
     cache_dir = Path(cache_dir)
     tried: list[str] = []
-    candidates: list[tuple[Path, Path]] = []  # (folder that may hold the files, torchvision root to use)
-    if data_dir is not None:
-        data_dir = Path(data_dir)
-        candidates += [(data_dir / tv_name / "raw", data_dir), (data_dir, cache_dir)]
-    candidates.append((cache_dir / tv_name / "raw", cache_dir))
-    candidates += [(d, cache_dir) for d in system_dirs]
+    candidates = idx_candidates(name, data_dir, cache_dir)
 
     for folder, root in candidates:
-        files = _raw_files_in(folder)
+        files = raw_files_in(folder)
         if files is None:
             tried.append(f"{folder}: not all of {', '.join(IDX_FILES)} (.gz or plain) are there")
             continue
         raw = root / tv_name / "raw"
-        _install_raw(files, raw)  # no-op for files already there uncompressed
+        _install_raw(files, raw)  # no-op for copies made from these very files
         for fname, ndim in IDX_FILES.items():
             check_idx(raw / fname, ndim)
         return root
@@ -160,7 +150,7 @@ def _load_torchvision(name: str, data_dir, cache_dir) -> Dataset:
     from torchvision import datasets
 
     root = locate_torchvision_root(name, data_dir, cache_dir)
-    cls = getattr(datasets, _TORCHVISION[name][0])
+    cls = getattr(datasets, TORCHVISION[name][0])
     train, test = cls(str(root), train=True, download=False), cls(str(root), train=False, download=False)
     for split, prefix in ((train, "train"), (test, "t10k")):
         if len(split.data) != len(split.targets):
@@ -204,73 +194,153 @@ def _load_digits(image_size: int, test_fraction: float) -> Dataset:
 # ---------------------------------------------------------------- a user's ImageFolder tree
 
 
-def _scan_class_folders(root: Path) -> dict[str, list[Path]]:
+def _class_files(folder: Path) -> list[Path]:
+    """Every non-hidden file under a class folder, nested subfolders included, in a fixed order."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def _scan_class_folders(root: Path, notes: list[str]) -> dict[str, list[Path]]:
+    """root/<class>/**: each class folder's files; images in nested subfolders belong to their class (noted)."""
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     if len(classes) < 2:
         raise GenaugError(f"{root}: a folder dataset needs at least two class subfolders (root/<class>/*.png)")
     out = {}
     for c in classes:
-        files = sorted(p for p in c.iterdir() if p.is_file() and not p.name.startswith("."))
+        files = _class_files(c)
         if not files:
             raise GenaugError(f"{c}: class folder holds no images; add images or remove the folder")
+        nested = [p for p in files if p.parent != c]
+        if nested:
+            notes.append(f"{c}: {len(nested)} of {len(files)} images read from nested subfolders into class "
+                         f"{c.name!r} (e.g. {nested[0].relative_to(c)})")
         out[c.name] = files
     return out
 
 
-def _read_image(path: Path, mode: str, size: int) -> np.ndarray:
+# Pillow modes by how their pixels are stored: 16-bit integer, grey, and colour or palette.
+_MODES_16BIT = {"I;16", "I;16B", "I;16L", "I;16N"}
+_MODES_GREY = {"1", "L", "LA", "La", "I", "F", *_MODES_16BIT}
+_MODES_ALPHA = {"LA", "La", "RGBA", "RGBa", "PA"}
+
+
+def _has_alpha(im) -> bool:
+    return im.mode in _MODES_ALPHA or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
+
+
+def _is_grey(im) -> bool:
+    """An image's real channel count: grey modes, and palette images whose colours are all grey."""
+    if im.mode in _MODES_GREY:
+        return True
+    if im.mode in ("P", "PA"):
+        rgb = np.asarray(im.convert("RGB"))
+        return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
+    return False
+
+
+def _decode(im, path: Path, mode: str) -> tuple[np.ndarray, str | None]:
+    """Pixels as (H, W) or (H, W, 3) in `mode` ("L" or "RGB"): uint8 as Pillow gives them, float64 in [0, 1]
+    for 16-bit and floating-point images, whose range an 8-bit conversion would clip; and what was done."""
+    if im.mode in _MODES_16BIT or im.mode in ("I", "F"):
+        a = np.asarray(im).astype(np.float64)
+        top, what = (1.0, "floating-point") if im.mode == "F" else (65535.0, "16-bit")
+        if a.size and (a.min() < 0 or a.max() > top):
+            raise GenaugError(
+                f"{path}: {what} image with values {a.min():g}..{a.max():g}, outside 0..{top:g}; save it as an "
+                f"8- or 16-bit image (or, floating-point, scaled to 0..1)")
+        a = a / top
+        return (np.repeat(a[..., None], 3, axis=2) if mode == "RGB" else a), f"{what} image scaled to 8 bits"
+    if _has_alpha(im):  # transparent pixels hold arbitrary colour: composite onto black
+        rgba = np.asarray(im.convert("RGBA")).astype(np.float64)
+        rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)
+        if mode == "L":  # ITU-R 601-2 luma, Pillow's own L conversion
+            rgb = rgb @ np.array([0.299, 0.587, 0.114])
+        return np.clip(np.round(rgb), 0, 255).astype(np.uint8), "transparent pixels composited onto black"
+    return np.asarray(im.convert(mode), dtype=np.uint8), None
+
+
+def _resize(a: np.ndarray, size: int) -> np.ndarray:
+    """Bicubic to size x size: uint8 through Pillow's 8-bit path, float per channel in Pillow's F mode."""
+    from PIL import Image
+
+    if a.shape[:2] == (size, size):
+        return a if a.dtype == np.uint8 else np.clip(np.round(a * 255), 0, 255).astype(np.uint8)
+    if a.dtype == np.uint8:
+        return np.asarray(Image.fromarray(a).resize((size, size), Image.BICUBIC), dtype=np.uint8)
+    chans = [a] if a.ndim == 2 else [a[..., i] for i in range(a.shape[2])]
+    out = [np.asarray(Image.fromarray(c.astype(np.float32), mode="F").resize((size, size), Image.BICUBIC))
+           for c in chans]
+    out = out[0] if a.ndim == 2 else np.stack(out, axis=2)
+    return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
+
+
+def _read_image(path: Path, mode: str, size: int) -> tuple[np.ndarray, str | None]:
+    """One image as uint8 (C, size, size) in `mode`, and the conversion it needed beyond resizing, if any."""
     from PIL import Image, UnidentifiedImageError
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
         raise GenaugError(f"{path}: not an image file; move it out of the dataset folder")
     try:
         with Image.open(path) as im:
-            im = im.convert(mode).resize((size, size), Image.BICUBIC)
-            arr = np.asarray(im, dtype=np.uint8)
-    except (UnidentifiedImageError, OSError) as err:
+            a, did = _decode(im, path, mode)
+    except (UnidentifiedImageError, OSError, ValueError) as err:
         raise GenaugError(f"{path}: cannot be read as an image ({err}); fix or remove it") from err
-    return arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)
+    arr = _resize(a, size)
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), did
 
 
-def _folder_mode(files: list[Path], channels: str | int) -> str:
+def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> str:
+    """Grey ("L") or colour ("RGB"): as configured, or auto: grey unless some image really has colour."""
     if channels in (1, "1"):
         return "L"
     if channels in (3, "3"):
         return "RGB"
     from PIL import Image
 
-    for path in files:  # auto: grayscale unless some image has colour
+    for path in files:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             try:
                 with Image.open(path) as im:
-                    if im.mode not in ("1", "L", "LA", "I", "I;16", "F"):
+                    if not _is_grey(im):
+                        notes.append(f"channels auto: 3 (colour), first colour image {path}")
                         return "RGB"
-            except OSError:
+            except (OSError, ValueError):
                 continue  # reported with its path when it is read
+    notes.append("channels auto: 1 (every image is grey)")
     return "L"
 
 
 def _load_folder(root: str | Path | None, image_size: int, channels, test_fraction: float) -> Dataset:
-    """An ImageFolder tree root/<class>/*; root/train and root/test are used as the splits if present."""
+    """An ImageFolder tree root/<class>/**; root/train and root/test are used as the splits if present.
+
+    Every choice made on the user's behalf (nested folders, grey or colour, 16-bit scaling, transparency) is
+    kept in the dataset's notes, which the prepare log and the report show.
+    """
     if root is None:
         raise GenaugError("dataset 'folder' needs data_dir in config.yaml: the root of root/<class>/*.png")
     root = Path(root)
     if not root.is_dir():
         raise GenaugError(f"data_dir {root} is not a directory; set data_dir to the folder dataset's root")
+    notes: list[str] = []
     split_roots = (root / "train", root / "test")
     if all(p.is_dir() for p in split_roots):
-        trees = [_scan_class_folders(p) for p in split_roots]
+        trees = [_scan_class_folders(p, notes) for p in split_roots]
         if list(trees[0]) != list(trees[1]):
             raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
     else:
-        trees = [_scan_class_folders(root)]
+        trees = [_scan_class_folders(root, notes)]
     classes = list(trees[0])
-    mode = _folder_mode([f for tree in trees for files in tree.values() for f in files], channels)
+    mode = _folder_mode([f for tree in trees for files in tree.values() for f in files], channels, notes)
+    done: dict[str, int] = {}
 
     def read(tree):
         xs, ys = [], []
         for label, c in enumerate(classes):
             for path in tree[c]:
-                xs.append(_read_image(path, mode, image_size))
+                x, did = _read_image(path, mode, image_size)
+                if did:
+                    done[did] = done.get(did, 0) + 1
+                xs.append(x)
                 ys.append(label)
         return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long)
 
@@ -286,7 +356,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
             raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
         i_tr, i_te = np.sort(i_tr), np.sort(i_te)
         train_x, train_y, test_x, test_y = x[i_tr], y[i_tr], x[i_te], y[i_te]
-    return Dataset("folder", classes, train_x, train_y, test_x, test_y)
+    notes += [f"{n} images: {did}" for did, n in sorted(done.items())]
+    return Dataset("folder", classes, train_x, train_y, test_x, test_y, notes)
 
 
 # ---------------------------------------------------------------- entry points
@@ -302,7 +373,7 @@ def load_source(
     test_fraction: float = 0.2,
 ) -> Dataset:
     """Load a dataset from wherever its files are; see the README's data section for the search order."""
-    if name in _TORCHVISION:
+    if name in TORCHVISION:
         return _load_torchvision(name, data_dir, cache_dir)
     if name == "digits":
         return _load_digits(image_size, 0.3)
@@ -311,8 +382,10 @@ def load_source(
     raise GenaugError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 
-def save_dataset(ds: Dataset, path: str | Path) -> None:
-    """Write the cache every later stage loads (uncompressed, so loading is a memory copy)."""
+def save_dataset(ds: Dataset, path: str | Path, manifest: dict | None = None) -> None:
+    """Write the cache every later stage loads (uncompressed, so loading is a memory copy), with the manifest
+    of the source files it was read from (sources.manifest), which tells the workflow it is tracked."""
+    extra = {} if manifest is None else {"manifest": np.array(json.dumps(manifest))}
     save_npz(
         path,
         compress=False,
@@ -322,6 +395,8 @@ def save_dataset(ds: Dataset, path: str | Path) -> None:
         train_y=ds.train_y.numpy(),
         test_x=ds.test_x.numpy(),
         test_y=ds.test_y.numpy(),
+        notes=np.array(ds.notes, dtype=str),
+        **extra,
     )
 
 
@@ -336,9 +411,10 @@ def load_dataset(path: str | Path) -> Dataset:
                 train_y=torch.from_numpy(z["train_y"]).long(),
                 test_x=torch.from_numpy(z["test_x"]),
                 test_y=torch.from_numpy(z["test_y"]).long(),
+                notes=[str(n) for n in z["notes"]] if "notes" in z.files else [],
             )
     except NPZ_ERRORS as err:
-        raise GenaugError(f"{path}: not a readable dataset cache ({err}); delete it and rerun `genaug prepare`") from err
+        raise GenaugError(f"{path}: not a readable dataset cache ({err}); {rebuild_hint(path)}") from err
 
 
 def to_float(x: torch.Tensor) -> torch.Tensor:

@@ -12,3 +12,10 @@ class Diverged(GenaugError):
     def __init__(self, message: str, history: list[dict] | None = None):
         super().__init__(message)
         self.history = history or []
+
+
+def rebuild_hint(path) -> str:
+    """The fix for a damaged or stale output: the command that rebuilds it. Deleting the file is not one: with
+    its dependents present, `snakemake` then finds nothing to do."""
+    return (f"rebuild it with `snakemake {path} --force` from the workflow's directory; then `snakemake` reruns "
+            "what depends on it")

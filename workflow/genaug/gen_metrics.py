@@ -29,8 +29,8 @@ from .config import FID_WEIGHTS_NAME
 from .config import find_inception_weights as inception_weights
 from .data import load_dataset
 from .device import setup as setup_device
-from .errors import GenaugError
-from .io import atomic_path, read_json, save_npz, write_json
+from .errors import GenaugError, rebuild_hint
+from .io import CorruptFile, load_torch, read_json, save_npz, save_torch, write_json
 from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, prdc,
                       reference_classifier)
 from .subsets import metric_count, metric_reference_indices, validation_indices
@@ -87,10 +87,9 @@ def reference(*, data, out_model, out_features, out_floor, validation_per_class:
     val = validation_indices(ds.train_y.numpy(), validation_per_class, ds.num_classes)
     net, accuracy = reference_classifier(ds, val, device=dev, epochs=epochs, log=log)
     feats = features(net, ds.test_x[torch.from_numpy(ref)])
-    with atomic_path(out_model) as tmp:
-        torch.save({"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": "cnn",
-                    "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
-                    "test_accuracy": accuracy, "dataset": ds.name}, tmp)
+    save_torch(out_model, {"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": "cnn",
+                           "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
+                           "test_accuracy": accuracy, "dataset": ds.name})
     save_npz(out_features, features=feats.astype(np.float32), labels=ds.test_y.numpy()[ref].astype(np.int64),
              indices=ref, per_class=np.array(n), test_accuracy=np.array(accuracy))
     floor_y = ds.test_y[torch.from_numpy(floor)]
@@ -122,7 +121,10 @@ def inception_reference(*, data, out, weights=None, per_class="auto", device="au
 
 def load_reference(path, device):
     """The reference classifier (eval mode, on device) and its checkpoint dict."""
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        ckpt = load_torch(path)
+    except CorruptFile as err:
+        raise GenaugError(f"{err}; {rebuild_hint(path)}") from err
     net = build_classifier(ckpt["arch"], ckpt["image_shape"], ckpt["num_classes"])
     net.load_state_dict(ckpt["state_dict"])
     return net.to(device).to(memory_format=torch.channels_last).eval(), ckpt

@@ -15,7 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from . import __version__
+from . import __version__, sources
 from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
@@ -24,7 +24,7 @@ from .config import TRAIN_SETS, flip_for
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import name as device_name
 from .device import setup as setup_device
-from .errors import Diverged, GenaugError
+from .errors import Diverged, GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz, write_csv, write_json
 from .labels import synthesize, synthetic_counts
 from .report.figures import sample_grid
@@ -32,17 +32,30 @@ from .subsets import RegimeParams, Subset, draw_subset, parse_size, scoring_indi
 
 
 def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=28, channels="auto",
-            test_fraction=0.2, log=sys.stderr) -> None:
-    """Load a dataset from its source and write the uint8 cache every later stage reads."""
+            test_fraction=0.2, manifest_out=None, log=sys.stderr) -> None:
+    """Load a dataset from its source and write the uint8 cache every later stage reads.
+
+    The cache records the manifest of the files it was read from (sources.manifest); with `manifest_out` the
+    manifest is also written there, before the cache, so the workflow's copy describes what was read.
+    """
     t0 = time.perf_counter()
+    before = sources.manifest(dataset, data_dir, cache_dir)
     ds = load_source(dataset, data_dir=data_dir, cache_dir=cache_dir, image_size=image_size, channels=channels,
                      test_fraction=test_fraction)
-    save_dataset(ds, out)
+    after = sources.manifest(dataset, data_dir, cache_dir)
+    if before.get("files") is not None and after != before:
+        raise GenaugError(f"the files of dataset {dataset!r} ({after.get('root')}) changed while prepare read them; "
+                          f"rerun when they are complete")
+    if manifest_out is not None:
+        sources.write_manifest(manifest_out, after)
+    save_dataset(ds, out, manifest=after)
     print(
         f"{ds.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images of shape {ds.image_shape}, "
         f"{ds.num_classes} classes ({time.perf_counter() - t0:.1f}s)",
         file=log,
     )
+    for note in ds.notes:
+        print(f"note: {note}", file=log)
 
 
 def subset(*, data, regime: str, size: str, seed: int, out, validation_per_class: int = 100,
@@ -184,6 +197,11 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     if model is None:
         _write_diverged(out, grid_png, ds, meta, ckpt["diverged"], log=log)
         return
+    if counts.sum() == 0:  # config.check refuses the settings known to do this; a subset can still
+        _write_diverged(out, grid_png, ds, meta, f"empty: synthesis policy {policy} asks for no synthetic images "
+                        f"in this cell (real counts {sub.counts.tolist()}); the arm would be the baseline again",
+                        log=log)
+        return
     model.set_sampling(sampling, classes=ds.classes, log=log)
     kept_x, kept_y = torch.zeros((0, *ds.image_shape), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     if metric is not None and reuse is not None:
@@ -323,7 +341,7 @@ def load_synthetic(path, image_shape, num_classes: int):
         with np.load(path) as z:
             images, labels, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
     except NPZ_ERRORS as err:
-        raise GenaugError(f"{path}: not a readable synthetic set ({err}); delete it and rerun its sample job") from err
+        raise GenaugError(f"{path}: not a readable synthetic set ({err}); {rebuild_hint(path)}") from err
     if images.dtype != np.uint8 or images.shape[1:] != tuple(image_shape) or len(images) != len(labels):
         raise GenaugError(f"{path}: expected uint8 images of shape {tuple(image_shape)} with one label each")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .errors import GenaugError
+from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz
 
 REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
@@ -79,7 +79,7 @@ class Subset:
                     classes=[str(c) for c in z["classes"]],
                 )
         except NPZ_ERRORS as err:
-            raise GenaugError(f"{path}: not a readable subset file ({err}); delete it and rerun") from err
+            raise GenaugError(f"{path}: not a readable subset file ({err}); {rebuild_hint(path)}") from err
 
 
 def parse_size(regime: str, token: str) -> int:

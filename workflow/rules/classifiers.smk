@@ -22,10 +22,9 @@ rule train_clf:
         classifier=lambda w: q(gcfg.classifier_spec(config, w.clf)),
         extra=train_clf_extra,
         test=TEST_ARGS,
-        device=config["device"],
         snapshot=snapshot_args("train_clf", CELL_PATH),
     shell:
         "genaug train_clf --data {input.data} --subset {input.subset} --classifier {params.classifier} "
         "--model {wildcards.model} --filter {wildcards.filter} {params.extra} {params.test} --seed {wildcards.seed} "
-        "--device {params.device} --threads {threads} {params.snapshot} --out {output.metrics} --embeddings {output.embeddings} "
+        "--threads {threads} --mem-mb {resources.mem_mb} {params.snapshot} --out {output.metrics} --embeddings {output.embeddings} "
         "--log {log}"

@@ -25,6 +25,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from genaug import config as gcfg  # noqa: E402  (torch-free)
+from genaug import sources  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
 try:
@@ -45,10 +46,31 @@ try:
 except GenaugError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
 
+# Settings that change how a job runs but not what it computes reach the jobs through the environment, not
+# through params: Snakemake reruns a job whose params changed, and a new device or snapshot interval must not
+# rerun a grid. Job-side snakemake processes (SLURM) parse this file too, so they set the same values.
+# (gcfg.RUN_ONLY_KEYS lists them; the report's params leave them out for the same reason.)
+os.environ["GENAUG_DEVICE"] = str(config["device"])
+os.environ["GENAUG_SNAPSHOT_EVERY"] = str(config["snapshot_every"])
+
 DS = config["dataset"]
 RES = f"results/{DS}"
 LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
+SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes of the dataset's files
+# prepare depends on it, and it is rewritten only when a source file changed: a changed folder is re-read.
+_SOURCE_TRACKED = sources.track_source(
+    SOURCE_MANIFEST,
+    sources.manifest(DS, config.get("data_dir"), "data/raw"),
+    f"{RES}/dataset.npz",
+    write=workflow.is_main_process,
+)
+
+
+def source_manifest():
+    return [SOURCE_MANIFEST] if _SOURCE_TRACKED else []
+
+
 SEEDS = config["seeds"]
 REGIMES = config["grid"]["regimes"]
 MODELS = gcfg.grid_models(config)  # diffusion names carry their sampler: cddpm@dpm20-eta1-g2
@@ -270,8 +292,9 @@ def train_clf_extra(wildcards, input):
 
 
 def snapshot_args(rule, cell):
-    """Where a training job keeps its resume snapshot (a `{wildcard}` pattern), and how often it saves it."""
-    return f"--snapshot {SNAPSHOTS}/{rule}/{cell}.pt --snapshot-every {config['snapshot_every']}"
+    """Where a training job keeps its resume snapshot (a `{wildcard}` pattern); how often it saves one comes
+    from GENAUG_SNAPSHOT_EVERY (see below)."""
+    return f"--snapshot {SNAPSHOTS}/{rule}/{cell}.pt"
 
 
 def trained_model(wildcards):

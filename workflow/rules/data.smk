@@ -2,6 +2,8 @@
 
 
 rule prepare:
+    input:
+        source_manifest(),
     output:
         f"{RES}/dataset.npz",
     log:
@@ -20,8 +22,10 @@ rule prepare:
         ),
         folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
         f"--test-fraction {config['folder']['test_fraction']}",
+        manifest=lambda wildcards, input: f"--manifest {input[0]}" if input else "",
     shell:
-        "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} --out {output} --log {log}"
+        "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} "
+        "{params.manifest} --out {output} --log {log}"
 
 
 rule subset:

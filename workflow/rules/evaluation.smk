@@ -24,11 +24,10 @@ rule reference:
         per_class=GEN_METRICS["per_class"],
         k=GEN_METRICS["prdc_k"],
         kid=GEN_METRICS["kid_subset_size"],
-        device=config["device"],
     shell:
         "genaug reference --data {input} --validation-per-class {params.val} --epochs {params.epochs} "
         "--per-class {params.per_class} --prdc-k {params.k} --kid-subset-size {params.kid} "
-        "--device {params.device} --threads {threads} --out-model {output.model} "
+        "--threads {threads} --mem-mb {resources.mem_mb} --out-model {output.model} "
         "--out-features {output.features} --out-floor {output.floor} --log {log}"
 
 
@@ -49,10 +48,9 @@ rule inception_reference:
     params:
         weights=shlex.quote(str(INCEPTION_WEIGHTS)),
         per_class=GEN_METRICS["per_class"],
-        device=config["device"],
     shell:
         "genaug inception_reference --data {input} --weights {params.weights} --per-class {params.per_class} "
-        "--device {params.device} --threads {threads} --out {output} --log {log}"
+        "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 
 
 # A metric set is a generator's own draw of gen_metrics.per_class images of every class (metric_sets), or
@@ -81,12 +79,10 @@ rule metric_set:
         policy=lambda w: sample_args(w.sgen),
         per_class=GEN_METRICS["per_class"],
         pool=lambda w: gcfg.FILTER_POOL if w.mkind == "metric_pools" else 1,
-        device=config["device"],
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
         "{params.policy} --metric-per-class {params.per_class} --pool {params.pool} --reuse {input.reuse} "
-        "--device {params.device} "
-        "--threads {threads} --out {output} --log {log}"
+        "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 
 
 use rule combine as combine_metric_set with:
@@ -155,12 +151,11 @@ rule gen_metrics:
         inception=inception_args,
         k=GEN_METRICS["prdc_k"],
         kid=GEN_METRICS["kid_subset_size"],
-        device=config["device"],
     shell:
         "genaug gen_metrics --synthetic {input.synthetic} --model {wildcards.synth} --filter {wildcards.filter} "
         "--reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
-        "{params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} --device {params.device} "
-        "--threads {threads} --out {output} --log {log}"
+        "{params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} "
+        "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 
 
 rule gen_metrics_table:

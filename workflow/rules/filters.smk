@@ -19,11 +19,10 @@ rule autoencoder:
         runtime=60,
     params:
         spec=q(gcfg.autoencoder_spec(config)),
-        device=config["device"],
         snapshot=snapshot_args("autoencoder", "{regime}/{size}/s{seed}"),
     shell:
         "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
-        "--device {params.device} --threads {threads} {params.snapshot} --out {output.model} "
+        "--threads {threads} --mem-mb {resources.mem_mb} {params.snapshot} --out {output.model} "
         "--loss-log {output.loss} --log {log}"
 
 
@@ -67,11 +66,10 @@ rule filter:
             if "reference" in input.keys()
             else f"--autoencoder {input.autoencoder}"
         ),
-        device=config["device"],
     shell:
         "genaug filter --data {input.data} --subset {input.subset} --synthetic {input.synthetic} --seed {wildcards.seed} "
         "--spec {params.spec} --name {wildcards.filter} --model {wildcards.synth} {params.space} "
-        "--device {params.device} --threads {threads} --out {output.synthetic} --stats {output.stats} "
+        "--threads {threads} --mem-mb {resources.mem_mb} --out {output.synthetic} --stats {output.stats} "
         "--png {output.png} --log {log}"
 
 

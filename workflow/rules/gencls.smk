@@ -25,12 +25,11 @@ rule gencls:
             if gcfg.sampling_spec(config, w.sgen)
             else ""
         ),
-        device=config["device"],
     shell:
         "genaug gencls --data {input.data} --subset {input.subset} --generator {input.model} "
         "--autoencoder {input.autoencoder} --model {wildcards.sgen} --seed {wildcards.seed} {params.args} "
         "{params.sampling} "
-        "--device {params.device} --threads {threads} --out {output} --log {log}"
+        "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 
 
 rule gencls_table:

@@ -20,11 +20,10 @@ rule train_gen:
         gpu=lambda w: gpu_count(w.gen),
     params:
         spec=lambda w: q(gcfg.generator_spec(config, w.gen)),
-        device=config["device"],
         snapshot=snapshot_args("train_gen", "{gen}/{regime}/{size}/s{seed}"),
     shell:
         "genaug train_gen --data {input.data} --subset {input.subset} --spec {params.spec} --seed {wildcards.seed} "
-        "--device {params.device} --threads {threads} {params.snapshot} --out {output.model} "
+        "--threads {threads} --mem-mb {resources.mem_mb} {params.snapshot} --out {output.model} "
         "--loss-log {output.loss} --log {log}"
 
 
@@ -51,10 +50,9 @@ rule sample:
         gpu=lambda w: gpu_count(w.sgen, sampling=True),
     params:
         policy=lambda w: sample_args(w.sgen),
-        device=config["device"],
     shell:
         "genaug sample --data {input.data} --subset {input.subset} --generator {input.model} --seed {wildcards.seed} "
-        "{params.policy} --device {params.device} --threads {threads} --out {output.synthetic} --grid {output.grid} "
+        "{params.policy} --threads {threads} --mem-mb {resources.mem_mb} --out {output.synthetic} --grid {output.grid} "
         "--log {log}"
 
 

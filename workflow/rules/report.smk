@@ -20,6 +20,7 @@ rule aggregate:
 rule report:
     input:
         summary=f"{RES}/summary.csv",
+        dataset=f"{RES}/dataset.npz",
         samples=all_sample_grids(),
         gen_metrics=[f"{RES}/gen_metrics.csv"] if all_gen_metrics() else [],
         probes=[f"{RES}/probes.csv"] if all_probes() else [],
@@ -41,8 +42,9 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
-        meta=q({"effort": config["effort"], "config": config}),
+        meta=q({"effort": config["effort"],
+                "config": {k: v for k, v in config.items() if k not in gcfg.RUN_ONLY_KEYS}}),
     shell:
         "genaug report --summary {input.summary} --samples {input.samples} --gen-metrics {input.gen_metrics} "
         "--probes {input.probes} --tsne {input.tsne} --filters {input.filters} --spheres {input.spheres} "
-        "--gencls {input.gencls} --meta {params.meta} --out {output} --log {log}"
+        "--gencls {input.gencls} --dataset {input.dataset} --meta {params.meta} --out {output} --log {log}"

@@ -13,8 +13,8 @@ import torch
 import torch.nn as nn
 
 from ..checkpoint import Snapshots
-from ..errors import GenaugError
-from ..io import save_torch
+from ..errors import GenaugError, rebuild_hint
+from ..io import CorruptFile, load_torch, save_torch
 from .base import Generator, PerClass, fit
 from .biggan import BigGAN
 from .conv_vae import ConvVAE
@@ -97,14 +97,16 @@ def load(path, device="cpu") -> tuple[nn.Module | None, dict]:
 
     The model is None when the checkpoint records a diverged training (ckpt["diverged"] says why)."""
     try:
-        ckpt = torch.load(path, map_location=device, weights_only=True)
+        ckpt = load_torch(path, map_location=device)
         meta = ckpt["meta"]
         if ckpt.get("diverged"):
             return None, ckpt
         model = build(ckpt["spec"], meta["image_shape"], meta["num_classes"])
+    except CorruptFile as err:
+        raise GenaugError(f"{err}; {rebuild_hint(path)}") from err
     except (OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
         raise GenaugError(
-            f"{path}: not a readable generator checkpoint ({type(err).__name__}: {err}); delete it and rerun train_gen"
+            f"{path}: not a readable generator checkpoint ({type(err).__name__}: {err}); {rebuild_hint(path)}"
         ) from err
     try:
         model.load_state_dict(ckpt["state_dict"])
@@ -112,7 +114,7 @@ def load(path, device="cpu") -> tuple[nn.Module | None, dict]:
         first = str(err).strip().splitlines()[0]
         raise GenaugError(
             f"{path}: its weights do not fit the {ckpt['spec'].get('family')!r} model its spec describes ({first}); "
-            "delete it and rerun train_gen"
+            f"{rebuild_hint(path)}"
         ) from err
     return model.to(device).eval(), ckpt
 

@@ -370,17 +370,24 @@ def _machines(df: pd.DataFrame) -> list[str]:
             "intervals over seeds still hold; an exact rerun of a cell needs the same kind of machine"]
 
 
-def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None) -> list[str]:
-    cfg = meta.get("config", {})
+def _dataset_notes(path) -> list[str]:
+    """The choices `prepare` made reading the dataset (16-bit scaling, nested folders, grey or colour)."""
+    if not path:
+        return []
+    with np.load(path) as z:
+        return [str(n) for n in z["notes"]] if "notes" in z.files else []
+
+
+def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: list[str] = ()) -> list[str]:
     items = [
         f"genaug {__version__}, Python {platform.python_version()}, torch {_e(_version('torch'))}, "
         f"scikit-learn {_e(_version('scikit-learn'))}, pandas {pd.__version__}",
-        f"effort <b>{_e(meta.get('effort', '?'))}</b>, seeds {sorted(df['seed'].unique().tolist())}, "
-        f"device {_e(cfg.get('device', '?'))}",
+        f"effort <b>{_e(meta.get('effort', '?'))}</b>, seeds {sorted(df['seed'].unique().tolist())}",
         f"{len(df)} classifier runs; classifier wall time {df['wall_time_s'].sum() / 3600:.2f} h in total "
         f"(median {df['wall_time_s'].median():.0f} s per run)" if "wall_time_s" in df and df["wall_time_s"].notna().any()
         else f"{len(df)} classifier runs",
         *_machines(df),
+        *(f"dataset read: {_e(n)}" for n in notes),
     ]
     if gen is not None and len(gen):
         ref = gen["reference_test_accuracy"].dropna()
@@ -422,9 +429,10 @@ def label_filtered(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
-                 tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None) -> None:
+                 tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None,
+                 dataset=None) -> None:
     """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs,
-    filters.csv, gencls.csv and the latent-sphere figures)."""
+    filters.csv, gencls.csv, the latent-sphere figures and the dataset cache's notes on how it was read)."""
     from . import fewshot
 
     meta = meta or {}
@@ -534,7 +542,7 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     if sample_pngs:
         parts += gallery("<h2 id=samples>Synthetic samples</h2>", sample_pngs, depth=4)
     parts += few
-    parts += _run_summary(df, meta, gen)
+    parts += _run_summary(df, meta, gen, _dataset_notes(dataset))
     parts += ["<h3>Configuration</h3>",
               f"<pre>{_e(json.dumps(meta.get('config', {}), indent=2, sort_keys=True))}</pre>"]
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>genaug report</title><style>{CSS}</style></head>"

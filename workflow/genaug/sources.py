@@ -1,0 +1,135 @@
+"""Where a dataset's files are, found without reading them: the search order `prepare` follows, and the
+manifest (each source file's name, size and modification time) that lets Snakemake notice a changed source.
+
+Torch- and numpy-free: the Snakefile imports it while it builds the DAG.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import zipfile
+from pathlib import Path
+
+DATASETS = ("fashion_mnist", "mnist", "digits", "folder")
+
+# torchvision class name, and where Debian installs a copy.
+TORCHVISION = {
+    "fashion_mnist": ("FashionMNIST", [Path("/usr/share/datasets/fashion-mnist")]),
+    "mnist": ("MNIST", []),
+}
+IDX_FILES = {  # raw file name -> number of dimensions it must have
+    "train-images-idx3-ubyte": 3,
+    "train-labels-idx1-ubyte": 1,
+    "t10k-images-idx3-ubyte": 3,
+    "t10k-labels-idx1-ubyte": 1,
+}
+
+
+def raw_files_in(folder: Path) -> dict[str, Path] | None:
+    """Map each IDX file name to its path in `folder` (plain or .gz), or None if any is missing."""
+    found = {}
+    for name in IDX_FILES:
+        for candidate in (folder / name, folder / f"{name}.gz"):
+            if candidate.is_file():
+                found[name] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def idx_candidates(name: str, data_dir, cache_dir) -> list[tuple[Path, Path]]:
+    """(folder that may hold the IDX files, torchvision root to read them from), in search order: data_dir,
+    the system copy, then cache_dir, which holds only what genaug extracted or downloaded there."""
+    tv_name, system_dirs = TORCHVISION[name]
+    cache_dir = Path(cache_dir)
+    out: list[tuple[Path, Path]] = []
+    if data_dir is not None:
+        data_dir = Path(data_dir)
+        out += [(data_dir / tv_name / "raw", data_dir), (data_dir, cache_dir)]
+    out += [(d, cache_dir) for d in system_dirs]
+    out.append((cache_dir / tv_name / "raw", cache_dir))
+    return out
+
+
+def _stat(path: Path, relative_to: Path | None = None) -> list:
+    st = path.stat()
+    return [str(path.relative_to(relative_to) if relative_to else path), st.st_size, st.st_mtime_ns]
+
+
+def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
+    """What `prepare` would read for this dataset: every source file's [path, size, mtime_ns].
+
+    A folder dataset lists every non-hidden file under data_dir; an IDX dataset the four files of the first
+    folder in the search order that holds them (none: the download will fill the cache). Contents are not
+    hashed: stat() keeps this cheap enough to run on every snakemake call.
+    """
+    if name == "folder":
+        root = Path(data_dir) if data_dir is not None else None
+        if root is None or not root.is_dir():
+            return {"dataset": name, "root": str(root), "files": None}
+        files = [
+            _stat(p, root)
+            for p in sorted(root.rglob("*"))
+            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
+        ]
+        return {"dataset": name, "root": str(root.resolve()), "files": files}
+    if name in TORCHVISION:
+        for folder, _ in idx_candidates(name, data_dir, cache_dir):
+            found = raw_files_in(folder)
+            if found is not None:
+                return {"dataset": name, "root": str(folder.resolve()),
+                        "files": [_stat(p, folder) for p in found.values()]}
+        return {"dataset": name, "root": None, "files": None}
+    try:  # embedded (digits): the package that ships it
+        from importlib.metadata import version
+
+        return {"dataset": name, "scikit-learn": version("scikit-learn")}
+    except Exception:  # noqa: BLE001 - no sklearn: prepare reports it
+        return {"dataset": name}
+
+
+def write_manifest(path, content: dict, older_than=None) -> None:
+    """Write a manifest atomically; with `older_than`, date it just before that file (a cache it describes)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(content, indent=0) + "\n")
+    if older_than is not None:
+        t = Path(older_than).stat().st_mtime_ns - 1_000_000_000
+        os.utime(tmp, ns=(t, t))
+    os.replace(tmp, path)
+
+
+def cache_is_tracked(cache) -> bool:
+    """Whether a dataset cache was built with a manifest (older caches were not: see track_source)."""
+    try:
+        with zipfile.ZipFile(cache) as z:
+            return "manifest.npy" in z.namelist()
+    except (OSError, zipfile.BadZipFile):
+        return False
+
+
+def track_source(path, content: dict, cache, write: bool = True) -> bool:
+    """Keep the manifest file at `path` equal to `content` and say whether `prepare` should depend on it.
+
+    Rewritten only when the source changed, so its modification time moves (and Snakemake reruns prepare
+    and everything after it) exactly when a source file was added, removed or replaced. A cache built before
+    manifests existed is trusted, not rebuilt (that would rerun a whole grid): it gets no dependency, and a
+    warning says how to rebuild it. A deleted manifest beside a tracked cache is restored, dated before it.
+    """
+    path, cache = Path(path), Path(cache)
+    if cache.exists() and not cache_is_tracked(cache):
+        print(f"genaug: {cache} predates source tracking, so changes to the dataset's files are not noticed; "
+              f"`snakemake --forcerun prepare` rebuilds it (and reruns every cell)", file=sys.stderr)
+        return False
+    if write:
+        try:
+            old = json.loads(path.read_text())
+        except (OSError, ValueError):
+            old = None
+        if old != content:
+            write_manifest(path, content, older_than=cache if old is None and cache.exists() else None)
+    return True
