@@ -31,7 +31,7 @@ def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(e
                                                                    "guidance": 2.0}}}
     figure = tmp_path / "peers.png"
     out = peers.bench_peers(evaluation_grid, config, open(os.devnull, "w"), budgets=(2, 4), vae_epochs=4,
-                            size="n100", figure=figure)
+                            size="n100", figure=figure, shipped_peer_epochs=6)
     assert out["subset"] == "balanced/n100/s0" and figure.stat().st_size > 10_000
     d = out["diffusion"]
     assert d["per_class_count"] == EVAL["gen_metrics"]["per_class"]
@@ -57,6 +57,11 @@ def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(e
     assert v["curves"]["ours"][0]["val_loss"] == pytest.approx(v["curves"]["peer"][0]["val_loss"], rel=0.25)
     if v["ours_seconds_to_peer_final"] is not None:
         assert v["ratio"] == pytest.approx(v["ours_seconds_to_peer_final"] / v["peer_seconds"], abs=1e-3)
+    # each as shipped: the peer with pythae's own trainer lr (read from pythae), for the epochs asked
+    shipped = out["vae_shipped"]
+    assert shipped["peer_settings"] == {"epochs": 6, "batch_size": 64, "lr": peers.pythae_defaults()["lr"]}
+    assert [r["epoch"] for r in shipped["curves"]["peer"]] == list(range(1, 7))
+    assert [r["epoch"] for r in shipped["curves"]["ours"]] == [1, 2, 3, 4] and shipped["lr"] == v["lr"]
 
 
 def test_a_workdir_without_the_cell_is_refused_with_the_grid_to_run(tmp_path):
@@ -70,3 +75,22 @@ def test_missing_reference_implementations_name_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "pythae", None)  # as if not installed: importing it raises ImportError
     with pytest.raises(GenaugError, match=r"pythae is missing.*\.\[bench\]"):
         peers._require_peers()
+
+
+def test_rerunning_one_race_keeps_the_others_earlier_result_and_stamp(evaluation_grid, tmp_path):
+    """`genaug bench --peers W --peer-races vae`: the VAE races run again (the second with pythae's own trainer
+    settings), the diffusion race's earlier result stays in bench.json with its own stamp."""
+    import json
+
+    from genaug import bench
+
+    out = tmp_path / "bench.json"
+    out.write_text(json.dumps({"peers": {"measured_at": "earlier", "machine": "m", "diffusion": {"ratio": 0.25}}}))
+    bench.run(out=str(out), size="n100", skip=("generators", "gans", "classifier", "dry_run"), peers=evaluation_grid,
+              peer_races=["vae"], peer_vae_epochs=3, log=open(os.devnull, "w"))
+    section = json.loads(out.read_text())["peers"]
+    assert section["diffusion"] == {"measured_at": "earlier", "machine": "m", "ratio": 0.25}
+    assert section["measured_at"] != "earlier" and section["vae"]["epochs"] == 3
+    assert section["vae_shipped"]["peer_settings"] == {"epochs": peers.pythae_defaults()["epochs"],
+                                                        "batch_size": 64, "lr": peers.pythae_defaults()["lr"]}
+    assert (tmp_path / "bench_peers.png").stat().st_size > 10_000

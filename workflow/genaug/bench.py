@@ -696,7 +696,8 @@ def bench_convergence(workdir, log) -> dict:
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
-        competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, configfile=None,
+        competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, peer_races=None,
+        configfile=None,
         log=sys.stderr) -> dict:
     from .device import setup as setup_device
     from .io import read_json, write_json
@@ -741,10 +742,16 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     if peers:
         from . import peers as peer_bench
 
-        report["peers"] = {**stamp(), **peer_bench.bench_peers(
+        # Races not rerun (--peer-races picks some) keep their earlier run and its stamp, race by race.
+        old = report.get("peers", {})
+        races = tuple(peer_races or peer_bench.RACES)
+        kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **old[k]}
+                for race, keys in peer_bench.RACES.items() if race not in races for k in keys if k in old}
+        new = peer_bench.bench_peers(
             peers, config, log, budgets=peer_budgets or peer_bench.BUDGETS_S,
-            vae_epochs=peer_vae_epochs or peer_bench.VAE_EPOCHS, size=size,
-            figure=Path(out).with_name("bench_peers.png"))}
+            vae_epochs=peer_vae_epochs or peer_bench.VAE_EPOCHS, size=size, which=races,
+            kept=kept, figure=Path(out).with_name("bench_peers.png"))
+        report["peers"] = {**stamp(), **kept, **new}
     if "dry_run" not in skip:
         report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
@@ -810,13 +817,15 @@ def main(argv=None) -> int:
     p.add_argument("--peer-budgets", type=float, nargs="+", default=None, metavar="SECONDS",
                    help="the diffusion race's wall-clock budgets (default 300 600 1200)")
     p.add_argument("--peer-vae-epochs", type=int, default=None, help="the VAE race's epochs (default 50)")
+    p.add_argument("--peer-races", nargs="+", default=None, choices=["diffusion", "vae"],
+                   help="run only these races (default both); the others keep their earlier results in --out")
     p.add_argument("--configfile", default=None,
                    help="the grid's --configfile, merged onto config.yaml (the classifier and cddpm that --peers uses)")
     args = p.parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
         models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence,
         competence=args.competence, levers=args.levers, peers=args.peers, peer_budgets=args.peer_budgets,
-        peer_vae_epochs=args.peer_vae_epochs, configfile=args.configfile)
+        peer_vae_epochs=args.peer_vae_epochs, peer_races=args.peer_races, configfile=args.configfile)
     return 0
 
 

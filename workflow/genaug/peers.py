@@ -14,6 +14,9 @@ once on two cores, the same wall-clock budgets.
 - vae: our MLP VAE (000's, 361k weights, our loop) against pythae's VAE and trainer built from the same
   encoder and decoder with the same initial weights, the same epochs, batch and lr; the negative ELBO of
   held-out real images (the subset's validation split) against wall time, snapshots taken every epoch.
+  A second race, `vae_shipped`, gives the peer its trainer's own defaults (pythae's BaseTrainerConfig
+  learning rate and epochs) against our preset's settings: the comparison a user makes who runs each as
+  shipped. The first isolates the code; the second adds each side's choice of settings.
 
 The peers are a benchmark-only extra (pip install -e ".[bench]"), never imported by the workflow.
 """
@@ -31,6 +34,7 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+RACES = {"diffusion": ("diffusion",), "vae": ("vae", "vae_shipped")}  # each race and the sections it writes
 BUDGETS_S = (300, 600, 1200)  # issue 21: 5, 10 and 20 minutes
 VAE_EPOCHS = 50  # about the quick preset's 750 steps of 64 on 1,000 images
 PEER_UNET = {"dim": 12, "dim_mults": (1, 2, 2)}  # 0.28 M weights, ours 0.26 M; 28 -> 14 -> 7 as ours
@@ -356,17 +360,31 @@ def _train_peer_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
     return snaps
 
 
-def bench_vae(res: Path, subset: Path, epochs: int, log, seed: int = 0, batch: int = 64, lr: float = 1e-3) -> dict:
+def pythae_defaults() -> dict:
+    """pythae's own trainer settings (BaseTrainerConfig's defaults), read from the installed package."""
+    from pythae.trainers import BaseTrainerConfig
+
+    cfg = BaseTrainerConfig()
+    return {"lr": cfg.learning_rate, "epochs": cfg.num_epochs, "batch": cfg.per_device_train_batch_size}
+
+
+def bench_vae(res: Path, subset: Path, epochs: int, log, seed: int = 0, batch: int = 64, lr: float = 1e-3,
+              peer: dict | None = None) -> dict:
+    """Our VAE for `epochs` at `lr` and `batch` against pythae's with the same settings, or with `peer`'s
+    ({"lr", "epochs", "batch"}: e.g. pythae_defaults())."""
     import torch
 
     from .data import to_float
     from .stages import real_subset
 
+    peer = {"lr": lr, "epochs": epochs, "batch": batch, **(peer or {})}
     ctx = get_context("spawn")
     with ProcessPoolExecutor(2, mp_context=ctx) as pool:
-        print(f"bench: peers: training our VAE and pythae's side by side for {epochs} epochs", file=log, flush=True)
+        print(f"bench: peers: training our VAE ({epochs} epochs, lr {lr:g}) and pythae's ({peer['epochs']} epochs, "
+              f"lr {peer['lr']:g}) side by side", file=log, flush=True)
         jobs = {"ours": pool.submit(_train_ours_vae, str(res), str(subset), epochs, batch, lr, seed),
-                "peer": pool.submit(_train_peer_vae, str(res), str(subset), epochs, batch, lr, seed)}
+                "peer": pool.submit(_train_peer_vae, str(res), str(subset), peer["epochs"], peer["batch"],
+                                    peer["lr"], seed)}
         snaps = {k: j.result() for k, j in jobs.items()}
     ds, sub, _, _ = real_subset(res / "dataset.npz", subset, torch.device("cpu"))
     val = torch.from_numpy(sub.val_indices)
@@ -387,7 +405,9 @@ def bench_vae(res: Path, subset: Path, epochs: int, log, seed: int = 0, batch: i
               f"loss {rows[-1]['val_loss']:.2f}", file=log)
     return {"ours": {"model": "000's MLP VAE (genaug vae family)", "weights": sum(p.numel() for p in model.parameters())},
             "peer": {"package": "pythae", "model": "VAE with our encoder and decoder", "trainer": "BaseTrainer"},
-            "epochs": epochs, "batch_size": batch, "lr": lr, "n_train": int(len(sub.indices)), "n_val": int(len(val)),
+            "epochs": epochs, "batch_size": batch, "lr": lr,
+            "peer_settings": {"epochs": peer["epochs"], "batch_size": peer["batch"], "lr": peer["lr"]},
+            "n_train": int(len(sub.indices)), "n_val": int(len(val)),
             "curves": curves, "peer_final_val_loss": peer_final, "peer_seconds": peer_seconds,
             "ours_seconds_to_peer_final": None if first is None else round(first, 3),
             "ratio": None if first is None else round(first / peer_seconds, 3),
@@ -405,8 +425,8 @@ def plot(result: dict, out: Path) -> None:
 
     from .io import atomic_path
 
-    fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    if "diffusion" in result:
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    if "curves" in result.get("diffusion", {}):  # a kept earlier race may predate its curves
         d = pd.DataFrame([{**r, "side": k} for k, rs in result["diffusion"]["curves"].items() for r in rs])
         d["minutes"] = d["budget_s"] / 60
         sns.lineplot(d, x="minutes", y="domain_fd", hue="side", marker="o", ax=axes[0])
@@ -414,10 +434,11 @@ def plot(result: dict, out: Path) -> None:
         axes[0].set(title="diffusion: domain FD (lower is better)", xlabel="training minutes, one core")
         sns.lineplot(d, x="minutes", y="cas", hue="side", marker="o", ax=axes[1])
         axes[1].set(title="diffusion: CAS (real test accuracy)", xlabel="training minutes, one core")
-    if "vae" in result:
-        v = pd.DataFrame([{**r, "side": k} for k, rs in result["vae"]["curves"].items() for r in rs])
-        sns.lineplot(v, x="seconds", y="val_loss", hue="side", ax=axes[2])
-        axes[2].set(title="VAE: validation loss", xlabel="training seconds, one core", ylabel="negative ELBO")
+    for ax, key, title in ((axes[2], "vae", "VAE, same settings"), (axes[3], "vae_shipped", "VAE, each as shipped")):
+        if "curves" in result.get(key, {}):
+            v = pd.DataFrame([{**r, "side": k} for k, rs in result[key]["curves"].items() for r in rs])
+            sns.lineplot(v, x="seconds", y="val_loss", hue="side", ax=ax)
+            ax.set(title=f"{title}: validation loss", xlabel="training seconds, one core", ylabel="negative ELBO")
     fig.tight_layout()
     with atomic_path(out) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
@@ -425,8 +446,10 @@ def plot(result: dict, out: Path) -> None:
 
 
 def bench_peers(workdir, config: dict, log, budgets=BUDGETS_S, vae_epochs: int = VAE_EPOCHS, size: str = "n1000",
-                which=("diffusion", "vae"), figure=None) -> dict:
-    """Both comparisons on WORKDIR's grid (its dataset, subset, reference and the config's classifier)."""
+                which=tuple(RACES), figure=None, shipped_peer_epochs: int | None = None, kept: dict | None = None) -> dict:
+    """Both comparisons on WORKDIR's grid (its dataset, subset, reference and the config's classifier); the
+    VAE race twice: same settings, then pythae's own (its default epochs unless `shipped_peer_epochs`). The
+    figure also draws `kept` races (an earlier run's, not rerun here)."""
     from .config import classifier_spec
 
     _require_peers()
@@ -438,7 +461,9 @@ def bench_peers(workdir, config: dict, log, budgets=BUDGETS_S, vae_epochs: int =
         out["diffusion"] = bench_diffusion(res, subset, config, classifier_spec(config, clf), budgets, log)
     if "vae" in which:
         out["vae"] = bench_vae(res, subset, vae_epochs, log)
+        shipped = {**pythae_defaults(), **({"epochs": shipped_peer_epochs} if shipped_peer_epochs else {})}
+        out["vae_shipped"] = bench_vae(res, subset, vae_epochs, log, peer=shipped)
     if figure:
-        plot(out, Path(figure))
+        plot({**(kept or {}), **out}, Path(figure))
         out["figure"] = str(figure)
     return out
