@@ -6,6 +6,7 @@ value; `check` adds the checks that span fields (a model in the grid must be def
 
 from __future__ import annotations
 
+import numbers
 import re
 
 from .errors import GenaugError
@@ -406,18 +407,26 @@ BUILTIN_CLASSES = {
 }
 
 
+def class_index(spec, classes: list[str], field: str, dataset: str = "this dataset") -> int:
+    """The index of a class given by index or (case-insensitive) name; a ConfigError naming `field` if none."""
+    if isinstance(spec, numbers.Integral):
+        if not 0 <= spec < len(classes):
+            raise ConfigError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
+        return int(spec)
+    lowered = [c.lower() for c in classes]
+    if str(spec).lower() in lowered:
+        return lowered.index(str(spec).lower())
+    raise ConfigError(f"{field}: {spec!r} is not a class of {dataset} (classes: {', '.join(classes)}); "
+                      "use class names or indices")
+
+
 def _check_minority_classes(config: dict) -> None:
     classes = BUILTIN_CLASSES.get(config["dataset"])
     if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
         return
-    field = "regimes.semi_balanced.minority_classes"
-    wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", ["Pullover", "Shirt"])
+    wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", [])
     for c in wanted:
-        if isinstance(c, int) and not 0 <= c < len(classes):
-            raise ConfigError(f"{field}: index {c} is out of range 0..{len(classes) - 1}")
-        if not isinstance(c, int) and str(c).lower() not in [k.lower() for k in classes]:
-            raise ConfigError(f"{field}: {c!r} is not a class of {config['dataset']} (classes: {', '.join(classes)}); "
-                              "use class names or indices")
+        class_index(c, classes, "regimes.semi_balanced.minority_classes", config["dataset"])
 
 
 # Regimes that give every class the same number of real images, so policy balance asks for none.

@@ -18,7 +18,7 @@ import torch.nn.functional as F
 
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
-from .sources import DATASETS, IDX_FILES, TORCHVISION, idx_candidates, raw_files_in
+from .sources import DATASETS, IDX_FILES, TORCHVISION, idx_candidates, raw_files_in, visible_files
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -194,12 +194,6 @@ def _load_digits(image_size: int, test_fraction: float) -> Dataset:
 # ---------------------------------------------------------------- a user's ImageFolder tree
 
 
-def _class_files(folder: Path) -> list[Path]:
-    """Every non-hidden file under a class folder, nested subfolders included, in a fixed order."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
-
-
 def _scan_class_folders(root: Path, notes: list[str]) -> dict[str, list[Path]]:
     """root/<class>/**: each class folder's files; images in nested subfolders belong to their class (noted)."""
     classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -207,7 +201,7 @@ def _scan_class_folders(root: Path, notes: list[str]) -> dict[str, list[Path]]:
         raise GenaugError(f"{root}: a folder dataset needs at least two class subfolders (root/<class>/*.png)")
     out = {}
     for c in classes:
-        files = _class_files(c)
+        files = visible_files(c)
         if not files:
             raise GenaugError(f"{c}: class folder holds no images; add images or remove the folder")
         nested = [p for p in files if p.parent != c]

@@ -19,7 +19,8 @@ import numpy as np
 from .aggregate import IDS
 from .errors import GenaugError
 from .io import atomic_path, read_json, save_npz, write_json
-from .subsets import apportion, class_index
+from .config import class_index
+from .subsets import apportion
 
 TWIN_SEPARABILITY = 0.9  # real vs synthetic of one class told apart this well by 5-NN: separate clusters
 TWIN_CONSISTENCY = 0.5  # ... while at least this share of the synthetic points is nearest its own class

@@ -59,6 +59,13 @@ def _stat(path: Path, relative_to: Path | None = None) -> list:
     return [str(path.relative_to(relative_to) if relative_to else path), st.st_size, st.st_mtime_ns]
 
 
+def visible_files(folder: Path) -> list[Path]:
+    """Every file under `folder` whose path below it has no hidden (dot) part, in a fixed order: what a folder
+    dataset reads and what its manifest lists, so the two cannot disagree."""
+    return sorted(p for p in folder.rglob("*")
+                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
     """What `prepare` would read for this dataset: every source file's [path, size, mtime_ns].
 
@@ -70,12 +77,7 @@ def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
         root = Path(data_dir) if data_dir is not None else None
         if root is None or not root.is_dir():
             return {"dataset": name, "root": str(root), "files": None}
-        files = [
-            _stat(p, root)
-            for p in sorted(root.rglob("*"))
-            if p.is_file() and not any(part.startswith(".") for part in p.relative_to(root).parts)
-        ]
-        return {"dataset": name, "root": str(root.resolve()), "files": files}
+        return {"dataset": name, "root": str(root.resolve()), "files": [_stat(p, root) for p in visible_files(root)]}
     if name in TORCHVISION:
         for folder, _ in idx_candidates(name, data_dir, cache_dir):
             found = raw_files_in(folder)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .config import class_index
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz
 
@@ -185,20 +186,6 @@ def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndar
         counts[c] += 1
         heapq.heappush(heap, (-weights[c] / (2 * counts[c] + 1), r, c))
     return counts
-
-
-def class_index(spec, classes: list[str], field: str) -> int:
-    """The index of a class given by index or (case-insensitive) name; a GenaugError naming `field` if none."""
-    if isinstance(spec, (int, np.integer)):
-        if not 0 <= spec < len(classes):
-            raise GenaugError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
-        return int(spec)
-    lowered = [c.lower() for c in classes]
-    if str(spec).lower() in lowered:
-        return lowered.index(str(spec).lower())
-    raise GenaugError(
-        f"{field}: {spec!r} is not a class of this dataset (classes: {', '.join(classes)}); use class names or indices"
-    )
 
 
 def regime_weights(regime: str, classes: list[str], seed: int, params: RegimeParams) -> np.ndarray:
