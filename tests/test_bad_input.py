@@ -60,6 +60,8 @@ CONFIGS = [
     ("a negative learning rate", "models.vae.lr", -0.1, "models.vae.lr: -0.1 is less than or equal to the minimum"),
     ("a yes/no written as a string", "models.vae.per_class", "yes", "models.vae.per_class: 'yes' is not of type"),
     ("a classifier batch of zero", "classifiers.cnn.batch_size", 0, "classifiers.cnn.batch_size: 0 is less than"),
+    ("a generator batch no memory holds", "models.vae.batch_size", 100000,
+     "models.vae.batch_size: 100000 is greater than the maximum of 65536"),
     ("a classifier that is not defined", "grid.classifiers", ["resnet99"],
      "grid.classifiers: unknown classifier 'resnet99'"),
     ("a model listed twice", "grid.models", ["baseline", "baseline"], "grid.models: ['baseline', 'baseline'] has "

@@ -1,6 +1,7 @@
 """Every registered autoencoder model through the registry, on real digits: training, sampling under
 each label strategy and count policy, checkpoints, shapes and channel counts."""
 
+import io
 import json
 
 import numpy as np
@@ -317,3 +318,15 @@ def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
         assert all(p.dtype == torch.float32 for p in model.parameters())
     assert logs["bf16"][-1] < 0.8 * logs["bf16"][0]
     assert logs["bf16"] != pytest.approx(logs["fp32"], rel=1e-6)
+
+
+def test_a_batch_larger_than_the_training_set_is_capped_at_it(digits):
+    """Both training paths draw batches with replacement; rows past the set's size add memory, not information."""
+    x, y = real_subset(digits, per_class=3)
+    for name in ("cvae", "vae"):  # one conditional model; ten per-class models under vmap
+        spec = spec_for(name, steps=2)
+        model = gens.build(spec, digits.image_shape, 10)
+        log = io.StringIO()
+        history = gens.train(model, x, y, {**spec["train"], "batch_size": 10**6}, seed=0, log=log)
+        assert "batch_size 1000000 is more than the 30 training images it draws from; batches of 30" in log.getvalue()
+        assert history[-1]["epoch"] == (20.0 if spec["per_class"] else 2.0)  # 2 steps x 30 rows over 3 or 30 images

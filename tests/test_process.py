@@ -124,8 +124,10 @@ def test_clearing_stale_temps_spares_a_live_writers_file(tmp_path):
         sleeper.wait()
 
 
-def test_a_batch_that_outgrows_the_rules_memory_is_stopped_in_seconds_naming_the_field(tmp_path, digits_cache):
-    """batch_size 100000 once grew a job to 23 GB until the kernel killed it; now it stops at the rule's mem_mb."""
+def test_a_job_that_outgrows_its_rules_memory_is_stopped_in_seconds_and_a_huge_batch_is_capped(
+        tmp_path, digits_cache):
+    """batch_size 100000 once grew a job to 23 GB until the kernel killed it. Now a batch is capped at the images
+    it draws from, and a job that still outgrows its rule's mem_mb (here a 2 x 30,000-wide network) is stopped."""
     import json
 
     from .conftest import BIN
@@ -134,19 +136,21 @@ def test_a_batch_that_outgrows_the_rules_memory_is_stopped_in_seconds_naming_the
     assert main(["subset", "--data", str(digits_cache), "--regime", "balanced", "--size", "n100", "--seed", "0",
                  "--validation-per-class", "10", "--out", str(sub)]) == 0
 
-    def train(batch_size):
-        spec = {"name": "cvae", "family": "cvae", "per_class": False, "hparams": {},
+    def train(tag, batch_size, hparams):
+        spec = {"name": "cvae", "family": "cvae", "per_class": False, "hparams": hparams,
                 "train": {"steps": 3, "batch_size": batch_size, "lr": 1e-3}}
         return subprocess.run(
             [str(BIN / "genaug"), "train_gen", "--data", str(digits_cache), "--subset", str(sub), "--seed", "0",
-             "--spec", json.dumps(spec), "--mem-mb", "1500", "--out", str(tmp_path / f"m{batch_size}.pt"),
-             "--loss-log", str(tmp_path / f"l{batch_size}.csv")], capture_output=True, text=True, timeout=300)
+             "--spec", json.dumps(spec), "--mem-mb", "1500", "--out", str(tmp_path / f"{tag}.pt"),
+             "--loss-log", str(tmp_path / f"{tag}.csv")], capture_output=True, text=True, timeout=300)
 
-    big = train(100_000)
-    assert big.returncode == 2, big.stderr[-2000:]
-    assert "models.cvae.batch_size = 100000: this job's memory passed the 1500 MB its rule asks for" in big.stderr
-    assert "--set-resources train_gen:mem_mb=N" in big.stderr
-    assert not (tmp_path / "m100000.pt").exists()
-    small = train(32)  # the same job at a sane batch fits the same limit
-    assert small.returncode == 0, small.stderr[-2000:]
-    assert (tmp_path / "m32.pt").exists()
+    wide = train("wide", 32, {"hidden": [30000, 30000]})
+    assert wide.returncode == 2, wide.stderr[-2000:]
+    assert ("models.cvae.batch_size = 32 or the network's size (models.cvae.hparams): this job's memory passed "
+            "the 1500 MB its rule asks for") in wide.stderr
+    assert "--set-resources train_gen:mem_mb=N" in wide.stderr
+    assert not (tmp_path / "wide.pt").exists()
+    huge = train("huge", 100_000, {})  # the batch that took the machine down: capped at the subset's 100 images
+    assert huge.returncode == 0, huge.stderr[-2000:]
+    assert "batch_size 100000 is more than the 100 training images it draws from; batches of 100" in huge.stderr
+    assert (tmp_path / "huge.pt").exists()

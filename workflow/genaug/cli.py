@@ -372,7 +372,8 @@ def _memory_setting(args) -> str:
     """The config field that sizes a job's memory, named in the memory guard's error."""
     if args.stage == "train_gen" and isinstance(getattr(args, "spec", None), dict):
         train = args.spec.get("train") or {}
-        return f"models.{args.spec.get('name', '?')}.batch_size = {train.get('batch_size', '?')}"
+        name = args.spec.get("name", "?")
+        return f"models.{name}.batch_size = {train.get('batch_size', '?')} or the network's size (models.{name}.hparams)"
     if args.stage == "train_clf" and isinstance(getattr(args, "classifier", None), dict):
         train = args.classifier.get("train") or {}
         return f"classifiers.{args.classifier.get('name', '?')}.batch_size = {train.get('batch_size', '?')}"

@@ -257,12 +257,23 @@ def in_precision(precision: str, x: torch.Tensor, loss_fn, *args):
     return loss.float(), {k: v.float() if torch.is_tensor(v) else v for k, v in parts.items()}
 
 
+def capped_batch(batch_size: int, n_images: int, name: str, log=sys.stderr) -> int:
+    """A batch is drawn (with replacement) from `n_images`; more rows than that add memory, not information,
+    so it is capped there (a `batch_size: 100000` on a small set would otherwise exhaust the node)."""
+    if batch_size <= n_images:
+        return batch_size
+    print(f"{name}: batch_size {batch_size} is more than the {n_images} training images it draws from; "
+          f"batches of {n_images}", file=log, flush=True)
+    return n_images
+
+
 def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
         name: str = "generator", precision: str = "fp32", snapshots: Snapshots | None = None, log=sys.stderr,
         on_step=None) -> list[dict]:
     """Train one model on float images `x` already on its device; batches are drawn uniformly at random."""
     if len(x) == 0:
         raise GenaugError(f"{name}: no training images")
+    batch_size = capped_batch(batch_size, len(x), name, log)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)
     model.train()
@@ -301,6 +312,8 @@ class PerClass(nn.Module):
         if not classes:
             raise GenaugError("per-class generator: no training images")
         members = [self.models[c] for c in classes]
+        # Capped at the whole set, so a step holds at most classes x data rows, however large batch_size is.
+        batch_size = capped_batch(batch_size, len(x), f"{len(classes)} per-class models", log)
         for m in members:
             m.train()
         params, buffers = stack_module_state(members)
