@@ -134,8 +134,8 @@ def change_config(config: dict, path: str, value) -> dict:
 
 
 def check_presets_valid(names) -> None:
-    """Each registered preset passes the config schema as a `models:` entry, and the grid check
-    accepts the names with no `models:` entry at all."""
+    """Each registered preset passes the config schema and its family's check as a `models:` entry, and the
+    grid check accepts the names with no `models:` entry at all."""
     from snakemake.utils import validate
 
     from genaug import config as gcfg
@@ -144,5 +144,7 @@ def check_presets_valid(names) -> None:
                                                          "models": list(names), "classifiers": ["cnn"]},
             "classifiers": {"cnn": {"arch": "cnn"}}}
     for name in names:
-        validate({**base, "models": {name: gcfg.PRESETS[name]}}, str(REPO / "workflow/schemas/config.schema.yaml"))
+        config = {**base, "models": {name: gcfg.PRESETS[name]}}
+        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
+        gcfg.check(config)
     gcfg.check(base)

@@ -33,7 +33,22 @@ CONFIGS = [
     ("empty model axis", "grid.models", [], "grid.models: [] should be non-empty"),
     ("empty size axis", "grid.sizes", [], "grid.sizes is empty but grid.regimes has 'balanced'"),
     ("empty seed list", "seeds", [], "seeds: [] should be non-empty"),
-    ("unknown family", "models.vae.family", "gan9000", "models.vae.family: 'gan9000' is not one of"),
+    ("unknown family", "models.vae.family", "gan9000", "models.vae.family: unknown generator family 'gan9000'; "
+     "choose one of vae, conv_vae"),
+    ("an images model without a path", "models.vae", {"family": "images"},
+     "models.vae: 'path' is a required property"),
+    ("training settings on images, which do not train", "models.vae", {"family": "images", "path": "p", "steps": 5},
+     "models.vae: Additional properties are not allowed ('steps' was unexpected)"),
+    ("a python_path folder that does not exist", "python_path", ["no/such/dir"],
+     "no/such/dir is not a folder; give the folder that holds your generator module"),
+    ("a generator module that does not import", "models.vae.family", "no_such_pkg.gens:MyGen",
+     "models.vae.family: family 'no_such_pkg.gens:MyGen': cannot import module 'no_such_pkg.gens'"),
+    ("a generator class the module lacks", "models.vae.family", "genaug.generators.vae:NoSuchVAE",
+     "models.vae.family: family 'genaug.generators.vae:NoSuchVAE': module 'genaug.generators.vae' has no class "
+     "'NoSuchVAE'"),
+    ("a generator class that is not a Generator", "models.vae.family", "collections:OrderedDict",
+     "models.vae.family: family 'collections:OrderedDict' (collections:OrderedDict): subclass "
+     "genaug.generators.base.Generator"),
     ("a sampler for a model that has none", "models.vae.sampler", "ddim", "models.vae: Additional properties"),
     ("a generator precision genaug does not train in", "models.vae.precision", "fp16",
      "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16']"),

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch.func import vmap
 
 from genaug import config as gcfg
+from genaug import families
 from genaug import generators as gens
 from genaug import stages
 from genaug.data import to_float
@@ -68,7 +69,7 @@ def test_every_gan_preset_is_a_valid_model_entry():
     check_presets_valid(NAMES)
     assert set(NAMES) == {"gan", "dcgan", "lsgan", "wgan", "wgan_gp", "cgan", "cdcgan", "cdcgan_late",
                           "cdcgan_r1", "biggan", "stylegan"}
-    assert all(gcfg.PRESETS[n]["family"] in gcfg.GPU_FAMILIES for n in NAMES)
+    assert all(families.get(gcfg.PRESETS[n]["family"]).gpu for n in NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)

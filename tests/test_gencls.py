@@ -90,8 +90,3 @@ def test_the_discriminator_margin_averages_own_and_other_class_scores():
     margin = discriminator_margin(scores, y)
     # own: 2, 4, 3; others (the untrained class 2 left out): 0, 1, 5
     assert margin == {"own_class": pytest.approx(3.0), "other_classes": pytest.approx(2.0)}
-
-
-def test_conditional_families_match_the_classes():
-    """config.CONDITIONAL_FAMILIES (torch-free, for the Snakefile) says what the families' classes say."""
-    assert gcfg.CONDITIONAL_FAMILIES == {name for name, cls in gens.FAMILIES.items() if cls.conditional}

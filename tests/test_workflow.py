@@ -51,9 +51,14 @@ def test_a_classifier_entry_chooses_its_precision():
     ("synthesis.policy", "double"),                 # unknown policy
     ("device", "tpu"),
 ])
-def test_schema_rejects_bad_values(path, value):
-    with pytest.raises(WorkflowError):
-        validate(with_change(path, value), SCHEMA)
+def test_schema_and_family_check_reject_bad_values(path, value):
+    """What the Snakefile runs before any job: the schema, then the cross-field and family checks."""
+    from genaug.config import ConfigError, check
+
+    with pytest.raises((WorkflowError, ConfigError)):
+        config = with_change(path, value)
+        validate(config, SCHEMA)
+        check(config)
 
 
 @pytest.mark.parametrize("change,message", [

@@ -232,6 +232,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     sub.add_parser("bench", help="measure training/sampling speed and dry-run time (genaug bench --help)",
                    add_help=False)
+    sub.add_parser("check-generator", add_help=False,
+                   help="run the behavioural checks of a generator family or module:Class (check-generator --help)")
 
     s = stage("report", "write the self-contained HTML report")
     s.add_argument("--summary", required=True)
@@ -350,6 +352,10 @@ def main(argv: list[str] | None = None) -> int:
         from .bench import main as bench_main
 
         return bench_main(argv[1:])
+    if argv[:1] == ["check-generator"]:  # its own options: see genaug/generator_check.py
+        from .generator_check import cli_main
+
+        return cli_main(argv[1:])
     args = build_parser().parse_args(argv)
     from .process import die_with_snakemake, exclusive
 

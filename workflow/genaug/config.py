@@ -9,6 +9,7 @@ from __future__ import annotations
 import numbers
 import re
 
+from . import families
 from .errors import GenaugError
 
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
@@ -16,7 +17,7 @@ COMBINED = "combined"  # the model-axis row whose synthetic set mixes several ge
 RESERVED = (*ARMS, COMBINED)
 # Config keys that change how jobs run, never what they compute: they reach jobs through the environment
 # (workflow/rules/common.smk), so changing one reruns nothing, not even the report.
-RUN_ONLY_KEYS = ("device", "snapshot_every")
+RUN_ONLY_KEYS = ("device", "snapshot_every", "python_path")
 TRAIN_SETS = ("mixed", "synthetic")  # what a generator row's classifier trains on; ARMS train on `real`
 NO_FILTER = "none"  # the filter axis value that keeps every synthetic image
 # Registered filters (filters.py), usable in grid.filters without a `filters:` entry: 003's latent sphere
@@ -28,11 +29,8 @@ FILTER_PRESETS = {
 }
 FILTER_DISTANCES, FILTER_SPACES = ("euclidean", "mahalanobis"), ("autoencoder", "reference")
 FILTER_DEFAULTS = {"keep": 0.9, "distance": "euclidean", "space": "autoencoder"}
-# Families whose training asks the scheduler for a GPU (resource `gpu`): the GAN and diffusion
-# families (issues 5 and 6). The autoencoders train well on a CPU core.
-GPU_FAMILIES = frozenset({"gan", "cgan", "biggan", "stylegan", "ddpm", "cddpm", "clip_guided"})
 # Keys of a model entry that configure training or sampling; the rest are the family's hyperparameters.
-MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr", "precision")
+MODEL_KEYS = families.MODEL_KEYS
 
 # Registered model names: usable in grid.models without a `models:` entry. An entry of the same
 # name under `models:` replaces the preset whole. Steps are `paper` values (quick runs half).
@@ -99,12 +97,11 @@ PRESETS.update({
                                 "Ankle boot": "an ankle boot with a heel"},
                     "sampling": {"sampler": "ddim", "steps": 50, "guidance": 100.0}},
 })
-AUTOENCODER_FAMILIES = ("vae", "conv_vae", "cvae", "vqvae")
-GAN_FAMILIES = ("gan", "cgan", "biggan", "stylegan")
-DIFFUSION_FAMILIES = ("ddpm", "cddpm", "clip_guided")
-GUIDED_FAMILIES = ("cddpm", "clip_guided")
-# Families whose sample() honours labels (their classes' `conditional`; a test keeps the two in step).
-CONDITIONAL_FAMILIES = frozenset({"cvae", "vqvae", "cgan", "biggan", "cddpm", "clip_guided"})  # sampling has a guidance scale
+# The built-in families by kind (families.py declares each once; a user's family is looked up with
+# families.get, which reads its flags from its class).
+AUTOENCODER_FAMILIES = families.names("autoencoder")
+GAN_FAMILIES = families.names("gan")
+DIFFUSION_FAMILIES = families.names("diffusion")
 # Sampling a diffusion model is a grid choice: `cddpm@ddim50-g3` is cddpm sampled by DDIM in 50
 # steps at guidance 3. A bare name gets the model's `sampling`, then these, with the effort
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
@@ -269,7 +266,8 @@ def sampling_spec(config: dict, name: str) -> dict | None:
     """The full sampling setting of a model-axis name (None for a family without samplers)."""
     base, token = split_model(name)
     entry = model_entries(config)[base]
-    if entry["family"] not in DIFFUSION_FAMILIES:
+    family = families.get(entry["family"])
+    if not family.samplers:
         if token:
             raise ConfigError(f"grid.models: {name!r}: only diffusion models ({', '.join(DIFFUSION_FAMILIES)}) "
                               f"take a sampling token after '@'; {base!r} is family {entry['family']!r}")
@@ -282,7 +280,7 @@ def sampling_spec(config: dict, name: str) -> dict | None:
             raise ConfigError(f"grid.models: {name!r}: {err}") from None
     try:
         return check_sampling(spec, timesteps=entry.get("timesteps", 1000),
-                              guided=entry["family"] in GUIDED_FAMILIES)
+                              guided=family.guided)
     except ConfigError as err:
         raise ConfigError(f"grid.models: {name!r}: {err}") from None
 
@@ -328,7 +326,7 @@ def axis_name(config: dict, name: str) -> str:
     if spec is None:
         return name
     base = split_model(name)[0]
-    return f"{base}@{sampling_token(spec, model_entries(config)[base]['family'] in GUIDED_FAMILIES)}"
+    return f"{base}@{sampling_token(spec, families.get(model_entries(config)[base]['family']).guided)}"
 
 
 def grid_models(config: dict) -> list[str]:
@@ -456,6 +454,27 @@ def _check_synthesis_makes_images(config: dict) -> None:
                               "or ratio, or drop that regime from grid.regimes")
 
 
+def _check_model_entry(name: str, entry: dict) -> None:
+    """A `models:` entry against its family (families.py): the family exists (a user's class imports and follows
+    the contract), its keys and values fit the family's hyperparameters, its label strategy is one it has."""
+    import jsonschema
+
+    where = f"models.{name}"
+    try:
+        family = families.get(entry["family"])
+    except GenaugError as err:
+        raise ConfigError(f"{where}.family: {err}") from None
+    errors = list(jsonschema.Draft202012Validator(families.entry_schema(family)).iter_errors(entry))
+    if errors:
+        error = jsonschema.exceptions.best_match(errors)
+        path = ".".join([where, *(str(p) for p in error.absolute_path)])
+        raise ConfigError(f"{path}: {error.message}")
+    try:
+        families.label_strategy(entry)
+    except GenaugError as err:
+        raise ConfigError(f"{where}: {err}") from None
+
+
 def check(config: dict) -> None:
     """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
     grid, models = config["grid"], model_entries(config)
@@ -463,6 +482,7 @@ def check(config: dict) -> None:
         if name in RESERVED:
             raise ConfigError(f"models.{name}: {name!r} is a reserved row of the model axis ({', '.join(RESERVED)}); "
                               "rename it")
+        _check_model_entry(name, config["models"][name])
     for name in [*grid["models"], *(grid.get("combined") or [])]:
         base = split_model(name)[0]
         if name in RESERVED and name in (grid.get("combined") or []):

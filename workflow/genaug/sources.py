@@ -135,3 +135,22 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
         if old != content:
             write_manifest(path, content, older_than=cache if old is None and cache.exists() else None)
     return True
+
+
+# Synthetic images made elsewhere (family `images`, generators/images.py): one pool for every cell, or one per cell.
+POOL_LAYOUTS = ("shared", "per_cell")
+
+
+def pool_source(path, layout: str, regime: str, size: str, seed: int) -> Path:
+    """Where a cell's pool is read from: <path>, or <path>/<regime>/<size>/s<seed> (a folder, else that .npz)."""
+    root = Path(path)
+    if layout == "shared":
+        return root
+    cell = root / regime / size / f"s{seed}"
+    return cell.with_suffix(".npz") if not cell.exists() and cell.with_suffix(".npz").exists() else cell
+
+
+def pool_files(path, layout: str, regime: str, size: str, seed: int) -> list[Path]:
+    """The files a cell's pool is read from: its train_gen job's inputs, so a changed pool is read again."""
+    src = pool_source(path, layout, regime, size, seed)
+    return visible_files(src) if src.is_dir() else [src]

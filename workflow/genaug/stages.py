@@ -15,7 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from . import __version__, sources
+from . import __version__, families, sources
 from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
@@ -89,12 +89,16 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     torch.manual_seed(seed)
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
-    print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
-          f"{spec['train']['steps']} steps", file=log, flush=True)
+    if families.get(spec["family"]).trains:
+        print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
+              f"{spec['train']['steps']} steps", file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
-    diverged = None
+    diverged, history, pool = None, [], None
     try:
-        history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
+        if families.get(spec["family"]).trains:
+            history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
+        else:  # images made elsewhere: the cell's pool is read, nothing trains
+            pool = model.read(ds.classes, sub.regime, sub.size, seed, log=log)
     except Diverged as err:  # recorded, not raised: the grid runs on and the report names the cell
         history, diverged = err.history, str(err)
         print(f"DIVERGED: {spec['name']} {sub.regime}/{sub.size}/s{seed}: {diverged}. Its synthetic set will be "
@@ -104,7 +108,7 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
         "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
         "train_seconds": time.perf_counter() - t0, "steps": spec["train"]["steps"],
         "epochs": max((row.get("epoch", 0) for row in history), default=0), "genaug": __version__,
-        "torch": str(torch.__version__),
+        "torch": str(torch.__version__), **({"pool": pool} if pool else {}),
     }
     import pandas as pd
 
@@ -204,7 +208,8 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
         return
     model.set_sampling(sampling, classes=ds.classes, log=log)
     kept_x, kept_y = torch.zeros((0, *ds.image_shape), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
-    if metric is not None and reuse is not None:
+    # A pool of images made elsewhere is not reused: drawn in two parts, one image could appear twice.
+    if metric is not None and reuse is not None and families.get(spec["family"]).trains:
         kept_x, kept_y, meta["reused"] = reusable_images(reuse, counts, ds, meta)
         counts = counts - np.asarray(meta["reused"]["counts"])
     t0 = time.perf_counter()

@@ -25,6 +25,7 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
 )
 
 from genaug import config as gcfg  # noqa: E402  (torch-free)
+from genaug import families  # noqa: E402  (torch-free, until a user's generator class is imported)
 from genaug import sources  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
@@ -41,6 +42,15 @@ except WorkflowError:
     raise WorkflowError(
         f"config.yaml: {reason}. See the README's config reference."
     ) from None
+# Folders holding a user's generator modules: importable here (the config check imports the class) and in
+# every job (PYTHONPATH), locally and on cluster nodes, whose job-side snakemake parses this file too.
+_user_paths = [str(Path(p).resolve()) for p in config["python_path"]]
+for _p in _user_paths:
+    if not Path(_p).is_dir():
+        raise WorkflowError(f"config.yaml: python_path: {_p} is not a folder; give the folder that holds your "
+                            "generator module")
+sys.path[1:1] = _user_paths
+os.environ["PYTHONPATH"] = os.pathsep.join([*_user_paths, os.environ["PYTHONPATH"]])
 try:
     gcfg.check(config)
 except GenaugError as err:
@@ -254,7 +264,7 @@ def gencls_models():
     out = []
     for m in GEN_MODELS:
         entry = entries[gcfg.split_model(m)[0]]
-        if entry.get("per_class") or entry["family"] in gcfg.CONDITIONAL_FAMILIES or entry.get(
+        if entry.get("per_class") or families.get(entry["family"]).conditional or entry.get(
             "label_strategy"
         ) in ("conditional", "reconstruct"):
             out.append(m)
@@ -319,13 +329,22 @@ def sample_args(model):
     return args
 
 
+def pool_inputs(w):
+    """An `images` model's pool files (its train_gen reruns when they change); nothing for a trained model."""
+    entry = gcfg.model_entries(config)[gcfg.split_model(w.gen)[0]]
+    if families.get(entry["family"]).trains:
+        return []
+    return [str(p) for p in sources.pool_files(entry["path"], entry.get("layout", "shared"), w.regime, w.size,
+                                                 w.seed)]
+
+
 def gpu_count(model, sampling=False):
     """GPUs a training job asks for: one for the families that need one, when a GPU may be used.
     Sampling asks for one only for diffusion (tens to a thousand network passes per image).
     """
-    family = gcfg.model_entries(config)[gcfg.split_model(model)[0]]["family"]
-    wanted = gcfg.DIFFUSION_FAMILIES if sampling else gcfg.GPU_FAMILIES
-    return int(config["device"] != "cpu" and family in wanted)
+    family = families.get(gcfg.model_entries(config)[gcfg.split_model(model)[0]]["family"])
+    wanted = family.samplers if sampling else family.gpu
+    return int(config["device"] != "cpu" and wanted)
 
 
 def classifier_gpus(clf):

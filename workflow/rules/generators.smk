@@ -6,6 +6,7 @@ rule train_gen:
     input:
         data=f"{RES}/dataset.npz",
         subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
+        pool=pool_inputs,
     output:
         model=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/model.pt",
         loss=f"{RES}/generators/{{gen}}/{{regime}}/{{size}}/s{{seed}}/loss.csv",

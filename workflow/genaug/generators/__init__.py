@@ -1,7 +1,7 @@
-"""The generator registry: a config entry names a family; this builds, trains, saves and loads it.
+"""Building, training, saving and loading the generator a config entry names.
 
-Adding a family means adding a module with a `Generator` subclass and one line in FAMILIES
-(plus its hyperparameters in workflow/schemas/config.schema.yaml).
+Which class a family name means, and what it can do, is declared once in genaug/families.py (torch-free):
+adding a built-in family is its module here, one registry entry there, and its tests.
 """
 
 from __future__ import annotations
@@ -12,52 +12,23 @@ import sys
 import torch
 import torch.nn as nn
 
+from .. import families
 from ..checkpoint import Snapshots
 from ..errors import GenaugError, rebuild_hint
 from ..io import CorruptFile, load_torch, save_torch
 from .base import Generator, PerClass, fit
-from .biggan import BigGAN
-from .conv_vae import ConvVAE
-from .diffusion import CDDPM, DDPM, CLIPGuided
-from .gan_nets import CGAN, GAN
-from .stylegan import StyleGAN
-from .vae import CVAE, VAE
-from .vqvae import VQVAE
 
-FAMILIES: dict[str, type[Generator]] = {
-    "vae": VAE, "conv_vae": ConvVAE, "cvae": CVAE, "vqvae": VQVAE,
-    "gan": GAN, "cgan": CGAN, "biggan": BigGAN, "stylegan": StyleGAN,
-    "ddpm": DDPM, "cddpm": CDDPM, "clip_guided": CLIPGuided,
-}
-STRATEGIES = ("per_class", "conditional", "reconstruct", "pseudo_label")
+STRATEGIES = families.STRATEGIES
 
 
 def label_strategy(spec: dict) -> str:
     """How the model's synthetic images get labels: per_class, conditional, reconstruct or pseudo_label."""
-    family = family_class(spec["family"])
-    if spec.get("per_class"):
-        if family.conditional:
-            raise GenaugError(f"family {spec['family']!r} is conditional; per_class: true makes no sense for it")
-        return "per_class"
-    strategy = spec.get("label_strategy") or ("conditional" if family.conditional else None)
-    if strategy is None:
-        raise GenaugError(
-            f"family {spec['family']!r} is unconditional: set per_class: true or label_strategy: reconstruct "
-            "or pseudo_label"
-        )
-    if strategy == "conditional" and not family.conditional:
-        raise GenaugError(f"family {spec['family']!r} is unconditional and cannot use label_strategy: conditional")
-    if strategy == "reconstruct" and not family.can_reconstruct:
-        raise GenaugError(f"family {spec['family']!r} cannot reconstruct images; use per_class: true")
-    if strategy not in STRATEGIES:
-        raise GenaugError(f"unknown label_strategy {strategy!r}; choose one of {', '.join(STRATEGIES)}")
-    return strategy
+    return families.label_strategy(spec)
 
 
 def family_class(name: str) -> type[Generator]:
-    if name not in FAMILIES:
-        raise GenaugError(f"unknown generator family {name!r}; choose one of {', '.join(FAMILIES)}")
-    return FAMILIES[name]
+    """The class of a family (built in, installed, or a user's by import path)."""
+    return families.get(name).load()
 
 
 def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
@@ -78,7 +49,7 @@ def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *
     """Train a built model on float images (resuming from `snapshots` if it holds this job); returns the loss log."""
     kwargs = dict(steps=train_cfg["steps"], batch_size=train_cfg["batch_size"], lr=train_cfg["lr"],
                   precision=train_cfg.get("precision", "fp32"), snapshots=snapshots)
-    if isinstance(model, PerClass):
+    if isinstance(model, PerClass) or callable(getattr(model, "fit", None)):  # a user's class may train itself
         return model.fit(x, y, seed=seed, log=log, **kwargs)
     return fit(model, x, y, seed=seed, log=log, name="generator", **kwargs)
 
@@ -119,4 +90,4 @@ def load(path, device="cpu") -> tuple[nn.Module | None, dict]:
     return model.to(device).eval(), ckpt
 
 
-__all__ = ["FAMILIES", "Generator", "PerClass", "build", "train", "save", "load", "label_strategy"]
+__all__ = ["Generator", "PerClass", "build", "train", "save", "load", "label_strategy"]

@@ -101,3 +101,13 @@ class StyleGAN(GANBase):
                          network={"width": width, "style_dim": style_dim, "mapping_layers": mapping_layers}, **kwargs)
         self.generator = StyleGenerator(self.latent_dim, image_shape, width, style_dim, mapping_layers)
         self.discriminator = StyleDiscriminator(image_shape, width)
+
+    @torch.no_grad()
+    def sample(self, labels, gen):
+        """As every GAN's, with the per-pixel noise drawn from `gen` too (through a forked global RNG seeded from
+        it): a synthetic set is a function of its seed alone (genaug check-generator found the noise was not)."""
+        seed = int(torch.randint(0, 2**62, (1,), generator=gen))
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            return super().sample(labels, gen)
