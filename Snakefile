@@ -32,3 +32,4 @@ localrules:
 rule all:
     input:
         "results/report.html",
+        f"{RES}/gains.csv",

@@ -102,6 +102,7 @@ def test_every_builtin_family_passes_the_checks(name):
     """clip_guided is cddpm sampled with CLIP guidance, whose weights cannot be downloaded here; images trains
     nothing (tests/test_images_family.py). 300 steps, which the others pass, keep this near twenty minutes;
     vqvae's prior and the MLP cgan need the default 1,000 to learn their labels (0.22 and 0.10 of samples
-    classified as asked at 300; docs/measured/2026-12-03-check-generator.md)."""
-    checks = run_checks(name, steps=DEFAULT_STEPS if name in ("vqvae", "cgan") else 300)
+    classified as asked at 300), and biggan passes at 300 by a thin margin (0.33 against 0.30), so these three
+    run 1,000 (docs/measured/2026-12-03-check-generator.md)."""
+    checks = run_checks(name, steps=DEFAULT_STEPS if name in ("vqvae", "cgan", "biggan") else 300)
     assert all(c.result != "FAIL" for c in checks), [c for c in checks if c.result == "FAIL"]

@@ -83,7 +83,7 @@ def test_dry_run_of_the_default_grid(tmp_path):
     cells = len(DEFAULT["seeds"]) * len(DEFAULT["grid"]["regimes"]) * len(DEFAULT["grid"]["sizes"])
     assert counts["train_clf"] == cells * len(DEFAULT["grid"]["models"])
     assert counts["train_gen"] == counts["sample"] == cells * 1  # one generator in the default grid
-    assert counts["subset"] == cells and counts["report"] == 1
+    assert counts["subset"] == cells and counts["report"] == counts["gains"] == 1
 
 
 @pytest.mark.parametrize("profile", ["default", "slurm"])

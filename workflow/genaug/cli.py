@@ -230,6 +230,17 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True)
     s.add_argument("metrics", nargs="+")
 
+    s = stage("gains", "every arm's paired gain over its cell's baseline, from summary.csv, as gains.csv")
+    s.add_argument("--summary", required=True)
+    s.add_argument("--out", required=True)
+
+    s = stage("show", "print the grid's answer and its paired gains in the terminal (from results/*/gains.csv)")
+    s.add_argument("--results", default="results", help="the results folder (default: results)")
+    s.add_argument("--dataset", default=None, help="only this dataset's results")
+    s.add_argument("--cell", default=None, help="regime or regime/size, e.g. balanced/n1000")
+    s.add_argument("--model", default=None, help="only this model's rows (e.g. cddpm@dpm20-g2)")
+    s.add_argument("--classifier", default=None)
+
     sub.add_parser("bench", help="measure training/sampling speed and dry-run time (genaug bench --help)",
                    add_help=False)
     sub.add_parser("check-generator", add_help=False,
@@ -335,6 +346,15 @@ def run(args: argparse.Namespace, log) -> None:
 
         df = aggregate(args.metrics, args.out)
         print(f"{len(df)} cells -> {args.out}", file=log)
+    elif args.stage == "gains":
+        from .answer import write_gains
+
+        table = write_gains(args.summary, args.out)
+        print(f"{len(table)} paired comparisons -> {args.out}", file=log)
+    elif args.stage == "show":
+        from .answer import show
+
+        show(args.results, args.dataset, cell=args.cell, model=args.model, classifier=args.classifier)
     elif args.stage == "report":
         from .report.html import build_report
 

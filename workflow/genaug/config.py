@@ -6,6 +6,7 @@ value; `check` adds the checks that span fields (a model in the grid must be def
 
 from __future__ import annotations
 
+import json
 import numbers
 import re
 
@@ -663,3 +664,62 @@ def explain_schema_error(config: dict, schema_path) -> str:
         return "does not match workflow/schemas/config.schema.yaml"
     where = ".".join(str(p) for p in error.absolute_path) or "top level"
     return f"{where}: {error.message}"
+
+
+def _allowed(node: dict) -> str:
+    """A schema node's type and bounds in words, for docs/config.md."""
+    if "enum" in node:
+        return "one of " + ", ".join(f"`{v}`" for v in node["enum"])
+    if "const" in node:
+        return f"`{node['const']}`"
+    kinds = node.get("type", "")
+    words = [" or ".join(kinds) if isinstance(kinds, list) else str(kinds)]
+    for key, word in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"),
+                      ("minItems", "items >="), ("maxItems", "items <=")):
+        if key in node:
+            words.append(f"{word} {node[key]}")
+    if "pattern" in node:
+        words.append(f"matching `{node['pattern']}`")
+    if isinstance(node.get("items"), dict) and ("enum" in node["items"] or "type" in node["items"]):
+        words.append(f"of {_allowed(node['items'])}")
+    return " ".join(w for w in words if w)
+
+
+def schema_markdown(schema_path) -> str:
+    """docs/config.md: every config key with its type, default and description, from the schema (the one place
+    they live). `python -m genaug.config` prints it; tests/test_workflow.py fails when the page drifts."""
+    import yaml
+
+    with open(schema_path) as f:
+        schema = yaml.safe_load(f)
+    defs = schema.get("$defs", {})
+    lines = ["# Config reference", "",
+             "Generated from `workflow/schemas/config.schema.yaml` by `cd workflow && python -m genaug.config > "
+             "../docs/config.md`; a test fails when this page and the schema drift apart. A model entry's "
+             "family hyperparameters are in [families.md](families.md).", "",
+             "| key | allowed | default | what |", "|---|---|---|---|"]
+
+    def walk(node: dict, path: str, depth: int = 0) -> None:
+        if "$ref" in node:
+            target = defs.get(node["$ref"].split("/")[-1], {})
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        if path:
+            default = f"`{json.dumps(node['default'])}`" if "default" in node else ""
+            what = " ".join(str(node.get("description", "")).split()).replace("|", "\\|")
+            allowed = _allowed(node).replace("|", "\\|")
+            lines.append(f"| `{path}` | {allowed} | {default} | {what} |")
+        for key, child in (node.get("properties") or {}).items():
+            if depth < 3:
+                walk(child, f"{path}.{key}" if path else key, depth + 1)
+        extra = node.get("additionalProperties")
+        if isinstance(extra, dict) and extra and depth < 3:
+            walk(extra, f"{path}.<name>", depth + 1)
+
+    walk(schema, "")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    from pathlib import Path
+
+    print(schema_markdown(Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"), end="")

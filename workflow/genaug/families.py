@@ -365,8 +365,9 @@ def reference_markdown() -> str:
                        " ".join(str(v) for v in [schema.get("type", "")] + [
                            f"{k} {schema[k]}" for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum",
                                                          "minItems", "maxItems") if k in schema]))
-            what = " ".join(str(schema.get("description", "")).split()).replace("|", "/")
-            lines.append(f"| `{name}` | {default} | {allowed.replace('|', '/')} | {what} |")
+            what = " ".join(str(schema.get("description", "")).split()).replace("|", "\\|")
+            allowed = allowed.replace("|", "\\|")
+            lines.append(f"| `{name}` | {default} | {allowed} | {what} |")
     return "\n".join(lines) + "\n"
 
 

@@ -17,6 +17,22 @@ rule aggregate:
         "genaug aggregate --out {output} --log {log} {input}"
 
 
+rule gains:
+    input:
+        f"{RES}/summary.csv",
+    output:
+        report(f"{RES}/gains.csv", caption="../report/gains.rst", category="Tables"),
+    log:
+        f"{LOGS}/gains.log",
+    conda:
+        ENV
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    shell:
+        "genaug gains --summary {input} --out {output} --log {log}"
+
+
 rule report:
     input:
         summary=f"{RES}/summary.csv",

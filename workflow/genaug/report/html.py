@@ -18,7 +18,8 @@ import pandas as pd
 
 from .. import __version__
 from ..io import write_text
-from ..stats import ALPHA, paired_gain, summarize, with_train_set
+from ..answer import arm_label, gains as paired_gains, label_filtered, load_runs, verdicts
+from ..stats import ALPHA, summarize
 from . import figures
 
 CSS = """
@@ -94,11 +95,6 @@ def _table(head: list[str], rows: list[list[str]], left: int = 0) -> str:
     return f"<table><tr>{th}</tr>{body}</table>"
 
 
-def arm_label(model: str, train_set: str) -> str:
-    """A row's name in figures: the model, with `[synthetic only]` for its CAS classifier."""
-    return f"{model} [synthetic only]" if train_set == "synthetic" else model
-
-
 def _gain_cell(r) -> str:
     cls = ("pos" if r.gain > 0 else "neg") if r.real else "muted"
     return f"<td class={cls}>{r.gain:+.4f}{' *' if r.real else ''}</td>"
@@ -122,27 +118,22 @@ def _gain_table(gains: pd.DataFrame) -> str:
 
 
 def _recommendations(gains: pd.DataFrame) -> str:
-    """Per classifier x regime x size: the best arm whose Holm-adjusted gain is real, or why there is none."""
+    """Per classifier x regime x size: the best arm whose Holm-adjusted gain is real, or why there is none
+    (answer.verdicts, which `genaug show` prints too)."""
     rows = []
-    for key, g in gains[gains["train_set"] != "synthetic"].groupby(["classifier", "regime", "size_value", "size"],
-                                                                     sort=True):
-        clf, regime, _, size = key
-        real = g[g["real"] & (g["gain"] > 0)].sort_values("gain", ascending=False)
-        best = g.sort_values("gain", ascending=False).iloc[0]
-        if len(real):
-            r = real.iloc[0]
+    for v in verdicts(gains):
+        r, best = v["chosen"], v["best"]
+        if v["use"]:
             verdict = (f"<b>{_e(r.model)}</b>: {r.gain:+.4f} (simultaneous CI {_ci(r.ci_corr_low, r.ci_corr_high)}, "
                        f"Holm p {r.p_holm:.3g}, {r.wins}/{r.n_pairs} seeds)")
-        elif (g["claim"] != "tested").all():
-            verdict = (f"<span class=muted>no claim: {'one seed' if best.n_pairs < 2 else 'no spread across seeds'} "
-                       f"(highest mean: {_e(best.model)} {best.gain:+.4f})</span>")
+        elif v["why"] in ("one seed", "no spread across seeds"):
+            verdict = f"<span class=muted>no claim: {v['why']} (highest mean: {_e(best.model)} {best.gain:+.4f})</span>"
         else:
             verdict = (f"<span class=muted>no generator beats the baseline after Holm correction (highest mean: "
                        f"{_e(best.model)} {best.gain:+.4f}, simultaneous CI "
                        f"{_ci(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
-        hurt = g[g["real"] & (g["gain"] < 0)]["model"].tolist()
-        rows.append([_e(clf), _e(regime), _e(size), _e(f"{best.baseline_mean:.4f}"), verdict,
-                     _e(", ".join(hurt)) or "–"])
+        rows.append([_e(v["classifier"]), _e(v["regime"]), _e(v["size"]), _e(f"{v['baseline_mean']:.4f}"), verdict,
+                     _e(", ".join(v["hurt"])) or "–"])
     return _table(["classifier", "regime", "size", "baseline acc",
                    "use (gain: the chosen arm's test-split estimate, optimistic since it is the best of several)",
                    "real losses (avoid)"], rows, left=3)
@@ -416,18 +407,6 @@ def _read_optional(path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path and Path(path).stat().st_size > 1 else None
 
 
-def label_filtered(df: pd.DataFrame) -> pd.DataFrame:
-    """Filtered arms as rows of their own (`gan | sphere`), so figures and tables keep them apart from the
-    unfiltered set of the same generator; each still pairs with its cell's baseline."""
-    if "filter" not in df or (df["filter"] == "none").all():
-        return df
-    df = df.copy()
-    filtered = df["filter"] != "none"
-    df.loc[filtered, "model"] = df.loc[filtered, "model"] + " | " + df.loc[filtered, "filter"]
-    df["filter"] = "none"
-    return df
-
-
 def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
                  tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None,
                  dataset=None) -> None:
@@ -436,19 +415,9 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     from . import fewshot
 
     meta = meta or {}
-    df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
-    df = with_train_set(df)
-    raw = df.copy()
-    df = label_filtered(df)
-    df = df.sort_values(["regime", "size_value", "model", "seed"], kind="stable")
-    diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]
-    df = df.drop(diverged.index)  # no score exists for them; they are listed, not ranked
-    order = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
-    acc = summarize(df).sort_values(order, kind="stable")
-    gains = paired_gain(df)
-    if not gains.empty:
-        gains = gains.sort_values(order, kind="stable")
-        gains["arm"] = [arm_label(m, t) for m, t in zip(gains["model"], gains["train_set"])]
+    df, raw, diverged = load_runs(summary_csv)  # diverged: no score exists for them; listed, not ranked
+    acc = summarize(df).sort_values(["classifier", "regime", "size_value", "train_set", "model"], kind="stable")
+    gains = paired_gains(df)
     gen, prb = _read_optional(gen_metrics), _read_optional(probes)
     prb = label_filtered(prb) if prb is not None and not prb.empty else prb
     test_per_class = ((meta.get("config") or {}).get("test") or {}).get("per_class")

@@ -1,0 +1,142 @@
+"""The grid's answer, computed once from summary.csv: every paired gain (gains.csv) and, per cell, which arm to
+use. The HTML report and `genaug show` both read it from here, so the page and the terminal cannot disagree.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+from .errors import GenaugError
+from .io import write_csv
+from .stats import paired_gain, with_train_set
+
+ORDER = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
+# gains.csv: one row per cell and arm (a model, and what its classifier trained on), paired on the seed.
+GAIN_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "model", "train_set", "n_pairs",
+                "baseline_mean", "model_mean", "gain", "gain_ci_low", "gain_ci_high", "p_value", "holm_m", "p_holm",
+                "ci_corr_low", "ci_corr_high", "real", "wins", "claim"]
+
+
+def arm_label(model: str, train_set: str) -> str:
+    """A row's name in figures: the model, with `[synthetic only]` for its CAS classifier."""
+    return f"{model} [synthetic only]" if train_set == "synthetic" else model
+
+
+def label_filtered(df: pd.DataFrame) -> pd.DataFrame:
+    """Filtered arms as rows of their own (`gan | sphere`), so figures and tables keep them apart from the
+    unfiltered set of the same generator; each still pairs with its cell's baseline."""
+    if "filter" not in df or (df["filter"] == "none").all():
+        return df
+    df = df.copy()
+    filtered = df["filter"] != "none"
+    df.loc[filtered, "model"] = df.loc[filtered, "model"] + " | " + df.loc[filtered, "filter"]
+    df["filter"] = "none"
+    return df
+
+
+def load_runs(summary_csv) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """(scored runs, every run as read, diverged runs): diverged cells trained nothing, so they are listed and
+    never ranked."""
+    try:
+        df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
+        raise GenaugError(f"{summary_csv}: not a readable summary ({err}); run snakemake to write it") from err
+    df = with_train_set(df)
+    raw = df.copy()
+    df = label_filtered(df).sort_values(["regime", "size_value", "model", "seed"], kind="stable")
+    diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]
+    return df.drop(diverged.index), raw, diverged
+
+
+def gains(df: pd.DataFrame) -> pd.DataFrame:
+    """Every arm's paired gain over its cell's baseline (stats.paired_gain), in the report's order."""
+    out = paired_gain(df)
+    if out.empty:
+        return out
+    out = out.sort_values(ORDER, kind="stable")
+    out["arm"] = [arm_label(m, t) for m, t in zip(out["model"], out["train_set"])]
+    return out
+
+
+def verdicts(gains_df: pd.DataFrame) -> list[dict]:
+    """Per classifier x regime x size (mixed and real arms): the best arm whose Holm-adjusted gain is real,
+    or why there is none; and the arms that really hurt."""
+    out = []
+    if gains_df.empty:
+        return out
+    mixed = gains_df[gains_df["train_set"] != "synthetic"]
+    for (clf, regime, _, size), g in mixed.groupby(["classifier", "regime", "size_value", "size"], sort=True):
+        real = g[g["real"] & (g["gain"] > 0)].sort_values("gain", ascending=False)
+        best = g.sort_values("gain", ascending=False).iloc[0]
+        row = {"classifier": clf, "regime": regime, "size": size, "baseline_mean": best.baseline_mean,
+               "hurt": g[g["real"] & (g["gain"] < 0)]["model"].tolist(), "best": best}
+        if len(real):
+            row.update(use=real.iloc[0].model, chosen=real.iloc[0], why="real")
+        elif (g["claim"] != "tested").all():
+            row.update(use=None, chosen=best, why="one seed" if best.n_pairs < 2 else "no spread across seeds")
+        else:
+            row.update(use=None, chosen=best, why="no generator beats the baseline after Holm correction")
+        out.append(row)
+    return out
+
+
+def write_gains(summary_csv, out) -> pd.DataFrame:
+    """gains.csv from summary.csv (the workflow's `gains` rule)."""
+    df, _, _ = load_runs(summary_csv)
+    table = gains(df)
+    table = table.reindex(columns=GAIN_COLUMNS) if not table.empty else pd.DataFrame(columns=GAIN_COLUMNS)
+    write_csv(out, table)
+    return table
+
+
+def _fmt(v, spec="+.4f") -> str:
+    return "–" if v is None or pd.isna(v) else format(v, spec)
+
+
+def show(results="results", dataset=None, *, cell=None, model=None, classifier=None, out=None) -> int:
+    """Print the answer and the gains of a finished (or partly finished) grid in the terminal."""
+    out = out if out is not None else sys.stdout  # looked up now: a test's captured stdout, a redirected one
+    root = Path(results)
+    found = sorted(root.glob("*/gains.csv")) if dataset is None else [root / dataset / "gains.csv"]
+    found = [p for p in found if p.exists()]
+    if not found:
+        raise GenaugError(f"no gains.csv under {root}/<dataset>/: run `snakemake` (or `snakemake "
+                          f"{root}/<dataset>/gains.csv` for a partial grid) first")
+    for path in found:
+        g = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        if cell:
+            regime, _, size = cell.partition("/")
+            g = g[(g["regime"] == regime) & ((g["size"] == size) if size else True)]
+        if model:
+            g = g[g["model"] == model]
+        if classifier:
+            g = g[g["classifier"] == classifier]
+        print(f"{path}  ({len(g)} comparisons, paired on seeds; Holm across a cell's arms)", file=out)
+        if g.empty:
+            print("  nothing matches the filters", file=out)
+            continue
+        g["real"] = g["real"].astype(str).str.lower().isin(["true", "1"])
+        print("\nAnswer (per cell: the best arm whose corrected gain is real):", file=out)
+        for v in verdicts(g):
+            c = v["chosen"]
+            what = (f"use {v['use']}: {c.gain:+.4f} [{_fmt(c.ci_corr_low)}, {_fmt(c.ci_corr_high)}], Holm p "
+                    f"{c.p_holm:.3g}, {int(c.wins)}/{int(c.n_pairs)} seeds" if v["use"] else
+                    f"{v['why']} (highest mean: {c.model} {c.gain:+.4f})")
+            hurt = f"; avoid {', '.join(v['hurt'])}" if v["hurt"] else ""
+            print(f"  {v['classifier']} {v['regime']} {v['size']} (baseline {v['baseline_mean']:.4f}): {what}{hurt}",
+                  file=out)
+        print("\nEvery comparison:", file=out)
+        table = pd.DataFrame({
+            "classifier": g["classifier"], "cell": g["regime"] + "/" + g["size"].astype(str),
+            "arm": [arm_label(m, t) for m, t in zip(g["model"], g["train_set"])],
+            "baseline": g["baseline_mean"].map(lambda v: _fmt(v, ".4f")),
+            "model": g["model_mean"].map(lambda v: _fmt(v, ".4f")), "gain": g["gain"].map(_fmt),
+            "simultaneous 95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
+            "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
+            "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
+        })
+        print(table.to_string(index=False), file=out)
+    return 0
