@@ -89,15 +89,16 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     torch.manual_seed(seed)
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
-    if families.get(spec["family"]).trains:
+    trains = families.get(spec["family"]).trains  # images made elsewhere: the cell's pool is read, nothing trains
+    if trains:
         print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
               f"{spec['train']['steps']} steps", file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
     diverged, history, pool = None, [], None
     try:
-        if families.get(spec["family"]).trains:
+        if trains:
             history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
-        else:  # images made elsewhere: the cell's pool is read, nothing trains
+        else:
             pool = model.read(ds.classes, sub.regime, sub.size, seed, log=log)
     except Diverged as err:  # recorded, not raised: the grid runs on and the report names the cell
         history, diverged = err.history, str(err)

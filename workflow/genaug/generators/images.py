@@ -94,7 +94,6 @@ def _target_mode(image_shape) -> str:
 
 
 def _read_folder(root: Path, classes: list[str], image_shape, resize: bool):
-    from ..data import _read_image
     from ..sources import visible_files
 
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -109,19 +108,19 @@ def _read_folder(root: Path, classes: list[str], image_shape, resize: bool):
             raise GenaugError(f"{err}; rename the folder") from None
         files = visible_files(folder)
         for path in files:
-            xs.append(_read_checked(path, image_shape, resize, notes, _read_image))
+            xs.append(_read_checked(path, image_shape, resize, notes))
             ys.append(c)
     if not xs:
         raise GenaugError(f"{root}: the class folders hold no images")
     return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long), _summarise(notes)
 
 
-def _read_checked(path: Path, image_shape, resize: bool, notes: list, read_image) -> np.ndarray:
+def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndarray:
     """One file as uint8 (C, H, W) of the dataset's shape; another size or channel count is an error
     naming the file, unless `resize` (then noted)."""
     from PIL import Image, UnidentifiedImageError
 
-    from ..data import _is_grey
+    from ..data import _is_grey, _read_image
 
     c, h, w = image_shape
     try:
@@ -139,7 +138,7 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list, read_image
             raise GenaugError(f"{path}: a colour image, the dataset is greyscale; convert it, or set the model's "
                               "resize: true (converted to grey)")
         notes.append("colour converted to grey")
-    arr, did = read_image(path, _target_mode(image_shape), h)
+    arr, did = _read_image(path, _target_mode(image_shape), h)
     if did:
         notes.append(did)
     return arr
