@@ -45,10 +45,40 @@ EVAL = {
 }
 
 
+_RUNNING = {"e2e": False}  # whether the test being set up or run is marked e2e
+
+
+OPT_IN = ("slow", "slurm")  # marks whose tests run only when `-m` names them
+
+
+def pytest_collection_modifyitems(config, items):
+    """Leave out slow and slurm tests unless -m names them: `pytest` is the default suite, `pytest -m "not e2e"`
+    its fast tier, and `pytest -m slow` or `-m slurm` the long and the cluster tests."""
+    expression = config.getoption("markexpr") or ""
+    skip = [m for m in OPT_IN if m not in expression]
+    kept, dropped = [], []
+    for item in items:
+        (dropped if any(item.get_closest_marker(m) for m in skip) else kept).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = kept
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item):
+    _RUNNING["e2e"] = item.get_closest_marker("e2e") is not None
+
+
 def snakemake(workdir, *args, config=None, **kwargs):
-    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml)."""
+    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml).
+
+    Only an `e2e` test may: the fast tier (`pytest -m "not e2e"`) must not start Snakemake by accident."""
+    if not _RUNNING["e2e"]:
+        raise RuntimeError("this test runs Snakemake: mark it @pytest.mark.e2e (the fast tier leaves those out)")
     if config is not None:
         (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+    if "--workflow-profile" not in args:  # the auto-loaded profiles/default would add keep-going and the rest
+        args = ("--workflow-profile", "none", *args)
     return subprocess.run(
         [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
         capture_output=True, text=True, **kwargs,

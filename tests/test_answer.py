@@ -64,6 +64,7 @@ def test_show_without_a_finished_grid_says_what_to_run(tmp_path, capsys):
     assert "no gains.csv" in capsys.readouterr().err
 
 
+@pytest.mark.e2e
 def test_the_workflow_writes_gains_csv_that_matches_the_report(evaluation_grid, capsys):
     res = evaluation_grid / "results" / "digits"
     back = pd.read_csv(res / "gains.csv")

@@ -92,6 +92,7 @@ CONFIGS = [
 ]
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("what,path,value,message", CONFIGS, ids=[c[0] for c in CONFIGS])
 def test_bad_config_is_refused_before_any_job(tmp_path, what, path, value, message):
     r = snakemake(tmp_path, "-n", config=changed(path, value))

@@ -8,6 +8,7 @@ from genaug import bench
 from genaug.errors import GenaugError
 
 
+@pytest.mark.e2e
 def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
     out = tmp_path / "bench.json"
     row = {"train_images_per_s": 10.0, "outside_forward_backward": 0.05, "loop_overhead": 0.2}
@@ -24,6 +25,7 @@ def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
     assert saved["checks"]["outside_forward_backward_optimizer_within_10_percent"] == {"generator:vae": False}
 
 
+@pytest.mark.e2e
 def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
     out = tmp_path / "bench.json"
     report = bench.run(out=str(out), dataset="digits", size="n500", skip=["gans", "classifier", "dry_run"],
@@ -34,6 +36,7 @@ def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
     assert "d_loss_first_interval" in row and row["machine"]["device"] == "cpu" and "measured_at" in row
 
 
+@pytest.mark.e2e
 def test_the_classifier_section_times_every_training_precision(tmp_path):
     out = tmp_path / "bench.json"
     report = bench.run(out=str(out), dataset="digits", size="n500", skip=["generators", "gans", "dry_run"],
@@ -45,6 +48,7 @@ def test_the_classifier_section_times_every_training_precision(tmp_path):
     assert "classifier" in report["checks"]["outside_forward_backward_within_10_percent"]
 
 
+@pytest.mark.e2e
 def test_the_dry_run_grid_has_two_generators_whether_or_not_config_lists_them():
     import yaml
 
@@ -87,6 +91,7 @@ def test_the_convergence_table_refuses_a_grid_without_checks(tmp_path):
         bench.bench_convergence(tmp_path, open("/dev/null", "w"))
 
 
+@pytest.mark.e2e
 def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_grid):
     """From a grid with synthetic-only classifiers and gen_metrics: seconds, CAS over the baseline's accuracy
     and domain FD over the floor, per generator and seed; `combined` (no training of its own) is left out."""

@@ -53,6 +53,7 @@ def test_resnet18_and_softmax_learn_digits(digits, quiet, arch, passes, floor):
     assert test_acc > floor, test_acc
 
 
+@pytest.mark.heavy
 def test_bf16_autocasts_the_training_step_and_keeps_float32_weights(digits, quiet):
     """bf16 changes the arithmetic (other weights than fp32 from the same seed) but not what is stored, and it
     is reproducible: the same seed gives the same weights."""
@@ -81,6 +82,7 @@ def test_unknown_classifier():
         build_classifier("vit", (1, 28, 28), 10)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("precision", ["fp32", "bf16"])
 def test_training_learns_digits_and_keeps_the_best_validated_weights(digits, quiet, precision):
     torch.manual_seed(0)

@@ -122,6 +122,7 @@ def test_corrupt_synthetic_set_is_named(cell, digits_cache, tmp_path):
     assert code == 2 and not (tmp_path / "m.json").exists()
 
 
+@pytest.mark.heavy
 def test_sample_pseudo_labels_with_a_classifier_trained_on_the_real_subset(cell, digits_cache, tmp_path):
     data = str(digits_cache)
     spec = json.dumps({"name": "vae_pseudo", "family": "vae", "label_strategy": "pseudo_label", "hparams": {},

@@ -13,6 +13,8 @@ import yaml
 
 from .conftest import BIN, REPO, TINY, snakemake
 
+pytestmark = pytest.mark.e2e  # every test here runs Snakemake
+
 # Long enough training that snapshots are written mid-job: 100 generator steps, 16 classifier steps.
 CONFIG = {
     **TINY, "seeds": [0], "snapshot_every": 5,
@@ -52,7 +54,7 @@ def run_and_kill(workdir, pattern: str, timeout: float = 300) -> bool:
     before = _stamps(workdir, pattern)
     proc = subprocess.Popen(
         [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2",
-         "--rerun-incomplete"],
+         "--rerun-incomplete", "--workflow-profile", "none"],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )
     deadline = time.time() + timeout
@@ -149,7 +151,7 @@ def test_twenty_kills_of_snakemake_alone_then_the_documented_recovery_match_an_u
         assert snakemake(tmp_path, "--unlock").returncode == 0
         proc = subprocess.Popen(
             [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "--cores", "2",
-             "--rerun-incomplete"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             "--rerun-incomplete", "--workflow-profile", "none"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(rng.uniform(2.0, 7.0))
         if proc.poll() is not None:
             if (tmp_path / RES / "summary.csv").exists():

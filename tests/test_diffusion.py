@@ -67,7 +67,6 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
     own = {**cfg, "models": {"cddpm": {**gcfg.model_entries(cfg)["cddpm"], "sampling": {"eta": 0, "guidance": 2}}}}
     assert gcfg.axis_name(own, "cddpm") == "cddpm@dpm20-g2" and gcfg.axis_name(own, "cddpm@dpm20-eta1") \
         == "cddpm@dpm20-eta1-g2"
-    assert gcfg.trained_models(cfg) == ["ddpm", "cddpm"]
     # DDIM with eta 1 is SDE-DPM-Solver++ of order 1, so it takes log-SNR steps too; 0 < eta < 1 cannot
     assert gcfg.sampling_spec(cfg, "ddpm@ddim100-eta1") == {"sampler": "ddim", "steps": 100, "eta": 1.0,
                                                             "guidance": 1.0, "spacing": "lu"}
@@ -93,6 +92,7 @@ def test_bad_sampling_tokens_name_the_grid_entry_and_the_fix(name, message):
     assert "grid.models" in str(err.value)
 
 
+@pytest.mark.e2e
 def test_clip_guidance_without_weights_fails_at_config_time(tmp_path):
     with pytest.raises(gcfg.ConfigError, match="models.clip_guided.clip_weights: CLIP-guided sampling needs"):
         gcfg.check(_grid(["clip_guided"]))
@@ -150,6 +150,7 @@ def test_diffusers_default_spacings_lose_fine_detail():
                             guided=False)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["ddpm", "cddpm"])
 def test_the_loss_falls(digits, name):
     x, y = small_digits(digits, range(3) if name == "ddpm" else range(10))
@@ -173,6 +174,7 @@ def _stats(images):
     return flat.mean(0), float(flat.mean()), float(flat.std())
 
 
+@pytest.mark.heavy
 def test_ddim_with_every_step_and_eta_one_draws_what_ancestral_ddpm_draws(cddpm_digits):
     """Same model, same seed, 400 images each: the mean image and the pixel spread agree; the
     deterministic DDIM (eta=0) with 10 steps, a different distribution, is further from both."""
@@ -190,6 +192,7 @@ def test_ddim_with_every_step_and_eta_one_draws_what_ancestral_ddpm_draws(cddpm_
     assert same < 0.5 * float((m_a - m_c).norm()) or abs(sd_a - sd_c) > 2 * abs(sd_a - sd_b), (same, sd_c)
 
 
+@pytest.mark.heavy
 def test_sampler_settings_are_checked_and_counted(cddpm_digits):
     model, _, _ = cddpm_digits
     labels = torch.arange(20) % 10
@@ -288,6 +291,7 @@ def test_every_diffusion_model_pads_and_crops_28_and_32(name, shape, channels, s
     assert out.shape == (4, *shape) and 0 <= out.min() and out.max() <= 1
 
 
+@pytest.mark.heavy
 def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp_path):
     """Per-class ddpm and cddpm through train_gen and sample: per-class counts follow the policy,
     and the synthetic set records its sampler and network evaluations per image."""
@@ -348,6 +352,7 @@ def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_
     assert not (tmp_path / "bad.npz").exists()
 
 
+@pytest.mark.e2e
 def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
     """Through Snakemake: two samplers of one cddpm make one train_gen job and two sample jobs, and
     both land in summary.csv under their own names."""
@@ -390,6 +395,7 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
         assert table[label]["images"] == 200 and table[label]["fd"] > 0 and "gain" not in table[label]
 
 
+@pytest.mark.e2e
 def test_dry_run_of_the_diffusion_grid(tmp_path):
     """workflow/configs/diffusion.yaml: 2 diffusion models trained per cell, each sampled 2 (ddpm) or
     4 (cddpm) ways; 8 classifier arms per cell."""

@@ -27,6 +27,7 @@ def fewshot_grid(tmp_path_factory):
     return run_grid(tmp_path_factory, "fewshot", FEWSHOT)
 
 
+@pytest.mark.e2e
 def test_fewshot_cells_score_on_the_fixed_test_subset(fewshot_grid):
     res = fewshot_grid / "results" / "digits"
     summary = pd.read_csv(res / "summary.csv")
@@ -44,6 +45,7 @@ def test_fewshot_cells_score_on_the_fixed_test_subset(fewshot_grid):
     assert len(rules) == 1
 
 
+@pytest.mark.e2e
 def test_gencls_scores_m1_to_m4_and_the_discriminator(fewshot_grid):
     table = pd.read_csv(fewshot_grid / "results" / "digits" / "gencls.csv")
     assert len(table) == 2 and (table["status"] == "ok").all() and (table["n_test"] == 200).all()
@@ -53,6 +55,7 @@ def test_gencls_scores_m1_to_m4_and_the_discriminator(fewshot_grid):
     assert (table["accuracy:M1"] > 0.2).all()  # pixel nearest neighbours of digits beat chance even at smoke
 
 
+@pytest.mark.e2e
 def test_the_report_has_the_thesis_tables_and_claims(fewshot_grid):
     html = (fewshot_grid / "results" / "report.html").read_text()
     for text in ("Table 1: gan, regime shots", "Table 2: the latent-sphere filter", "003's claims against this run",

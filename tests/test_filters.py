@@ -92,6 +92,7 @@ def digits_cell(digits_cache, tmp_path_factory):
     return root, sub, ae
 
 
+@pytest.mark.heavy
 def test_the_filter_stage_keeps_real_copies_and_drops_noise(digits_cache, digits_cell, quiet):
     root, sub, ae = digits_cell
     ds, subset, x, y = stages.real_subset(digits_cache, sub, "cpu")
@@ -116,6 +117,7 @@ def test_the_filter_stage_keeps_real_copies_and_drops_noise(digits_cache, digits
     assert png.stat().st_size > 1000
 
 
+@pytest.mark.heavy
 def test_a_diverged_synthetic_set_passes_through_with_every_output(digits_cache, digits_cell, quiet):
     root, sub, ae = digits_cell
     synthetic = root / "diverged.npz"

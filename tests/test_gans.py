@@ -72,6 +72,7 @@ def test_every_gan_preset_is_a_valid_model_entry():
     assert all(families.get(gcfg.PRESETS[n]["family"]).gpu for n in NAMES)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 @pytest.mark.parametrize("policy", ["match", "balance"])
 def test_samples_have_shape_range_and_counts(trained, name, policy):
@@ -119,6 +120,7 @@ def test_ema_weights_are_what_samples(digits):
     assert same_d and differ_g  # the same run; only the generator's final weights differ
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["dcgan", "wgan"])
 def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_path, digits_cache, name):
     """lr 50: training goes non-finite, or the samples collapse. Either way the synthetic set is
@@ -219,6 +221,7 @@ def test_behaviour_steps_cover_every_gan():
     assert set(BEHAVIOUR_STEPS) == set(NAMES) and FAST <= set(NAMES)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", every(NAMES))
 def test_the_discriminator_pulls_apart_then_the_generator_catches_up(played, name):
     """The mean gap D(real) - D(fake) (the critic's Wasserstein estimate for WGANs) first opens,
@@ -235,6 +238,7 @@ def test_the_discriminator_pulls_apart_then_the_generator_catches_up(played, nam
     assert peak < len(gap) - 3 and gap[-3:].mean() < 0.8 * gap[peak], f"the gap did not close: {gap.round(4)}"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", every(CONDITIONAL))
 def test_conditional_samples_are_recognized_as_their_class(played, digits, name):
     """A logistic regression trained on real digits recognizes the requested class of 100 samples

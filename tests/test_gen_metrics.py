@@ -37,6 +37,7 @@ def _score(reference, synthetic, out, **kw):
                           device="cpu", log=open(str(out) + ".log", "w"), **kw)
 
 
+@pytest.mark.heavy
 def test_reference_and_floor_are_disjoint_balanced_test_draws(reference, digits):
     from genaug.gen_metrics import reference_draws
 
@@ -63,6 +64,7 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
         metric_count(labels, 40, 10)
 
 
+@pytest.mark.heavy
 def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(reference, digits, tmp_path):
     x, y = digits.train_x.numpy(), digits.train_y.numpy()
     pick = np.concatenate([np.flatnonzero(y == c)[:2 * PER_CLASS] for c in range(10)])  # 40 real images a class
@@ -85,6 +87,7 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
     assert json.loads((tmp_path / "real.json").read_text())["domain_fd"] == pytest.approx(real["domain_fd"])
 
 
+@pytest.mark.heavy
 def test_a_set_short_of_the_count_gets_no_metrics_but_the_reason(reference, digits, tmp_path):
     x, y = digits.train_x.numpy(), digits.train_y.numpy()
     pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS if c != 3 else 5] for c in range(10)])
@@ -93,6 +96,7 @@ def test_a_set_short_of_the_count_gets_no_metrics_but_the_reason(reference, digi
     assert out["status"] == "short" and "{3: 5}" in out["reason"] and "domain_fd" not in out
 
 
+@pytest.mark.heavy
 def test_a_diverged_set_gets_no_metrics_but_a_reason(reference, tmp_path):
     _set(tmp_path / "d.npz", np.zeros((0, 1, 28, 28), np.uint8), np.zeros(0, np.int64), status="diverged",
          reason="nan loss")

@@ -72,6 +72,7 @@ def test_an_entry_named_like_a_preset_replaces_it():
     assert spec["hparams"] == {"latent_dim": 5} and spec["label_strategy"] == "reconstruct"
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", NAMES)
 def test_loss_falls(trained, name):
     spec, _, history = trained[name]
@@ -89,6 +90,7 @@ CASES = [(n, gens.label_strategy(spec_for(n))) for n in NAMES] + [
 ]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name,strategy", CASES)
 @pytest.mark.parametrize("policy,kwargs", [("match", {}), ("balance", {}), ("per_class", {"per_class": 7}),
                                            ("ratio", {"ratio": 0.5})])
@@ -110,6 +112,7 @@ def test_samples_have_shape_range_and_per_class_counts(trained, digits, name, st
         assert stats["made"] == counts.tolist() and stats["drawn"] >= counts.sum()
 
 
+@pytest.mark.heavy
 def test_pseudo_label_keeps_only_confident_images_and_reports_shortfalls(trained, digits):
     _, model, _ = trained["vae_recon"]
     x, y = real_subset(digits)
@@ -130,6 +133,7 @@ def test_pseudo_label_keeps_only_confident_images_and_reports_shortfalls(trained
         synthesize(model, "pseudo_label", np.full(10, 5), x, y, seed=3)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n, s in CASES if s == "reconstruct"])
 def test_reconstruct_keeps_labels_and_resembles_its_class(trained, digits, name):
     _, model, _ = trained[name]
@@ -140,6 +144,7 @@ def test_reconstruct_keeps_labels_and_resembles_its_class(trained, digits, name)
     assert (y[nearest] == labels).float().mean() > 0.8
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n in NAMES if gcfg.PRESETS[n]["family"] == "vqvae"])
 def test_vqvae_prior_draws_new_codes_that_decode_to_new_images_of_the_class(trained, digits, name):
     _, model, _ = trained[name]
@@ -165,6 +170,7 @@ def test_vqvae_prior_draws_new_codes_that_decode_to_new_images_of_the_class(trai
     assert (y[nearest] == labels).float().mean() > 0.5
 
 
+@pytest.mark.heavy
 def test_beta_anneals_linearly_from_zero_over_its_epochs(trained, digits):
     spec, model, history = trained["beta_vae"]
     member = model.models[0]
@@ -196,6 +202,7 @@ def test_every_model_takes_one_or_three_channels_at_28_and_32(name, shape, quiet
     assert images.shape[1:] == shape
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", [n for n in NAMES if spec_for(n)["per_class"]])
 def test_per_class_models_specialise_in_their_class(trained, digits, name):
     _, model, _ = trained[name]
@@ -217,6 +224,7 @@ def test_per_class_refuses_a_class_it_never_saw(digits, quiet):
         synthesize(model, "per_class", np.ones(10, dtype=int), x, y, seed=0)
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name,strategy", CASES)
 def test_checkpoint_roundtrip_reproduces_samples(trained, digits, tmp_path, name, strategy):
     spec, model, history = trained[name]
@@ -300,6 +308,7 @@ def test_on_step_ends_training_early_and_lends_the_averaged_weights_without_keep
     assert seen["last"] == 5 and seen["seconds"] > 0 and seen["restored"] and seen["differs"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("name", ["cvae", "vae"])  # one conditional model, ten per-class models under vmap
 def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
     """`precision: bf16` reaches the training loss (its log differs from fp32's, same seed) and the model

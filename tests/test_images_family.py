@@ -112,6 +112,7 @@ def test_resize_true_adapts_size_and_channels_and_says_so(digits, tmp_path, quie
     assert "30 images: colour converted to grey" in info["notes"]
 
 
+@pytest.mark.e2e
 def test_shared_and_per_cell_pools_run_end_to_end_through_snakemake(digits, tmp_path):
     """Two `images` models in one grid, one shared folder pool and one .npz per cell, next to the baseline."""
     write_folder(tmp_path / "shared_pool", digits, per_class=30)

@@ -30,6 +30,7 @@ def test_singular_covariances_stay_finite_and_too_few_samples_are_refused():
         frechet_distance(a[:1], a)
 
 
+@pytest.mark.heavy
 def test_kid_is_about_zero_for_one_distribution_and_grows_with_a_shift():
     rng = np.random.default_rng(3)
     a, b = rng.normal(size=(600, 16)), rng.normal(size=(600, 16))

@@ -24,6 +24,7 @@ pytest.importorskip("pythae")
 from genaug import peers  # noqa: E402
 
 
+@pytest.mark.e2e
 def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(evaluation_grid, tmp_path):
     config = copy.deepcopy(EVAL)
     # both sides sample in 4 steps (the peer's DDIM takes as many as our sampler): the test's cost
@@ -77,6 +78,7 @@ def test_missing_reference_implementations_name_the_extra(monkeypatch):
         peers._require_peers()
 
 
+@pytest.mark.e2e
 def test_rerunning_one_race_keeps_the_others_earlier_result_and_stamp(evaluation_grid, tmp_path):
     """`genaug bench --peers W --peer-races vae`: the VAE races run again (the second with pythae's own trainer
     settings), the diffusion race's earlier result stays in bench.json with its own stamp."""

@@ -123,6 +123,7 @@ def test_an_installed_package_registers_a_family_by_entry_point(tmp_path, monkey
     families._RESOLVED.clear()
 
 
+@pytest.mark.e2e
 def test_the_example_config_runs_end_to_end_and_its_generator_is_judged_like_a_builtin(tmp_path):
     """examples/my_generator/config.yaml as shipped, but for its python_path (made absolute for the temp
     workdir) and two of its three seeds (the suite's time)."""

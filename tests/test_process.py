@@ -124,6 +124,7 @@ def test_clearing_stale_temps_spares_a_live_writers_file(tmp_path):
         sleeper.wait()
 
 
+@pytest.mark.heavy
 def test_a_job_that_outgrows_its_rules_memory_is_stopped_in_seconds_and_a_huge_batch_is_capped(
         tmp_path, digits_cache):
     """batch_size 100000 once grew a job to 23 GB until the kernel killed it. Now a batch is capped at the images

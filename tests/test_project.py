@@ -22,3 +22,34 @@ def test_docs_config_md_is_generated_from_the_schema():
     page = schema_markdown(REPO / "workflow" / "schemas" / "config.schema.yaml")
     assert (REPO / "docs" / "config.md").read_text() == page, (
         "docs/config.md is stale: run `cd workflow && python -m genaug.config > ../docs/config.md`")
+
+
+def test_every_cli_option_says_what_it_is_for():
+    import argparse
+
+    from genaug import bench, cli, generator_check
+
+    missing = []
+
+    def walk(parser, name):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for stage, sub in action.choices.items():
+                    walk(sub, f"{name} {stage}")
+            elif not isinstance(action, argparse._HelpAction) and not (action.help or "").strip():
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+
+    walk(cli.build_parser(), "genaug")
+    walk(bench.build_parser(), "genaug bench")
+    walk(generator_check.build_parser(), "genaug check-generator")
+    assert not missing, f"options without help text: {missing}"
+
+
+def test_genaug_version_prints_the_package_version(capsys):
+    import pytest
+
+    from genaug.cli import build_parser
+
+    with pytest.raises(SystemExit) as done:
+        build_parser().parse_args(["--version"])
+    assert done.value.code == 0 and capsys.readouterr().out.strip() == f"genaug {genaug.__version__}"

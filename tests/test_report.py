@@ -16,6 +16,7 @@ def grid(evaluation_grid):
     return evaluation_grid
 
 
+@pytest.mark.e2e
 def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metrics(grid):
     res = grid / "results" / "digits"
     df = pd.read_csv(res / "summary.csv")
@@ -39,6 +40,7 @@ def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metr
     assert len(list(res.glob("classifiers/**/s0/tsne.png"))) == len(df) // 2  # first seed only
 
 
+@pytest.mark.e2e
 def test_every_arm_of_a_cell_trains_by_the_same_step_rule(grid):
     """baseline, classic, mixed and synthetic-only arms, of one generator and of combined: one step cap, one
     validation interval, one patience in steps, whatever the size of their training sets."""
@@ -63,10 +65,11 @@ def test_every_arm_of_a_cell_trains_by_the_same_step_rule(grid):
     assert (summary[stop] <= summary["steps_run"]).all()
 
 
+@pytest.mark.e2e
 def test_the_report_has_every_section_with_the_runs_numbers(grid):
     page = (grid / "results" / "report.html").read_text()
     for section in ["answer", "accuracy", "gains", "table2", "rsm", "genmetrics", "probes", "tsne", "classes",
-                    "samples", "convergence", "run"]:
+                    "curves", "samples", "convergence", "run"]:
         assert f"id={section}>" in page, section
     assert "No generative metrics" not in page and "No probes" not in page and "No t-SNE" not in page
     assert "Inception FID unavailable" in page and "Spearman rho" not in page  # rho is inside the figures
@@ -80,10 +83,14 @@ def test_the_report_has_every_section_with_the_runs_numbers(grid):
                         rf"<td class=l>{r.model}</td><td class=l>{r.train_set}</td>(.*?)</tr>", page)
         assert row and f"{r.gain:+.4f}" in row.group(1), (r.classifier, r.model, r.train_set)
     # accuracy, gain heatmap, metrics scatter x2 (8 metrics), probe scatter, t-SNE x2 (real+mixed, synthetic
-    # only), per-class precision and recall heatmaps, the vae's sample grid
-    assert page.count("data:image/png;base64,") == 10
+    # only), per-class precision and recall heatmaps, the generator and the classifier learning curves, the
+    # cell's real images and the vae's sample grid beside them
+    assert page.count("data:image/png;base64,") == 13
+    assert 'alt="generator learning curves"' in page and 'alt="classifier learning curves"' in page
+    assert 'alt="real images: balanced / n100 / s0"' in page
 
 
+@pytest.mark.e2e
 def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(grid, tmp_path):
     import zipfile
 

@@ -45,6 +45,7 @@ def _state(path):
     return torch.load(path, weights_only=True)["state_dict"]
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("strategy", [{"per_class": True}, {"label_strategy": "reconstruct"}])
 def test_generator_resumes_to_identical_weights(digits_cache, sub, tmp_path, quiet, crash_after, strategy):
     spec = {"name": "vae", "family": "vae", "per_class": False, "label_strategy": None, "hparams": {},
@@ -77,6 +78,7 @@ def synthetic_set(digits, tmp_path_factory):
     return path
 
 
+@pytest.mark.heavy
 @pytest.mark.parametrize("arm", ["baseline", "classic", "mixed"])
 def test_classifier_resumes_to_identical_metrics(digits_cache, sub, synthetic_set, tmp_path, quiet, crash_after, arm):
     """A killed classifier job, rerun, ends with the metrics (and embeddings) of one never killed: baseline,
@@ -135,6 +137,7 @@ def test_an_unreadable_snapshot_is_set_aside_and_training_starts_over(digits_cac
     assert (tmp_path / "snap.pt.corrupt").read_bytes().startswith(b"\x80\x02 this is not")  # kept, not deleted
 
 
+@pytest.mark.heavy
 def test_a_snapshot_with_damaged_weights_is_not_resumed(digits_cache, sub, synthetic_set, tmp_path, quiet,
                                                         crash_after):
     """Flipped bits in a weight load without complaint; the checksum catches them, training starts over and

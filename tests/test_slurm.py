@@ -16,7 +16,7 @@ from .conftest import BIN, REPO, TINY, snakemake
 from .slurm_cluster import missing_tools, slurm_cluster
 
 pytestmark = pytest.mark.slurm
-PROFILE = REPO / "workflow" / "profiles" / "slurm"
+PROFILE = REPO / "profiles" / "slurm"
 # A cluster without an accounting database: poll squeue, charge no account, check status soon.
 NO_ACCOUNTING = ["--slurm-status-command", "squeue", "--slurm-no-account",
                  "--slurm-init-seconds-before-status-checks", "2"]
@@ -42,6 +42,7 @@ def on_slurm(workdir, env, *args, **kwargs):
     return snakemake(workdir, "--workflow-profile", str(PROFILE), *NO_ACCOUNTING, *args, env=env, **kwargs)
 
 
+@pytest.mark.e2e
 def test_tiny_grid_runs_through_slurm_to_the_report(cluster, tmp_path):
     r = on_slurm(tmp_path, cluster, config=CONFIG)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
@@ -58,6 +59,7 @@ def test_tiny_grid_runs_through_slurm_to_the_report(cluster, tmp_path):
     assert metrics["threads"] == yaml.safe_load((PROFILE / "config.yaml").read_text())["set-threads"]["train_clf"]
 
 
+@pytest.mark.e2e
 def test_a_job_cancelled_on_slurm_is_reported_failed_and_the_rerun_resumes_it(cluster, tmp_path):
     config = {**CONFIG, "snapshot_every": 100, "models": {"vae": {**CONFIG["models"]["vae"], "steps": 60_000}}}  # 600 steps
     snapshot = tmp_path / "results" / "digits" / "snapshots" / "train_gen" / "vae" / "semi_balanced" / "n100" / "s0.pt"

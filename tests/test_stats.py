@@ -60,6 +60,7 @@ def test_holm_adjusts_a_textbook_example():
     assert np.isnan(adjusted[4])
 
 
+@pytest.mark.heavy
 def test_holm_matches_statsmodels_multipletests():
     """Cross-check against statsmodels (a test-only dependency); tolerance: float round-off (1e-12). Ten draws per
     family size: multipletests takes about 50 ms a call, and 250 calls cost 96 s of a CI run."""
@@ -107,6 +108,7 @@ def test_holm_stops_at_the_first_arm_it_keeps_and_the_intervals_agree():
     assert t_interval(diffs, level=0.95)[0] > 0  # what the old per-step interval (level 1 - 0.05/1) showed
 
 
+@pytest.mark.heavy
 def test_a_simultaneous_interval_that_excludes_zero_always_marks_a_real_gain():
     rng = np.random.default_rng(0)
     seen = {"both": 0, "real only": 0}

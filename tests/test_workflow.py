@@ -3,6 +3,7 @@
 import copy
 import json
 import shutil
+import subprocess
 
 import numpy as np
 import pandas as pd
@@ -11,7 +12,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import REPO, change_config, TINY, job_counts, snakemake
+from .conftest import BIN, REPO, change_config, TINY, job_counts, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -61,6 +62,7 @@ def test_schema_and_family_check_reject_bad_values(path, value):
         check(config)
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("change,message", [
     (("grid.modles", ["vae"]), "grid: Additional properties are not allowed ('modles' was unexpected)"),
     (("grid.models", ["baseline", "my_gan"]), "grid.models: unknown model 'my_gan'"),
@@ -76,6 +78,7 @@ def test_bad_config_fails_before_any_job_and_names_the_field(tmp_path, change, m
 # ------------------------------------------------------------------ dry runs of the shipped grids
 
 
+@pytest.mark.e2e
 def test_dry_run_of_the_default_grid(tmp_path):
     r = snakemake(tmp_path, "-n", config=DEFAULT)
     assert r.returncode == 0, r.stderr
@@ -86,9 +89,10 @@ def test_dry_run_of_the_default_grid(tmp_path):
     assert counts["subset"] == cells and counts["report"] == counts["gains"] == 1
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("profile", ["default", "slurm"])
 def test_the_shipped_profiles_plan_the_default_grid(tmp_path, profile):
-    r = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "workflow" / "profiles" / profile),
+    r = snakemake(tmp_path, "-n", "--workflow-profile", str(REPO / "profiles" / profile),
                   *(["--slurm-no-account"] if profile == "slurm" else []), config=DEFAULT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["train_clf"] == 36
@@ -96,6 +100,18 @@ def test_the_shipped_profiles_plan_the_default_grid(tmp_path, profile):
         assert "slurm_partition=main" in r.stdout and "runtime=120" in r.stdout and "mem_mb=6000" in r.stdout
 
 
+@pytest.mark.e2e
+def test_a_plain_snakemake_loads_the_default_profile(tmp_path):
+    """profiles/default beside the Snakefile is Snakemake's own default: no flag, and no --cores needed."""
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(DEFAULT))
+    r = subprocess.run([str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(tmp_path), "-n"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-2000:]
+    said = r.stdout + r.stderr
+    assert "workflow specific profile" in said and "profiles/default" in said, said[-2000:]
+
+
+@pytest.mark.e2e
 def test_dry_run_of_the_paper_grid(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "paper.yaml"))
@@ -111,6 +127,7 @@ def test_dry_run_of_the_paper_grid(tmp_path):
 # The end-to-end grid is conftest's evaluation grid (one run shared with tests/test_report.py).
 
 
+@pytest.mark.e2e
 def test_grid_writes_a_self_contained_report(evaluation_grid):
     page = (evaluation_grid / "results" / "report.html").read_text()
     assert page.count("data:image/png;base64,") >= 4  # accuracy plot, gain plot, sample grids
@@ -119,6 +136,7 @@ def test_grid_writes_a_self_contained_report(evaluation_grid):
         assert f"<td class=l>{model}</td>" in page, model
 
 
+@pytest.mark.e2e
 def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
     df = pd.read_csv(evaluation_grid / "results" / "digits" / "summary.csv")
     assert not df.duplicated(["model", "train_set", "regime", "size", "seed"]).any()
@@ -137,6 +155,7 @@ def test_grid_summary_has_one_row_per_cell_with_sane_values(evaluation_grid):
         assert metrics["accuracy"] == pytest.approx(row.accuracy)
 
 
+@pytest.mark.e2e
 def test_the_grid_metric_sets_start_from_the_cells_synthetic_sets(evaluation_grid):
     """Through the rules: the vae row's metric set (20 a class) holds its cell's 10 synthetic images of each class
     first, then 10 drawn; the combined row's is made of its members' metric sets."""
@@ -151,17 +170,20 @@ def test_the_grid_metric_sets_start_from_the_cells_synthetic_sets(evaluation_gri
         assert (res / "metric_sets" / "combined" / cell).exists()
 
 
+@pytest.mark.e2e
 def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
     r = snakemake(evaluation_grid, "-n")
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
 
 
+@pytest.mark.e2e
 def test_settings_that_do_not_change_results_rerun_nothing(evaluation_grid):
     """A new snapshot interval or device changes how jobs run, not what they compute: no rerun."""
     r = snakemake(evaluation_grid, "-n", "--config", "snapshot_every=37", "device=cuda:1")
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr, r.stdout[-2000:]
 
 
+@pytest.mark.e2e
 def test_one_cell_reruns_alone_and_reproduces_its_number(evaluation_grid, tmp_path):
     # on a copy: the shared grid stays complete for the other tests
     grid = tmp_path / "grid"
@@ -177,6 +199,7 @@ def test_one_cell_reruns_alone_and_reproduces_its_number(evaluation_grid, tmp_pa
     assert after["accuracy"] == before["accuracy"]  # same seed, same CPU: the same number
 
 
+@pytest.mark.e2e
 def test_training_sets_combined_and_classifier_presets_plan_their_cells(tmp_path):
     cfg = {**TINY, "grid": {"regimes": ["balanced"], "sizes": [100], "classifiers": ["cnn", "softmax"],
                             "models": ["baseline", "vae", "cvae", "combined"], "train_sets": ["mixed", "synthetic"]}}
@@ -194,6 +217,7 @@ def test_training_sets_combined_and_classifier_presets_plan_their_cells(tmp_path
     assert wrong.returncode != 0 and "baseline and classic train on `real` images" in wrong.stdout + wrong.stderr
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("grid,message", [
     ({"models": ["baseline", "vae", "combined"]}, "mixes the synthetic sets of two or more generators"),
     ({"models": ["baseline", "combined"], "combined": ["vae", "baseline"]}, "grid.combined: 'baseline' has no"),
@@ -206,6 +230,7 @@ def test_bad_evaluation_axes_fail_at_config_time(tmp_path, grid, message):
     assert r.returncode != 0 and message in r.stdout + r.stderr
 
 
+@pytest.mark.e2e
 def test_dry_run_of_the_evaluation_grid(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "evaluation.yaml"))
@@ -217,6 +242,7 @@ def test_dry_run_of_the_evaluation_grid(tmp_path):
     assert counts["reference"] == 1 and counts["tsne"] == counts["train_clf"] // 3
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("extra,message", [
     ({"filters": {"none": {"keep": 0.5}}}, "filters.none: 'none' is the reserved no-filter value"),
     ({"filters": {"tight": {"keep": 1.5}}}, "filters.tight.keep"),
@@ -229,6 +255,7 @@ def test_bad_filter_gencls_and_test_settings_fail_at_config_time(tmp_path, extra
     assert r.returncode != 0 and message in r.stdout + r.stderr, r.stdout[-1500:] + r.stderr[-1500:]
 
 
+@pytest.mark.e2e
 def test_dry_run_of_the_fewshot_grid(tmp_path):
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     fewshot = str(REPO / "workflow" / "configs" / "fewshot.yaml")
@@ -246,8 +273,9 @@ def test_dry_run_of_the_fewshot_grid(tmp_path):
     assert wrong.returncode != 0 and "has no synthetic set to filter" in wrong.stdout + wrong.stderr
 
 
+@pytest.mark.e2e
 def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
-    """The grids behind README's measured convergence table and sampler benchmark plan what they say."""
+    """The grids behind the measured convergence table and sampler benchmark plan what they say."""
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "convergence.yaml"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -261,6 +289,7 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert job_counts(r.stdout)["train_gen"] == 1 and '"spacing": "lu"' in r.stdout
 
 
+@pytest.mark.e2e
 def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
     """Issue 21's grids plan what docs/cpu-generators.md says: the competence check trains each of the three
     CPU generators once and scores each synthetic set alone; the evidence grid trains them per cell and seed,
@@ -282,6 +311,7 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
 # ------------------------------------------------------------------ a changed source is re-read
 
 
+@pytest.mark.e2e
 def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_path):
     from genaug.data import load_dataset
 
@@ -311,6 +341,7 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
     assert job_counts(plan.stdout).get("prepare") == 1, plan.stdout
 
 
+@pytest.mark.e2e
 def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
     """Upgrading must not rerun a grid: a cache without a manifest is trusted and the rebuild command named."""
     from genaug.data import load_source, save_dataset

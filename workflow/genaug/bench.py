@@ -413,8 +413,9 @@ def big_grid_config(config: dict, seeds: int = 17) -> dict:
 def _snakemake(workdir: Path, *args) -> subprocess.CompletedProcess:
     exe = Path(sys.executable).with_name("snakemake")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "snakemake"]
-    return subprocess.run([*cmd, "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-                          capture_output=True, text=True)
+    # Without the auto-loaded profiles/default: its greedy scheduler would replace the default one being timed.
+    return subprocess.run([*cmd, "-s", str(REPO / "Snakefile"), "--directory", str(workdir),
+                           "--workflow-profile", "none", *args], capture_output=True, text=True)
 
 
 def _job_total(output: str) -> int:
@@ -785,16 +786,18 @@ def _checks(report: dict) -> dict:
     }
 
 
-def main(argv=None) -> int:
+def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genaug bench", description=__doc__.splitlines()[0])
-    p.add_argument("--out", default="results/bench.json")
+    p.add_argument("--out", default="results/bench.json",
+                   help="the record to update (sections not rerun are kept); the project's: docs/measured/bench.json")
     p.add_argument("--dataset", default="fashion_mnist", help="real data to time on (digits if unavailable)")
     p.add_argument("--size", default="n1000", help="balanced subset size the loops train on")
-    p.add_argument("--device", default="cpu")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (a grid job's default)")
     p.add_argument("--default-run", action="store_true", help="also time the full default run (tens of minutes)")
     p.add_argument("--cores", default="all", help="--cores for the default run")
-    p.add_argument("--skip", nargs="*", default=[], choices=["generators", "gans", "classifier", "dry_run"])
+    p.add_argument("--skip", nargs="*", default=[], choices=["generators", "gans", "classifier", "dry_run"],
+                   help="sections not to rerun (their previous figures are kept)")
     p.add_argument("--models", nargs="*", default=None,
                    help="generator names to time (default: every preset and config.yaml model)")
     p.add_argument("--gen-steps", type=int, default=0,
@@ -821,7 +824,11 @@ def main(argv=None) -> int:
                    help="run only these races (default both); the others keep their earlier results in --out")
     p.add_argument("--configfile", default=None,
                    help="the grid's --configfile, merged onto config.yaml (the classifier and cddpm that --peers uses)")
-    args = p.parse_args(argv)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
         models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence,
         competence=args.competence, levers=args.levers, peers=args.peers, peer_budgets=args.peer_budgets,

@@ -19,9 +19,11 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from . import board
 from .checkpoint import Snapshots, rng_state, set_rng_state
 from .data import to_float
 from .errors import GenaugError
+from .progress import Progress
 
 
 class CNN(nn.Module):
@@ -289,6 +291,7 @@ def fit_classifier(
         best, best_state, check_states = TrainResult(**state["best"]), state["best_state"], state["check_states"]
         step, total, seen, elapsed = state["step"], state["total"], state["seen"], state["elapsed"]
     t0 = time.perf_counter() - elapsed
+    progress = Progress(cfg.max_steps, start=step, cap=True)
     model.train()
     while step < cfg.max_steps:
         k = real_in_batch(step, cfg.batch_size, fraction)
@@ -315,8 +318,10 @@ def fit_classifier(
             if val_acc > best.best_val_accuracy:
                 best.best_val_accuracy, best.best_step = val_acc, step
                 best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
-            print(f"step {step}/{cfg.max_steps} loss {best.history[-1]['train_loss']:.4f} val_acc {val_acc:.4f} "
-                  f"(best {best.best_val_accuracy:.4f} @ {best.best_step})", file=log, flush=True)
+            print(progress.line(step, f"loss {best.history[-1]['train_loss']:.4f} val_acc {val_acc:.4f} "
+                                      f"(best {best.best_val_accuracy:.4f} @ {best.best_step})"), file=log, flush=True)
+            board.current().scalars(step, {"train_loss": best.history[-1]["train_loss"], "val_accuracy": val_acc},
+                                    prefix="classifier/")
             for i, check in enumerate(cfg.convergence_checks):
                 if best.checks[i] is None and (step - best.best_step >= check["patience_steps"]
                                                or step >= check["max_steps"]):
@@ -326,6 +331,8 @@ def fit_classifier(
             if step - best.best_step >= cfg.patience_steps:
                 best.stopped_by = "patience"
                 break
+        elif progress.due(step):
+            print(progress.line(step), file=log, flush=True)
         if snapshots is not None and snapshots.due(step):
             snapshots.save({
                 "model": model.state_dict(), "average": average.state_dict() if average is not None else None,

@@ -12,6 +12,7 @@ import json
 import os
 import sys
 
+from . import __version__
 from .errors import GenaugError
 
 
@@ -28,6 +29,7 @@ def _class_list(text: str) -> list:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genaug", description=__doc__.splitlines()[0])
+    p.add_argument("--version", action="version", version=f"genaug {__version__}", help="print genaug's version")
     sub = p.add_subparsers(dest="stage", required=True, metavar="<stage>")
 
     def stage(name, help_):
@@ -40,7 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
         s = stage(name, help_)
         s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
         s.add_argument("--subset", required=True, help="the cell's subset from `genaug subset`")
-        s.add_argument("--seed", type=int, required=True)
+        s.add_argument("--seed", type=int, required=True, help="the cell's seed (the subset's, and this job's random streams)")
         s.add_argument("--device", default=os.environ.get("GENAUG_DEVICE", "auto"),
                        help="auto (CUDA if present), cpu, cuda or cuda:N (default: $GENAUG_DEVICE, else auto)")
         s.add_argument("--threads", type=int, default=1, help="CPU threads for torch (the rule's threads)")
@@ -49,25 +51,25 @@ def build_parser() -> argparse.ArgumentParser:
         return s
 
     s = stage("prepare", "load a dataset from its source and cache it as uint8 tensors (.npz)")
-    s.add_argument("--dataset", required=True)
-    s.add_argument("--data-dir", default=None)
+    s.add_argument("--dataset", required=True, help="fashion_mnist, mnist, digits or folder")
+    s.add_argument("--data-dir", default=None, help="where to look first: a torchvision root, the IDX files' folder, or a folder dataset's root")
     s.add_argument("--cache-dir", default="data/raw", help="where IDX files are extracted / downloaded")
-    s.add_argument("--image-size", type=int, default=28)
-    s.add_argument("--channels", default="auto")
-    s.add_argument("--test-fraction", type=float, default=0.2)
+    s.add_argument("--image-size", type=int, default=28, help="side length of digits and folder images")
+    s.add_argument("--channels", default="auto", help="folder images: 1, 3 or auto (RGB if any image has colour)")
+    s.add_argument("--test-fraction", type=float, default=0.2, help="folder without train/ and test/: the stratified test share")
     s.add_argument("--manifest", default=None, help="also write the source files' manifest here (the workflow's copy)")
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="the dataset cache (.npz)")
 
     s = stage("subset", "draw one (regime, size, seed) subset of the train pool")
     s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
-    s.add_argument("--regime", required=True)
+    s.add_argument("--regime", required=True, help="balanced, semi_balanced, imbalanced, fraction or shots")
     s.add_argument("--size", required=True, help="n<images>, f<percent> or k<per class>")
-    s.add_argument("--seed", type=int, required=True)
-    s.add_argument("--validation-per-class", type=int, default=100)
-    s.add_argument("--minority-classes", type=_class_list, default=["Pullover", "Shirt"])
-    s.add_argument("--semi-ratio", type=float, default=6.0)
-    s.add_argument("--imbalance-ratio", type=float, default=50.0)
-    s.add_argument("--out", required=True)
+    s.add_argument("--seed", type=int, required=True, help="the subset's seed: which images, in which class order")
+    s.add_argument("--validation-per-class", type=int, default=100, help="real images per class held out of every subset for early stopping")
+    s.add_argument("--minority-classes", type=_class_list, default=["Pullover", "Shirt"], help="semi_balanced: the classes with the small share (names or indices, comma-separated)")
+    s.add_argument("--semi-ratio", type=float, default=6.0, help="semi_balanced: majority : minority count")
+    s.add_argument("--imbalance-ratio", type=float, default=50.0, help="imbalanced: largest : smallest class")
+    s.add_argument("--out", required=True, help="the subset (.npz)")
 
     def test_options(s):
         s.add_argument("--test-per-class", type=int, default=None,
@@ -89,8 +91,8 @@ def build_parser() -> argparse.ArgumentParser:
     s = cell_stage("sample", "make a cell's synthetic set from a trained generator")
     s.add_argument("--generator", required=True, help="checkpoint from train_gen")
     s.add_argument("--policy", default="match", help="match | balance | per_class | ratio")
-    s.add_argument("--per-class", type=int, default=500)
-    s.add_argument("--ratio", type=float, default=1.0)
+    s.add_argument("--per-class", type=int, default=500, help="policy per_class: images of each class")
+    s.add_argument("--ratio", type=float, default=1.0, help="policy ratio: synthetic images per real image of the class")
     s.add_argument("--labeler", type=_json_arg, default=None,
                    help="classifier spec (JSON) for label strategy pseudo_label: trained on the real subset")
     s.add_argument("--min-diversity", type=float, default=0.2,
@@ -112,7 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = stage("combine", "mix several synthetic sets into one, evenly, at one set's size (the `combined` row)")
     s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
-    s.add_argument("--seed", type=int, required=True)
+    s.add_argument("--seed", type=int, required=True, help="the cell's seed: which member images are drawn")
     s.add_argument("--metric-per-class", default=None,
                    help="draw a metric set instead: this many images of every class (auto: gen_metrics' count), "
                         "times --pool, from the generator's own random stream; the count policy is not used")
@@ -173,73 +175,74 @@ def build_parser() -> argparse.ArgumentParser:
     s = stage("reference", "train the dataset's reference classifier; cache its features of the real reference "
                            "draw and score the floor draw")
     s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
-    s.add_argument("--validation-per-class", type=int, default=100)
-    s.add_argument("--epochs", type=int, default=5)
+    s.add_argument("--validation-per-class", type=int, default=100, help="real images per class held out for its early stopping")
+    s.add_argument("--epochs", type=int, default=5, help="passes over the train pool")
     metric_options(s)
-    s.add_argument("--prdc-k", type=int, default=5)
-    s.add_argument("--kid-subset-size", type=int, default=1000)
-    s.add_argument("--out-model", required=True)
-    s.add_argument("--out-features", required=True)
+    s.add_argument("--prdc-k", type=int, default=5, help="nearest neighbours of PRDC")
+    s.add_argument("--kid-subset-size", type=int, default=1000, help="KID's subset size")
+    s.add_argument("--out-model", required=True, help="the reference classifier (.pt)")
+    s.add_argument("--out-features", required=True, help="its features of the real reference draw (.npz)")
     s.add_argument("--out-floor", required=True, help="the floor's metrics (.json)")
     device_options(s)
 
     s = stage("inception_reference", "pytorch-fid Inception statistics of the real reference draw, and the floor's FID")
-    s.add_argument("--data", required=True)
+    s.add_argument("--data", required=True, help="dataset cache from `genaug prepare`")
     s.add_argument("--weights", default=None, help="pytorch-fid's Inception weights (default: torch hub cache)")
     metric_options(s)
-    s.add_argument("--out", required=True)
+    s.add_argument("--out", required=True, help="Inception statistics and the floor's FID (.npz)")
     device_options(s)
 
     s = stage("gen_metrics", "domain FD, KID, PRDC, domain IS, per-class metrics (and Inception FID) of a metric "
                              "set at the reference's count per class")
     s.add_argument("--synthetic", required=True, help="the metric set (genaug sample --metric-per-class)")
-    s.add_argument("--reference-model", required=True)
-    s.add_argument("--reference-features", required=True)
+    s.add_argument("--reference-model", required=True, help="the reference classifier from `genaug reference`")
+    s.add_argument("--reference-features", required=True, help="its features of the real reference draw")
     s.add_argument("--floor", required=True, help="the floor's metrics from `genaug reference`")
     s.add_argument("--model", default=None, help="the grid's row name of this set (cddpm@dpm20-eta1-g2, combined)")
     s.add_argument("--filter", default="none", help="the row's filter (none: unfiltered)")
-    s.add_argument("--inception-stats", default=None)
-    s.add_argument("--inception-weights", default=None)
-    s.add_argument("--prdc-k", type=int, default=5)
-    s.add_argument("--kid-subset-size", type=int, default=1000)
-    s.add_argument("--out", required=True)
+    s.add_argument("--inception-stats", default=None, help="from `genaug inception_reference` (none: no Inception FID)")
+    s.add_argument("--inception-weights", default=None, help="pytorch-fid's Inception weights (default: torch hub cache)")
+    s.add_argument("--prdc-k", type=int, default=5, help="nearest neighbours of PRDC")
+    s.add_argument("--kid-subset-size", type=int, default=1000, help="KID's subset size")
+    s.add_argument("--out", required=True, help="the set's metrics (.json)")
     device_options(s)
 
     s = stage("probe", "CART / linear / k-NN probes, silhouette, intrinsic dimension and archetype of a cell")
     s.add_argument("--embeddings", required=True, help="embeddings.npz from train_clf")
     s.add_argument("--metrics", required=True, help="the cell's metrics.json")
-    s.add_argument("--max-points", type=int, default=3000)
-    s.add_argument("--folds", type=int, default=5)
-    s.add_argument("--overlap-classes", type=_class_list, default=["Pullover", "Coat", "Shirt"])
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--max-points", type=int, default=3000, help="test and synthetic embeddings drawn (stratified)")
+    s.add_argument("--folds", type=int, default=5, help="cross-validation folds of the probes")
+    s.add_argument("--overlap-classes", type=_class_list, default=["Pullover", "Coat", "Shirt"],
+                   help="the class group whose mutual confusion is measured (names or indices, comma-separated)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the draw and the probes")
     s.add_argument("--out", required=True, help="probe.json")
 
     s = stage("tsne", "t-SNE of a cell's test and synthetic embeddings, and its figure")
-    s.add_argument("--embeddings", required=True)
-    s.add_argument("--metrics", required=True)
-    s.add_argument("--points", type=int, default=1500)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--embeddings", required=True, help="embeddings.npz from train_clf")
+    s.add_argument("--metrics", required=True, help="the cell's metrics.json")
+    s.add_argument("--points", type=int, default=1500, help="points embedded (2/3 test, 1/3 synthetic)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the draw and of t-SNE")
     s.add_argument("--out", required=True, help="coordinates (.npz)")
-    s.add_argument("--png", required=True)
+    s.add_argument("--png", required=True, help="the figure")
 
     s = stage("table", "flatten JSON files (gen_metrics, probes) into one CSV")
-    s.add_argument("--out", required=True)
-    s.add_argument("files", nargs="*")
+    s.add_argument("--out", required=True, help="the table (.csv)")
+    s.add_argument("files", nargs="*", help="JSON files, one row each")
 
     s = stage("aggregate", "collect metrics.json files into summary.csv")
-    s.add_argument("--out", required=True)
-    s.add_argument("metrics", nargs="+")
+    s.add_argument("--out", required=True, help="summary.csv")
+    s.add_argument("metrics", nargs="+", help="metrics.json files from train_clf")
 
     s = stage("gains", "every arm's paired gain over its cell's baseline, from summary.csv, as gains.csv")
-    s.add_argument("--summary", required=True)
-    s.add_argument("--out", required=True)
+    s.add_argument("--summary", required=True, help="summary.csv from `genaug aggregate`")
+    s.add_argument("--out", required=True, help="gains.csv")
 
     s = stage("show", "print the grid's answer and its paired gains in the terminal (from results/*/gains.csv)")
     s.add_argument("--results", default="results", help="the results folder (default: results)")
     s.add_argument("--dataset", default=None, help="only this dataset's results")
     s.add_argument("--cell", default=None, help="regime or regime/size, e.g. balanced/n1000")
     s.add_argument("--model", default=None, help="only this model's rows (e.g. cddpm@dpm20-g2)")
-    s.add_argument("--classifier", default=None)
+    s.add_argument("--classifier", default=None, help="only this classifier's rows (e.g. cnn)")
 
     sub.add_parser("bench", help="measure training/sampling speed and dry-run time (genaug bench --help)",
                    add_help=False)
@@ -247,8 +250,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run the behavioural checks of a generator family or module:Class (check-generator --help)")
 
     s = stage("report", "write the self-contained HTML report")
-    s.add_argument("--summary", required=True)
-    s.add_argument("--samples", nargs="*", default=[])
+    s.add_argument("--summary", required=True, help="summary.csv from `genaug aggregate`")
+    s.add_argument("--samples", nargs="*", default=[], help="sample grids (.png) of the synthetic sets")
     s.add_argument("--gen-metrics", nargs="*", default=[], help="gen_metrics.csv (from `genaug table`)")
     s.add_argument("--probes", nargs="*", default=[], help="probes.csv (from `genaug table`)")
     s.add_argument("--tsne", nargs="*", default=[], help="tsne.npz files of cells")
@@ -257,7 +260,11 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--gencls", nargs="*", default=[], help="gencls.csv (from `genaug table`)")
     s.add_argument("--meta", type=_json_arg, default={}, help="run metadata (JSON): effort, config")
     s.add_argument("--dataset", default=None, help="the dataset cache, whose notes on how it was read are shown")
-    s.add_argument("--out", required=True)
+    s.add_argument("--loss-logs", nargs="*", default=[], help="generators' loss.csv files: their learning curves")
+    s.add_argument("--curve-metrics", nargs="*", default=[],
+                   help="classifier metrics.json files whose validation curves are shown")
+    s.add_argument("--subsets", nargs="*", default=[], help="subsets whose real images are shown beside the samples")
+    s.add_argument("--out", required=True, help="report.html")
     return p
 
 
@@ -362,7 +369,8 @@ def run(args: argparse.Namespace, log) -> None:
                      gen_metrics=args.gen_metrics[0] if args.gen_metrics else None,
                      probes=args.probes[0] if args.probes else None, tsne=args.tsne,
                      filters=args.filters[0] if args.filters else None, spheres=args.spheres,
-                     gencls=args.gencls[0] if args.gencls else None, dataset=args.dataset)
+                     gencls=args.gencls[0] if args.gencls else None, dataset=args.dataset,
+                     loss_logs=args.loss_logs, curve_metrics=args.curve_metrics, subsets=args.subsets)
         print(f"report -> {args.out}", file=log)
 
 

@@ -12,13 +12,14 @@ import re
 
 from . import families
 from .errors import GenaugError
+from .jobenv import RUN_ONLY_ENV
 
 ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
 COMBINED = "combined"  # the model-axis row whose synthetic set mixes several generators' (grid.combined)
 RESERVED = (*ARMS, COMBINED)
 # Config keys that change how jobs run, never what they compute: they reach jobs through the environment
-# (workflow/rules/common.smk), so changing one reruns nothing, not even the report.
-RUN_ONLY_KEYS = ("device", "snapshot_every", "python_path")
+# (genaug/jobenv.py), so changing one reruns nothing, not even the report.
+RUN_ONLY_KEYS = (*RUN_ONLY_ENV, "python_path")
 TRAIN_SETS = ("mixed", "synthetic")  # what a generator row's classifier trains on; ARMS train on `real`
 NO_FILTER = "none"  # the filter axis value that keeps every synthetic image
 # Registered filters (filters.py), usable in grid.filters without a `filters:` entry: 003's latent sphere
@@ -108,12 +109,12 @@ DIFFUSION_FAMILIES = families.names("diffusion")
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
 # A token's absent eta is 0 (its canonical form shows eta when it is not), so `dpm20` is always the ODE
 # solver; a `sampling:` entry's absent eta is `auto`: 1 for dpm (SDE-DPM-Solver++, whose domain FD on a
-# quick cddpm was within a few % of DDPM-1000's where the ODE solver's was twice it; README: Diffusion),
+# quick cddpm was within a few % of DDPM-1000's where the ODE solver's was twice it; docs/measured/README.md: Diffusion),
 # 0 for ddim and ddpm.
 SAMPLERS = ("ddpm", "ddim", "dpm")
 DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": "auto", "guidance": 1.0, "spacing": "auto"}
 # Where a few-step sampler puts its steps on the noise schedule (diffusers' names). `auto` is the best one
-# measured for the sampler (README: Diffusion): lu, steps uniform in log-SNR (Lu et al.), for DPM-Solver++
+# measured for the sampler (docs/measured/2026-12-02-samplers.md): lu, steps uniform in log-SNR (Lu et al.), for DPM-Solver++
 # (eta 0: the ODE solver; eta 1: its SDE variant, k-diffusion's dpmpp_2m_sde eta) and for DDIM with eta 0 or 1
 # (DPM-Solver++ of order 1 and its SDE variant, which is DDIM eta 1); linspace for DDIM with 0 < eta < 1
 # (diffusers' DDIMScheduler has only uniform strides); leading for ancestral DDPM, whose 1000 steps are the
@@ -135,7 +136,7 @@ CLASSIFIER_PRESETS = {
 # Effort presets. A classifier trains by one rule counted in optimizer steps, the same for every arm of
 # a cell: at most `clf_max_steps` steps, validation (of the weights' moving average) every
 # `clf_eval_every`, and a stop `clf_patience_steps` steps after the best validation accuracy. The
-# patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005 (README:
+# patience was chosen so that doubling it moved no arm's mean test accuracy by more than 0.005 (docs/measured/README.md:
 # Converged arms); paper differs in its cap, for sizes up to 5,000. Generator steps in config.yaml are
 # `paper` values and are scaled down for the cheaper presets. `sampling_steps` is the default number
 # of diffusion sampling steps (a model's `sampling.steps` or an explicit `@` token wins).
@@ -362,11 +363,6 @@ def train_sets(config: dict, model: str) -> list[str]:
     return ["real"] if model in ARMS else list(config["grid"].get("train_sets") or ["mixed"])
 
 
-def trained_models(config: dict) -> list[str]:
-    """The generators the grid trains: one per base model, however many ways it is sampled."""
-    return list(dict.fromkeys(split_model(m)[0] for m in generator_models(config)))
-
-
 # Keys that meant something else before: named with their replacement, never silently reinterpreted.
 # (section, old key, new key, why)
 RENAMED_KEYS = [
@@ -498,6 +494,12 @@ def check(config: dict) -> None:
             _check_clip(base, models[base])
     _check_synthesis_makes_images(config)
     _check_minority_classes(config)
+    if config.get("tensorboard"):
+        from .board import available
+
+        if not available():
+            raise ConfigError('tensorboard: true needs the tensorboard package: pip install -e ".[tensorboard]" '
+                              "(or set tensorboard: false)")
     if COMBINED in grid["models"] and len(combined_members(config)) < 2:
         raise ConfigError("grid.models has 'combined', which mixes the synthetic sets of two or more generators; "
                           "list them in grid.combined (or put two or more generators in grid.models)")

@@ -366,7 +366,7 @@ def load_source(
     channels="auto",
     test_fraction: float = 0.2,
 ) -> Dataset:
-    """Load a dataset from wherever its files are; see the README's data section for the search order."""
+    """Load a dataset from wherever its files are; docs/models.md (Data sources) gives the search order."""
     if name in TORCHVISION:
         return _load_torchvision(name, data_dir, cache_dir)
     if name == "digits":

@@ -3,7 +3,7 @@
 A family is its class (`module:Class`, imported only where a job builds it), what it can do (conditional
 sampling, reconstruction, guidance, samplers), whether its training wants a GPU, and its hyperparameters
 as JSON-schema fragments (their defaults are the class constructor's keyword defaults, so each lives in one
-place). config.py's family sets, the config check of every model entry and the README's lists come from
+place). config.py's family sets, the config check of every model entry and docs/families.md come from
 here. A user's family is a class given by import path (`family: "mypkg.gens:MyGenerator"`) or installed
 under the entry-point group `genaug.generators`; its flags are read from the class (docs/plugins.md).
 """

@@ -259,7 +259,7 @@ def format_table(target: str, checks: list[Check]) -> str:
     return "\n".join(lines)
 
 
-def cli_main(argv: list[str]) -> int:
+def build_parser():
     import argparse
     import json
 
@@ -267,12 +267,16 @@ def cli_main(argv: list[str]) -> int:
     p.add_argument("target", help="a family name (cvae, cddpm, ...), an installed entry point, or module:Class")
     p.add_argument("--hparams", type=json.loads, default={}, help='hyperparameters as JSON, e.g. \'{"width": 32}\'')
     p.add_argument("--steps", type=int, default=DEFAULT_STEPS, help=f"training steps (default {DEFAULT_STEPS})")
-    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--batch-size", type=int, default=32, help="training batch (default 32)")
     p.add_argument("--lr", type=float, default=None, help="default: the family's first preset's, else 1e-3")
     p.add_argument("--image-size", type=int, default=16, help="side of the digits images (default 16)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights, batches and samples (default 0)")
     p.add_argument("--log", default=None, help="training progress goes here (default: discarded)")
-    args = p.parse_args(argv)
+    return p
+
+
+def cli_main(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
     log = open(args.log, "w", buffering=1) if args.log else open("/dev/null", "w")
     with log, contextlib.redirect_stderr(log):
         checks = run_checks(args.target, hparams=args.hparams, steps=args.steps, batch_size=args.batch_size,

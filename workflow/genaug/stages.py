@@ -15,7 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from . import __version__, families, sources
+from . import __version__, board, families, sources
 from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
@@ -97,7 +97,8 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     diverged, history, pool = None, [], None
     try:
         if trains:
-            history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
+            with board.beside(out):
+                history = gens.train(model, to_float(x), y, spec["train"], seed=seed, snapshots=snapshots, log=log)
         else:
             pool = model.read(ds.classes, sub.regime, sub.size, seed, log=log)
     except Diverged as err:  # recorded, not raised: the grid runs on and the report names the cell
@@ -258,6 +259,9 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     if grid_png is not None:
         sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
                     title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
+        with board.beside(generator) as b:  # beside the generator's training curves
+            b.image(f"samples/{spec['name']}" + (f" {json.dumps(sampling, sort_keys=True)}" if sampling else ""),
+                    grid_png)
     reused = f", {sum(meta['reused']['counts'])} of them from {reuse}" if "reused" in meta else ""
     print(f"{spec['name']}: {len(labels)} {'metric-set' if metric else 'synthetic'} images, per class {made}"
           f"{reused} ({time.perf_counter() - t0:.1f}s)", file=log)
@@ -421,8 +425,9 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
           f"images ({train_set})", file=log, flush=True)
     job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
     snapshots = Snapshots(snapshot, snapshot_every, job, log=log)
-    net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, n_real=n_real,
-                                            augment=augment, snapshots=snapshots, log=log)
+    with board.beside(out):
+        net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, n_real=n_real,
+                                                augment=augment, snapshots=snapshots, log=log)
 
     test_idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
     test_x = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last)

@@ -15,11 +15,7 @@ rule prepare:
         runtime=30,
     params:
         dataset=DS,
-        data_dir=(
-            f"--data-dir {shlex.quote(config['data_dir'])}"
-            if config.get("data_dir")
-            else ""
-        ),
+        data_dir=(f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else ""),
         folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
         f"--test-fraction {config['folder']['test_fraction']}",
         manifest=lambda wildcards, input: f"--manifest {input[0]}" if input else "",

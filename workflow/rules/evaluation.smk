@@ -89,8 +89,7 @@ use rule combine as combine_metric_set with:
     input:
         data=f"{RES}/dataset.npz",
         members=lambda w: [
-            f"{RES}/{w.mkind}/{m}/{w.regime}/{w.size}/s{w.seed}.npz"
-            for m in gcfg.combined_members(config)
+            f"{RES}/{w.mkind}/{m}/{w.regime}/{w.size}/s{w.seed}.npz" for m in gcfg.combined_members(config)
         ],
     output:
         synthetic=f"{RES}/{{mkind}}/combined/{{regime}}/{{size}}/s{{seed}}.npz",
@@ -113,30 +112,13 @@ use rule filter as filter_metric_pool with:
         f"{LOGS}/metric_filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.log",
 
 
-def metric_set_input(wildcards):
-    """The draw a gen_metrics job scores: the row's metric set, or its filtered pool."""
-    cell = f"{wildcards.synth}/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}.npz"
-    if wildcards.filter == gcfg.NO_FILTER:
-        return f"{RES}/metric_sets/{cell}"
-    return f"{RES}/metric_filtered/{wildcards.filter}/{cell}"
-
-
-def inception_args(wildcards, input):
-    """Inception FID when pytorch-fid's weights are present; else gen_metrics records why it is unavailable."""
-    if INCEPTION_WEIGHTS is None:
-        return ""
-    return f"--inception-stats {input.inception} --inception-weights {shlex.quote(str(INCEPTION_WEIGHTS))}"
-
-
 rule gen_metrics:
     input:
         synthetic=metric_set_input,
         model=f"{RES}/reference/classifier.pt",
         features=f"{RES}/reference/features.npz",
         floor=f"{RES}/reference/floor.json",
-        inception=(
-            [f"{RES}/reference/inception.npz"] if INCEPTION_WEIGHTS is not None else []
-        ),
+        inception=([f"{RES}/reference/inception.npz"] if INCEPTION_WEIGHTS is not None else []),
     output:
         f"{RES}/gen_metrics/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.json",
     log:
@@ -204,6 +186,15 @@ rule tsne:
             f"{RES}/classifiers/{CELL_PATH}/tsne.png",
             caption="../report/tsne.rst",
             category="Embeddings",
+            subcategory="{regime}/{size}",
+            labels={
+                "classifier": "{clf}",
+                "training set": "{train}",
+                "model": "{model}",
+                "filter": "{filter}",
+                "cell": "{regime}/{size}",
+                "seed": "{seed}",
+            },
         ),
     log:
         f"{LOGS}/tsne/{CELL_PATH}.log",

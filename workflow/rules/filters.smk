@@ -26,15 +26,6 @@ rule autoencoder:
         "--loss-log {output.loss} --log {log}"
 
 
-def filter_space_input(wildcards):
-    """The filter's code space: the cell's autoencoder, or the reference classifier (an oracle)."""
-    if gcfg.filter_spec(config, wildcards.filter)["space"] == "reference":
-        return {"reference": f"{RES}/reference/classifier.pt"}
-    return {
-        "autoencoder": f"{RES}/autoencoders/{wildcards.regime}/{wildcards.size}/s{wildcards.seed}/model.pt"
-    }
-
-
 rule filter:
     input:
         unpack(filter_space_input),
@@ -48,11 +39,12 @@ rule filter:
             f"{RES}/filtered/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.png",
             caption="../report/sphere.rst",
             category="Latent-sphere filter",
+            labels={"filter": "{filter}", "model": "{synth}", "cell": "{regime}/{size}", "seed": "{seed}"},
         ),
-    wildcard_constraints:
-        filter=_alternatives(list(gcfg.filter_entries(config))),
     log:
         f"{LOGS}/filter/{{filter}}/{{synth}}/{{regime}}/{{size}}/s{{seed}}.log",
+    wildcard_constraints:
+        filter=_alternatives(list(gcfg.filter_entries(config))),
     conda:
         ENV
     threads: 1
@@ -62,9 +54,7 @@ rule filter:
     params:
         spec=lambda w: q(gcfg.filter_spec(config, w.filter)),
         space=lambda w, input: (
-            f"--reference {input.reference}"
-            if "reference" in input.keys()
-            else f"--autoencoder {input.autoencoder}"
+            f"--reference {input.reference}" if "reference" in input.keys() else f"--autoencoder {input.autoencoder}"
         ),
     shell:
         "genaug filter --data {input.data} --subset {input.subset} --synthetic {input.synthetic} --seed {wildcards.seed} "

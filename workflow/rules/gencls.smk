@@ -21,9 +21,7 @@ rule gencls:
     params:
         args=f"--m {GENCLS['m']} --L {GENCLS['L']} --N {GENCLS['N']} --mu {GENCLS['mu']} {TEST_ARGS}",
         sampling=lambda w: (
-            f"--sampling {q(gcfg.sampling_spec(config, w.sgen))}"
-            if gcfg.sampling_spec(config, w.sgen)
-            else ""
+            f"--sampling {q(gcfg.sampling_spec(config, w.sgen))}" if gcfg.sampling_spec(config, w.sgen) else ""
         ),
     shell:
         "genaug gencls --data {input.data} --subset {input.subset} --generator {input.model} "

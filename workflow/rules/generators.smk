@@ -39,6 +39,8 @@ rule sample:
             f"{RES}/synthetic/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.png",
             caption="../report/samples.rst",
             category="Synthetic samples",
+            subcategory="{regime}",
+            labels={"model": "{sgen}", "regime": "{regime}", "size": "{size}", "seed": "{seed}"},
         ),
     log:
         f"{LOGS}/sample/{{sgen}}/{{regime}}/{{size}}/s{{seed}}.log",

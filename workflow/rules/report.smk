@@ -5,7 +5,12 @@ rule aggregate:
     input:
         all_metrics(),
     output:
-        report(f"{RES}/summary.csv", caption="../report/summary.rst", category="Tables"),
+        report(
+            f"{RES}/summary.csv",
+            caption="../report/summary.rst",
+            category="Tables",
+            labels={"table": "every classifier run"},
+        ),
     log:
         f"{LOGS}/aggregate.log",
     conda:
@@ -21,7 +26,12 @@ rule gains:
     input:
         f"{RES}/summary.csv",
     output:
-        report(f"{RES}/gains.csv", caption="../report/gains.rst", category="Tables"),
+        report(
+            f"{RES}/gains.csv",
+            caption="../report/gains.rst",
+            category="Tables",
+            labels={"table": "paired gains over the baseline"},
+        ),
     log:
         f"{LOGS}/gains.log",
     conda:
@@ -44,11 +54,15 @@ rule report:
         filters=[f"{RES}/filters.csv"] if all_filter_stats() else [],
         spheres=all_sphere_figures(),
         gencls=[f"{RES}/gencls.csv"] if all_gencls() else [],
+        loss_logs=all_curve_inputs()[0],
+        curve_metrics=all_curve_inputs()[1],
+        subsets=all_shown_subsets(),
     output:
         report(
             "results/report.html",
             caption="../report/report.rst",
             category="Report",
+            labels={"report": "genaug's answer and evidence"},
         ),
     log:
         f"{LOGS}/report.log",
@@ -58,9 +72,9 @@ rule report:
         mem_mb=2000,
         runtime=10,
     params:
-        meta=q({"effort": config["effort"],
-                "config": {k: v for k, v in config.items() if k not in gcfg.RUN_ONLY_KEYS}}),
+        meta=q({"effort": config["effort"], "config": {k: v for k, v in config.items() if k not in gcfg.RUN_ONLY_KEYS}}),
     shell:
         "genaug report --summary {input.summary} --samples {input.samples} --gen-metrics {input.gen_metrics} "
         "--probes {input.probes} --tsne {input.tsne} --filters {input.filters} --spheres {input.spheres} "
-        "--gencls {input.gencls} --dataset {input.dataset} --meta {params.meta} --out {output} --log {log}"
+        "--gencls {input.gencls} --dataset {input.dataset} --loss-logs {input.loss_logs} "
+        "--curve-metrics {input.curve_metrics} --subsets {input.subsets} --meta {params.meta} --out {output} --log {log}"

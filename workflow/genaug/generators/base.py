@@ -21,8 +21,10 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from .. import board
 from ..checkpoint import Snapshots, rng_state, set_rng_state
 from ..errors import Diverged, GenaugError
+from ..progress import Progress
 
 
 @dataclass(frozen=True)
@@ -193,6 +195,7 @@ def train_loop(
                     t.copy_(s)
 
     t0 = time.perf_counter() - elapsed
+    progress = Progress(steps, start=start - 1)
     for step in range(start, steps + 1):
         parts = {}
         for phase, tensors, opt in groups:
@@ -233,8 +236,11 @@ def train_loop(
                 for i in range(len(means[losses[0]])):
                     history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
             shown = " ".join(f"{k} {float(means[k].mean()):.4f}" for k in losses)
-            print(f"{name} step {step}/{steps} {shown} ({time.perf_counter() - t0:.0f}s)", file=log, flush=True)
+            print(f"{name} {progress.line(step, shown)}", file=log, flush=True)
+            board.current().scalars(step, means, prefix=f"{name}/")
             sums, counts = {}, {}
+        elif progress.due(step):
+            print(f"{name} {progress.line(step)}", file=log, flush=True)
         if snapshots is not None and snapshots.due(step) and step < steps:
             snapshots.save({
                 "step": step, "tensors": [t.detach() for t in [*named_params.values(), *buffers]],

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 
 from ..config import SAMPLERS, check_sampling
 from ..errors import GenaugError
+from ..progress import Progress
 from .base import Generator, Phase
 
 SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}  # ours -> diffusers' beta_schedule
@@ -207,9 +208,15 @@ class DDPM(Generator):
         s = self.sampling
         c, side = self.image_shape[0], self.unet.config.sample_size
 
-        def progress(i, total):
-            if self.log is not None and total >= 100 and i % (total // 10) == 0:
-                print(f"  {s['sampler']} step {i}/{total} ({len(labels)} images)", file=self.log, flush=True)
+        shown = {}
+
+        def progress(i, total):  # called after each of the sampler's `total` steps, i = 1 .. total
+            if self.log is None:
+                return
+            if "p" not in shown:
+                shown["p"] = Progress(total)
+            if i > 0 and shown["p"].due(i):
+                print(f"  {s['sampler']} {shown['p'].line(i, f'({len(labels)} images)')}", file=self.log, flush=True)
 
         x, self.last_nfe = run_sampler(
             s, timesteps=self.timesteps, schedule=self.schedule,

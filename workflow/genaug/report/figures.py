@@ -97,32 +97,6 @@ def accuracy_vs_size(df, value: str = "accuracy"):
     return fig
 
 
-def gain_plot(gains):
-    """Paired gain over baseline per cell: mean over seeds and 95 % t-interval."""
-    import seaborn as sns
-
-    plt = _pyplot()
-    sns.set_theme(style="whitegrid", context="notebook")
-    g = gains.copy()
-    g["cell"] = g["regime"] + " " + g["size"]
-    cells = list(dict.fromkeys(g["cell"]))
-    models = list(dict.fromkeys(g["model"]))
-    fig, ax = plt.subplots(figsize=(max(5, 1.1 * len(cells) + 2), 3.8))
-    width = 0.8 / max(len(models), 1)
-    colors = sns.color_palette("tab10", len(models) + 1)[1:]
-    for i, model in enumerate(models):
-        sub = g[g["model"] == model].set_index("cell").reindex(cells)
-        x = np.arange(len(cells)) + (i - (len(models) - 1) / 2) * width
-        err = np.vstack([sub["gain"] - sub["gain_ci_low"], sub["gain_ci_high"] - sub["gain"]])
-        ax.errorbar(x, sub["gain"], yerr=np.nan_to_num(err), fmt="o", color=colors[i], label=model, capsize=3)
-    ax.axhline(0, color="black", lw=0.8)
-    ax.set_xticks(np.arange(len(cells)), cells, rotation=30, ha="right")
-    ax.set_ylabel("accuracy gain over baseline")
-    ax.legend(title="model", bbox_to_anchor=(1.02, 1), loc="upper left")
-    fig.tight_layout()
-    return fig
-
-
 def tsne_figure(coords, labels, synthetic, classes, title: str = "", ax=None):
     """t-SNE scatter of one cell: colour = class, dots = real test images, crosses = synthetic images."""
     import seaborn as sns
@@ -206,6 +180,30 @@ def scatter_panels(df, x_cols: list, y: str, hue: str, titles: dict | None = Non
         ax.set_xlabel((titles or {}).get(col, col))
     if axes[0][-1].get_legend() is not None:
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def learning_curves(frame, y: str, panel: str, hue: str, ylabel: str):
+    """Line panels of `y` against `step`, one panel per value of `panel`, one line per value of `hue`."""
+    import seaborn as sns
+
+    plt = _pyplot()
+    sns.set_theme(style="whitegrid", context="notebook")
+    panels = list(dict.fromkeys(frame[panel]))
+    cols = min(len(panels), 4)
+    rows = -(-len(panels) // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.8 * cols, 3.0 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, panels):
+        sub = frame[frame[panel] == name]
+        sns.lineplot(data=sub, x="step", y=y, hue=hue, ax=ax, legend=True, linewidth=1.2)
+        ax.set_title(str(name), fontsize=9)
+        ax.set_xlabel("step")
+        ax.set_ylabel(ylabel)
+        if ax.get_legend() is not None:
+            ax.legend(fontsize=7, title=None)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
     fig.tight_layout()
     return fig
 

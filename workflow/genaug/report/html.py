@@ -10,6 +10,7 @@ import base64
 import html
 import json
 import platform
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -357,7 +358,7 @@ def _machines(df: pd.DataFrame) -> list[str]:
     if len(counts) < 2:
         return [line]
     return [line + ". <b>The runs come from more than one machine</b>: the same seed can score differently on "
-            "another machine (early stopping may pick another epoch; README: What the numbers mean). The "
+            "another machine (early stopping may pick another epoch; docs/methods.md). The "
             "intervals over seeds still hold; an exact rerun of a cell needs the same kind of machine"]
 
 
@@ -403,15 +404,85 @@ def gallery(heading: str, pngs: list, depth: int) -> list[str]:
     return [*parts, "</div>"]
 
 
+def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
+    """Generator losses and classifier validation accuracy against steps, for the cells the report shows
+    samples of (each regime's largest size, first seed): a reader sees that training ran its course."""
+    parts = ["<h2 id=curves>Learning curves</h2>",
+             "<p>Each regime's largest size, first seed. Generators: every loss the family logs, averaged over "
+             "the log interval (and over a per-class model's classes). Classifiers: the validation accuracy of "
+             "the weights' moving average at each validation, which the stopping rule reads.</p>"]
+    frames = []
+    for path in map(Path, loss_logs):
+        log = pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
+        losses = [c for c in log.columns if c.endswith("loss")]
+        if log.empty or not losses:
+            continue
+        long = log.groupby("step", as_index=False)[losses].mean().melt("step", losses, "loss", "value")
+        long["panel"] = path.parts[-5] + ": " + long["loss"]
+        long["cell"] = f"{path.parts[-4]}/{path.parts[-3]}"
+        frames.append(long)
+    if frames:
+        parts.append(_fig(figures.learning_curves(pd.concat(frames), "value", "panel", "cell", "loss"),
+                          "generator learning curves"))
+    rows = []
+    for path in curve_metrics:
+        m = json.loads(Path(path).read_text())
+        label = arm_label(m["model"], m.get("train_set", "mixed"))
+        label += f" ({m['filter']})" if m.get("filter", "none") != "none" else ""
+        rows += [{"step": h["step"], "val_accuracy": h["val_accuracy"], "arm": label,
+                  "panel": f"{m['classifier']} {m['regime']}/{m['size']}"} for h in m.get("history") or []]
+    if rows:
+        parts.append(_fig(figures.learning_curves(pd.DataFrame(rows), "val_accuracy", "panel", "arm",
+                                                  "validation accuracy"), "classifier learning curves"))
+    return parts if len(parts) > 2 else []
+
+
+def _samples_section(sample_pngs: list, subsets: list, dataset) -> list[str]:
+    """Per regime: the cell's real images beside each generator's synthetic ones, drawn the same way."""
+    real = {}
+    if dataset and subsets:
+        from ..data import load_dataset
+        from ..subsets import Subset
+
+        ds = load_dataset(dataset)
+        for path in map(Path, subsets):
+            sub = Subset.load(path)
+            with tempfile.TemporaryDirectory() as tmp:
+                png = Path(tmp) / "real.png"
+                idx = sub.indices
+                figures.sample_grid(ds.train_x[idx].numpy(), ds.train_y[idx].numpy(), ds.classes, png,
+                                    title=f"real {sub.regime} {sub.size} s{path.stem[1:]}")
+                real[path.parts[-3]] = (f"real images: {path.parts[-3]} / {path.parts[-2]} / {path.stem}",
+                                        png.read_bytes())
+    by_regime = {}
+    for png in sorted(map(Path, sample_pngs)):
+        by_regime.setdefault(png.parts[-3], []).append(png)
+    parts = ["<h2 id=samples>Synthetic samples</h2>",
+             "<p>Per regime (largest size, first seed): the cell's real training images first, then each "
+             "generator's synthetic set, one row per class.</p>"]
+    for regime in dict.fromkeys([*real, *by_regime]):
+        parts.append(f"<h3>{_e(regime)}</h3><div class=grids>")
+        if regime in real:
+            caption, png = real[regime]
+            parts.append(f"<figure>{_img(png, caption)}<figcaption>{_e(caption)}</figcaption></figure>")
+        for path in by_regime.get(regime, []):
+            caption = " / ".join(path.with_suffix("").parts[-4:])
+            parts.append(f"<figure>{_img(path.read_bytes(), caption)}<figcaption>{_e(caption)}</figcaption></figure>")
+        parts.append("</div>")
+    return parts
+
+
 def _read_optional(path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path and Path(path).stat().st_size > 1 else None
 
 
 def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
                  tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None,
-                 dataset=None) -> None:
+                 dataset=None, loss_logs: list | None = None, curve_metrics: list | None = None,
+                 subsets: list | None = None) -> None:
     """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs,
-    filters.csv, gencls.csv, the latent-sphere figures and the dataset cache's notes on how it was read)."""
+    filters.csv, gencls.csv, the latent-sphere figures, the dataset cache's notes on how it was read, and for the
+    cells it shows pictures of: generator loss logs, classifier metrics.json files and real subsets)."""
     from . import fewshot
 
     meta = meta or {}
@@ -429,7 +500,7 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
         "<nav><a href=#answer>Answer</a><a href=#accuracy>Accuracy</a><a href=#gains>Gains</a>"
         "<a href=#table2>Best per cell</a><a href=#rsm>Real/synthetic/mixed</a><a href=#genmetrics>Generative "
         "metrics</a><a href=#probes>Probes</a><a href=#tsne>t-SNE</a><a href=#classes>Per class</a>"
-        "<a href=#samples>Samples</a><a href=#convergence>Convergence</a>" +
+        "<a href=#curves>Learning curves</a><a href=#samples>Samples</a><a href=#convergence>Convergence</a>" +
         ("<a href=#fewshot>Few-shot (003)</a>" if few else "") +
         "<a href=#run>Run</a></nav>",
         "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
@@ -508,8 +579,9 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
     parts += _convergence(df, meta)
     parts.append("<h2 id=classes>Per-class precision and recall (largest size of each regime)</h2>")
     parts += _class_tables(df) or ["<p class=muted>No per-class scores.</p>"]
+    parts += _learning_curves(loss_logs or [], curve_metrics or [])
     if sample_pngs:
-        parts += gallery("<h2 id=samples>Synthetic samples</h2>", sample_pngs, depth=4)
+        parts += _samples_section(sample_pngs, subsets or [], dataset)
     parts += few
     parts += _run_summary(df, meta, gen, _dataset_notes(dataset))
     parts += ["<h3>Configuration</h3>",
