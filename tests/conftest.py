@@ -1,59 +1,22 @@
-"""Shared fixtures: small real datasets (scikit-learn digits, Fashion-MNIST when installed) and paths."""
+"""Fixtures and hooks: small real datasets (scikit-learn digits, Fashion-MNIST when installed), the shared grid,
+and the test tiers. What tests import lives in helpers.py."""
 
 from __future__ import annotations
 
-import copy
-import os
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-FMNIST_SYSTEM_DIR = Path("/usr/share/datasets/fashion-mnist")
-BIN = Path(sys.executable).parent  # the venv's bin: genaug and snakemake
-
-# A grid small enough to run end to end in a test: digits, the smoke preset, every kind of model axis value.
-TINY = {
-    "dataset": "digits",
-    "seeds": [0, 1],
-    "effort": "smoke",
-    "validation_per_class": 10,
-    "grid": {"regimes": ["balanced", "semi_balanced"], "sizes": [100], "models": ["baseline", "classic", "vae"],
-             "classifiers": ["cnn"]},
-    "regimes": {"semi_balanced": {"minority_classes": [2, 6], "ratio": 6}},
-    "classifiers": {"cnn": {"arch": "cnn"}},
-    "models": {"vae": {"family": "vae", "per_class": True, "steps": 2000, "batch_size": 32}},
-    # tests/test_report.py runs them; here they would only add jobs to every end-to-end test
-    "gen_metrics": {"enabled": False},
-    "probes": {"enabled": False},
-}
-
-
-# The evaluation grid: both real arms, mixed and synthetic-only training sets, a combined row, generative
-# metrics and probes.
-# One session-wide run serves tests/test_report.py and test_workflow.py's end-to-end checks.
-EVAL = {
-    **TINY,
-    "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "classic", "vae", "combined"],
-             "combined": ["vae", "cvae"], "train_sets": ["mixed", "synthetic"], "classifiers": ["softmax"]},
-    "gen_metrics": {"enabled": True, "per_class": 20, "reference_epochs": 1},
-    "probes": {"enabled": True, "max_points": 200, "tsne_points": 150},
-}
-
-
-_RUNNING = {"e2e": False}  # whether the test being set up or run is marked e2e
-
+from . import helpers
+from .helpers import EVAL, FMNIST_SYSTEM_DIR, run_grid
 
 OPT_IN = ("slow", "slurm")  # marks whose tests run only when `-m` names them
 
 
 def pytest_collection_modifyitems(config, items):
-    """Leave out slow and slurm tests unless -m names them: `pytest` is the default suite, `pytest -m "not e2e"`
-    its fast tier, and `pytest -m slow` or `-m slurm` the long and the cluster tests."""
+    """Leave out slow and slurm tests unless -m names them: `pytest` is the default suite,
+    `pytest -m "not e2e and not heavy"` its fast tier, and `pytest -m slow` or `-m slurm` the long and the
+    cluster tests."""
     expression = config.getoption("markexpr") or ""
     skip = [m for m in OPT_IN if m not in expression]
     kept, dropped = [], []
@@ -66,37 +29,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_setup(item):
-    _RUNNING["e2e"] = item.get_closest_marker("e2e") is not None
-
-
-def snakemake(workdir, *args, config=None, **kwargs):
-    """Run snakemake on the repository's Snakefile in `workdir` (with `config` as its config.yaml).
-
-    Only an `e2e` test may: the fast tier (`pytest -m "not e2e"`) must not start Snakemake by accident."""
-    if not _RUNNING["e2e"]:
-        raise RuntimeError("this test runs Snakemake: mark it @pytest.mark.e2e (the fast tier leaves those out)")
-    if config is not None:
-        (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-    if "--workflow-profile" not in args:  # the auto-loaded profiles/default would add keep-going and the rest
-        args = ("--workflow-profile", "none", *args)
-    return subprocess.run(
-        [str(BIN / "snakemake"), "-s", str(REPO / "Snakefile"), "--directory", str(workdir), *args],
-        capture_output=True, text=True, **kwargs,
-    )
-
-
-def run_grid(tmp_path_factory, name: str, config: dict):
-    """A fresh workdir where `config`'s whole grid has run to the report (the test fails if it did not)."""
-    workdir = tmp_path_factory.mktemp(name)
-    r = snakemake(workdir, "--cores", "2", config=config)
-    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    return workdir
-
-
-def job_counts(output: str) -> dict:
-    """{rule: count} from snakemake's 'Job stats' table."""
-    table = output.split("Job stats:")[1].split("\n\n")[0]
-    return {m[1]: int(m[2]) for m in re.finditer(r"^(\w+)\s+(\d+)$", table, re.M)}
+    helpers.RUNNING["e2e"] = item.get_closest_marker("e2e") is not None
 
 
 @pytest.fixture(scope="session")
@@ -110,7 +43,7 @@ def digits_cache(tmp_path_factory) -> Path:
     from genaug import stages
 
     out = tmp_path_factory.mktemp("digits") / "dataset.npz"
-    stages.prepare(dataset="digits", out=out, log=open(os.devnull, "w"))
+    stages.prepare(dataset="digits", out=out, log=helpers.DISCARD)
     return out
 
 
@@ -138,43 +71,5 @@ def fmnist_labels(tmp_path_factory):
 
 @pytest.fixture
 def quiet():
-    with open(os.devnull, "w") as f:
-        yield f
-
-
-def change_config(config: dict, path: str, value) -> dict:
-    """A copy of `config` with the dotted `path` set to `value` (deleted for KeyError).
-
-    A `models.<preset>` path starts from the registered preset when the config has no such entry.
-    """
-    from genaug.config import PRESETS
-
-    cfg = copy.deepcopy(config)
-    *parents, last = path.split(".")
-    node = cfg
-    for i, p in enumerate(parents):
-        if node.get(p) is None:
-            node[p] = copy.deepcopy(PRESETS.get(p, {})) if parents[:i] == ["models"] else {}
-        node = node[p]
-    if value is KeyError:
-        del node[last]
-    else:
-        node[last] = value
-    return cfg
-
-
-def check_presets_valid(names) -> None:
-    """Each registered preset passes the config schema and its family's check as a `models:` entry, and the
-    grid check accepts the names with no `models:` entry at all."""
-    from snakemake.utils import validate
-
-    from genaug import config as gcfg
-
-    base = {"dataset": "digits", "seeds": [0], "grid": {"regimes": ["balanced"], "sizes": [100],
-                                                         "models": list(names), "classifiers": ["cnn"]},
-            "classifiers": {"cnn": {"arch": "cnn"}}}
-    for name in names:
-        config = {**base, "models": {name: gcfg.PRESETS[name]}}
-        validate(config, str(REPO / "workflow/schemas/config.schema.yaml"))
-        gcfg.check(config)
-    gcfg.check(base)
+    """A log that keeps nothing."""
+    return helpers.DISCARD

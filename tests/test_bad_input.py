@@ -13,8 +13,8 @@ import yaml
 
 from genaug.cli import main
 
-from .conftest import REPO, change_config, snakemake
-from .test_data import fake_mnist_files, make_folder, write_idx
+from .helpers import REPO, change_config, snakemake
+from .helpers import fake_mnist_files, make_folder, write_idx
 
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
 

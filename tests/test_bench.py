@@ -6,6 +6,7 @@ import pytest
 
 from genaug import bench
 from genaug.errors import GenaugError
+from .helpers import DISCARD
 
 
 @pytest.mark.e2e
@@ -17,7 +18,7 @@ def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
         "generators": {"measured_at": "t0", "machine": {"device": "cpu"}, "dataset": "digits", "vae": row},
         "gans": {"measured_at": "t1", "machine": {"device": "cuda"}},
     }))
-    report = bench.run(out=str(out), skip=["generators", "gans", "classifier", "dry_run"], log=open("/dev/null", "w"))
+    report = bench.run(out=str(out), skip=["generators", "gans", "classifier", "dry_run"], log=DISCARD)
     saved = json.loads(out.read_text())
     assert saved == report and "machine" not in saved
     assert saved["generators"]["machine"] == {"device": "cpu"} and saved["gans"]["machine"] == {"device": "cuda"}
@@ -29,7 +30,7 @@ def test_a_rerun_keeps_other_sections_and_checks_only_model_rows(tmp_path):
 def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
     out = tmp_path / "bench.json"
     report = bench.run(out=str(out), dataset="digits", size="n500", skip=["gans", "classifier", "dry_run"],
-                       models=["cdcgan"], gen_steps=3, log=open("/dev/null", "w"))
+                       models=["cdcgan"], gen_steps=3, log=DISCARD)
     row = report["generators"]["cdcgan"]
     assert row["steps"] == 3 and row["quick_preset_steps"] == 2000
     assert row["train_images_per_s"] > 0 and row["sample_images"] == 10 * 1000
@@ -40,7 +41,7 @@ def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
 def test_the_classifier_section_times_every_training_precision(tmp_path):
     out = tmp_path / "bench.json"
     report = bench.run(out=str(out), dataset="digits", size="n500", skip=["generators", "gans", "dry_run"],
-                       log=open("/dev/null", "w"))
+                       log=DISCARD)
     row = report["classifier"]
     assert row["train_images"] == 500 and row["train_images_per_s"] > 0
     bf16 = row["precisions"]["bf16"]
@@ -72,7 +73,7 @@ def test_the_convergence_table_compares_each_rule_with_the_one_of_twice_its_pati
                          "steps_run": 700 + seed, "stopped_at_check_p100_c900": 300, "stopped_at_check_p200_c900": 500})
     (tmp_path / "results" / "digits").mkdir(parents=True)
     pd.DataFrame(rows).to_csv(tmp_path / "results" / "digits" / "summary.csv", index=False)
-    out = bench.bench_convergence(tmp_path, open("/dev/null", "w"))
+    out = bench.bench_convergence(tmp_path, DISCARD)
     assert out["largest_change_of_a_mean"] == {"100->200": 0.01, "200->400": 0.002}
     assert out["converged"] == {"100->200": False, "200->400": True}
     assert out["arms_with_fewer_than_3_seeds"] == 2
@@ -88,7 +89,7 @@ def test_the_convergence_table_refuses_a_grid_without_checks(tmp_path):
     pd.DataFrame([{"classifier": "cnn", "status": "ok", "accuracy": 0.8, "patience_steps": 400}]).to_csv(
         tmp_path / "results" / "digits" / "summary.csv", index=False)
     with pytest.raises(GenaugError, match="convergence_checks"):
-        bench.bench_convergence(tmp_path, open("/dev/null", "w"))
+        bench.bench_convergence(tmp_path, DISCARD)
 
 
 @pytest.mark.e2e
@@ -97,7 +98,7 @@ def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_g
     and domain FD over the floor, per generator and seed; `combined` (no training of its own) is left out."""
     import pandas as pd
 
-    out = bench.bench_competence(evaluation_grid, open("/dev/null", "w"))
+    out = bench.bench_competence(evaluation_grid, DISCARD)
     assert out["bar"]["cas_ratio_min"] == bench.CAS_RATIO and out["floor_domain_fd"] > 0
     assert set(out["generators"]) == {"vae"}
     rows = out["generators"]["vae"]
@@ -116,7 +117,7 @@ def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_g
 
 def test_the_competence_table_refuses_a_grid_without_synthetic_only_classifiers(tmp_path):
     with pytest.raises(GenaugError, match="competence.yaml"):
-        bench.bench_competence(tmp_path, open("/dev/null", "w"))
+        bench.bench_competence(tmp_path, DISCARD)
 
 
 def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
@@ -127,10 +128,10 @@ def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
     from genaug.subsets import RegimeParams
 
     sub = tmp_path / "sub.npz"
-    stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=open("/dev/null", "w"),
+    stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=DISCARD,
                   validation_per_class=10, params=RegimeParams())
     config = yaml.safe_load((bench.REPO / "config.yaml").read_text())
-    out = bench.bench_levers(config, digits_cache, sub, torch.device("cpu"), open("/dev/null", "w"),
+    out = bench.bench_levers(config, digits_cache, sub, torch.device("cpu"), DISCARD,
                              models=("cvae",), steps=2, warmup=1,
                              levers=("bf16", "channels_last", "threads2"))  # compile: a minute of compiling
     row = out["cvae"]

@@ -48,7 +48,7 @@ def test_nothing_is_written_when_it_is_off(tmp_path, monkeypatch, quiet):
 def test_asking_for_it_without_the_extra_is_refused_at_config_time(monkeypatch):
     import yaml
 
-    from .conftest import REPO
+    from .helpers import REPO
 
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["tensorboard"] = True

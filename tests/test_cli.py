@@ -10,7 +10,7 @@ import torch
 
 from genaug.cli import main
 
-from .conftest import BIN
+from .helpers import BIN
 
 CLF = json.dumps({"name": "cnn", "arch": "cnn", "hparams": {},
                   "train": {"max_steps": 10, "eval_every": 5, "patience_steps": 5}})

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import BIN, REPO, TINY, snakemake
+from .helpers import BIN, REPO, TINY, snakemake
 
 pytestmark = pytest.mark.e2e  # every test here runs Snakemake
 

@@ -12,22 +12,8 @@ from genaug import data
 from genaug.data import check_idx, load_dataset, load_source, locate_torchvision_root, save_dataset
 from genaug.errors import GenaugError
 
-from .conftest import FMNIST_SYSTEM_DIR
+from .helpers import FMNIST_SYSTEM_DIR, fake_mnist_files, make_folder, write_idx
 
-
-def write_idx(path, array: np.ndarray, gz=False):
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(d).to_bytes(4, "big") for d in array.shape)
-    payload = header + array.astype(np.uint8).tobytes()
-    (gzip.open if gz else open)(path, "wb").write(payload)
-
-
-def fake_mnist_files(folder, gz=False, n_train=60, n_test=20):
-    folder.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(0)
-    suffix = ".gz" if gz else ""
-    for split, n in [("train", n_train), ("t10k", n_test)]:
-        write_idx(folder / f"{split}-images-idx3-ubyte{suffix}", rng.integers(0, 256, (n, 28, 28)), gz)
-        write_idx(folder / f"{split}-labels-idx1-ubyte{suffix}", np.arange(n) % 10, gz)
 
 
 @pytest.fixture
@@ -176,13 +162,6 @@ def test_unreadable_cache_says_how_to_rebuild(tmp_path):
 # ------------------------------------------------------------------ folder datasets
 
 
-def make_folder(root, mode="L", size=(40, 30), per_class=6, classes=("cat", "dog", "owl")):
-    rng = np.random.default_rng(1)
-    for c in classes:
-        (root / c).mkdir(parents=True, exist_ok=True)
-        for i in range(per_class):
-            shape = (size[1], size[0]) + ((3,) if mode == "RGB" else ())
-            Image.fromarray(rng.integers(0, 256, shape).astype(np.uint8), mode).save(root / c / f"{i}.png")
 
 
 def test_folder_dataset_grayscale_is_resized_and_split(tmp_path):

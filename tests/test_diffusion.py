@@ -21,7 +21,7 @@ from genaug import stages
 from genaug.errors import GenaugError
 from genaug.subsets import RegimeParams
 
-from .conftest import REPO, check_presets_valid, job_counts, snakemake
+from .helpers import REPO, check_presets_valid, job_counts, snakemake
 from .test_gans import small_digits
 
 QUIET = io.StringIO()

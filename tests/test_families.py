@@ -70,7 +70,7 @@ def test_a_new_builtin_family_needs_only_its_module_and_one_registry_entry(monke
 
 def test_docs_families_md_is_generated_from_the_registry():
     """docs/families.md is `python -m genaug.families`' output: a changed family changes the page (regenerate it)."""
-    from .conftest import REPO
+    from .helpers import REPO
 
     assert (REPO / "docs" / "families.md").read_text() == families.reference_markdown(), (
         "docs/families.md is stale: run `cd workflow && python -m genaug.families > ../docs/families.md`")

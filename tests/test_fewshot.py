@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from .conftest import TINY, run_grid
+from .helpers import TINY, run_grid
 
 FEWSHOT = {
     **TINY,

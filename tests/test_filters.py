@@ -12,6 +12,7 @@ from genaug import config as gcfg
 from genaug import stages
 from genaug.errors import GenaugError
 from genaug.filters import fit_sphere, projection
+from .helpers import DISCARD
 
 
 def clusters(per_class=50, k=3, d=8, seed=0):
@@ -84,11 +85,11 @@ def digits_cell(digits_cache, tmp_path_factory):
     root = tmp_path_factory.mktemp("sphere")
     sub = root / "subset.npz"
     stages.subset(data=digits_cache, regime="shots", size="k20", seed=0, out=sub, validation_per_class=10,
-                  log=open("/dev/null", "w"))
+                  log=DISCARD)
     spec = gcfg.autoencoder_spec({"effort": "paper", "autoencoder": {"steps": 300}})
     ae = root / "ae.pt"
     stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=ae, loss_log=root / "ae.csv",
-                     device="cpu", log=open("/dev/null", "w"))
+                     device="cpu", log=DISCARD)
     return root, sub, ae
 
 

@@ -25,7 +25,7 @@ from genaug.errors import GenaugError
 from genaug.generators.diffaugment import cutout, diff_augment, translation
 from genaug.labels import synthesize, synthetic_counts
 
-from .conftest import check_presets_valid
+from .helpers import DISCARD, check_presets_valid
 
 NAMES = [n for n, e in gcfg.PRESETS.items() if e["family"] in gcfg.GAN_FAMILIES]
 CONDITIONAL = [n for n in NAMES if not gcfg.PRESETS[n].get("per_class")]
@@ -60,7 +60,7 @@ def trained(digits):
         spec = spec_for(name)
         torch.manual_seed(0)
         model = gens.build(spec, x.shape[1:], 10)
-        gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+        gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
         out[name] = (spec, model, x, y)
     return out
 
@@ -93,7 +93,7 @@ def test_every_gan_builds_trains_and_samples_at_28_and_32(name, shape):
     spec["train"]["batch_size"] = 4
     model = gens.build(spec, shape, 10)
     x, y = torch.rand(8, *shape), torch.tensor([0, 1] * 4)
-    gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+    gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
     out = model.sample(torch.tensor([0, 1, 1]), torch.Generator().manual_seed(0))
     assert out.shape == (3, *shape) and out.min() >= 0 and out.max() <= 1
 
@@ -111,7 +111,7 @@ def test_ema_weights_are_what_samples(digits):
         spec = spec_for("cdcgan", steps=20, ema=ema)
         torch.manual_seed(0)
         model = gens.build(spec, x.shape[1:], 10)
-        gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+        gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
         results[ema] = model
     same_d = all(torch.equal(a, b) for a, b in zip(results[0.0].discriminator.parameters(),
                                                     results[0.9].discriminator.parameters()))
@@ -130,7 +130,7 @@ def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_p
     from genaug.report.html import build_report
 
     sub = tmp_path / "s.npz"
-    quiet = open("/dev/null", "w")
+    quiet = DISCARD
     stages.subset(data=digits_cache, regime="balanced", size="n200", seed=0, out=sub, log=quiet,
                   validation_per_class=20)
     spec = spec_for(name, steps=10)
@@ -211,7 +211,7 @@ def played(digits):
             spec = spec_for(name, steps=BEHAVIOUR_STEPS[name])
             torch.manual_seed(0)
             model = gens.build(spec, x.shape[1:], 10)
-            cache[name] = (gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w")), model)
+            cache[name] = (gens.train(model, x, y, spec["train"], seed=0, log=DISCARD), model)
         return cache[name]
 
     return play
@@ -269,7 +269,7 @@ def test_lazy_regularization_updates_every_k_steps_and_logs_its_own_mean():
         return w.pow(2).sum(), {}
 
     history = train_loop({"w": w}, step_loss, steps=6, lr=0.1, name="toy", phases=(Phase("d", reg_every=3),),
-                         log=open("/dev/null", "w"), log_every=6)
+                         log=DISCARD, log_every=6)
     assert [c for c in calls if c[1] == "d_reg"] == [(3, "d_reg"), (6, "d_reg")]
     assert len(calls) == 8
     assert history[-1]["penalty"] == pytest.approx(4.5) and history[-1]["loss"] >= 0
@@ -280,7 +280,7 @@ def test_a_lazy_r1_penalty_runs_vmapped_over_per_class_models(digits):
     spec = spec_for("stylegan", steps=8, reg_every=4)
     torch.manual_seed(0)
     model = gens.build(spec, x.shape[1:], 10)
-    history = gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+    history = gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
     penalties = [r["penalty"] for r in history if "penalty" in r]
     assert len(penalties) == 2 * 2 and all(np.isfinite(penalties)) and min(penalties) > 0  # steps 4 and 8, 2 classes
     with pytest.raises(GenaugError, match="reg_every"):

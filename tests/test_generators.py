@@ -16,7 +16,7 @@ from genaug.generators.base import Generator, fit
 from genaug.generators.corruptions import CORRUPTIONS
 from genaug.labels import synthesize, synthetic_counts
 
-from .conftest import check_presets_valid
+from .helpers import DISCARD, check_presets_valid
 
 NAMES = [n for n, e in gcfg.PRESETS.items() if e["family"] in gcfg.AUTOENCODER_FAMILIES]
 PER_CLASS_STEPS, ALL_CLASS_STEPS = 150, 600  # one model on all classes needs longer than ten on one each
@@ -54,7 +54,7 @@ def trained(digits):
         if key not in runs:
             torch.manual_seed(0)
             model = gens.build(spec, digits.image_shape, 10)
-            runs[key] = model, gens.train(model, x, y, spec["train"], seed=0, log=open("/dev/null", "w"))
+            runs[key] = model, gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
         out[name] = (spec, *runs[key])
     return out
 
@@ -304,7 +304,7 @@ def test_on_step_ends_training_early_and_lends_the_averaged_weights_without_keep
         seen["last"], seen["seconds"] = step, seconds
         return step == 5
 
-    fit(model, x, y, steps=1000, batch_size=4, lr=1e-3, seed=0, log=open("/dev/null", "w"), on_step=on_step)
+    fit(model, x, y, steps=1000, batch_size=4, lr=1e-3, seed=0, log=DISCARD, on_step=on_step)
     assert seen["last"] == 5 and seen["seconds"] > 0 and seen["restored"] and seen["differs"]
 
 
@@ -322,7 +322,7 @@ def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
         torch.manual_seed(0)
         model = gens.build(spec, digits.image_shape, digits.num_classes)
         history = gens.train(model, x, y, {**spec["train"], "steps": 200, "precision": precision}, seed=0,
-                             log=open("/dev/null", "w"))
+                             log=DISCARD)
         logs[precision] = [r["loss"] for r in history]
         assert all(p.dtype == torch.float32 for p in model.parameters())
     assert logs["bf16"][-1] < 0.8 * logs["bf16"][0]

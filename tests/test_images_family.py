@@ -9,7 +9,7 @@ from PIL import Image
 from genaug import generators as gens
 from genaug.errors import GenaugError
 
-from .conftest import TINY, snakemake
+from .helpers import TINY, snakemake
 
 
 def write_folder(root, digits, per_class=12, names=True, size=None, colour=False):

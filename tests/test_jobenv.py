@@ -11,7 +11,7 @@ import pytest
 from genaug import jobenv
 from genaug.errors import GenaugError
 
-from .conftest import REPO
+from .helpers import REPO
 
 WORKFLOW = REPO / "workflow"
 OWN_BIN = Path(sys.executable).parent  # this venv's bin/, where `pip install -e .` put `genaug`

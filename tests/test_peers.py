@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 
 import pytest
 
 from genaug.config import PRESETS
 from genaug.errors import GenaugError
 
-from .conftest import EVAL
+from .helpers import DISCARD, EVAL
 
 pytest.importorskip("denoising_diffusion_pytorch")
 pytest.importorskip("pythae")
@@ -31,7 +30,7 @@ def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(e
     config["models"] = {**config["models"], "cddpm": {**PRESETS["cddpm"], "sampling": {"sampler": "dpm", "steps": 4, "eta": 1.0,
                                                                    "guidance": 2.0}}}
     figure = tmp_path / "peers.png"
-    out = peers.bench_peers(evaluation_grid, config, open(os.devnull, "w"), budgets=(2, 4), vae_epochs=4,
+    out = peers.bench_peers(evaluation_grid, config, DISCARD, budgets=(2, 4), vae_epochs=4,
                             size="n100", figure=figure, shipped_peer_epochs=6)
     assert out["subset"] == "balanced/n100/s0" and figure.stat().st_size > 10_000
     d = out["diffusion"]
@@ -67,7 +66,7 @@ def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(e
 
 def test_a_workdir_without_the_cell_is_refused_with_the_grid_to_run(tmp_path):
     with pytest.raises(GenaugError, match="evidence.yaml"):
-        peers.bench_peers(tmp_path, copy.deepcopy(EVAL), open(os.devnull, "w"), size="n100")
+        peers.bench_peers(tmp_path, copy.deepcopy(EVAL), DISCARD, size="n100")
 
 
 def test_missing_reference_implementations_name_the_extra(monkeypatch):
@@ -89,7 +88,7 @@ def test_rerunning_one_race_keeps_the_others_earlier_result_and_stamp(evaluation
     out = tmp_path / "bench.json"
     out.write_text(json.dumps({"peers": {"measured_at": "earlier", "machine": "m", "diffusion": {"ratio": 0.25}}}))
     bench.run(out=str(out), size="n100", skip=("generators", "gans", "classifier", "dry_run"), peers=evaluation_grid,
-              peer_races=["vae"], peer_vae_epochs=3, log=open(os.devnull, "w"))
+              peer_races=["vae"], peer_vae_epochs=3, log=DISCARD)
     section = json.loads(out.read_text())["peers"]
     assert section["diffusion"] == {"measured_at": "earlier", "machine": "m", "ratio": 0.25}
     assert section["measured_at"] != "earlier" and section["vae"]["epochs"] == 3

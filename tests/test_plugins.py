@@ -12,7 +12,7 @@ from genaug import generators as gens
 from genaug.data import to_float
 from genaug.errors import GenaugError
 
-from .conftest import REPO, snakemake
+from .helpers import REPO, snakemake
 
 EXAMPLE = REPO / "examples" / "my_generator"
 

@@ -131,7 +131,7 @@ def test_a_job_that_outgrows_its_rules_memory_is_stopped_in_seconds_and_a_huge_b
     it draws from, and a job that still outgrows its rule's mem_mb (here a 2 x 30,000-wide network) is stopped."""
     import json
 
-    from .conftest import BIN
+    from .helpers import BIN
 
     sub = tmp_path / "sub.npz"
     assert main(["subset", "--data", str(digits_cache), "--regime", "balanced", "--size", "n100", "--seed", "0",

@@ -6,7 +6,7 @@ import yaml
 
 import genaug
 
-from .conftest import REPO
+from .helpers import REPO
 
 
 def test_the_version_is_the_same_everywhere():

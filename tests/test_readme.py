@@ -11,7 +11,7 @@ import subprocess
 
 import pytest
 
-from .conftest import BIN, REPO, snakemake
+from .helpers import BIN, REPO, snakemake
 
 README = (REPO / "README.md").read_text()
 CI = (REPO / ".ci" / "run").read_text()

@@ -8,7 +8,7 @@ import pytest
 from genaug import stages
 from genaug.config import EFFORT
 
-from .conftest import FMNIST_SYSTEM_DIR
+from .helpers import FMNIST_SYSTEM_DIR
 
 pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FMNIST_SYSTEM_DIR.is_dir(), reason="needs dataset-fashion-mnist")]
 

@@ -8,7 +8,7 @@ import pytest
 
 from genaug.stats import paired_gain
 
-from .conftest import snakemake
+from .helpers import snakemake
 
 
 @pytest.fixture
@@ -102,6 +102,7 @@ def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(gri
     assert any(n.endswith("/report.html") and "/data/" in n for n in names)  # ours, packed inside it
     assert sum(n.endswith("tsne.png") for n in names) == 6 and any(n.endswith("summary.csv") for n in names)
     assert "twin clusters" in page and "One row per classifier cell" in page  # captions from workflow/report/
+    assert "which generative model" in page  # the workflow description, workflow/report/workflow.rst
 
 
 def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():

@@ -7,6 +7,7 @@ import torch
 
 from genaug import stages
 from genaug.checkpoint import Snapshots
+from .helpers import DISCARD
 
 CLF = {"name": "cnn", "arch": "cnn", "hparams": {"dropout": 0.2},
        "train": {"max_steps": 9, "eval_every": 3, "patience_steps": 9}}
@@ -37,7 +38,7 @@ def crash_after(monkeypatch):
 def sub(digits_cache, tmp_path_factory):
     out = tmp_path_factory.mktemp("sub") / "sub.npz"
     stages.subset(data=digits_cache, regime="balanced", size="n150", seed=0, out=out, validation_per_class=10,
-                  log=open("/dev/null", "w"))
+                  log=DISCARD)
     return out
 
 
@@ -115,7 +116,7 @@ def test_snapshot_of_another_configuration_is_set_aside(digits_cache, sub, tmp_p
     crash_after(1)
     with pytest.raises(Crash):
         stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "m.pt",
-                         loss_log=tmp_path / "l.csv", snapshot=snap, snapshot_every=5, log=open("/dev/null", "w"))
+                         loss_log=tmp_path / "l.csv", snapshot=snap, snapshot_every=5, log=DISCARD)
     log = tmp_path / "log.txt"
     with open(log, "w") as f:  # another seed is another job: its snapshot must not be resumed
         stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=1, out=tmp_path / "m.pt",

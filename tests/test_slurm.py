@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from .conftest import BIN, REPO, TINY, snakemake
+from .helpers import BIN, REPO, TINY, snakemake
 from .slurm_cluster import missing_tools, slurm_cluster
 
 pytestmark = pytest.mark.slurm

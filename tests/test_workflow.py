@@ -12,7 +12,7 @@ import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
-from .conftest import BIN, REPO, change_config, TINY, job_counts, snakemake
+from .helpers import BIN, REPO, change_config, TINY, job_counts, snakemake
 
 SCHEMA = str(REPO / "workflow" / "schemas" / "config.schema.yaml")
 DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -315,7 +315,7 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
 def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_path):
     from genaug.data import load_dataset
 
-    from .test_data import make_folder
+    from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
@@ -346,7 +346,7 @@ def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
     """Upgrading must not rerun a grid: a cache without a manifest is trusted and the rebuild command named."""
     from genaug.data import load_source, save_dataset
 
-    from .test_data import make_folder
+    from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
