@@ -53,3 +53,20 @@ def test_genaug_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as done:
         build_parser().parse_args(["--version"])
     assert done.value.code == 0 and capsys.readouterr().out.strip() == f"genaug {genaug.__version__}"
+
+
+def test_the_layout_in_docs_names_every_top_level_entry_and_every_module():
+    """docs/development.md's layout is the map of the tree: a new file or module must appear in it."""
+    import subprocess
+
+    layout = re.search(r"## Layout\n\n```\n(.*?)```", (REPO / "docs" / "development.md").read_text(), re.S)[1]
+    tracked = subprocess.run(["git", "ls-files"], cwd=REPO, capture_output=True, text=True).stdout.split()
+    if not tracked:  # not a git checkout: the files on disk
+        tracked = [str(p.relative_to(REPO)) for p in REPO.rglob("*") if p.is_file() and ".venv" not in p.parts]
+    top = {p.split("/")[0] for p in tracked}
+    workflow = {"/".join(p.split("/")[:2]) for p in tracked if p.startswith("workflow/")}
+    modules = {p.rsplit("/", 1)[1] for p in tracked
+               if p.startswith("workflow/genaug/") and p.endswith(".py") and not p.endswith("__init__.py")}
+    missing = [n for n in sorted(top | workflow) if n not in layout] + [m for m in sorted(modules)
+                                                                      if m.removesuffix(".py") not in layout]
+    assert not missing, f"docs/development.md's layout does not mention {missing}"
