@@ -9,6 +9,7 @@ one arm training longer, or stopping later, than another.
 
 from __future__ import annotations
 
+import copy
 import sys
 import time
 from dataclasses import asdict, dataclass, field
@@ -19,7 +20,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from . import board
+from . import board, memory
 from .checkpoint import Snapshots, rng_state, set_rng_state
 from .data import to_float
 from .errors import GenaugError
@@ -235,6 +236,26 @@ def predict(model: nn.Module, x_uint8: torch.Tensor, batch_size: int = 64, with_
     return (logits, torch.cat(embeds)) if with_embeddings else logits
 
 
+def _check_memory(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, cfg: TrainConfig, log) -> None:
+    """Refuse, before the first step, a guarded job whose batch would pass its rule's memory (memory.check_step).
+    The probe steps a copy of the model on the set's first rows, repeated up to the batch."""
+    if memory.limit() is None:
+        return
+    probe = copy.deepcopy(model)
+    probe.train()
+
+    def run_step(b):
+        idx = torch.arange(b, device=train_x.device) % len(train_x)
+        with torch.autocast(train_x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
+            loss = F.cross_entropy(probe(to_float(train_x[idx])), train_y[idx])
+        loss.backward()
+        probe.zero_grad(set_to_none=True)
+
+    # state: Adam's two moments, the weight average and the best weights kept
+    memory.check_step(run_step, cfg.batch_size, params=model.parameters(), state_copies=4, device=train_x.device,
+                      what="classifier", log=log)
+
+
 def fit_classifier(
     model: nn.Module,
     train_x: torch.Tensor,
@@ -272,6 +293,7 @@ def fit_classifier(
     if not 0 <= fraction <= 1 or (fraction > 0 and n_real == 0) or (fraction < 1 and n_real == n):
         raise GenaugError(f"real_fraction {float(fraction)}: a batch can only draw from sources it has "
                           f"({n_real} real, {n - n_real} synthetic images)")
+    _check_memory(model, train_x, train_y, cfg, log)
     gen = torch.Generator(device="cpu").manual_seed(seed)
     streams = IndexStream(0, n_real, gen), IndexStream(n_real, n - n_real, gen)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)

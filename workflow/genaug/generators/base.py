@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .. import board
+from .. import board, memory
 from ..checkpoint import Snapshots, rng_state, set_rng_state
 from ..errors import Diverged, GenaugError
 from ..progress import Progress
@@ -273,6 +273,14 @@ def capped_batch(batch_size: int, n_images: int, name: str, log=sys.stderr) -> i
     return n_images
 
 
+def _probe_step(objectives: list[str], loss_of: Callable[[str], torch.Tensor], params) -> None:
+    """One training step's forward and backward passes for each objective, without an update (memory.check_step)."""
+    for objective in objectives:
+        loss_of(objective).backward()
+        for p in params:
+            p.grad = None
+
+
 def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
         name: str = "generator", precision: str = "fp32", snapshots: Snapshots | None = None, log=sys.stderr,
         on_step=None) -> list[dict]:
@@ -283,6 +291,14 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     gen = torch.Generator(device="cpu").manual_seed(seed)
     torch.manual_seed(seed)
     model.train()
+    if memory.limit() is not None:  # the probe steps a copy: the model's weights and buffers stay untouched
+        probe = copy.deepcopy(model)
+        objectives = [o for phase in model.phases() for o in phase.objectives()]
+        memory.check_step(
+            lambda b: _probe_step(objectives, lambda o: in_precision(precision, x, probe.phase_loss, o, x[:b], y[:b])[0],
+                                  probe.parameters()),
+            batch_size, params=model.parameters(), state_copies=3, device=x.device, what=name, log=log)
+        del probe
 
     def step_loss(step, phase):
         model.epoch.fill_((step - 1) * batch_size / len(x))
@@ -337,6 +353,16 @@ class PerClass(nn.Module):
         starts = torch.cumsum(counts, 0) - counts
         gen = torch.Generator(device="cpu").manual_seed(seed)
         torch.manual_seed(seed)
+
+        def probe_loss(b, objective):  # class blocks' first rows; cloned buffers, so the probe changes nothing
+            idx = starts[:, None] + torch.arange(b, device=counts.device) % counts[:, None]
+            probe_buffers = {k: v.clone() for k, v in buffers.items()}
+            return in_precision(precision, x, batched_loss[objective], params, probe_buffers, xs[idx], ys[idx])[0].sum()
+
+        objectives = [o for phase in phases for o in phase.objectives()]
+        memory.check_step(lambda b: _probe_step(objectives, lambda o: probe_loss(b, o), params.values()), batch_size,
+                          params=params.values(), state_copies=3, device=x.device,
+                          what=f"{len(classes)} per-class models", log=log)
 
         def step_loss(step, phase):
             buffers["epoch"].copy_((step - 1) * batch_size / counts)  # each class's own epochs
