@@ -125,11 +125,10 @@ def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
     import yaml
 
     from genaug import stages
-    from genaug.subsets import RegimeParams
 
     sub = tmp_path / "sub.npz"
     stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=DISCARD,
-                  validation_per_class=10, params=RegimeParams())
+                  validation_per_class=10)
     config = yaml.safe_load((bench.REPO / "config.yaml").read_text())
     out = bench.bench_levers(config, digits_cache, sub, torch.device("cpu"), DISCARD,
                              models=("cvae",), steps=2, warmup=1,

@@ -190,3 +190,42 @@ def test_a_synthetic_only_classifier_trains_on_no_real_image_and_scores_the_real
     with np.load(out / "emb.npz") as z:  # the synthetic images' embeddings, for the probes
         assert z["synthetic_embeddings"].shape == (m["n_synthetic"], 128)
         assert len(z["synthetic_labels"]) == m["n_synthetic"]
+
+
+def test_every_stage_flag_is_its_functions_parameter_and_holds_no_default_of_its_own():
+    """The registry is the whole command line: a flag fills the function's parameter of the same name, every
+    parameter without a default has a required flag, and a flag's default is the function's (read from the one
+    place the setting lives), except the environment's and the command line's own."""
+    import inspect
+
+    from genaug.stage_registry import STAGES, dest
+
+    own_defaults = {"--device", "--snapshot-every", "--mem-mb", "--samples"}
+    for stage in STAGES.values():
+        params = inspect.signature(stage.function()).parameters
+        flags = {dest(o): o for o in stage.options if not o.cli_only}
+        assert set(flags) <= set(params), (stage.name, set(flags) - set(params))
+        needed = {n for n, p in params.items() if p.default is inspect.Parameter.empty and n != "log"}
+        covered = {d for d, o in flags.items()
+                   if o.kwargs.get("required") or "default" in o.kwargs or not o.flags[0].startswith("-")}
+        assert needed <= covered, (stage.name, needed - covered)
+        for o in stage.options:
+            assert "default" not in o.kwargs or o.flags[0] in own_defaults, (stage.name, o.flags)
+
+
+def test_a_left_out_flag_takes_the_config_default_from_the_one_place_it_is_set(digits_cache, tmp_path, monkeypatch):
+    from genaug import config as gcfg
+    from genaug import stages
+
+    seen = {}
+    monkeypatch.setattr(stages, "draw_subset", lambda *a, **k: seen.update(k, params=k["params"]) or
+                        (_ for _ in ()).throw(SystemExit(0)))
+    with pytest.raises(SystemExit):
+        main(["subset", "--data", str(digits_cache), "--regime", "balanced", "--size", "n100", "--seed", "0",
+              "--out", str(tmp_path / "s.npz")])
+    assert seen["validation_per_class"] == gcfg.config_default("validation_per_class") == 100
+    assert seen["params"].minority_classes == gcfg.config_default("regimes.semi_balanced.minority_classes")
+    assert seen["params"].imbalance_ratio == gcfg.config_default("regimes.imbalanced.ratio") == 50
+    assert gcfg.config_default("synthesis.min_diversity") == gcfg.SYNTHESIS_DEFAULTS["min_diversity"]
+    with pytest.raises(KeyError, match="no default"):
+        gcfg.config_default("grid.models")

@@ -19,7 +19,6 @@ from genaug import config as gcfg
 from genaug import generators as gens
 from genaug import stages
 from genaug.errors import GenaugError
-from genaug.subsets import RegimeParams
 
 from .helpers import REPO, check_presets_valid, job_counts, snakemake
 from .test_gans import small_digits
@@ -297,7 +296,7 @@ def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp
     and the synthetic set records its sampler and network evaluations per image."""
     sub = tmp_path / "s.npz"
     stages.subset(data=digits_cache, regime="imbalanced", size="n200", seed=0, out=sub, log=QUIET,
-                  validation_per_class=20, params=RegimeParams(imbalance_ratio=5))
+                  validation_per_class=20, imbalance_ratio=5)
     for name, sampling, evals in [("ddpm", {"sampler": "ddim", "steps": 3, "eta": 0.0, "guidance": 1.0}, 3),
                                   ("cddpm", {"sampler": "dpm", "steps": 3, "eta": 0.0, "guidance": 2.0}, 6)]:
         spec = spec_for(name, steps=3, channels=[8, 16, 16])
@@ -321,12 +320,13 @@ def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_
     evaluations and its share of the set's sampling time. Another seed's set is refused."""
     sub = tmp_path / "s.npz"
     stages.subset(data=digits_cache, regime="imbalanced", size="n200", seed=0, out=sub, log=QUIET,
-                  validation_per_class=20, params=RegimeParams(imbalance_ratio=5))
+                  validation_per_class=20, imbalance_ratio=5)
     spec = spec_for("cddpm", steps=3, channels=[8, 16, 16])
     stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / "g.pt",
                      loss_log=tmp_path / "g.csv", device="cpu", log=QUIET)
     sampling = {"sampler": "dpm", "steps": 2, "eta": 0.0, "guidance": 1.0}
     common = dict(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", sampling=sampling, min_diversity=0.0,
+                  policy="match",
                   device="cpu", log=QUIET)
     stages.sample(seed=0, out=tmp_path / "syn.npz", **common)
     with np.load(tmp_path / "syn.npz") as z:
@@ -335,7 +335,7 @@ def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_
     assert have.min() < 12 < have.max()
     for per_class in (12, int(have.min())):
         out = tmp_path / f"metric{per_class}.npz"
-        stages.sample(seed=0, out=out, metric={"per_class": per_class}, reuse=tmp_path / "syn.npz", **common)
+        stages.sample(seed=0, out=out, metric_per_class=per_class, reuse=tmp_path / "syn.npz", **common)
         with np.load(out) as z:
             x, y, meta = z["images"], z["labels"], json.loads(str(z["meta"]))
         taken = np.minimum(have, per_class)
@@ -347,7 +347,7 @@ def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_
         assert meta["network_evals_per_image"] == 2
     stages.sample(seed=1, out=tmp_path / "syn1.npz", **common)
     with pytest.raises(GenaugError, match="seed"):
-        stages.sample(seed=0, out=tmp_path / "bad.npz", metric={"per_class": 12}, reuse=tmp_path / "syn1.npz",
+        stages.sample(seed=0, out=tmp_path / "bad.npz", metric_per_class=12, reuse=tmp_path / "syn1.npz",
                       **common)
     assert not (tmp_path / "bad.npz").exists()
 
@@ -439,7 +439,7 @@ def test_a_cell_whose_policy_asks_for_no_images_is_excluded_not_passed_off_as_a_
                      out=tmp_path / "g.pt", loss_log=tmp_path / "g.csv", device="cpu", log=QUIET)
     log = io.StringIO()
     stages.sample(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, policy="ratio", ratio=0.04,
-                  out=tmp_path / "syn.npz", device="cpu", log=log)
+                  min_diversity=0.2, out=tmp_path / "syn.npz", device="cpu", log=log)
     with np.load(tmp_path / "syn.npz") as z:
         meta = json.loads(str(z["meta"]))
         assert len(z["labels"]) == 0

@@ -139,7 +139,7 @@ def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_p
                      loss_log=tmp_path / "loss.csv", device="cpu", log=quiet)
     log = tmp_path / "sample.log"
     stages.sample(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, out=tmp_path / "syn.npz",
-                  grid_png=tmp_path / "syn.png", device="cpu", log=open(log, "w"))
+                  grid_png=tmp_path / "syn.png", policy="match", min_diversity=0.2, device="cpu", log=open(log, "w"))
     assert "DIVERGED" in log.read_text()
     with np.load(tmp_path / "syn.npz") as z:
         meta = json.loads(str(z["meta"]))

@@ -531,7 +531,7 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
                     print(f"bench: sampling {label} {cell}", file=log, flush=True)
                     sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
                            generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt",
-                           sampling=variant, metric={"per_class": floor["per_class_count"]},
+                           sampling=variant, policy="metric", metric_per_class=floor["per_class_count"],
                            min_diversity=0.0, device=device, log=quiet)
                     gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
                                 reference_features=res / "reference/features.npz",

@@ -6,9 +6,11 @@ value; `check` adds the checks that span fields (a model in the grid must be def
 
 from __future__ import annotations
 
+import functools
 import json
 import numbers
 import re
+from pathlib import Path
 
 from . import families
 from .errors import GenaugError
@@ -218,7 +220,7 @@ def autoencoder_spec(config: dict) -> dict:
     """The cell autoencoder (the sphere filter's space, M2/M4's latent space) as a generator spec: a VAE
     trained on the cell's real subset, every class together, its steps scaled by the effort preset."""
     user = config.get("autoencoder") or {}
-    family = user.get("family", "conv_vae")
+    family = user.get("family", config_default("autoencoder.family"))
     network = AUTOENCODER_NETWORKS.get(family, {})  # a bad family is named by check()
     entry = {"family": family, **network, "steps": 2000, "batch_size": 64, "lr": 1e-3, **user}
     return generator_spec({**config, "models": {"autoencoder": {**entry, "label_strategy": "reconstruct"}}},
@@ -540,7 +542,6 @@ def find_inception_weights(path=None):
     """(pytorch-fid's Inception weights file or None, why): the configured path, else torch hub's cache
     ($TORCH_HOME/hub, else $XDG_CACHE_HOME/torch/hub, else ~/.cache/torch/hub, as torch.hub.get_dir)."""
     import os
-    from pathlib import Path
 
     if path:
         p = Path(path).expanduser()
@@ -556,16 +557,14 @@ def find_inception_weights(path=None):
 
 def gen_metrics_spec(config: dict) -> dict:
     """The gen_metrics section with its defaults."""
-    spec = {"enabled": True, "per_class": "auto", "reference_epochs": 5, "prdc_k": 5, "kid_subset_size": 1000,
-            "inception_weights": None}
+    spec = section_defaults("gen_metrics")
     spec.update(config.get("gen_metrics") or {})
     return spec
 
 
 def probes_spec(config: dict) -> dict:
     """The probes section with its defaults."""
-    spec = {"enabled": True, "max_points": 3000, "cv_folds": 5, "tsne": True, "tsne_points": 1500,
-            "overlap_classes": ["Pullover", "Coat", "Shirt"]}
+    spec = section_defaults("probes")
     spec.update(config.get("probes") or {})
     return spec
 
@@ -586,7 +585,7 @@ def _check_clip(name: str, entry: dict) -> None:
 
 
 def _effort(config: dict) -> dict:
-    return EFFORT[config.get("effort", "quick")]
+    return EFFORT[config.get("effort", config_default("effort"))]
 
 
 def generator_spec(config: dict, model: str) -> dict:
@@ -610,9 +609,49 @@ def generator_spec(config: dict, model: str) -> dict:
     }
 
 
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"
+# The synthesis section's defaults live here, not in the schema: a model's own `synthesis` block overrides only
+# the keys it names, which schema defaults (filled into every block) would defeat.
+SYNTHESIS_DEFAULTS = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9, "min_diversity": 0.2}
+
+
+@functools.lru_cache(maxsize=None)
+def _schema() -> dict:
+    import yaml
+
+    with open(SCHEMA_PATH) as f:
+        return yaml.safe_load(f)
+
+
+def config_default(key: str):
+    """The default of a dotted config key (e.g. `regimes.imbalanced.ratio`) from the one place it is set: the
+    schema, or SYNTHESIS_DEFAULTS for `synthesis.*`."""
+    section, _, name = key.partition(".")
+    if section == "synthesis":
+        return SYNTHESIS_DEFAULTS[name]
+    schema = node = _schema()
+    for part in key.split("."):
+        node = (node.get("properties") or {}).get(part)
+        if node is None:
+            raise KeyError(f"{key}: no such key in {SCHEMA_PATH.name}")
+        if "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[-1]]
+    if "default" not in node:
+        raise KeyError(f"{key}: {SCHEMA_PATH.name} gives it no default")
+    return node["default"]
+
+
+def section_defaults(section: str) -> dict:
+    """Every default the schema gives the keys of a config section (a fresh dict: callers update it)."""
+    import copy
+
+    node = _schema()["properties"][section]
+    return {k: copy.deepcopy(v["default"]) for k, v in (node.get("properties") or {}).items() if "default" in v}
+
+
 def synthesis_spec(config: dict, model: str) -> dict:
     """The count policy for one model: the global `synthesis` section, overridden by the model's own."""
-    spec = {"policy": "match", "per_class": 500, "ratio": 1.0, "min_confidence": 0.9, "min_diversity": 0.2}
+    spec = dict(SYNTHESIS_DEFAULTS)
     spec.update(config.get("synthesis") or {})
     spec.update((model_entries(config)[split_model(model)[0]].get("synthesis") or {}))
     if config.get("effort") == "smoke":
@@ -645,7 +684,7 @@ def flip_for(flip, dataset: str, mirror_safe: bool = False) -> bool:
 
 def classic_spec(config: dict) -> dict:
     """Settings of the `classic` augmentation arm, with `flip: auto` resolved for the dataset."""
-    spec = {"shift": 2, "flip": "auto", "erase_p": 0.5}
+    spec = section_defaults("classic")
     spec.update(config.get("classic") or {})
     spec["flip"] = flip_for(spec["flip"], config["dataset"], (config.get("folder") or {}).get("mirror_safe", False))
     return spec
@@ -722,6 +761,4 @@ def schema_markdown(schema_path) -> str:
 
 
 if __name__ == "__main__":
-    from pathlib import Path
-
-    print(schema_markdown(Path(__file__).resolve().parents[1] / "schemas" / "config.schema.yaml"), end="")
+    print(schema_markdown(SCHEMA_PATH), end="")

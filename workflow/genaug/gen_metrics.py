@@ -25,7 +25,7 @@ import torch
 
 from . import __version__
 from .classifiers import build_classifier, predict
-from .config import FID_WEIGHTS_NAME
+from .config import FID_WEIGHTS_NAME, config_default
 from .config import find_inception_weights as inception_weights
 from .data import load_dataset
 from .device import setup as setup_device
@@ -74,8 +74,11 @@ def reference_draws(ds, per_class="auto"):
     return (n, *metric_reference_indices(labels, n, ds.num_classes))
 
 
-def reference(*, data, out_model, out_features, out_floor, validation_per_class: int = 100, epochs: int = 5,
-              per_class="auto", prdc_k: int = 5, kid_subset_size: int = 1000, device="auto", threads=1,
+def reference(*, data, out_model, out_features, out_floor,
+              validation_per_class: int = config_default("validation_per_class"),
+              epochs: int = config_default("gen_metrics.reference_epochs"),
+              per_class=config_default("gen_metrics.per_class"), prdc_k: int = config_default("gen_metrics.prdc_k"),
+              kid_subset_size: int = config_default("gen_metrics.kid_subset_size"), device="auto", threads=1,
               log=sys.stderr) -> None:
     """Train the dataset's reference classifier (the cnn, on the train pool minus validation), cache its
     features of the real reference draw, and score the second real draw against it: the floor every
@@ -101,8 +104,8 @@ def reference(*, data, out_model, out_features, out_floor, validation_per_class:
           f"floor domain FD {scores['domain_fd']:.2f} ({time.perf_counter() - t0:.0f}s)", file=log)
 
 
-def inception_reference(*, data, out, weights=None, per_class="auto", device="auto", threads=1,
-                        log=sys.stderr) -> None:
+def inception_reference(*, data, out, weights=None, per_class=config_default("gen_metrics.per_class"), device="auto",
+                        threads=1, log=sys.stderr) -> None:
     """Inception feature mean and covariance of the real reference draw (pytorch-fid's reference statistics),
     and the Inception FID of the floor draw against them."""
     path, why = inception_weights(weights)
@@ -175,8 +178,9 @@ FLOOR_KEYS = ("domain_fd", "kid", "precision", "recall", "density", "coverage", 
 
 
 def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, model=None, filter_name="none",
-                inception_stats=None, inception_weights_path=None, prdc_k: int = 5, kid_subset_size: int = 1000,
-                device="auto", threads=1, log=sys.stderr) -> dict:
+                inception_stats=None, inception_weights_path=None, prdc_k: int = config_default("gen_metrics.prdc_k"),
+                kid_subset_size: int = config_default("gen_metrics.kid_subset_size"), device="auto", threads=1,
+                log=sys.stderr) -> dict:
     """Score one metric set (a generator's fresh, class-balanced draw, filtered or not) at the reference's
     count per class; record that count and the real-vs-real floor beside every metric. `model` is the
     grid's row name (cddpm@dpm20-eta1-g2, combined) and `filter_name` its filter, which the report joins on."""

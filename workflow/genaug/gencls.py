@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from .config import config_default
 from .errors import GenaugError
 
 METHODS = ("M1", "M2", "M3", "M4")
@@ -118,8 +119,10 @@ def discriminator_margin(scores: torch.Tensor, y: torch.Tensor) -> dict:
     return {"own_class": float(own[torch.isfinite(own)].mean()), "other_classes": float(scores[others].mean())}
 
 
-def gencls(*, data, subset, generator, out, autoencoder=None, m: int = 100, L: int = 5, N: int = 10, mu: float = 0.05,
-           seed: int, test_per_class: int | None = None, test_seed: int = 0, model: str | None = None,
+def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_default("gencls.m"),
+           L: int = config_default("gencls.L"), N: int = config_default("gencls.N"),
+           mu: float = config_default("gencls.mu"), seed: int, test_per_class: int | None = None,
+           test_seed: int = config_default("test.seed"), model: str | None = None,
            sampling: dict | None = None, device="auto", threads=1, log=sys.stderr) -> dict:
     """Score M1-M4 and the discriminator baseline of one cell's generator on the real test split."""
     from . import generators as gens

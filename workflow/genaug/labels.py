@@ -24,9 +24,14 @@ from .errors import GenaugError
 POLICIES = ("match", "balance", "per_class", "ratio")
 
 
-def synthetic_counts(real_counts, policy: str, *, per_class: int = 0, ratio: float = 1.0) -> np.ndarray:
-    """Synthetic images to make for each class under a count policy."""
+def synthetic_counts(real_counts, policy: str, *, per_class: int | None = None, ratio: float | None = None
+                     ) -> np.ndarray:
+    """Synthetic images to make for each class under a count policy (per_class and ratio: the policies' sizes,
+    given where the policy uses them)."""
     real = np.asarray(real_counts, dtype=np.int64)
+    needed = {"per_class": per_class, "ratio": ratio}.get(policy, 0)
+    if needed is None:
+        raise GenaugError(f"synthesis.policy {policy}: needs synthesis.{policy} (--{policy.replace('_', '-')})")
     if policy == "match":
         return real.copy()
     if policy == "balance":

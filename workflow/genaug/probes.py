@@ -19,7 +19,7 @@ import numpy as np
 from .aggregate import IDS
 from .errors import GenaugError
 from .io import atomic_path, read_json, save_npz, write_json
-from .config import class_index
+from .config import class_index, config_default
 from .subsets import apportion
 
 TWIN_SEPARABILITY = 0.9  # real vs synthetic of one class told apart this well by 5-NN: separate clusters
@@ -124,7 +124,8 @@ def _load(embeddings):
         return ({k: z[k] for k in z.files})
 
 
-def probe(*, embeddings, metrics, out, max_points: int = 3000, folds: int = 5, overlap_classes=(),
+def probe(*, embeddings, metrics, out, max_points: int = config_default("probes.max_points"),
+          folds: int = config_default("probes.cv_folds"), overlap_classes=config_default("probes.overlap_classes"),
           seed: int = 0, log=sys.stderr) -> dict:
     """Probe one cell's embeddings; write probe.json with the cell's identifiers and test accuracy."""
     t0 = time.perf_counter()
@@ -170,7 +171,8 @@ def probe(*, embeddings, metrics, out, max_points: int = 3000, folds: int = 5, o
     return result
 
 
-def tsne(*, embeddings, metrics, out_npz, out_png, points: int = 1500, seed: int = 0, log=sys.stderr) -> None:
+def tsne(*, embeddings, metrics, out_npz, out_png, points: int = config_default("probes.tsne_points"), seed: int = 0,
+         log=sys.stderr) -> None:
     """A 2-D t-SNE of a cell's test embeddings (2/3 of the points) and synthetic ones (1/3), and its figure."""
     from sklearn.manifold import TSNE
 

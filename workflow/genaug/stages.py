@@ -20,7 +20,7 @@ from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
 from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
-from .config import TRAIN_SETS, flip_for
+from .config import TRAIN_SETS, config_default, flip_for
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import name as device_name
 from .device import setup as setup_device
@@ -31,8 +31,9 @@ from .report.figures import sample_grid
 from .subsets import RegimeParams, Subset, draw_subset, parse_size, scoring_indices
 
 
-def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=28, channels="auto",
-            test_fraction=0.2, manifest_out=None, log=sys.stderr) -> None:
+def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=config_default("image_size"),
+            channels=config_default("folder.channels"), test_fraction=config_default("folder.test_fraction"),
+            manifest_out=None, log=sys.stderr) -> None:
     """Load a dataset from its source and write the uint8 cache every later stage reads.
 
     The cache records the manifest of the files it was read from (sources.manifest); with `manifest_out` the
@@ -58,9 +59,13 @@ def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_siz
         print(f"note: {note}", file=log)
 
 
-def subset(*, data, regime: str, size: str, seed: int, out, validation_per_class: int = 100,
-           params: RegimeParams | None = None, log=sys.stderr) -> Subset:
+def subset(*, data, regime: str, size: str, seed: int, out,
+           validation_per_class: int = config_default("validation_per_class"),
+           minority_classes: list = config_default("regimes.semi_balanced.minority_classes"),
+           semi_ratio: float = config_default("regimes.semi_balanced.ratio"),
+           imbalance_ratio: float = config_default("regimes.imbalanced.ratio"), log=sys.stderr) -> Subset:
     """Draw one (regime, size, seed) subset and record its indices, labels and per-class counts."""
+    params = RegimeParams(minority_classes, semi_ratio, imbalance_ratio)
     ds = load_dataset(data)
     sub = draw_subset(ds.train_y.numpy(), ds.classes, regime, size, seed,
                       validation_per_class=validation_per_class, params=params)
@@ -160,10 +165,12 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sy
 SYNTHETIC_STREAM, METRIC_STREAM = 10_000, 40_000  # seed offsets: a classifier's set and a metric set differ
 
 
-def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="match", per_class=500, ratio=1.0,
-           labeler: dict | None = None, min_confidence: float = 0.9, min_diversity: float = 0.2,
-           sampling: dict | None = None, metric: dict | None = None, reuse=None, device="auto", threads=1,
-           log=sys.stderr) -> None:
+def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: str = config_default("synthesis.policy"),
+           per_class: int = config_default("synthesis.per_class"), ratio: float = config_default("synthesis.ratio"),
+           labeler: dict | None = None, min_confidence: float = config_default("synthesis.min_confidence"),
+           min_diversity: float = config_default("synthesis.min_diversity"),
+           sampling: dict | None = None, metric_per_class=None, pool: int = 1, reuse=None, device="auto",
+           threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
     `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
@@ -172,7 +179,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     non-finite, or a class's samples collapsed: their mean pairwise distance is under
     `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
     `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
-    `metric` ({"per_class": "auto" or n, "pool": k}) draws a metric set instead: k times gen_metrics' count
+    `metric_per_class` ("auto" or n) draws a metric set instead: `pool` times gen_metrics' count
     of every class, whatever the cell's real counts, from a random stream of its own. With `reuse` (the
     cell's synthetic set, made by the same generator and sampler), a metric set takes each class's images from
     it first and draws only what it lacks: the same distribution at the same count, without sampling twice.
@@ -188,12 +195,13 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
             f"{ds.num_classes}; rerun train_gen for this dataset"
         )
     strategy = gens.label_strategy(spec)
-    if metric is None:
+    metric = metric_per_class is not None
+    if not metric:
         counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), SYNTHETIC_STREAM
     else:
         from .subsets import metric_count
 
-        n = metric_count(ds.test_y.numpy(), metric["per_class"], ds.num_classes) * int(metric.get("pool", 1))
+        n = metric_count(ds.test_y.numpy(), metric_per_class, ds.num_classes) * int(pool)
         counts, stream, policy = np.full(ds.num_classes, n, dtype=np.int64), METRIC_STREAM, "metric"
     meta = {
         "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
@@ -211,7 +219,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy="ma
     model.set_sampling(sampling, classes=ds.classes, log=log)
     kept_x, kept_y = torch.zeros((0, *ds.image_shape), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     # A pool of images made elsewhere is not reused: drawn in two parts, one image could appear twice.
-    if metric is not None and reuse is not None and families.get(spec["family"]).trains:
+    if metric and reuse is not None and families.get(spec["family"]).trains:
         kept_x, kept_y, meta["reused"] = reusable_images(reuse, counts, ds, meta)
         counts = counts - np.asarray(meta["reused"]["counts"])
     t0 = time.perf_counter()
@@ -383,7 +391,8 @@ MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthe
 
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
               train_set: str = "mixed", classic: dict | None = None, filter_name="none", test_per_class=None,
-              test_seed=0, device="auto", threads=1, snapshot=None, snapshot_every=0, log=sys.stderr) -> dict:
+              test_seed=config_default("test.seed"), device="auto", threads=1, snapshot=None, snapshot_every=0,
+              log=sys.stderr) -> dict:
     """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split.
 
     `train_set` (with a synthetic set): `mixed` trains on real + synthetic, `synthetic` on the synthetic

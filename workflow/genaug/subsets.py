@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .config import class_index
+from .config import class_index, config_default
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz
 
@@ -34,9 +34,9 @@ METRIC_MAX_PER_CLASS = 500  # gen_metrics.per_class auto: as many as the test sp
 class RegimeParams:
     """Shape parameters of the regimes (config.yaml's `regimes` section)."""
 
-    minority_classes: list = field(default_factory=lambda: ["Pullover", "Shirt"])
-    semi_ratio: float = 6.0  # majority : minority count in semi_balanced (000: 600 vs 100)
-    imbalance_ratio: float = 50.0  # largest : smallest class in imbalanced
+    minority_classes: list = field(default_factory=lambda: config_default("regimes.semi_balanced.minority_classes"))
+    semi_ratio: float = config_default("regimes.semi_balanced.ratio")  # majority : minority in semi_balanced
+    imbalance_ratio: float = config_default("regimes.imbalanced.ratio")  # largest : smallest class in imbalanced
 
 
 @dataclass
