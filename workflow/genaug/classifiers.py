@@ -21,6 +21,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from . import board, memory
+from . import streams as random_streams
 from .checkpoint import Snapshots, rng_state, set_rng_state
 from .data import to_float
 from .errors import GenaugError
@@ -294,7 +295,7 @@ def fit_classifier(
         raise GenaugError(f"real_fraction {float(fraction)}: a batch can only draw from sources it has "
                           f"({n_real} real, {n - n_real} synthetic images)")
     _check_memory(model, train_x, train_y, cfg, log)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(random_streams.seed("classifier.batches", seed))
     streams = IndexStream(0, n_real, gen), IndexStream(n_real, n - n_real, gen)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     average = averaged(model, cfg.ema) if cfg.ema else None

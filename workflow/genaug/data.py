@@ -16,6 +16,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from . import streams
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
 from .sources import DATASETS, IDX_FILES, TORCHVISION, idx_candidates, raw_files_in, visible_files
@@ -185,7 +186,8 @@ def _load_digits(image_size: int, test_fraction: float) -> Dataset:
     x = (x.clamp(0, 1) * 255).round().to(torch.uint8)
     y = torch.from_numpy(bunch.target).long()
     idx_train, idx_test = train_test_split(
-        np.arange(len(y)), test_size=test_fraction, stratify=bunch.target, random_state=0
+        np.arange(len(y)), test_size=test_fraction, stratify=bunch.target,
+        random_state=streams.sklearn_seed("dataset_split")
     )
     idx_train, idx_test = np.sort(idx_train), np.sort(idx_test)
     return Dataset("digits", [str(c) for c in bunch.target_names], x[idx_train], y[idx_train], x[idx_test], y[idx_test])
@@ -345,7 +347,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
 
         x, y = read(trees[0])
         try:
-            i_tr, i_te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y.numpy(), random_state=0)
+            i_tr, i_te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y.numpy(),
+                                          random_state=streams.sklearn_seed("dataset_split"))
         except ValueError as err:
             raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
         i_tr, i_te = np.sort(i_tr), np.sort(i_te)

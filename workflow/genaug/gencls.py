@@ -23,6 +23,7 @@ import numpy as np
 import torch
 
 from . import __version__
+from . import streams
 from .config import config_default
 from .errors import GenaugError
 
@@ -170,7 +171,7 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
     real_x = to_float(x)
 
     def draw(r):
-        images, _ = synthesize(gen_model, strategy, np.full(k, m), real_x, y, seed=seed * 1_000 + 20_000 + r)
+        images, _ = synthesize(gen_model, strategy, np.full(k, m), real_x, y, seed=streams.seed("gencls_round", seed, r))
         samples = {"pixel": images.flatten(1).view(k, m, -1)}
         if ae is not None:
             labels = torch.arange(k, device=dev).repeat_interleave(m)

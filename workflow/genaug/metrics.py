@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from scipy import linalg
 
+from . import streams
 from .errors import GenaugError
 
 
@@ -51,7 +52,7 @@ def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int 
     cl = dict(memory_format=torch.channels_last)
     x, y = ds.train_x[keep].to(device).contiguous(**cl), ds.train_y[keep].to(device)
     vx, vy = ds.train_x[val].to(device).contiguous(**cl), ds.train_y[val].to(device)
-    torch.manual_seed(seed)
+    torch.manual_seed(streams.seed("reference", seed))
     net = build_classifier("cnn", ds.image_shape, ds.num_classes).to(device).to(**cl)
     print(f"reference classifier: cnn on {len(x)} train images, up to {epochs} epochs", file=log, flush=True)
     fit_classifier(net, x, y, vx, vy, TrainConfig.passes(len(x), epochs), seed=seed, log=log)
@@ -95,7 +96,7 @@ def kid(a: np.ndarray, b: np.ndarray, subsets: int = 100, subset_size: int = 100
     m = min(subset_size, len(a), len(b))
     if m < 2:
         raise GenaugError(f"KID needs at least 2 samples per set, got {len(a)} and {len(b)}")
-    rng = np.random.default_rng(seed)
+    rng = streams.rng("kid_subsets", seed)
     estimate = float(np.mean([_mmd2_unbiased(a[rng.choice(len(a), m, replace=False)],
                                              b[rng.choice(len(b), m, replace=False)]) for _ in range(subsets)]))
     blocks = min(blocks, len(a) // 2, len(b) // 2)

@@ -16,6 +16,7 @@ import time
 
 import numpy as np
 
+from . import streams
 from .aggregate import IDS
 from .errors import GenaugError
 from .io import atomic_path, read_json, save_npz, write_json
@@ -138,12 +139,12 @@ def probe(*, embeddings, metrics, out, max_points: int = config_default("probes.
     z = _load(embeddings)
     x, y, pred = z["embeddings"].astype(np.float32), z["labels"].astype(int), z["predictions"].astype(int)
     sx, sy = z["synthetic_embeddings"].astype(np.float32), z["synthetic_labels"].astype(int)
-    rng = np.random.default_rng(seed)
+    rng, stream_seed = streams.rng("probes", seed), streams.sklearn_seed("probes", seed)
     pick = _stratified(y, max_points, rng)
     from sklearn.metrics import silhouette_score
 
     result = {**ids, "status": "ok", "accuracy": m["accuracy"], "n_points": len(pick),
-              **{f"probe_{k}": v for k, v in probe_accuracies(x[pick], y[pick], folds, seed).items()},
+              **{f"probe_{k}": v for k, v in probe_accuracies(x[pick], y[pick], folds, stream_seed).items()},
               "silhouette": float(silhouette_score(x[pick], y[pick])),
               "intrinsic_dim": two_nn_dimension(x[pick])}
     group = _resolve(classes, overlap_classes)
@@ -152,7 +153,7 @@ def probe(*, embeddings, metrics, out, max_points: int = config_default("probes.
     twins = {}
     if len(sx):
         spick = _stratified(sy, max_points, rng)
-        twins = twin_clusters(x[pick], y[pick], sx[spick], sy[spick], len(classes), seed)
+        twins = twin_clusters(x[pick], y[pick], sx[spick], sy[spick], len(classes), stream_seed)
     result["twin_classes"] = [classes[c] for c, t in twins.items() if t["twin"]]
     result["twin_share"] = (sum(t["twin"] for t in twins.values()) / len(twins)) if twins else None
     result["per_class"] = {classes[c]: t for c, t in twins.items()}
@@ -180,7 +181,7 @@ def tsne(*, embeddings, metrics, out_npz, out_png, points: int = config_default(
 
     m = read_json(metrics)
     z = _load(embeddings)
-    rng = np.random.default_rng(seed)
+    rng = streams.rng("tsne", seed)
     x, y = z["embeddings"].astype(np.float32), z["labels"].astype(int)
     sx, sy = z["synthetic_embeddings"].astype(np.float32), z["synthetic_labels"].astype(int)
     if m.get("status") == "diverged" or len(x) == 0:
@@ -191,7 +192,7 @@ def tsne(*, embeddings, metrics, out_npz, out_png, points: int = config_default(
         fake = _stratified(sy, n_fake, rng) if n_fake else np.zeros(0, int)
         data = np.concatenate([x[real], sx[fake]])
         t0 = time.perf_counter()
-        coords = TSNE(2, init="pca", perplexity=min(30, (len(data) - 1) / 3), random_state=seed).fit_transform(data)
+        coords = TSNE(2, init="pca", perplexity=min(30, (len(data) - 1) / 3), random_state=streams.sklearn_seed("tsne", seed)).fit_transform(data)
         labels, synthetic = np.r_[y[real], sy[fake]], np.r_[np.zeros(len(real), bool), np.ones(len(fake), bool)]
         print(f"t-SNE of {len(real)} test + {len(fake)} synthetic embeddings ({time.perf_counter() - t0:.0f}s)",
               file=log)

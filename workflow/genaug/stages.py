@@ -15,7 +15,7 @@ from dataclasses import asdict
 import numpy as np
 import torch
 
-from . import __version__, board, families, sources
+from . import __version__, board, families, sources, streams
 from . import generators as gens
 from .augment import ClassicAugment
 from .checkpoint import Snapshots, fingerprint
@@ -91,7 +91,7 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     strategy = gens.label_strategy(spec)  # fail on a bad combination before any training
-    torch.manual_seed(seed)
+    torch.manual_seed(streams.seed("generator.init", seed))
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
     trains = families.get(spec["family"]).trains  # images made elsewhere: the cell's pool is read, nothing trains
@@ -162,7 +162,6 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sy
     return labeler, result.best_val_accuracy
 
 
-SYNTHETIC_STREAM, METRIC_STREAM = 10_000, 40_000  # seed offsets: a classifier's set and a metric set differ
 
 
 def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: str = config_default("synthesis.policy"),
@@ -197,12 +196,12 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     strategy = gens.label_strategy(spec)
     metric = metric_per_class is not None
     if not metric:
-        counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), SYNTHETIC_STREAM
+        counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), "synthetic_set"
     else:
         from .subsets import metric_count
 
         n = metric_count(ds.test_y.numpy(), metric_per_class, ds.num_classes) * int(pool)
-        counts, stream, policy = np.full(ds.num_classes, n, dtype=np.int64), METRIC_STREAM, "metric"
+        counts, stream, policy = np.full(ds.num_classes, n, dtype=np.int64), "metric_set", "metric"
     meta = {
         "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
         "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
@@ -230,7 +229,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
                                                                   log=log)
     if counts.sum() > 0 or len(kept_y) == 0:
-        images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed + stream, labeler=label_fn,
+        images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=streams.seed(stream, seed), labeler=label_fn,
                                     threshold=min_confidence, stats=pseudo)
         images, labels = to_uint8(images).cpu(), labels.cpu()
     else:  # every image reused
@@ -334,7 +333,7 @@ def combine(*, data, members: list, seed: int, out, grid_png, log=sys.stderr) ->
         _write_diverged(out, grid_png, ds, meta, f"every member of combined diverged ({', '.join(left_out)})",
                         log=log)
         return
-    rng = np.random.default_rng(seed + 20_000)
+    rng = streams.rng("combined_set", seed)
     keep_x, keep_y = [], []
     for c in range(ds.num_classes):
         pools = [x[(y == c).numpy()] for _, x, y in usable]
@@ -375,7 +374,7 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
     val_x, val_y = ds.train_x[val_idx].to(device), ds.train_y[val_idx].to(device)
     channels_last = dict(memory_format=torch.channels_last)  # faster convolutions on CPU and GPU
     x, val_x = x.contiguous(**channels_last), val_x.contiguous(**channels_last)
-    torch.manual_seed(seed)  # the same initialisation for every arm of a seed: paired comparisons
+    torch.manual_seed(streams.seed("classifier.init", seed))  # the same for every arm of a seed: paired comparisons
     net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
     net = net.to(device).to(**channels_last)
     cfg = TrainConfig(**classifier.get("train", {}))
@@ -460,7 +459,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     }
     s_emb, s_lab = np.zeros((0, emb.shape[1]), dtype=np.float16), np.zeros(0, dtype=np.int16)
     if sx is not None and len(sx):
-        pick = torch.randperm(len(sx), generator=torch.Generator().manual_seed(seed))[:MAX_SYNTHETIC_EMBEDDINGS]
+        pick = torch.randperm(len(sx), generator=torch.Generator().manual_seed(streams.seed("embeddings_kept", seed))
+                              )[:MAX_SYNTHETIC_EMBEDDINGS]
         pick = pick.sort().values.to(dev)
         _, s_emb = predict(net, sx[pick].contiguous(memory_format=torch.channels_last), with_embeddings=True)
         s_emb, s_lab = s_emb.cpu().numpy().astype(np.float16), sy[pick].cpu().numpy().astype(np.int16)

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from . import streams
 from .aggregate import check_columns
 from .config import default_train_set
 
@@ -178,7 +179,7 @@ def blocked_rank_correlation(df: pd.DataFrame, x: str, y: str, blocks: list[str]
     observed = rho([b for _, b in centred])
     if np.isnan(observed):
         return out
-    rng = np.random.default_rng(seed)
+    rng = streams.rng("permutations", seed)
     ry_all = [b for _, b in centred]
     hits = sum(abs(rho([rng.permutation(b) for b in ry_all])) >= abs(observed) - 1e-12 for _ in range(permutations))
     return {**out, "rho": observed, "p": (1 + hits) / (1 + permutations)}

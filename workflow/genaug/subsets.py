@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import streams
 from .config import class_index, config_default
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz
@@ -22,11 +23,6 @@ REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
 # The size axis means images for count regimes, percent of the pool for `fraction`,
 # images per class for `shots`; the prefix makes the unit visible in every path.
 SIZE_PREFIX = {"balanced": "n", "semi_balanced": "n", "imbalanced": "n", "fraction": "f", "shots": "k"}
-_VALIDATION_STREAM = 7_771  # seeds the validation split; independent of the replicate seeds
-_POOL_STREAM = 1_001
-_ORDER_STREAM = 2_002
-_TEST_STREAM = 3_003  # seeds the fixed test subset (test.per_class)
-_METRIC_STREAM = 4_004  # seeds the generative metrics' real reference and floor (two test-split draws)
 METRIC_MAX_PER_CLASS = 500  # gen_metrics.per_class auto: as many as the test split allows, at most this
 
 
@@ -95,7 +91,7 @@ def parse_size(regime: str, token: str) -> int:
 
 def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
     """A fixed, class-balanced validation split of the train split, the same for every seed and regime."""
-    rng = np.random.default_rng(_VALIDATION_STREAM)
+    rng = streams.rng("validation")
     out = []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
@@ -114,7 +110,7 @@ def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_cl
     every cell, seed and method."""
     if not per_class:
         return np.arange(len(labels))
-    rng = np.random.default_rng([_TEST_STREAM, seed])
+    rng = streams.rng("test_subset", seed)
     out = []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
@@ -148,7 +144,7 @@ def metric_reference_indices(labels: np.ndarray, per_class: int, num_classes: in
     reference every synthetic set is scored against, and a second real set scored the same way (the floor,
     what a perfect generator would get at that count). The test split is the only real data no subset,
     generator or reference network ever sees; no stage trains or selects on these draws."""
-    rng = np.random.default_rng(_METRIC_STREAM)
+    rng = streams.rng("metric_reference")
     reference, floor = [], []
     for c in range(num_classes):
         pick = rng.choice(np.flatnonzero(labels == c), size=2 * per_class, replace=False)
@@ -164,7 +160,7 @@ def class_pools(labels: np.ndarray, val_idx: np.ndarray, seed: int, num_classes:
     pools = []
     for c in range(num_classes):
         idx = np.flatnonzero(pool & (labels == c))
-        rng = np.random.default_rng([_POOL_STREAM, seed, c])
+        rng = streams.rng("subset.pool", seed, c)
         pools.append(idx[rng.permutation(len(idx))])
     return pools
 
@@ -199,7 +195,7 @@ def regime_weights(regime: str, classes: list[str], seed: int, params: RegimePar
         return w
     if regime == "imbalanced":
         # Long-tailed: geometric decay from 1 to 1/ratio along a class order drawn by the seed.
-        order = np.random.default_rng([_ORDER_STREAM, seed]).permutation(k)
+        order = streams.rng("subset.order", seed).permutation(k)
         w = np.empty(k)
         w[order] = float(params.imbalance_ratio) ** (-np.arange(k) / max(k - 1, 1))
         return w
@@ -210,7 +206,7 @@ def regime_counts(regime: str, size: int, pools: list[np.ndarray], classes: list
     """Images per class for one regime and size."""
     k = len(classes)
     pool_sizes = np.array([len(p) for p in pools])
-    tie_order = np.random.default_rng([_ORDER_STREAM + 1, seed]).permutation(k)
+    tie_order = streams.rng("subset.ties", seed).permutation(k)
     if regime == "shots":
         return np.full(k, size, dtype=np.int64)
     if regime == "fraction":

@@ -21,7 +21,7 @@ import torch
 import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from .. import board, memory
+from .. import board, memory, streams
 from ..checkpoint import Snapshots, rng_state, set_rng_state
 from ..errors import Diverged, GenaugError
 from ..progress import Progress
@@ -288,8 +288,8 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     if len(x) == 0:
         raise GenaugError(f"{name}: no training images")
     batch_size = capped_batch(batch_size, len(x), name, log)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    torch.manual_seed(seed)
+    gen = torch.Generator(device="cpu").manual_seed(streams.seed("generator.batches", seed))
+    torch.manual_seed(streams.seed("generator.noise", seed))
     model.train()
     if memory.limit() is not None:  # the probe steps a copy: the model's weights and buffers stay untouched
         probe = copy.deepcopy(model)
@@ -351,8 +351,8 @@ class PerClass(nn.Module):
         xs, ys = x[order], y[order]
         counts = torch.bincount(y, minlength=len(self.models))[classes]
         starts = torch.cumsum(counts, 0) - counts
-        gen = torch.Generator(device="cpu").manual_seed(seed)
-        torch.manual_seed(seed)
+        gen = torch.Generator(device="cpu").manual_seed(streams.seed("generator.batches", seed))
+        torch.manual_seed(streams.seed("generator.noise", seed))
 
         def probe_loss(b, objective):  # class blocks' first rows; cloned buffers, so the probe changes nothing
             idx = starts[:, None] + torch.arange(b, device=counts.device) % counts[:, None]
