@@ -22,7 +22,7 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """Reports a loop of `total` steps that starts at `start` (a resumed run) on `log`.
+    """Times a loop of `total` steps that starts at `start` (a resumed run), for its log lines.
 
     `due(step)` says whether `step` should be reported; `line(step, text)` formats the report with the
     rate since the loop (re)started and the time the remaining steps will take at that rate.

@@ -54,8 +54,8 @@ rule report:
         filters=[f"{RES}/filters.csv"] if all_filter_stats() else [],
         spheres=all_sphere_figures(),
         gencls=[f"{RES}/gencls.csv"] if all_gencls() else [],
-        loss_logs=all_curve_inputs()[0],
-        curve_metrics=all_curve_inputs()[1],
+        loss_logs=all_loss_logs(),
+        curve_metrics=all_curve_metrics(),
         subsets=all_shown_subsets(),
     output:
         report(

@@ -71,17 +71,20 @@ def shown_cells():
     return [(regime, gcfg.size_tokens(config, regime)[-1], SEEDS[0]) for regime in REGIMES]
 
 
-def all_curve_inputs():
-    """The report's learning curves: the shown cells' generator loss logs and classifier metrics.json files."""
+def all_loss_logs():
+    """The report's generator learning curves: the loss logs of the shown cells' trained generators."""
     trained = [
         m
         for m in dict.fromkeys(gcfg.split_model(g)[0] for g in GEN_MODELS)
         if families.get(gcfg.model_entries(config)[m]["family"]).trains
     ]
-    logs = [f"{RES}/generators/{m}/{r}/{s}/s{seed}/loss.csv" for m in trained for r, s, seed in shown_cells()]
+    return [f"{RES}/generators/{m}/{r}/{s}/s{seed}/loss.csv" for m in trained for r, s, seed in shown_cells()]
+
+
+def all_curve_metrics():
+    """The report's classifier learning curves: the shown cells' metrics.json files."""
     shown = set(shown_cells())
-    metrics = [metrics_path(**c) for c in grid_cells() if (c["regime"], c["size"], c["seed"]) in shown]
-    return logs, metrics
+    return [metrics_path(**c) for c in grid_cells() if (c["regime"], c["size"], c["seed"]) in shown]
 
 
 def all_shown_subsets():

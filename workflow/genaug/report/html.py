@@ -413,9 +413,9 @@ def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
              "the weights' moving average at each validation, which the stopping rule reads.</p>"]
     frames = []
     for path in map(Path, loss_logs):
-        log = pd.read_csv(path) if path.stat().st_size > 1 else pd.DataFrame()
-        losses = [c for c in log.columns if c.endswith("loss")]
-        if log.empty or not losses:
+        log = _read_optional(path)
+        losses = [c for c in log.columns if c.endswith("loss")] if log is not None else []
+        if not losses or log.empty:
             continue
         long = log.groupby("step", as_index=False)[losses].mean().melt("step", losses, "loss", "value")
         long["panel"] = path.parts[-5] + ": " + long["loss"]
