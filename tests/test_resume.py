@@ -1,5 +1,7 @@
 """Resumable training: a job interrupted after a snapshot and restarted ends exactly where an uninterrupted one does."""
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -151,7 +153,7 @@ def test_a_snapshot_with_damaged_weights_is_not_resumed(digits_cache, sub, synth
         stages.train_clf(**common, out=tmp_path / "b.json", embeddings=tmp_path / "b.npz", snapshot=snap,
                          snapshot_every=2)
     state = torch.load(snap, weights_only=True)
-    weights = next(v for v in state["model"].values() if v.is_floating_point() and v.numel() > 100)
+    weights = next(v for v in state["objects"]["model"].values() if v.is_floating_point() and v.numel() > 100)
     weights.view(-1)[:50] = -weights.view(-1)[:50]  # the damage; the stored checksum stays as written
     torch.save(state, snap)
     log = tmp_path / "log.txt"
@@ -188,3 +190,20 @@ def test_train_loop_snapshots_and_restores_extra_state_such_as_an_ema(tmp_path, 
         run(snaps)
     w_b, ema_b = run(snaps)
     assert torch.equal(w_a, w_b) and torch.equal(ema_a, ema_b) and not torch.equal(ema_a, w_a)
+
+
+def test_a_snapshot_of_another_layout_is_not_resumed(tmp_path, crash_after):
+    """A snapshot left by another genaug version (another layout) starts training over instead of failing."""
+    from genaug.checkpoint import SNAPSHOT_FORMAT, Resume
+    from genaug.io import load_torch, save_torch
+
+    log = io.StringIO()
+    snaps = Snapshots(tmp_path / "s.pt", every=2, job="toy", log=log)
+    w = torch.nn.Linear(2, 2)
+    Resume(snaps, {"w": w}).save_if_due(2, {"n": 1})
+    assert Resume(snaps, {"w": w}).step == 2  # the same layout resumes
+    state = load_torch(tmp_path / "s.pt")
+    assert state["format"] == SNAPSHOT_FORMAT
+    save_torch(tmp_path / "s.pt", {**state, "format": SNAPSHOT_FORMAT - 1})  # intact, of an older layout
+    fresh = Resume(snaps, {"w": w})
+    assert fresh.step == 0 and fresh.values is None and "another genaug version" in log.getvalue()

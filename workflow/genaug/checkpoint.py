@@ -14,6 +14,7 @@ import json
 import os
 import pickle
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -48,6 +49,10 @@ def set_rng_state(state: dict, *generators: torch.Generator) -> None:
         g.set_state(s)
 
 
+# The layout of a snapshot; a snapshot of another layout (an older genaug's) is not resumed.
+SNAPSHOT_FORMAT = 2
+
+
 class Snapshots:
     """Where and how often one job snapshots its training, and the fingerprint that must match to resume."""
 
@@ -80,15 +85,50 @@ class Snapshots:
         if job != self.job:
             print(f"{self.path}: snapshot of another configuration; training from the start", file=self.log)
             return None
+        if state.get("format") != SNAPSHOT_FORMAT:
+            print(f"{self.path}: snapshot written by another genaug version; training from the start", file=self.log)
+            return None
         print(f"resuming from the snapshot at step {state['step']} ({self.path})", file=self.log, flush=True)
         return state
 
     def save(self, state: dict) -> None:
         if self.path is not None:
-            save_torch(self.path, {**state, "job": self.job})
+            save_torch(self.path, {**state, "job": self.job, "format": SNAPSHOT_FORMAT})
 
     def clear(self) -> None:
         """Remove the snapshot once the job's outputs are written."""
         if self.path is not None:
             self.path.unlink(missing_ok=True)
             remove_stale_temps(self.path)
+
+
+class Resume:
+    """A training loop's resumable state, kept one way for every loop (generators' and the classifier's).
+
+    `objects` (each with state_dict / load_state_dict: weights, optimizers, averages, batch orders) and the
+    random generators (the global ones always, and `rngs`) are restored from the job's snapshot when there is
+    one; `values` then holds the loop's own saved values (its log so far, its best weights) and `step` the
+    step it had finished. The training clock continues across a resume."""
+
+    def __init__(self, snapshots: Snapshots | None, objects: dict, rngs: tuple[torch.Generator, ...] = ()):
+        self.snapshots, self.objects, self.rngs = snapshots, objects, rngs
+        state = snapshots.load() if snapshots is not None else None
+        self.step, self.values, elapsed = 0, None, 0.0
+        if state is not None:
+            for key, obj in objects.items():
+                obj.load_state_dict(state["objects"][key])
+            set_rng_state(state["rng"], *rngs)
+            self.step, self.values, elapsed = state["step"], state["values"], state["elapsed"]
+        self._t0 = time.perf_counter() - elapsed
+
+    def seconds(self) -> float:
+        """Training seconds so far, those before a resume included."""
+        return time.perf_counter() - self._t0
+
+    def save_if_due(self, step: int, values: dict) -> None:
+        """Snapshot everything at `step` when the job snapshots and the step is due."""
+        if self.snapshots is not None and self.snapshots.due(step):
+            self.snapshots.save({
+                "step": step, "objects": {key: obj.state_dict() for key, obj in self.objects.items()},
+                "rng": rng_state(*self.rngs), "values": values, "elapsed": self.seconds(),
+            })

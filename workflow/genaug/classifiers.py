@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import sys
-import time
 from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Callable
@@ -22,7 +21,7 @@ import torch.nn.functional as F
 
 from . import board, memory
 from . import streams as random_streams
-from .checkpoint import Snapshots, rng_state, set_rng_state
+from .checkpoint import Resume, Snapshots
 from .data import to_float
 from .errors import GenaugError
 from .progress import Progress
@@ -173,6 +172,12 @@ class TrainResult:
         """The result without weights: what a snapshot and metrics.json record."""
         return {k: v for k, v in asdict(self).items() if k != "check_states"}
 
+    def progress_note(self) -> str:
+        """The last validation, for the progress line."""
+        last = self.history[-1]
+        return (f"loss {last['train_loss']:.4f} val_acc {last['val_accuracy']:.4f} "
+                f"(best {self.best_val_accuracy:.4f} @ {self.best_step})")
+
 
 def averaged(model: nn.Module, decay: float):
     """The model's exponential moving average (torch's AveragedModel, buffers included), with the decay warmed
@@ -205,10 +210,10 @@ class IndexStream:
             parts.append(part)
         return torch.cat(parts) if parts else torch.empty(0, dtype=torch.long)
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"order": self.order, "position": self.position}
 
-    def load(self, state: dict) -> None:
+    def load_state_dict(self, state: dict) -> None:
         self.order, self.position = state["order"], state["position"]
 
 
@@ -257,20 +262,91 @@ def _check_memory(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor
                       what="classifier", log=log)
 
 
-def fit_classifier(
-    model: nn.Module,
-    train_x: torch.Tensor,
-    train_y: torch.Tensor,
-    val_x: torch.Tensor,
-    val_y: torch.Tensor,
-    cfg: TrainConfig,
-    *,
-    seed: int,
-    n_real: int | None = None,
-    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-    snapshots: Snapshots | None = None,
-    log=sys.stderr,
-) -> TrainResult:
+def _real_fraction(n: int, n_real: int, cfg: TrainConfig) -> Fraction:
+    """The share of real images in every batch: the set's own, or cfg.real_fraction when given."""
+    if n == 0:
+        raise GenaugError("the classifier's training set is empty")
+    if not 0 < cfg.eval_every <= cfg.patience_steps:
+        raise GenaugError(f"eval_every {cfg.eval_every} must be between 1 and patience_steps {cfg.patience_steps}")
+    if cfg.real_fraction is None:
+        fraction = Fraction(n_real, n)
+    else:
+        fraction = Fraction(cfg.real_fraction).limit_denominator(10**6)
+    if not 0 <= fraction <= 1 or (fraction > 0 and n_real == 0) or (fraction < 1 and n_real == n):
+        raise GenaugError(f"real_fraction {float(fraction)}: a batch can only draw from sources it has "
+                          f"({n_real} real, {n - n_real} synthetic images)")
+    return fraction
+
+
+class _Validation:
+    """The stopping rule's bookkeeping: scores on the validation split, the best weights so far, and where each
+    convergence check (a shorter rule) would have stopped and what it would have kept."""
+
+    def __init__(self, cfg: TrainConfig, scored: nn.Module, val_x: torch.Tensor, val_y: torch.Tensor):
+        self.cfg, self.scored, self.val_x, self.val_y = cfg, scored, val_x, val_y
+        self.best = TrainResult(best_step=0, steps_run=0, best_val_accuracy=-1.0,
+                                checks=[None] * len(cfg.convergence_checks))
+        self.best_state, self.check_states = None, [None] * len(cfg.convergence_checks)
+
+    def state(self) -> dict:
+        return {"best": self.best.as_dict(), "best_state": self.best_state, "check_states": self.check_states}
+
+    def load(self, values: dict) -> None:
+        self.best, self.best_state = TrainResult(**values["best"]), values["best_state"]
+        self.check_states = values["check_states"]
+
+    def score(self, step: int, train_loss: float, seconds: float) -> bool:
+        """Validate at `step`; True when patience has run out."""
+        best = self.best
+        val_acc = (predict(self.scored, self.val_x).argmax(1) == self.val_y).float().mean().item()
+        best.history.append({"step": step, "train_loss": train_loss, "val_accuracy": val_acc, "seconds": seconds})
+        if val_acc > best.best_val_accuracy:
+            best.best_val_accuracy, best.best_step = val_acc, step
+            self.best_state = {k: v.detach().clone() for k, v in self.scored.state_dict().items()}
+        board.current().scalars(step, {"train_loss": train_loss, "val_accuracy": val_acc}, prefix="classifier/")
+        for i, check in enumerate(self.cfg.convergence_checks):
+            if best.checks[i] is None and (step - best.best_step >= check["patience_steps"]
+                                           or step >= check["max_steps"]):
+                self._stop_check(i, step)
+        if step - best.best_step >= self.cfg.patience_steps:
+            best.stopped_by = "patience"
+            return True
+        return False
+
+    def _stop_check(self, i: int, step: int) -> None:
+        self.best.checks[i] = {**self.cfg.convergence_checks[i], "stopped_at": step, "best_step": self.best.best_step,
+                               "best_val_accuracy": self.best.best_val_accuracy}
+        self.check_states[i] = self.best_state
+
+    def finish(self, step: int) -> TrainResult:
+        """The result after `step` steps; a check that never stopped earlier ends with the run."""
+        self.best.steps_run = step
+        for i, check in enumerate(self.best.checks):
+            if check is None:
+                self._stop_check(i, step)
+        self.best.check_states = self.check_states
+        return self.best
+
+
+def _update(model, opt, x_uint8, y, precision: str, augment, gen, step: int) -> float:
+    """One optimizer step on one batch (augmented when the arm augments); returns its loss."""
+    xb = to_float(x_uint8)
+    if augment is not None:
+        xb = augment(xb, gen)
+    with torch.autocast(x_uint8.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+        loss = F.cross_entropy(model(xb), y)
+    if not torch.isfinite(loss):
+        raise GenaugError(f"classifier loss became {loss.item()} at step {step}; lower the learning rate")
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def fit_classifier(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
+                   val_y: torch.Tensor, cfg: TrainConfig, *, seed: int, n_real: int | None = None,
+                   augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
+                   snapshots: Snapshots | None = None, log=sys.stderr) -> TrainResult:
     """Train on uint8 (N, C, H, W) tensors already on the model's device and leave the model holding the
     best validated weights; the result holds, per convergence check, the weights that shorter rule kept.
 
@@ -283,92 +359,39 @@ def fit_classifier(
     """
     n = len(train_x)
     n_real = n if n_real is None else int(n_real)
-    if n == 0:
-        raise GenaugError("the classifier's training set is empty")
-    if not 0 < cfg.eval_every <= cfg.patience_steps:
-        raise GenaugError(f"eval_every {cfg.eval_every} must be between 1 and patience_steps {cfg.patience_steps}")
-    if cfg.real_fraction is None:
-        fraction = Fraction(n_real, n)
-    else:
-        fraction = Fraction(cfg.real_fraction).limit_denominator(10**6)
-    if not 0 <= fraction <= 1 or (fraction > 0 and n_real == 0) or (fraction < 1 and n_real == n):
-        raise GenaugError(f"real_fraction {float(fraction)}: a batch can only draw from sources it has "
-                          f"({n_real} real, {n - n_real} synthetic images)")
+    fraction = _real_fraction(n, n_real, cfg)
     _check_memory(model, train_x, train_y, cfg, log)
     gen = torch.Generator(device="cpu").manual_seed(random_streams.seed("classifier.batches", seed))
     streams = IndexStream(0, n_real, gen), IndexStream(n_real, n - n_real, gen)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     average = averaged(model, cfg.ema) if cfg.ema else None
-    scored = average.module if average is not None else model  # what is validated and kept
-    best = TrainResult(best_step=0, steps_run=0, best_val_accuracy=-1.0, checks=[None] * len(cfg.convergence_checks))
-    best_state, check_states, step, total, seen, elapsed = None, [None] * len(cfg.convergence_checks), 0, 0.0, 0, 0.0
-    state = snapshots.load() if snapshots else None
-    if state is not None:
-        model.load_state_dict(state["model"])
-        if average is not None:
-            average.load_state_dict(state["average"])
-        opt.load_state_dict(state["optimizer"])
-        set_rng_state(state["rng"], gen)
-        for stream, s in zip(streams, state["streams"]):
-            stream.load(s)
-        best, best_state, check_states = TrainResult(**state["best"]), state["best_state"], state["check_states"]
-        step, total, seen, elapsed = state["step"], state["total"], state["seen"], state["elapsed"]
-    t0 = time.perf_counter() - elapsed
+    validation = _Validation(cfg, average.module if average is not None else model, val_x, val_y)
+    objects = {"model": model, "optimizer": opt, "real_order": streams[0], "synthetic_order": streams[1],
+               **({"average": average} if average is not None else {})}
+    resume = Resume(snapshots, objects, (gen,))
+    step, total, seen = resume.step, 0.0, 0
+    if resume.values is not None:
+        validation.load(resume.values)
+        total, seen = resume.values["total"], resume.values["seen"]
     progress = Progress(cfg.max_steps, start=step, cap=True)
     model.train()
     while step < cfg.max_steps:
         k = real_in_batch(step, cfg.batch_size, fraction)
         idx = torch.cat([streams[0].take(k), streams[1].take(cfg.batch_size - k)]).to(train_x.device)
-        xb = to_float(train_x[idx])
-        if augment is not None:
-            xb = augment(xb, gen)
-        with torch.autocast(train_x.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16"):
-            loss = F.cross_entropy(model(xb), train_y[idx])
-        if not torch.isfinite(loss):
-            raise GenaugError(f"classifier loss became {loss.item()} at step {step}; lower the learning rate")
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
+        loss = _update(model, opt, train_x[idx], train_y[idx], cfg.precision, augment, gen, step)
         if average is not None:
             average.update_parameters(model)
-        total, seen, step = total + loss.item() * len(idx), seen + len(idx), step + 1
+        total, seen, step = total + loss * len(idx), seen + len(idx), step + 1
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            val_acc = (predict(scored, val_x).argmax(1) == val_y).float().mean().item()
+            stop = validation.score(step, total / seen, resume.seconds())
             model.train()
-            best.history.append({"step": step, "train_loss": total / seen, "val_accuracy": val_acc,
-                                 "seconds": time.perf_counter() - t0})
-            total, seen = 0.0, 0
-            if val_acc > best.best_val_accuracy:
-                best.best_val_accuracy, best.best_step = val_acc, step
-                best_state = {k: v.detach().clone() for k, v in scored.state_dict().items()}
-            print(progress.line(step, f"loss {best.history[-1]['train_loss']:.4f} val_acc {val_acc:.4f} "
-                                      f"(best {best.best_val_accuracy:.4f} @ {best.best_step})"), file=log, flush=True)
-            board.current().scalars(step, {"train_loss": best.history[-1]["train_loss"], "val_accuracy": val_acc},
-                                    prefix="classifier/")
-            for i, check in enumerate(cfg.convergence_checks):
-                if best.checks[i] is None and (step - best.best_step >= check["patience_steps"]
-                                               or step >= check["max_steps"]):
-                    best.checks[i] = {**check, "stopped_at": step, "best_step": best.best_step,
-                                      "best_val_accuracy": best.best_val_accuracy}
-                    check_states[i] = best_state
-            if step - best.best_step >= cfg.patience_steps:
-                best.stopped_by = "patience"
+            total, seen, best = 0.0, 0, validation.best
+            print(progress.line(step, best.progress_note()), file=log, flush=True)
+            if stop:
                 break
         elif progress.due(step):
             print(progress.line(step), file=log, flush=True)
-        if snapshots is not None and snapshots.due(step):
-            snapshots.save({
-                "model": model.state_dict(), "average": average.state_dict() if average is not None else None,
-                "optimizer": opt.state_dict(), "rng": rng_state(gen), "streams": [s.state() for s in streams],
-                "best": best.as_dict(), "best_state": best_state, "check_states": check_states, "step": step,
-                "total": total, "seen": seen, "elapsed": time.perf_counter() - t0,
-            })
-    best.steps_run = step
-    for i, check in enumerate(cfg.convergence_checks):  # a check that never stopped earlier ends with the run
-        if best.checks[i] is None:
-            best.checks[i] = {**check, "stopped_at": step, "best_step": best.best_step,
-                              "best_val_accuracy": best.best_val_accuracy}
-            check_states[i] = best_state
-    model.load_state_dict(best_state)
-    best.check_states = check_states
-    return best
+        resume.save_if_due(step, {**validation.state(), "total": total, "seen": seen})
+    result = validation.finish(step)
+    model.load_state_dict(validation.best_state)
+    return result

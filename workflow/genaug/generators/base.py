@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import copy
 import sys
-import time
 from dataclasses import dataclass
 from typing import Callable
 
@@ -22,7 +21,7 @@ import torch.nn as nn
 from torch.func import functional_call, stack_module_state, vmap
 
 from .. import board, memory, streams
-from ..checkpoint import Snapshots, rng_state, set_rng_state
+from ..checkpoint import Resume, Snapshots
 from ..errors import Diverged, GenaugError
 from ..progress import Progress
 
@@ -128,6 +127,86 @@ def _optimizer(params, lr: float, betas=(0.9, 0.999)) -> torch.optim.Optimizer:
     return torch.optim.Adam(params, lr=lr, betas=betas, fused=True)
 
 
+class _Tensors:
+    """Weights and buffers as one object of a snapshot (Resume): saved as they are, restored in place."""
+
+    def __init__(self, tensors: list[torch.Tensor]):
+        self.tensors = tensors
+
+    def state_dict(self) -> list[torch.Tensor]:
+        return [t.detach() for t in self.tensors]
+
+    @torch.no_grad()
+    def load_state_dict(self, saved: list[torch.Tensor]) -> None:
+        for t, s in zip(self.tensors, saved, strict=True):
+            t.copy_(s)
+
+
+class _LossLog:
+    """Each loss part's mean over an interval of steps: a history row per interval (per model when stacked),
+    a progress line and the board's scalars. A non-finite mean ends training (Diverged)."""
+
+    def __init__(self, name: str, losses: list[str], steps: int, start: int, log, log_every: int):
+        self.name, self.losses, self.steps, self.log = name, losses, steps, log
+        self.every = log_every or max(1, steps // 20)
+        self.progress = Progress(steps, start=start)
+        self.history, self.sums, self.counts = [], {}, {}
+
+    def state(self) -> dict:
+        return {"history": self.history, "sums": self.sums, "counts": self.counts}
+
+    def load(self, values: dict) -> None:
+        self.history, self.sums, self.counts = values["history"], values["sums"], values["counts"]
+
+    def add(self, step: int, parts: dict[str, torch.Tensor]) -> None:
+        for k, v in parts.items():  # a lazy regularizer's parts come every few steps: each key has its count
+            self.sums[k] = self.sums.get(k, 0) + v.detach()
+            self.counts[k] = self.counts.get(k, 0) + 1
+        if step % self.every == 0 or step == self.steps:
+            self._write(step)
+        elif self.progress.due(step):
+            print(f"{self.name} {self.progress.line(step)}", file=self.log, flush=True)
+
+    def _write(self, step: int) -> None:
+        means = {k: (v / self.counts[k]).cpu() for k, v in self.sums.items()}
+        if not all(torch.isfinite(v).all() for v in means.values()):
+            raise Diverged(f"{self.name} diverged: non-finite loss by step {step}; lower its lr or check the "
+                           "training images", self.history)
+        first = means[self.losses[0]]
+        if first.dim() == 0:
+            self.history.append({"step": step, **{k: float(v) for k, v in means.items()}})
+        else:
+            for i in range(len(first)):
+                self.history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
+        shown = " ".join(f"{k} {float(means[k].mean()):.4f}" for k in self.losses)
+        print(f"{self.name} {self.progress.line(step, shown)}", file=self.log, flush=True)
+        board.current().scalars(step, means, prefix=f"{self.name}/")
+        self.sums, self.counts = {}, {}
+
+
+def _phase_step(phase: Phase, tensors, opt, step: int, step_loss, loss_name: str) -> dict:
+    """One phase's update(s) of a step: its objective `repeats` times, then its lazy regularizer when due.
+    Returns the parts to log: the phase's loss under `loss_name`, and the regularizer's own parts."""
+    objectives = [phase.name] * phase.repeats
+    if phase.reg_every and step % phase.reg_every == 0:
+        objectives.append(f"{phase.name}_reg")
+    for objective in objectives:
+        loss, objective_parts = step_loss(step, objective)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if phase.clip is not None:
+            with torch.no_grad():
+                for t in tensors:
+                    t.clamp_(-phase.clip, phase.clip)
+        if objective == phase.name:
+            parts = {loss_name: objective_parts.pop("loss", loss.detach()), **objective_parts}
+        else:  # the regularizer's parts (e.g. its penalty); its loss is not the phase's
+            objective_parts.pop("loss", None)
+            parts.update(objective_parts)
+    return parts
+
+
 def train_loop(
     named_params: dict[str, torch.Tensor],
     step_loss: Callable[[int, str], tuple[torch.Tensor, dict[str, torch.Tensor]]],
@@ -151,10 +230,10 @@ def train_loop(
     part's mean, and per model when stacked. Raises on a non-finite loss. With `snapshots`, the
     params, buffers, optimizers, EMAs, RNGs (global and `rngs`), `extra_state` (objects with
     state_dict/load_state_dict) and the log so far are saved every `snapshots.every` steps, and a
-    saved state of the same job is resumed from. Phases with `ema` end with the averaged weights.
-    `on_step(step, seconds, averaged)`, called after every step, ends training early by returning True;
-    `averaged` is a context manager that holds the averaged weights in the model while it is open (a
-    wall-clock benchmark scores snapshots of one run with it).
+    saved state of the same job is resumed from (checkpoint.Resume). Phases with `ema` end with the
+    averaged weights. `on_step(step, seconds, averaged)`, called after every step, ends training early by
+    returning True; `averaged` is a context manager that holds the averaged weights in the model while it
+    is open (a wall-clock benchmark scores snapshots of one run with it).
     """
     groups = []
     for phase in phases:
@@ -163,96 +242,46 @@ def train_loop(
             raise GenaugError(f"{name}: training phase {phase.name!r} has no parameters")
         groups.append((phase, tensors, _optimizer(tensors, lr * phase.lr_scale, phase.betas)))
     emas = {p.name: EMA(tensors, p.ema) for p, tensors, _ in groups if p.ema}
-    extra_state = {**(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()}}
-    loss_key = (lambda phase: "loss") if len(phases) == 1 else (lambda phase: f"{phase}_loss")
-    log_every = log_every or max(1, steps // 20)
-    history, sums, counts, start, elapsed = [], {}, {}, 1, 0.0
-    state = snapshots.load() if snapshots else None
-    if state is not None:
-        with torch.no_grad():
-            for t, saved in zip([*named_params.values(), *buffers], state["tensors"], strict=True):
-                t.copy_(saved)
-        for (_, _, opt), saved in zip(groups, state["optimizers"], strict=True):
-            opt.load_state_dict(saved)
-        for key, obj in extra_state.items():
-            obj.load_state_dict(state["extra"][key])
-        set_rng_state(state["rng"], *rngs)
-        history, sums, elapsed = state["history"], state["sums"], state["elapsed"]
-        counts = state.get("counts") or dict.fromkeys(sums, state.get("count", 0))  # older snapshots: one count
-        start = state["step"] + 1
-    all_tensors = [t for _, tensors, _ in groups for t in tensors]
+    loss_name = (lambda phase: "loss") if len(phases) == 1 else (lambda phase: f"{phase}_loss")
+    resume = Resume(snapshots, {"tensors": _Tensors([*named_params.values(), *buffers]),
+                                **{f"optimizer{i}": opt for i, (_, _, opt) in enumerate(groups)},
+                                **(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()}}, rngs)
+    losses = _LossLog(name, [loss_name(p.name) for p in phases], steps, resume.step, log, log_every)
+    if resume.values is not None:
+        losses.load(resume.values)
+    averaged = _averaged([t for _, tensors, _ in groups for t in tensors], emas)
+    for step in range(resume.step + 1, steps + 1):
+        parts = {}
+        for phase, tensors, opt in groups:
+            parts.update(_phase_step(phase, tensors, opt, step, step_loss, loss_name(phase.name)))
+            if phase.name in emas:
+                emas[phase.name].update()
+        losses.add(step, parts)
+        if step < steps:
+            resume.save_if_due(step, losses.state())
+        if on_step is not None and on_step(step, resume.seconds(), averaged):
+            break
+    for ema in emas.values():
+        ema.copy_to_tensors()
+    return losses.history
+
+
+def _averaged(tensors: list[torch.Tensor], emas: dict[str, EMA]):
+    """A context manager that holds the EMAs' weights in `tensors` while it is open."""
 
     @contextlib.contextmanager
     def averaged():
-        saved = [t.detach().clone() for t in all_tensors]
+        saved = [t.detach().clone() for t in tensors]
         for ema in emas.values():
             ema.copy_to_tensors()
         try:
             yield
         finally:
             with torch.no_grad():
-                for t, s in zip(all_tensors, saved):
+                for t, s in zip(tensors, saved):
                     t.copy_(s)
 
-    t0 = time.perf_counter() - elapsed
-    progress = Progress(steps, start=start - 1)
-    for step in range(start, steps + 1):
-        parts = {}
-        for phase, tensors, opt in groups:
-            objectives = [phase.name] * phase.repeats
-            if phase.reg_every and step % phase.reg_every == 0:
-                objectives.append(f"{phase.name}_reg")
-            for objective in objectives:
-                loss, objective_parts = step_loss(step, objective)
-                opt.zero_grad(set_to_none=True)
-                loss.backward()
-                opt.step()
-                if phase.clip is not None:
-                    with torch.no_grad():
-                        for t in tensors:
-                            t.clamp_(-phase.clip, phase.clip)
-                if objective == phase.name:
-                    phase_parts = {loss_key(phase.name): objective_parts.pop("loss", loss.detach()), **objective_parts}
-                else:  # the regularizer's parts (e.g. its penalty); its loss is not the phase's
-                    objective_parts.pop("loss", None)
-                    phase_parts.update(objective_parts)
-            parts.update(phase_parts)
-            if phase.name in emas:
-                emas[phase.name].update()
-        for k, v in parts.items():  # a lazy regularizer's parts come every few steps: each key has its count
-            sums[k] = sums.get(k, 0) + v.detach()
-            counts[k] = counts.get(k, 0) + 1
-        if step % log_every == 0 or step == steps:
-            means = {k: (v / counts[k]).cpu() for k, v in sums.items()}
-            if not all(torch.isfinite(v).all() for v in means.values()):
-                raise Diverged(
-                    f"{name} diverged: non-finite loss by step {step}; lower its lr or check the training images",
-                    history,
-                )
-            losses = [loss_key(p.name) for p in phases]
-            if means[losses[0]].dim() == 0:
-                history.append({"step": step, **{k: float(v) for k, v in means.items()}})
-            else:
-                for i in range(len(means[losses[0]])):
-                    history.append({"model": i, "step": step, **{k: float(v[i]) for k, v in means.items()}})
-            shown = " ".join(f"{k} {float(means[k].mean()):.4f}" for k in losses)
-            print(f"{name} {progress.line(step, shown)}", file=log, flush=True)
-            board.current().scalars(step, means, prefix=f"{name}/")
-            sums, counts = {}, {}
-        elif progress.due(step):
-            print(f"{name} {progress.line(step)}", file=log, flush=True)
-        if snapshots is not None and snapshots.due(step) and step < steps:
-            snapshots.save({
-                "step": step, "tensors": [t.detach() for t in [*named_params.values(), *buffers]],
-                "optimizers": [opt.state_dict() for _, _, opt in groups],
-                "extra": {key: obj.state_dict() for key, obj in extra_state.items()}, "rng": rng_state(*rngs),
-                "history": history, "sums": sums, "counts": counts, "elapsed": time.perf_counter() - t0,
-            })
-        if on_step is not None and on_step(step, time.perf_counter() - t0, averaged):
-            break
-    for ema in emas.values():
-        ema.copy_to_tensors()
-    return history
+    return averaged
 
 
 def in_precision(precision: str, x: torch.Tensor, loss_fn, *args):
@@ -315,6 +344,18 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     return history
 
 
+@torch.no_grad()
+def _unstack(members: list[Generator], params: dict, buffers: dict) -> None:
+    """Copy stacked weights and buffers back into each member model, which then ends its training."""
+    for i, m in enumerate(members):
+        for key, value in params.items():
+            m.get_parameter(key).copy_(value[i])
+        for key, value in buffers.items():
+            m.get_buffer(key).copy_(value[i])
+        m.after_training()
+        m.eval()
+
+
 class PerClass(nn.Module):
     """k independent copies of an unconditional family, one per class (002's and 003's class-wise training)."""
 
@@ -374,15 +415,8 @@ class PerClass(nn.Module):
         history = train_loop(params, step_loss, steps=steps, lr=lr, phases=phases,
                              name=f"{len(classes)} per-class models", buffers=list(buffers.values()), rngs=(gen,),
                              snapshots=snapshots, log=log)
-        with torch.no_grad():
-            for i, m in enumerate(members):
-                for key, value in params.items():
-                    m.get_parameter(key).copy_(value[i])
-                for key, value in buffers.items():
-                    m.get_buffer(key).copy_(value[i])
-                m.after_training()
-                m.eval()
-            self.trained[classes] = True
+        _unstack(members, params, buffers)
+        self.trained[classes] = True
         for row in history:
             i = row.pop("model")
             row["class"] = classes[i]
