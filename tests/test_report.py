@@ -106,10 +106,10 @@ def test_snakemakes_own_report_packs_the_flagged_outputs_with_their_captions(gri
 
 
 def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():
-    from genaug.report.html import _acc_ci
+    from genaug.report.markup import acc_interval
 
-    assert _acc_ci(0.224, 1.076) == "[0.224, 1.000]" and _acc_ci(-0.1, 0.5) == "[0.000, 0.500]"
-    assert _acc_ci(float("nan"), float("nan")) == "n/a (1 seed, or no spread)"
+    assert acc_interval(0.224, 1.076) == "[0.224, 1.000]" and acc_interval(-0.1, 0.5) == "[0.000, 0.500]"
+    assert acc_interval(float("nan"), float("nan")) == "n/a (1 seed, or no spread)"
 
 
 def test_the_run_summary_warns_when_runs_come_from_several_machines():

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from ..stats import paired_diff, t_interval
-from .html import _acc_ci, _e, _num, _table, gallery
+from .markup import acc_interval, esc, fmt_num, gallery, html_table
 
 DISC = "discriminator"
 METHODS = ("M1", "M2", "M3", "M4")
@@ -67,7 +67,7 @@ def _mean_ci(values: pd.Series, seeds: int = 0) -> str:
     if values.empty:
         return "–"
     lo, hi = t_interval(values)
-    ci = "" if np.isnan(lo) else f" {_acc_ci(lo, hi)}"
+    ci = "" if np.isnan(lo) else f" {acc_interval(lo, hi)}"
     short = f" <span class=muted>({len(values)} of {seeds} seeds)</span>" if len(values) < seeds else ""
     return f"{values.mean():.3f}{ci}{short}"
 
@@ -106,12 +106,12 @@ def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
             if method == DISC and value in THESIS_TABLE1["M1"]:
                 published = f"<br><span class=muted>003: {THESIS_TABLE1['M1'][value][0]:.1f}%</span>"
             cells.append(_mean_ci(acc, seeds) + ratio + published)
-        rows.append([_e(method), *cells])
+        rows.append([esc(method), *cells])
     if logits:
         rows.append(["<span class=muted>discriminator score: own class / other classes</span>",
                      *(f"<span class=muted>{logits[size][0]:+.2f} / {logits[size][1]:+.2f}</span>"
                        if size in logits else "–" for size, _ in sizes)])
-    return _table(["method", *(f"{v} per class" for _, v in sizes)], rows, left=1)
+    return html_table(["method", *(f"{v} per class" for _, v in sizes)], rows, left=1)
 
 
 def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> str:
@@ -135,16 +135,16 @@ def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> 
             cls = ("pos" if d["diff"] > 0 else "neg") if d["ci_low"] > 0 or d["ci_high"] < 0 else "muted"
             ci = "n/a" if np.isnan(d["ci_low"]) else f"[{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
             clf_rows.append((clf, _mean_ci(before, seeds), _mean_ci(after, seeds),
-                             f"<span class={cls}>{_num(d['diff'], '+.3f')}</span> {ci}"))
+                             f"<span class={cls}>{fmt_num(d['diff'], '+.3f')}</span> {ci}"))
         thesis = THESIS_TABLE2.get(value) if regime == "shots" else None
         published = (f"{thesis[0]} / {thesis[1]}; {thesis[2]:.1f}% -> {thesis[3]:.1f}%" if thesis else "–")
         for clf, before, after, change in clf_rows or [("–", "–", "–", "–")]:
-            rows.append([_e(dataset), _e(model), _e(flt), _e(value), f"{g['generated'].mean():.0f}",
-                         f"{g['qualified'].mean():.0f}", _num(g["real_inside_fraction"].mean(), ".2f"), _e(clf),
-                         before, after, change, _e(published)])
+            rows.append([esc(dataset), esc(model), esc(flt), esc(value), f"{g['generated'].mean():.0f}",
+                         f"{g['qualified'].mean():.0f}", fmt_num(g["real_inside_fraction"].mean(), ".2f"), esc(clf),
+                         before, after, change, esc(published)])
         if "n_undefined_classes" in g and g["n_undefined_classes"].max() > 0:
             rows[-1][2] += " <span class=muted>(classes with under 2 real images have no sphere: kept whole)</span>"
-    return _table(["dataset", "generator", "filter", "per class", "generated", "qualified", "real inside",
+    return html_table(["dataset", "generator", "filter", "per class", "generated", "qualified", "real inside",
                    "classifier", "accuracy before", "after", "change [95% CI]", "003 (MNIST): generated / qualified; "
                    "before -> after"], rows, left=3)
 
@@ -196,7 +196,7 @@ def _claims(long: pd.DataFrame, summary: pd.DataFrame, regime: str) -> str:
                     v = _verdict(d, direction)
                     verdicts.append(v)
                     ci = "" if np.isnan(d["ci_low"]) else f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-                    evidence.append(f"{_e(model)} k{value}: {_e(a)} - {_e(b)} = {d['diff']:+.3f}{ci} {v}")
+                    evidence.append(f"{esc(model)} k{value}: {esc(a)} - {esc(b)} = {d['diff']:+.3f}{ci} {v}")
         if not verdicts:
             overall = "<span class=muted>not tested (no such cells in this run)</span>"
         elif all(v == "supported" for v in verdicts):
@@ -208,8 +208,8 @@ def _claims(long: pd.DataFrame, summary: pd.DataFrame, regime: str) -> str:
             n_open = sum(v.startswith("not resolved") for v in verdicts)
             overall = ", ".join([*(f"{n} {k}" for k, n in counts.items()),
                                  *([f"{n_open} not resolved"] if n_open else [])]) + f" of {len(verdicts)}"
-        rows.append([_e(text), overall, "<br>".join(evidence) or "–"])
-    return _table(["003's claim", "our verdict", "paired differences (95% CI over seeds)"], rows, left=3)
+        rows.append([esc(text), overall, "<br>".join(evidence) or "–"])
+    return html_table(["003's claim", "our verdict", "paired differences (95% CI over seeds)"], rows, left=3)
 
 
 def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.DataFrame | None,
@@ -237,15 +237,15 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
         long = _long(summary, gencls, regime)
         for model in sorted(set(long["model"])):
             if gencls is not None and not gencls.empty and model in set(gencls["model"]):
-                parts += [f"<h3>Table 1: {_e(model)}, regime {_e(regime)}</h3>",
+                parts += [f"<h3>Table 1: {esc(model)}, regime {esc(regime)}</h3>",
                           table1(long, model, _logits(gencls, regime, model))]
-        parts += [f"<h3>Table 2: the latent-sphere filter, regime {_e(regime)}</h3>",
+        parts += [f"<h3>Table 2: the latent-sphere filter, regime {esc(regime)}</h3>",
                   "<p>Generated: synthetic images made for the cell; qualified: those inside their class's sphere "
                   "(means over seeds). Real inside: the share of the real codes inside their sphere (the filter's "
                   "keep fraction). Accuracy before / after: the classifier on real + all synthetic images vs real + "
                   "the qualified ones; the change is paired on the seed.</p>",
                   table2(summary, filters, regime),
-                  f"<h3>003's claims against this run (regime {_e(regime)})</h3>",
+                  f"<h3>003's claims against this run (regime {esc(regime)})</h3>",
                   "<p>Each claim is checked per generator and size by the paired difference over seeds: "
                   "<b>supported</b> when its 95% interval lies on the claimed side of 0, <b>contradicted</b> when it "
                   "lies on the other side, <b>not resolved</b> when it spans 0. No multiple-comparison correction "

@@ -6,11 +6,10 @@ the t-SNE coordinates and the sample grids. Sections that have no data say so in
 
 from __future__ import annotations
 
-import base64
-import html
 import json
 import platform
 import tempfile
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -21,7 +20,8 @@ from .. import __version__
 from ..io import write_text
 from ..answer import arm_label, gains as paired_gains, label_filtered, load_runs, verdicts
 from ..stats import ALPHA, summarize
-from . import figures
+from . import fewshot, figures
+from .markup import NO_INTERVAL, acc_interval, diff_interval, esc, fig_img, figure, fmt_num, html_table
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:1200px;margin:2em auto;padding:0 1em;
@@ -53,30 +53,15 @@ GEN_COLUMNS = {"domain_fd": "domain FD (lower better)", "intra_class_fd": "intra
                "inception_fid": "Inception FID (lower better)"}
 
 
-def _img(png: bytes, alt: str) -> str:
-    return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{base64.b64encode(png).decode()}">'
 
 
-def _fig(fig, alt: str) -> str:
-    return _img(figures.png_bytes(fig), alt)
 
 
-def _e(value) -> str:
-    return html.escape(str(value))
 
 
-NO_INTERVAL = "n/a (1 seed, or no spread)"
 
 
-def _ci(lo, hi, why: str = NO_INTERVAL) -> str:
-    """A difference's interval: signed; `why` where there is none."""
-    return why if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
 
-
-def _acc_ci(lo, hi) -> str:
-    """An accuracy's interval: unsigned and clipped to [0, 1], as the figures draw it (with 2 seeds a
-    t-interval easily runs past 1)."""
-    return NO_INTERVAL if pd.isna(lo) else f"[{max(lo, 0.0):.3f}, {min(hi, 1.0):.3f}]"
 
 
 def _why_untested(r) -> str:
@@ -84,16 +69,8 @@ def _why_untested(r) -> str:
     return {"one seed": "n/a (1 seed)", "no spread": "no spread across seeds: no claim"}.get(r.claim, NO_INTERVAL)
 
 
-def _num(v, fmt=".4f") -> str:
-    return "–" if v is None or pd.isna(v) else format(v, fmt)
 
 
-def _table(head: list[str], rows: list[list[str]], left: int = 0) -> str:
-    """An HTML table; the first `left` columns are left-aligned text (cells are already escaped)."""
-    th = "".join(f"<th{' class=l' if i < left else ''}>{h}</th>" for i, h in enumerate(head))
-    body = "".join("<tr>" + "".join(f"<td{' class=l' if i < left else ''}>{c}</td>" for i, c in enumerate(r))
-                   + "</tr>" for r in rows)
-    return f"<table><tr>{th}</tr>{body}</table>"
 
 
 def _gain_cell(r) -> str:
@@ -107,12 +84,12 @@ def _gain_table(gains: pd.DataFrame) -> str:
     rows = []
     for r in gains.itertuples():
         why = _why_untested(r)
-        rows.append([_e(r.classifier), _e(r.regime), _e(r.size), _e(r.model), _e(r.train_set),
-                     _num(r.baseline_mean), _num(r.model_mean), "GAIN", _ci(r.gain_ci_low, r.gain_ci_high, why),
-                     _num(r.p_value, ".3g"), _num(r.p_holm, ".3g"),
-                     _ci(r.ci_corr_low, r.ci_corr_high, why) + (f" (m {r.holm_m})" if r.holm_m else ""),
+        rows.append([esc(r.classifier), esc(r.regime), esc(r.size), esc(r.model), esc(r.train_set),
+                     fmt_num(r.baseline_mean), fmt_num(r.model_mean), "GAIN", diff_interval(r.gain_ci_low, r.gain_ci_high, why),
+                     fmt_num(r.p_value, ".3g"), fmt_num(r.p_holm, ".3g"),
+                     diff_interval(r.ci_corr_low, r.ci_corr_high, why) + (f" (m {r.holm_m})" if r.holm_m else ""),
                      f"{r.wins}/{r.n_pairs}"])
-    out = _table(head, rows, left=5)
+    out = html_table(head, rows, left=5)
     for r in gains.itertuples():  # the gain cell carries its colour class
         out = out.replace("<td>GAIN</td>", _gain_cell(r), 1)
     return out
@@ -125,17 +102,17 @@ def _recommendations(gains: pd.DataFrame) -> str:
     for v in verdicts(gains):
         r, best = v["chosen"], v["best"]
         if v["use"]:
-            verdict = (f"<b>{_e(r.model)}</b>: {r.gain:+.4f} (simultaneous CI {_ci(r.ci_corr_low, r.ci_corr_high)}, "
+            verdict = (f"<b>{esc(r.model)}</b>: {r.gain:+.4f} (simultaneous CI {diff_interval(r.ci_corr_low, r.ci_corr_high)}, "
                        f"Holm p {r.p_holm:.3g}, {r.wins}/{r.n_pairs} seeds)")
         elif v["why"] in ("one seed", "no spread across seeds"):
-            verdict = f"<span class=muted>no claim: {v['why']} (highest mean: {_e(best.model)} {best.gain:+.4f})</span>"
+            verdict = f"<span class=muted>no claim: {v['why']} (highest mean: {esc(best.model)} {best.gain:+.4f})</span>"
         else:
             verdict = (f"<span class=muted>no generator beats the baseline after Holm correction (highest mean: "
-                       f"{_e(best.model)} {best.gain:+.4f}, simultaneous CI "
-                       f"{_ci(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
-        rows.append([_e(v["classifier"]), _e(v["regime"]), _e(v["size"]), _e(f"{v['baseline_mean']:.4f}"), verdict,
-                     _e(", ".join(v["hurt"])) or "–"])
-    return _table(["classifier", "regime", "size", "baseline acc",
+                       f"{esc(best.model)} {best.gain:+.4f}, simultaneous CI "
+                       f"{diff_interval(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
+        rows.append([esc(v["classifier"]), esc(v["regime"]), esc(v["size"]), esc(f"{v['baseline_mean']:.4f}"), verdict,
+                     esc(", ".join(v["hurt"])) or "–"])
+    return html_table(["classifier", "regime", "size", "baseline acc",
                    "use (gain: the chosen arm's test-split estimate, optimistic since it is the best of several)",
                    "real losses (avoid)"], rows, left=3)
 
@@ -155,12 +132,12 @@ def _table2_000(acc: pd.DataFrame, gains: pd.DataFrame, dataset: str) -> str:
         real = bool(len(gain) and gain["real"].iloc[0])
         # 000's numbers are its CNN's on Fashion-MNIST: shown beside ours for that classifier only
         pub = PUBLISHED_000.get((regime, int(size_value))) if dataset == "fashion_mnist" and clf == "cnn" else None
-        rows.append([_e(clf), _e(regime), _e(size), f"{base['mean'].iloc[0]:.3f}",
-                     f"{best['mean']:.3f} ({_e(best.model)})", f"{best['mean'] - base['mean'].iloc[0]:+.3f}"
+        rows.append([esc(clf), esc(regime), esc(size), f"{base['mean'].iloc[0]:.3f}",
+                     f"{best['mean']:.3f} ({esc(best.model)})", f"{best['mean'] - base['mean'].iloc[0]:+.3f}"
                      + (" *" if real else ""),
                      *(["–", "–", "–"] if pub is None else [f"{pub[0]:.3f}", f"{pub[1]:.3f} ({pub[2]})",
                                                           f"{pub[1] - pub[0]:+.3f}"])])
-    return _table(["classifier", "regime", "size", "baseline (ours)", "best (ours)", "Δ (ours)", "baseline (000)",
+    return html_table(["classifier", "regime", "size", "baseline (ours)", "best (ours)", "Δ (ours)", "baseline (000)",
                    "best (000)", "Δ (000)"], rows, left=3)
 
 
@@ -171,19 +148,19 @@ def _real_synthetic_mixed(acc: pd.DataFrame, gen: pd.DataFrame | None) -> str:
         base = g[g["model"] == "baseline"]["mean"]
         for model in [m for m in dict.fromkeys(g["model"]) if m not in ("baseline", "classic")]:
             get = g[g["model"] == model].set_index("train_set")
-            cell = [_e(clf), _e(regime), _e(size), _e(model),
-                    _num(base.iloc[0] if len(base) else None, ".4f"),
-                    *(f"{_num(get.loc[t, 'mean'])} {_acc_ci(get.loc[t, 'ci_low'], get.loc[t, 'ci_high'])}"
+            cell = [esc(clf), esc(regime), esc(size), esc(model),
+                    fmt_num(base.iloc[0] if len(base) else None, ".4f"),
+                    *(f"{fmt_num(get.loc[t, 'mean'])} {acc_interval(get.loc[t, 'ci_low'], get.loc[t, 'ci_high'])}"
                       if t in get.index else "–" for t in ("synthetic", "mixed"))]
             if gen is not None:
                 m = gen[(gen["model"] == model) & (gen["filter"] == "none") & (gen["regime"] == regime)
                         & (gen["size"] == size)]
-                cell += [_num(m["domain_fd"].mean() if len(m) else None, ".2f"),
-                         _num(m["domain_is"].mean() if len(m) else None, ".2f")]
+                cell += [fmt_num(m["domain_fd"].mean() if len(m) else None, ".2f"),
+                         fmt_num(m["domain_is"].mean() if len(m) else None, ".2f")]
             rows.append(cell)
     head = ["classifier", "regime", "size", "model", "Acc (real)", "Acc (synthetic only, CAS) [95% CI]",
             "Acc (mixed) [95% CI]"] + (["domain FD", "domain IS"] if gen is not None else [])
-    return _table(head, rows, left=4)
+    return html_table(head, rows, left=4)
 
 
 def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
@@ -196,20 +173,20 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     g = ok.groupby(["model", "regime", "size"], as_index=False, sort=False).mean(numeric_only=True)
     cols = [c for c in GEN_COLUMNS if c in g and g[c].notna().any()]
     count = int(ok["per_class_count"].iloc[0]) if len(ok) and "per_class_count" in ok else None
-    floor = [_num(gen[f"floor_{c}"].dropna().iloc[0] if f"floor_{c}" in gen and gen[f"floor_{c}"].notna().any()
+    floor = [fmt_num(gen[f"floor_{c}"].dropna().iloc[0] if f"floor_{c}" in gen and gen[f"floor_{c}"].notna().any()
                   else None, ".3f") for c in cols]
     rows = [["<b>real (floor)</b>", "–", "–", *floor]]
-    rows += [[_e(r.model), _e(r.regime), _e(r.size), *(_num(getattr(r, c), ".3f") for c in cols)]
+    rows += [[esc(r.model), esc(r.regime), esc(r.size), *(fmt_num(getattr(r, c), ".3f") for c in cols)]
              for r in g.itertuples()]
     parts = [f"<p>Every set is scored on <b>{count} images of every class</b>: a fresh draw from the cell's generator "
              "(after its filter, for a filtered row), against a real reference of the same count drawn from the "
              "test split, which no subset, generator or reference network has seen. These metrics depend on the "
              "count, so only sets of the same count compare. The <b>floor</b> row scores a second real draw of that "
              "count: what a perfect generator would get. Means over seeds.</p>",
-             _table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
+             html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
     short = gen[gen["status"] != "ok"]
     if len(short):
-        parts.append("<p class=muted>Without metrics: " + _e("; ".join(
+        parts.append("<p class=muted>Without metrics: " + esc("; ".join(
             f"{r.model} {r.regime} {r.size} s{r.seed}: {r.reason}" for r in short.itertuples())) + "</p>")
     if gains.empty:
         return parts
@@ -221,22 +198,22 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     for c, t in tests.items():
         within = [f"{b['classifier']} {b['regime']} {b['size']}: {b['rho']:+.2f} (n {b['n']})"
                   for b in t["per_block"] if not np.isnan(b["rho"])]
-        rows.append([_e(GEN_COLUMNS[c]), "–" if np.isnan(t["rho"]) else f"{t['rho']:+.2f}",
+        rows.append([esc(GEN_COLUMNS[c]), "–" if np.isnan(t["rho"]) else f"{t['rho']:+.2f}",
                      "–" if np.isnan(t["p"]) else f"{t['p']:.3g}", f"{t['n']} arms in {t['blocks']} cells",
-                     _e("; ".join(within)) or "<span class=muted>under 3 arms per cell</span>"])
+                     esc("; ".join(within)) or "<span class=muted>under 3 arms per cell</span>"])
     parts += ["<p>Does a better metric mean a bigger gain (001's claim)? Each point is one arm (model, filter) of "
               "one classifier x regime x size, means over seeds. Arms are compared only within their cell (same "
               "baseline, same amount and balance of real data): Spearman's rho within each cell, and pooled over "
               "cells on ranks centred within each cell, with a p-value that permutes the gains within cells. A "
               "negative rho for the distances, a positive one for precision / recall / coverage / IS would support "
               "the claim.</p>",
-              _table(["metric", "pooled rho (within cells)", "permutation p", "points", "rho within each cell"],
+              html_table(["metric", "pooled rho (within cells)", "permutation p", "points", "rho within each cell"],
                      rows, left=1),
               ]
     headers = {c: "pooled within cells: " + ("too few points" if np.isnan(t["rho"]) else
                                              f"rho {t['rho']:+.2f} (p {t['p']:.2g})") for c, t in tests.items()}
     for i in range(0, len(cols), 5):
-        parts.append(_fig(figures.scatter_panels(joined, cols[i:i + 5], "gain", "model", GEN_COLUMNS, headers),
+        parts.append(fig_img(figures.scatter_panels(joined, cols[i:i + 5], "gain", "model", GEN_COLUMNS, headers),
                           "metrics vs gain"))
     return parts
 
@@ -249,7 +226,7 @@ def _convergence(df: pd.DataFrame, meta: dict) -> list[str]:
     table = convergence_table(df)
     if table.empty:
         return []
-    rows = [[_e(r.classifier), _e(r.regime), _e(r.size), _e(arm_label(r.model, r.train_set)),
+    rows = [[esc(r.classifier), esc(r.regime), esc(r.size), esc(arm_label(r.model, r.train_set)),
              f"{r.check_patience_steps} / {r.check_max_steps}", f"{r.accuracy_check:.4f}", f"{r.accuracy_run:.4f}",
              f"<span{' class=neg' if abs(r.change) > CONVERGED else ''}>{r.change:+.4f}</span>", f"{r.seeds}"]
             for r in table.itertuples()]
@@ -260,8 +237,8 @@ def _convergence(df: pd.DataFrame, meta: dict) -> list[str]:
     return ["<h2 id=convergence>Convergence of the training rule</h2>",
             f"<p>Each run also records where a shorter stopping rule (the patience and cap shown, in steps) would "
             f"have stopped the same training, and that rule's test accuracy. The difference is what the run's "
-            f"longer patience changed (effort {_e(meta.get('effort', '?'))}): {verdict}.</p>",
-            _table(["classifier", "regime", "size", "arm", "shorter rule: patience / cap (steps)",
+            f"longer patience changed (effort {esc(meta.get('effort', '?'))}): {verdict}.</p>",
+            html_table(["classifier", "regime", "size", "arm", "shorter rule: patience / cap (steps)",
                     "accuracy (shorter)", "accuracy (run)", "change", "seeds"], rows, left=4)]
 
 
@@ -285,7 +262,7 @@ def _classic_note(df: pd.DataFrame) -> list[str]:
     used = sorted(set(df.loc[df["model"] == "classic", "augmentation"].dropna().astype(str)) - {""})
     if not used:
         return []
-    return [f"<p>The <b>classic</b> arm's augmentation: {_e('; '.join(used))}. Flips are used only where a mirrored "
+    return [f"<p>The <b>classic</b> arm's augmentation: {esc('; '.join(used))}. Flips are used only where a mirrored "
             "image keeps its class (Fashion-MNIST; a folder dataset only with folder.mirror_safe).</p>"]
 
 
@@ -293,14 +270,14 @@ def _diverged_note(diverged: pd.DataFrame) -> list[str]:
     """A visible list of the cells whose generator diverged: they have no score and are left out."""
     if diverged.empty:
         return []
-    rows = [[_e(r.model), _e(r.regime), _e(r.size), _e(r.seed), _e(r.reason)] for r in diverged.itertuples()]
+    rows = [[esc(r.model), esc(r.regime), esc(r.size), esc(r.seed), esc(r.reason)] for r in diverged.itertuples()]
     return [
         "<h2 id=diverged>Diverged generators</h2>",
         f"<p class=note>{len(diverged)} classifier run(s) were not trained because their generator diverged "
         "(a non-finite loss, or samples that collapsed to near-identical images). They have no score and are left "
         "out of every table and figure below, so a model's mean there is over its remaining seeds only, "
         "which flatters it: count its seeds before trusting its rank.</p>",
-        _table(["model", "regime", "size", "seed", "reason"], rows, left=3),
+        html_table(["model", "regime", "size", "seed", "reason"], rows, left=3),
     ]
 
 
@@ -317,7 +294,7 @@ def _class_tables(df: pd.DataFrame) -> list[str]:
             g = g.assign(arm=[arm_label(m, t) for m, t in zip(g["model"], g["train_set"])])
             table = g.groupby("arm", sort=False)[cols].mean()
             table.columns = [c.split(":", 1)[1] for c in cols]
-            parts.append(_fig(figures.class_heatmap(
+            parts.append(fig_img(figures.class_heatmap(
                 table, f"per-class test {score}: {clf}, {regime} {g['size'].iloc[0]} (mean of seeds)"),
                 f"{score} {clf} {regime}"))
     return parts
@@ -335,7 +312,7 @@ def _tsne_section(tsne_files: list) -> list[str]:
     parts = []
     for key, panels in sorted(groups.items()):
         panels = [p for _, _, p in sorted(panels, key=lambda t: (t[0], t[1]))]
-        parts += [f"<h3>{_e(' / '.join(key))}</h3>", _fig(figures.tsne_grid(panels), "t-SNE " + " ".join(key))]
+        parts += [f"<h3>{esc(' / '.join(key))}</h3>", fig_img(figures.tsne_grid(panels), "t-SNE " + " ".join(key))]
     return parts
 
 
@@ -354,7 +331,7 @@ def _machines(df: pd.DataFrame) -> list[str]:
     ran = df[df["status"] == "ok"] if "status" in df else df  # a diverged cell trained nothing
     names = ran["machine"].fillna("").astype(str) if "machine" in ran else pd.Series("", index=ran.index)
     counts = names.replace("", "not recorded").value_counts()
-    line = "machines: " + ", ".join(f"{_e(m)} ({n} run{'s' if n != 1 else ''})" for m, n in counts.items())
+    line = "machines: " + ", ".join(f"{esc(m)} ({n} run{'s' if n != 1 else ''})" for m, n in counts.items())
     if len(counts) < 2:
         return [line]
     return [line + ". <b>The runs come from more than one machine</b>: the same seed can score differently on "
@@ -372,14 +349,14 @@ def _dataset_notes(path) -> list[str]:
 
 def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: list[str] = ()) -> list[str]:
     items = [
-        f"genaug {__version__}, Python {platform.python_version()}, torch {_e(_version('torch'))}, "
-        f"scikit-learn {_e(_version('scikit-learn'))}, pandas {pd.__version__}",
-        f"effort <b>{_e(meta.get('effort', '?'))}</b>, seeds {sorted(df['seed'].unique().tolist())}",
+        f"genaug {__version__}, Python {platform.python_version()}, torch {esc(_version('torch'))}, "
+        f"scikit-learn {esc(_version('scikit-learn'))}, pandas {pd.__version__}",
+        f"effort <b>{esc(meta.get('effort', '?'))}</b>, seeds {sorted(df['seed'].unique().tolist())}",
         f"{len(df)} classifier runs; classifier wall time {df['wall_time_s'].sum() / 3600:.2f} h in total "
         f"(median {df['wall_time_s'].median():.0f} s per run)" if "wall_time_s" in df and df["wall_time_s"].notna().any()
         else f"{len(df)} classifier runs",
         *_machines(df),
-        *(f"dataset read: {_e(n)}" for n in notes),
+        *(f"dataset read: {esc(n)}" for n in notes),
     ]
     if gen is not None and len(gen):
         ref = gen["reference_test_accuracy"].dropna()
@@ -387,21 +364,14 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: 
             items.append(f"reference classifier (the generative metrics' feature extractor): test accuracy "
                          f"{ref.iloc[0]:.4f}")
         if "inception_fid_unavailable" in gen and gen["inception_fid_unavailable"].notna().any():
-            items.append("<b>Inception FID unavailable</b>: " + _e(gen["inception_fid_unavailable"].dropna().iloc[0]))
+            items.append("<b>Inception FID unavailable</b>: " + esc(gen["inception_fid_unavailable"].dropna().iloc[0]))
         bad = gen[gen["status"] != "ok"] if "status" in gen else gen.iloc[:0]
         if len(bad):
             items.append(f"{len(bad)} synthetic set(s) without generative metrics (diverged or empty): "
-                         + _e(", ".join(f"{r.model} {r.regime} {r.size} s{r.seed}" for r in bad.itertuples())))
+                         + esc(", ".join(f"{r.model} {r.regime} {r.size} s{r.seed}" for r in bad.itertuples())))
     return ["<h2 id=run>Run summary</h2><ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
 
 
-def gallery(heading: str, pngs: list, depth: int) -> list[str]:
-    """A heading and the PNG files side by side, each captioned by the last `depth` parts of its path."""
-    parts = [f"{heading}<div class=grids>"]
-    for path in sorted(map(Path, pngs)):
-        caption = " / ".join(path.with_suffix("").parts[-depth:])
-        parts.append(f"<figure>{_img(path.read_bytes(), caption)}<figcaption>{_e(caption)}</figcaption></figure>")
-    return [*parts, "</div>"]
 
 
 def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
@@ -422,7 +392,7 @@ def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
         long["cell"] = f"{path.parts[-4]}/{path.parts[-3]}"
         frames.append(long)
     if frames:
-        parts.append(_fig(figures.learning_curves(pd.concat(frames), "value", "panel", "cell", "loss"),
+        parts.append(fig_img(figures.learning_curves(pd.concat(frames), "value", "panel", "cell", "loss"),
                           "generator learning curves"))
     rows = []
     for path in curve_metrics:
@@ -432,7 +402,7 @@ def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
         rows += [{"step": h["step"], "val_accuracy": h["val_accuracy"], "arm": label,
                   "panel": f"{m['classifier']} {m['regime']}/{m['size']}"} for h in m.get("history") or []]
     if rows:
-        parts.append(_fig(figures.learning_curves(pd.DataFrame(rows), "val_accuracy", "panel", "arm",
+        parts.append(fig_img(figures.learning_curves(pd.DataFrame(rows), "val_accuracy", "panel", "arm",
                                                   "validation accuracy"), "classifier learning curves"))
     return parts if len(parts) > 2 else []
 
@@ -461,13 +431,12 @@ def _samples_section(sample_pngs: list, subsets: list, dataset) -> list[str]:
              "<p>Per regime (largest size, first seed): the cell's real training images first, then each "
              "generator's synthetic set, one row per class.</p>"]
     for regime in dict.fromkeys([*real, *by_regime]):
-        parts.append(f"<h3>{_e(regime)}</h3><div class=grids>")
+        parts.append(f"<h3>{esc(regime)}</h3><div class=grids>")
         if regime in real:
             caption, png = real[regime]
-            parts.append(f"<figure>{_img(png, caption)}<figcaption>{_e(caption)}</figcaption></figure>")
+            parts.append(figure(png, caption))
         for path in by_regime.get(regime, []):
-            caption = " / ".join(path.with_suffix("").parts[-4:])
-            parts.append(f"<figure>{_img(path.read_bytes(), caption)}<figcaption>{_e(caption)}</figcaption></figure>")
+            parts.append(figure(path.read_bytes(), " / ".join(path.with_suffix("").parts[-4:])))
         parts.append("</div>")
     return parts
 
@@ -476,32 +445,32 @@ def _read_optional(path) -> pd.DataFrame | None:
     return pd.read_csv(path) if path and Path(path).stat().st_size > 1 else None
 
 
-def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
-                 tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None,
-                 dataset=None, loss_logs: list | None = None, curve_metrics: list | None = None,
-                 subsets: list | None = None) -> None:
-    """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs,
-    filters.csv, gencls.csv, the latent-sphere figures, the dataset cache's notes on how it was read, and for the
-    cells it shows pictures of: generator loss logs, classifier metrics.json files and real subsets)."""
-    from . import fewshot
+@dataclass
+class _Run:
+    """What the report's sections read: the run's tables (None where the run did not make them) and files."""
 
-    meta = meta or {}
-    df, raw, diverged = load_runs(summary_csv)  # diverged: no score exists for them; listed, not ranked
-    acc = summarize(df).sort_values(["classifier", "regime", "size_value", "train_set", "model"], kind="stable")
-    gains = paired_gains(df)
-    gen, prb = _read_optional(gen_metrics), _read_optional(probes)
-    prb = label_filtered(prb) if prb is not None and not prb.empty else prb
-    test_per_class = ((meta.get("config") or {}).get("test") or {}).get("per_class")
-    few = fewshot.section(raw, _read_optional(gencls), _read_optional(filters), spheres or [], test_per_class)
-    datasets = ", ".join(df["dataset"].unique())
-    parts = [
-        f"<h1>genaug report: {_e(datasets)}</h1>",
+    df: pd.DataFrame  # every scored run
+    raw: pd.DataFrame  # every run, diverged ones included
+    diverged: pd.DataFrame
+    acc: pd.DataFrame  # mean accuracy per arm and cell
+    gains: pd.DataFrame  # paired gains over the baseline
+    gen: pd.DataFrame | None
+    prb: pd.DataFrame | None
+    meta: dict
+    files: dict  # the figure and log files the sections read
+    few: list[str]  # the few-shot section (empty unless the grid is few-shot)
+
+
+def _head(run: _Run) -> list[str]:
+    datasets = ", ".join(run.df["dataset"].unique())
+    return [
+        f"<h1>genaug report: {esc(datasets)}</h1>",
         f"<p class=muted>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by genaug {__version__}.</p>",
         "<nav><a href=#answer>Answer</a><a href=#accuracy>Accuracy</a><a href=#gains>Gains</a>"
         "<a href=#table2>Best per cell</a><a href=#rsm>Real/synthetic/mixed</a><a href=#genmetrics>Generative "
         "metrics</a><a href=#probes>Probes</a><a href=#tsne>t-SNE</a><a href=#classes>Per class</a>"
         "<a href=#curves>Learning curves</a><a href=#samples>Samples</a><a href=#convergence>Convergence</a>" +
-        ("<a href=#fewshot>Few-shot (003)</a>" if few else "") +
+        ("<a href=#fewshot>Few-shot (003)</a>" if run.few else "") +
         "<a href=#run>Run</a></nav>",
         "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
         "Every arm of a cell (baseline, classic augmentation, each generator, filtered or not, mixed or synthetic "
@@ -516,76 +485,129 @@ def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, 
         "touch 0 (Holm is the more powerful of the two). A comparison whose paired differences are all equal "
         "(no spread across seeds) makes no claim. With few seeds the intervals are wide: read them before the means."
         "</p>",
-        *_seed_warning(df),
-        *_classic_note(df),
-        *_diverged_note(diverged),
-        "<h2 id=answer>Which generator to use, and how sure we are</h2>",
+        *_seed_warning(run.df),
+        *_classic_note(run.df),
+        *_diverged_note(run.diverged),
     ]
-    parts += [_recommendations(gains)] if not gains.empty else ["<p class=muted>Only the baseline ran: nothing to "
-                                                                "compare.</p>"]
-    parts.append("<h2 id=accuracy>Test accuracy vs. amount of real data</h2>")
-    for clf, g in df[df["train_set"] != "synthetic"].groupby("classifier", sort=False):
-        parts += [f"<h3>{_e(clf)}</h3>", _fig(figures.accuracy_vs_size(g), f"accuracy vs size {clf}")]
-    if not gains.empty:
-        parts += ["<h2 id=gains>Paired gain over the baseline</h2>",
-                  "<p>Colour: the mean paired gain. *: real after Holm correction.</p>"]
-        for clf, g in gains.groupby("classifier", sort=False):
-            parts.append(_fig(figures.gain_heatmap(g, f"{clf}: accuracy gain over baseline"), f"gain heatmap {clf}"))
-        parts.append(_gain_table(gains))
-        parts += ["<h2 id=table2>Best model per cell (000's Table 2)</h2>",
-                  "<p>Ours: the model with the highest mean test accuracy (mixed training set), * when its gain is "
-                  "real after correction. 000's: one run per cell against a baseline trained far too briefly (its "
-                  "CNN scored 0.406 on balanced n1000, where ours trains to about 0.8).</p>",
-                  _table2_000(acc, gains, df["dataset"].iloc[0])]
-    parts += ["<h2 id=rsm>Training on real, synthetic only, and mixed (004's Table 2)</h2>",
-              "<p>All scored on the real test split. Synthetic only is the generator's classification accuracy score "
-              "(CAS); 004 scored its columns on generated test images, which we never do.</p>",
-              _real_synthetic_mixed(acc, gen)]
-    parts.append("<h2 id=genmetrics>Generative metrics vs. accuracy gain</h2>")
-    if gen is None or gen.empty or "domain_fd" not in gen:
-        parts.append("<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
-                     "generator ran).</p>")
-    else:
-        parts += _gen_metrics_section(gen, gains)
-    parts.append("<h2 id=probes>Embedding probes</h2>")
+
+
+def _answer(run: _Run) -> list[str]:
+    return ["<h2 id=answer>Which generator to use, and how sure we are</h2>",
+            _recommendations(run.gains) if not run.gains.empty
+            else "<p class=muted>Only the baseline ran: nothing to compare.</p>"]
+
+
+def _accuracy(run: _Run) -> list[str]:
+    parts = ["<h2 id=accuracy>Test accuracy vs. amount of real data</h2>"]
+    for clf, g in run.df[run.df["train_set"] != "synthetic"].groupby("classifier", sort=False):
+        parts += [f"<h3>{esc(clf)}</h3>", fig_img(figures.accuracy_vs_size(g), f"accuracy vs size {clf}")]
+    return parts
+
+
+def _gains(run: _Run) -> list[str]:
+    if run.gains.empty:
+        return []
+    parts = ["<h2 id=gains>Paired gain over the baseline</h2>",
+             "<p>Colour: the mean paired gain. *: real after Holm correction.</p>"]
+    for clf, g in run.gains.groupby("classifier", sort=False):
+        parts.append(fig_img(figures.gain_heatmap(g, f"{clf}: accuracy gain over baseline"), f"gain heatmap {clf}"))
+    return parts + [
+        _gain_table(run.gains),
+        "<h2 id=table2>Best model per cell (000's Table 2)</h2>",
+        "<p>Ours: the model with the highest mean test accuracy (mixed training set), * when its gain is "
+        "real after correction. 000's: one run per cell against a baseline trained far too briefly (its "
+        "CNN scored 0.406 on balanced n1000, where ours trains to about 0.8).</p>",
+        _table2_000(run.acc, run.gains, run.df["dataset"].iloc[0])]
+
+
+def _rsm(run: _Run) -> list[str]:
+    return ["<h2 id=rsm>Training on real, synthetic only, and mixed (004's Table 2)</h2>",
+            "<p>All scored on the real test split. Synthetic only is the generator's classification accuracy score "
+            "(CAS); 004 scored its columns on generated test images, which we never do.</p>",
+            _real_synthetic_mixed(run.acc, run.gen)]
+
+
+def _genmetrics(run: _Run) -> list[str]:
+    parts = ["<h2 id=genmetrics>Generative metrics vs. accuracy gain</h2>"]
+    if run.gen is None or run.gen.empty or "domain_fd" not in run.gen:
+        return parts + ["<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
+                        "generator ran).</p>"]
+    return parts + _gen_metrics_section(run.gen, run.gains)
+
+
+def _probes(run: _Run) -> list[str]:
+    prb = run.prb
+    parts = ["<h2 id=probes>Embedding probes</h2>"]
     if prb is None or prb.empty or "probe_cart" not in prb:
-        parts.append("<p class=muted>No probes in this run (probes.enabled is false).</p>")
-    else:
-        ok = prb[prb["status"] == "ok"].copy()
-        ok["arm"] = [arm_label(m, t) for m, t in zip(ok["model"], ok["train_set"])]
-        parts += ["<p>Probe accuracy is 5-fold cross-validated on the cell's test-set embeddings (000's Figure 11 "
-                  "plots CART accuracy against test accuracy and found no tight relation).</p>",
-                  _fig(figures.scatter_panels(ok.rename(columns={"accuracy": "test accuracy"}),
-                                              ["probe_cart", "probe_linear", "probe_knn", "silhouette"],
-                                              "test accuracy", "arm"), "probe vs accuracy")]
-        cell = ok.groupby(["classifier", "train_set", "model", "regime", "size", "size_value"], as_index=False)
-        summ = cell.agg(cart=("probe_cart", "mean"), linear=("probe_linear", "mean"), knn=("probe_knn", "mean"),
-                        silhouette=("silhouette", "mean"), dim=("intrinsic_dim", "mean"),
-                        overlap=("overlap_confusion", "mean"), twins=("twin_share", "mean"),
-                        archetype=("archetype", lambda a: a.mode().iloc[0]),
-                        seeds=("archetype", "size")).sort_values(["classifier", "regime", "size_value", "model"])
-        rows = [[_e(r.classifier), _e(r.train_set), _e(r.model), _e(r.regime), _e(r.size), _num(r.cart, ".3f"),
-                 _num(r.linear, ".3f"), _num(r.knn, ".3f"), _num(r.silhouette, ".3f"), _num(r.dim, ".1f"),
-                 _num(r.overlap, ".3f"), _num(r.twins, ".2f"), f"<b>{_e(r.archetype)}</b> ({r.seeds} seeds)"]
-                for r in summ.itertuples()]
-        parts += ["<p>Archetypes (000): <b>twin</b> = in at least half the classes, the synthetic embeddings form a "
-                  "cluster apart from the real ones (5-NN tells them apart at >= 0.9) yet nearest their own class; "
-                  "<b>overlap</b> = at least 25% of the shirt / pullover / coat group's test images go to another "
-                  "class of the group; else <b>separated</b>. The majority over seeds is shown.</p>",
-                  _table(["classifier", "training set", "model", "regime", "size", "CART", "linear", "k-NN",
-                          "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5)]
-    parts.append("<h2 id=tsne>t-SNE of the embeddings</h2>")
-    parts += _tsne_section(tsne or []) or ["<p class=muted>No t-SNE in this run (probes.tsne is false).</p>"]
-    parts += _convergence(df, meta)
-    parts.append("<h2 id=classes>Per-class precision and recall (largest size of each regime)</h2>")
-    parts += _class_tables(df) or ["<p class=muted>No per-class scores.</p>"]
-    parts += _learning_curves(loss_logs or [], curve_metrics or [])
-    if sample_pngs:
-        parts += _samples_section(sample_pngs, subsets or [], dataset)
-    parts += few
-    parts += _run_summary(df, meta, gen, _dataset_notes(dataset))
-    parts += ["<h3>Configuration</h3>",
-              f"<pre>{_e(json.dumps(meta.get('config', {}), indent=2, sort_keys=True))}</pre>"]
+        return parts + ["<p class=muted>No probes in this run (probes.enabled is false).</p>"]
+    ok = prb[prb["status"] == "ok"].copy()
+    ok["arm"] = [arm_label(m, t) for m, t in zip(ok["model"], ok["train_set"])]
+    parts += ["<p>Probe accuracy is 5-fold cross-validated on the cell's test-set embeddings (000's Figure 11 "
+              "plots CART accuracy against test accuracy and found no tight relation).</p>",
+              fig_img(figures.scatter_panels(ok.rename(columns={"accuracy": "test accuracy"}),
+                                             ["probe_cart", "probe_linear", "probe_knn", "silhouette"],
+                                             "test accuracy", "arm"), "probe vs accuracy")]
+    cell = ok.groupby(["classifier", "train_set", "model", "regime", "size", "size_value"], as_index=False)
+    summ = cell.agg(cart=("probe_cart", "mean"), linear=("probe_linear", "mean"), knn=("probe_knn", "mean"),
+                    silhouette=("silhouette", "mean"), dim=("intrinsic_dim", "mean"),
+                    overlap=("overlap_confusion", "mean"), twins=("twin_share", "mean"),
+                    archetype=("archetype", lambda a: a.mode().iloc[0]),
+                    seeds=("archetype", "size")).sort_values(["classifier", "regime", "size_value", "model"])
+    rows = [[esc(r.classifier), esc(r.train_set), esc(r.model), esc(r.regime), esc(r.size), fmt_num(r.cart, ".3f"),
+             fmt_num(r.linear, ".3f"), fmt_num(r.knn, ".3f"), fmt_num(r.silhouette, ".3f"), fmt_num(r.dim, ".1f"),
+             fmt_num(r.overlap, ".3f"), fmt_num(r.twins, ".2f"), f"<b>{esc(r.archetype)}</b> ({r.seeds} seeds)"]
+            for r in summ.itertuples()]
+    return parts + [
+        "<p>Archetypes (000): <b>twin</b> = in at least half the classes, the synthetic embeddings form a "
+        "cluster apart from the real ones (5-NN tells them apart at >= 0.9) yet nearest their own class; "
+        "<b>overlap</b> = at least 25% of the shirt / pullover / coat group's test images go to another "
+        "class of the group; else <b>separated</b>. The majority over seeds is shown.</p>",
+        html_table(["classifier", "training set", "model", "regime", "size", "CART", "linear", "k-NN",
+                    "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5)]
+
+
+def _pictures(run: _Run) -> list[str]:
+    """t-SNE, convergence, per-class tables, learning curves and samples."""
+    f = run.files
+    return [
+        "<h2 id=tsne>t-SNE of the embeddings</h2>",
+        *(_tsne_section(f["tsne"]) or ["<p class=muted>No t-SNE in this run (probes.tsne is false).</p>"]),
+        *_convergence(run.df, run.meta),
+        "<h2 id=classes>Per-class precision and recall (largest size of each regime)</h2>",
+        *(_class_tables(run.df) or ["<p class=muted>No per-class scores.</p>"]),
+        *_learning_curves(f["loss_logs"], f["curve_metrics"]),
+        *(_samples_section(f["sample_pngs"], f["subsets"], f["dataset"]) if f["sample_pngs"] else []),
+    ]
+
+
+def _closing(run: _Run) -> list[str]:
+    return [*run.few, *_run_summary(run.df, run.meta, run.gen, _dataset_notes(run.files["dataset"])),
+            "<h3>Configuration</h3>",
+            f"<pre>{esc(json.dumps(run.meta.get('config', {}), indent=2, sort_keys=True))}</pre>"]
+
+
+SECTIONS = (_head, _answer, _accuracy, _gains, _rsm, _genmetrics, _probes, _pictures, _closing)
+
+
+def build_report(summary_csv, sample_pngs: list, out, meta: dict | None = None, gen_metrics=None, probes=None,
+                 tsne: list | None = None, filters=None, spheres: list | None = None, gencls=None,
+                 dataset=None, loss_logs: list | None = None, curve_metrics: list | None = None,
+                 subsets: list | None = None) -> None:
+    """Write report.html from summary.csv (and gen_metrics.csv, probes.csv, t-SNE coordinates, sample PNGs,
+    filters.csv, gencls.csv, the latent-sphere figures, the dataset cache's notes on how it was read, and for the
+    cells it shows pictures of: generator loss logs, classifier metrics.json files and real subsets)."""
+    meta = meta or {}
+    df, raw, diverged = load_runs(summary_csv)  # diverged: no score exists for them; listed, not ranked
+    acc = summarize(df).sort_values(["classifier", "regime", "size_value", "train_set", "model"], kind="stable")
+    prb = _read_optional(probes)
+    test_per_class = ((meta.get("config") or {}).get("test") or {}).get("per_class")
+    run = _Run(df=df, raw=raw, diverged=diverged, acc=acc, gains=paired_gains(df), gen=_read_optional(gen_metrics),
+               prb=label_filtered(prb) if prb is not None and not prb.empty else prb, meta=meta,
+               files={"tsne": tsne or [], "loss_logs": loss_logs or [], "curve_metrics": curve_metrics or [],
+                      "sample_pngs": sample_pngs, "subsets": subsets or [], "dataset": dataset},
+               few=fewshot.section(raw, _read_optional(gencls), _read_optional(filters), spheres or [],
+                                   test_per_class))
+    parts = [part for section in SECTIONS for part in section(run)]
     page = (f"<!doctype html><html><head><meta charset=utf-8><title>genaug report</title><style>{CSS}</style></head>"
             f"<body>{''.join(parts)}</body></html>")
     write_text(out, page)
