@@ -147,11 +147,13 @@ def class_diversity(images: torch.Tensor, labels: torch.Tensor, real_x: torch.Te
     return ratios
 
 
-def pseudo_labeler(ds, sub, x, y, classifier: dict, *, seed: int, device, log=sys.stderr):
+def pseudo_labeler(ds, sub, x, y, classifier: dict | None, *, seed: int, device, log=sys.stderr, generator=None):
     """A classifier trained on the cell's real subset (early-stopped on its validation split), as a
     function from float images to class probabilities; and its validation accuracy."""
     from .classifiers import predict
 
+    if classifier is None:
+        raise GenaugError(f"{generator}: label strategy pseudo_label needs --labeler (a classifier spec)")
     print("pseudo_label: training the labelling classifier on the real subset", file=log, flush=True)
     net, _, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=device, log=log)
 
@@ -185,36 +187,20 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     """
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
-    model, ckpt = gens.load(generator, dev)
-    spec, gmeta = ckpt["spec"], ckpt["meta"]
-    if tuple(gmeta["image_shape"]) != tuple(ds.image_shape) or gmeta["num_classes"] != ds.num_classes:
-        raise GenaugError(
-            f"{generator}: trained on {gmeta.get('dataset')} images of shape {tuple(gmeta['image_shape'])} with "
-            f"{gmeta['num_classes']} classes, but {data} holds {ds.name} {tuple(ds.image_shape)} with "
-            f"{ds.num_classes}; rerun train_gen for this dataset"
-        )
-    strategy = gens.label_strategy(spec)
-    metric = metric_per_class is not None
+    (model, ckpt), metric = _generator_for(generator, ds, data, dev), metric_per_class is not None
+    spec, strategy = ckpt["spec"], gens.label_strategy(ckpt["spec"])
     if not metric:
         counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), "synthetic_set"
     else:
-        from .subsets import metric_count
-
-        n = metric_count(ds.test_y.numpy(), metric_per_class, ds.num_classes) * int(pool)
-        counts, stream, policy = np.full(ds.num_classes, n, dtype=np.int64), "metric_set", "metric"
-    meta = {
-        "status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
-        "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
-        "size": sub.size, "seed": seed, "sampling": sampling,
-    }
-    if model is None:
-        _write_diverged(out, grid_png, ds, meta, ckpt["diverged"], log=log)
-        return
-    if counts.sum() == 0:  # config.check refuses the settings known to do this; a subset can still
-        _write_diverged(out, grid_png, ds, meta, f"empty: synthesis policy {policy} asks for no synthetic images "
-                        f"in this cell (real counts {sub.counts.tolist()}); the arm would be the baseline again",
-                        log=log)
-        return
+        counts, stream, policy = _metric_counts(ds, metric_per_class, pool), "metric_set", "metric"
+    meta = {"status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
+            "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
+            "size": sub.size, "seed": seed, "sampling": sampling}
+    if model is None or counts.sum() == 0:  # config.check refuses the settings known to ask for nothing
+        why = ckpt["diverged"] if model is None else (
+            f"empty: synthesis policy {policy} asks for no synthetic images in this cell (real counts "
+            f"{sub.counts.tolist()}); the arm would be the baseline again")
+        return _write_diverged(out, grid_png, ds, meta, why, log=log)
     model.set_sampling(sampling, classes=ds.classes, log=log)
     kept_x, kept_y = torch.zeros((0, *ds.image_shape), dtype=torch.uint8), torch.zeros(0, dtype=torch.long)
     # A pool of images made elsewhere is not reused: drawn in two parts, one image could appear twice.
@@ -224,20 +210,67 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     t0 = time.perf_counter()
     label_fn, pseudo = None, {}
     if strategy == "pseudo_label" and counts.sum() > 0:
-        if labeler is None:
-            raise GenaugError(f"{generator}: label strategy pseudo_label needs --labeler (a classifier spec)")
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
-                                                                  log=log)
+                                                                  log=log, generator=generator)
+    images, labels = _draw(model, strategy, counts, x, y, kept_x, kept_y, seed=streams.seed(stream, seed),
+                           labeler=label_fn, threshold=min_confidence, stats=pseudo)
+    _check_drawn(generator, images, ds, pseudo, counts, min_confidence, log)
+    diversity = class_diversity(images, labels, x, y, ds.classes)
+    meta.update({"made_counts": np.bincount(labels.numpy(), minlength=ds.num_classes).tolist(),
+                 "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
+                 "pseudo_label": pseudo or None,
+                 "network_evals_per_image": network_evals(model) if counts.sum() > 0 else
+                 meta.get("reused", {}).get("network_evals_per_image")})
+    collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
+    if collapsed:
+        return _write_diverged(out, grid_png, ds, meta, _collapse_reason(collapsed, min_diversity), images=images,
+                               labels=labels, log=log)
+    _save_synthetic(out, grid_png, images, labels, meta, ds, generator, reuse, log)
+
+
+def _collapse_reason(collapsed: dict, min_diversity: float) -> str:
+    return (f"diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images (mean pairwise "
+            f"distance over the real images': {collapsed}, below synthesis.min_diversity {min_diversity}); lower the "
+            "model's lr, change its loss, or drop it from grid.models")
+
+
+def _metric_counts(ds, metric_per_class, pool: int) -> np.ndarray:
+    """Per class, `pool` times gen_metrics' count: every class the same, whatever the cell's real counts."""
+    from .subsets import metric_count
+
+    n = metric_count(ds.test_y.numpy(), metric_per_class, ds.num_classes) * int(pool)
+    return np.full(ds.num_classes, n, dtype=np.int64)
+
+
+def _draw(model, strategy, counts, x, y, kept_x, kept_y, *, seed: int, **synthesis):
+    """counts[c] new images of each class (uint8, on the CPU) after the kept (reused) ones, class by class."""
     if counts.sum() > 0 or len(kept_y) == 0:
-        images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=streams.seed(stream, seed), labeler=label_fn,
-                                    threshold=min_confidence, stats=pseudo)
+        images, labels = synthesize(model, strategy, counts, to_float(x), y, seed=seed, **synthesis)
         images, labels = to_uint8(images).cpu(), labels.cpu()
     else:  # every image reused
         images, labels = kept_x[:0], kept_y[:0]
     if len(kept_y):  # class by class, the reused images first
         labels, order = torch.sort(torch.cat([kept_y, labels]), stable=True)
         images = torch.cat([kept_x, images])[order]
-    made = np.bincount(labels.numpy(), minlength=ds.num_classes).tolist()
+    return images, labels
+
+
+def _generator_for(generator, ds, data, dev):
+    """The trained generator (None when its training diverged) and its checkpoint; refused unless it was trained
+    on images of this dataset's shape and classes."""
+    model, ckpt = gens.load(generator, dev)
+    gmeta = ckpt["meta"]
+    if tuple(gmeta["image_shape"]) != tuple(ds.image_shape) or gmeta["num_classes"] != ds.num_classes:
+        raise GenaugError(
+            f"{generator}: trained on {gmeta.get('dataset')} images of shape {tuple(gmeta['image_shape'])} with "
+            f"{gmeta['num_classes']} classes, but {data} holds {ds.name} {tuple(ds.image_shape)} with "
+            f"{ds.num_classes}; rerun train_gen for this dataset"
+        )
+    return model, ckpt
+
+
+def _check_drawn(generator, images: torch.Tensor, ds, pseudo: dict, counts, min_confidence: float, log) -> None:
+    """Refuse images of the wrong shape and a pseudo-labelled draw that kept nothing; warn of short classes."""
     if pseudo and pseudo["kept"] == 0 and counts.sum() > 0:
         raise GenaugError(
             f"{generator}: pseudo_label kept none of {pseudo['drawn']} samples: the labelling classifier "
@@ -250,28 +283,20 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
               "lower synthesis.min_confidence or train the generator longer", file=log)
     if images.shape[1:] != tuple(ds.image_shape):
         raise GenaugError(f"{generator}: made images of shape {tuple(images.shape[1:])}, expected {ds.image_shape}")
-    diversity = class_diversity(images, labels, x, y, ds.classes)
-    meta.update({"made_counts": made, "diversity_ratio": diversity, "sample_seconds": time.perf_counter() - t0,
-                 "pseudo_label": pseudo or None,
-                 "network_evals_per_image": network_evals(model) if counts.sum() > 0 else
-                 meta.get("reused", {}).get("network_evals_per_image")})
-    collapsed = {name: round(r, 3) for name, r in diversity.items() if r < min_diversity}
-    if collapsed:
-        reason = (f"diverged: the samples of {len(collapsed)} class(es) collapsed to near-identical images "
-                  f"(mean pairwise distance over the real images': {collapsed}, below synthesis.min_diversity "
-                  f"{min_diversity}); lower the model's lr, change its loss, or drop it from grid.models")
-        _write_diverged(out, grid_png, ds, meta, reason, images=images, labels=labels, log=log)
-        return
+
+
+def _save_synthetic(out, grid_png, images, labels, meta: dict, ds, generator, reuse, log) -> None:
+    """Write the set, its PNG grid (also beside the generator's training curves on the board) and a log line."""
     save_npz(out, images=images.numpy(), labels=labels.numpy().astype(np.int64), meta=np.array(json.dumps(meta)))
+    name, sampling = meta["model"], meta["sampling"]
     if grid_png is not None:
         sample_grid(images.numpy(), labels.numpy(), ds.classes, grid_png,
-                    title=f"{spec['name']} {sub.regime} {sub.size} s{seed}")
-        with board.beside(generator) as b:  # beside the generator's training curves
-            b.image(f"samples/{spec['name']}" + (f" {json.dumps(sampling, sort_keys=True)}" if sampling else ""),
-                    grid_png)
+                    title=f"{name} {meta['regime']} {meta['size']} s{meta['seed']}")
+        with board.beside(generator) as b:
+            b.image(f"samples/{name}" + (f" {json.dumps(sampling, sort_keys=True)}" if sampling else ""), grid_png)
     reused = f", {sum(meta['reused']['counts'])} of them from {reuse}" if "reused" in meta else ""
-    print(f"{spec['name']}: {len(labels)} {'metric-set' if metric else 'synthetic'} images, per class {made}"
-          f"{reused} ({time.perf_counter() - t0:.1f}s)", file=log)
+    print(f"{name}: {len(labels)} {'metric-set' if meta['policy'] == 'metric' else 'synthetic'} images, per class "
+          f"{meta['made_counts']}{reused} ({meta['sample_seconds']:.1f}s)", file=log)
 
 
 def reusable_images(path, counts, ds, meta: dict):
@@ -388,6 +413,41 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
 MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthetic images' (a seeded draw)
 
 
+def _provenance(dev) -> dict:
+    """Where a classifier ran and with what: the report warns when a grid's runs come from several machines."""
+    return {"device": str(dev), "machine": device_name(dev), "threads": torch.get_num_threads(),
+            "genaug": __version__, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def _synthetic_arm(synthetic, train_set: str, ds, dev):
+    """A mixed or synthetic-only arm's synthetic images and labels (on `dev`) and the set's meta."""
+    if train_set not in TRAIN_SETS:
+        raise GenaugError(f"--train-set {train_set!r}: use mixed (real + synthetic) or synthetic (synthetic only)")
+    sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)
+    if train_set == "synthetic" and len(sy) == 0 and gen_meta.get("status") != "diverged":
+        raise GenaugError(f"{synthetic}: the synthetic set is empty; a synthetic-only classifier needs images")
+    return sx.to(dev), sy.to(dev), gen_meta
+
+
+def _classic_augment(classic: dict | None, dataset: str):
+    """The classic arm's augmentation (None for every other arm) and its record, which says what it did."""
+    if classic is None:
+        return None, None
+    augment = ClassicAugment(shift=int(classic.get("shift", 2)), flip=flip_for(classic.get("flip", "auto"), dataset),
+                             erase_p=float(classic.get("erase_p", 0.5)))
+    return augment, {**asdict(augment), "described": augment.describe()}
+
+
+def _synthetic_embeddings(net, sx, sy, seed: int, dim: int):
+    """Embeddings (float16) and labels of up to MAX_SYNTHETIC_EMBEDDINGS synthetic images, a seeded draw."""
+    if sx is None or not len(sx):
+        return np.zeros((0, dim), dtype=np.float16), np.zeros(0, dtype=np.int16)
+    gen = torch.Generator().manual_seed(streams.seed("embeddings_kept", seed))
+    pick = torch.randperm(len(sx), generator=gen)[:MAX_SYNTHETIC_EMBEDDINGS].sort().values.to(sx.device)
+    _, s_emb = predict(net, sx[pick].contiguous(memory_format=torch.channels_last), with_embeddings=True)
+    return s_emb.cpu().numpy().astype(np.float16), sy[pick].cpu().numpy().astype(np.int16)
+
+
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
               train_set: str = "mixed", classic: dict | None = None, filter_name="none", test_per_class=None,
               test_seed=config_default("test.seed"), device="auto", threads=1, snapshot=None, snapshot_every=0,
@@ -401,34 +461,21 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     test split (003's 100 per class) instead of all of it."""
     from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
 
-    t0 = time.perf_counter()
-    dev = setup_device(device, threads)
+    t0, dev = time.perf_counter(), setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
-    synth_counts = np.zeros(ds.num_classes, dtype=np.int64)
-    gen_meta, sx, sy = None, None, None
+    gen_meta, sx, sy, synth_counts = None, None, None, np.zeros(ds.num_classes, dtype=np.int64)
     if synthetic is None:
         train_set = "real"
-    elif train_set not in TRAIN_SETS:
-        raise GenaugError(f"--train-set {train_set!r}: use mixed (real + synthetic) or synthetic (synthetic only)")
-    if synthetic is not None:
-        sx, sy, gen_meta = load_synthetic(synthetic, ds.image_shape, ds.num_classes)
+    else:
+        sx, sy, gen_meta = _synthetic_arm(synthetic, train_set, ds, dev)
         if gen_meta.get("status") == "diverged":
             return _diverged_cell(ds, sub, classifier, model, seed, filter_name, gen_meta, out, embeddings, log,
                                   train_set)
-        synth_counts = np.bincount(sy.numpy(), minlength=ds.num_classes)
-        sx, sy = sx.to(dev), sy.to(dev)
-        if train_set == "synthetic":
-            if len(sy) == 0:
-                raise GenaugError(f"{synthetic}: the synthetic set is empty; a synthetic-only classifier needs images")
-            x, y = x[:0], y[:0]
+        synth_counts = np.bincount(sy.cpu().numpy(), minlength=ds.num_classes)
+        x, y = (x[:0], y[:0]) if train_set == "synthetic" else (x, y)
         x, y = torch.cat([x, sx]), torch.cat([y, sy])
     n_real = len(x) - int(synth_counts.sum())
-    augment = None
-    if classic is not None:
-        augment = ClassicAugment(shift=int(classic.get("shift", 2)),
-                                 flip=flip_for(classic.get("flip", "auto"), ds.name),
-                                 erase_p=float(classic.get("erase_p", 0.5)))
-        classic = {**asdict(augment), "described": augment.describe()}
+    augment, classic = _classic_augment(classic, ds.name)
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
           f"images ({train_set})", file=log, flush=True)
     job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
@@ -438,8 +485,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
                                                 augment=augment, snapshots=snapshots, log=log)
 
     test_idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
-    test_x = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last)
-    test_y = ds.test_y[test_idx].numpy()
+    test_x, test_y = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last), ds.test_y[test_idx].numpy()
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(test_y, pred, ds.classes)
@@ -453,17 +499,8 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "best_val_accuracy": result.best_val_accuracy, "convergence_checks": checks, "history": result.history,
         "train": vars(cfg), "classic": classic, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
-        "wall_time_s": time.perf_counter() - t0, "device": str(dev), "machine": device_name(dev),
-        "threads": torch.get_num_threads(), "genaug": __version__, "torch": str(torch.__version__),
-        "python": platform.python_version(),
-    }
-    s_emb, s_lab = np.zeros((0, emb.shape[1]), dtype=np.float16), np.zeros(0, dtype=np.int16)
-    if sx is not None and len(sx):
-        pick = torch.randperm(len(sx), generator=torch.Generator().manual_seed(streams.seed("embeddings_kept", seed))
-                              )[:MAX_SYNTHETIC_EMBEDDINGS]
-        pick = pick.sort().values.to(dev)
-        _, s_emb = predict(net, sx[pick].contiguous(memory_format=torch.channels_last), with_embeddings=True)
-        s_emb, s_lab = s_emb.cpu().numpy().astype(np.float16), sy[pick].cpu().numpy().astype(np.int16)
+        "wall_time_s": time.perf_counter() - t0, **_provenance(dev)}
+    s_emb, s_lab = _synthetic_embeddings(net, sx, sy, seed, emb.shape[1])
     save_npz(embeddings, embeddings=emb.cpu().numpy().astype(np.float16), labels=test_y.astype(np.int16),
              predictions=pred.astype(np.int16), synthetic_embeddings=s_emb, synthetic_labels=s_lab)
     write_json(out, metrics)
