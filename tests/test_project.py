@@ -1,4 +1,5 @@
-"""The project's metadata says one thing: one version in the package, pyproject.toml and CITATION.cff."""
+"""The project as a whole: one version everywhere, generated docs in step, every option explained, the layout
+documented, short functions."""
 
 import re
 
@@ -70,3 +71,17 @@ def test_the_layout_in_docs_names_every_top_level_entry_and_every_module():
     missing = [n for n in sorted(top | workflow) if n not in layout] + [m for m in sorted(modules)
                                                                       if m.removesuffix(".py") not in layout]
     assert not missing, f"docs/development.md's layout does not mention {missing}"
+
+
+def test_no_function_in_the_package_is_longer_than_60_lines():
+    """A function a reader can hold in mind (issue 25): split a longer one into named parts."""
+    import ast
+
+    long = []
+    for path in sorted((REPO / "workflow" / "genaug").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                lines = node.end_lineno - node.lineno + 1
+                if lines > 60:
+                    long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
+    assert not long, long

@@ -183,21 +183,24 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
     subset (early-stopped on validation): the share recognized as their class, and the samples'
     diversity relative to the real images (mean pairwise distance ratio).
     """
-    import numpy as np
+    from .stages import real_subset
+
+    ds, subset, x, y = real_subset(cache, sub, device)
+    quick = {**config, "effort": "quick"}
+    return {"per_class_batching": _bench_stacking(quick, ds, x, y, device, log, steps),
+            "diffaugment": _bench_diffaugment(quick, ds, subset, x, y, device, log)}
+
+
+def _bench_stacking(quick: dict, ds, x, y, device, log, steps: int) -> dict:
+    """Ten per-class dcgans trained stacked (one vmapped step) against one after another."""
     import torch
 
     from . import config as gcfg
     from . import generators as gens
     from .data import to_float
     from .generators.base import fit
-    from .generators.diffaugment import POLICIES
-    from .stages import _fit_cell_classifier, class_diversity, real_subset
 
-    ds, subset, x, y = real_subset(cache, sub, device)
-    xf = to_float(x)
-    quick = {**config, "effort": "quick"}
-    devnull = open(os.devnull, "w")
-
+    xf, devnull = to_float(x), open(os.devnull, "w")
     spec = gcfg.generator_spec(quick, "dcgan")
     batch, lr = spec["train"]["batch_size"], spec["train"]["lr"]
     family = gens.family_class(spec["family"])
@@ -215,15 +218,28 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
     _sync(device)
     sequential_s = time.perf_counter() - t0
     images = steps * batch * ds.num_classes
-    per_class = {"model": "dcgan", "classes": ds.num_classes, "steps": steps, "batch_size": batch,
-                 "stacked_seconds": round(stacked_s, 2), "sequential_seconds": round(sequential_s, 2),
-                 "stacked_images_per_s": round(images / stacked_s, 1),
-                 "sequential_images_per_s": round(images / sequential_s, 1),
-                 "speedup": round(sequential_s / stacked_s, 2)}
+    out = {"model": "dcgan", "classes": ds.num_classes, "steps": steps, "batch_size": batch,
+           "stacked_seconds": round(stacked_s, 2), "sequential_seconds": round(sequential_s, 2),
+           "stacked_images_per_s": round(images / stacked_s, 1),
+           "sequential_images_per_s": round(images / sequential_s, 1), "speedup": round(sequential_s / stacked_s, 2)}
     print(f"bench: {ds.num_classes} per-class dcgans: stacked {stacked_s:.1f}s, one after another "
-          f"{sequential_s:.1f}s ({per_class['speedup']}x)", file=log, flush=True)
+          f"{sequential_s:.1f}s ({out['speedup']}x)", file=log, flush=True)
+    return out
 
-    clf_spec = gcfg.classifier_spec(quick, config["grid"]["classifiers"][0])
+
+def _bench_diffaugment(quick: dict, ds, subset, x, y, device, log) -> dict:
+    """cdcgan at the quick preset with and without DiffAugment, its samples judged by the cell's classifier."""
+    import numpy as np
+    import torch
+
+    from . import config as gcfg
+    from . import generators as gens
+    from .data import to_float
+    from .generators.diffaugment import POLICIES
+    from .stages import _fit_cell_classifier, class_diversity
+
+    xf, devnull = to_float(x), open(os.devnull, "w")
+    clf_spec = gcfg.classifier_spec(quick, quick["grid"]["classifiers"][0])
     judge, _, _ = _fit_cell_classifier(ds, subset, x, y, clf_spec, seed=0, device=device, log=devnull)
     judge.eval()
     comparison = {}
@@ -251,8 +267,7 @@ def bench_gans(config: dict, cache, sub, device, log, steps: int = 100) -> dict:
             "diversity_ratio_mean": round(float(np.mean(diversity)), 3),
         }
         print(f"bench: cdcgan {label}: {comparison[label]}", file=log, flush=True)
-    return {"per_class_batching": per_class, "diffaugment": {"model": "cdcgan", "judge": clf_spec["name"],
-                                                            **comparison}}
+    return {"model": "cdcgan", "judge": clf_spec["name"], **comparison}
 
 
 # Speed levers of a generator's training loop (bench_levers), each applied alone to the family's own loop.
@@ -486,31 +501,16 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     Karras sigmas, and diffusers' defaults that the samplers used before) through the same sample and
     gen_metrics stages. The sets are found in WORKDIR's results (whatever --configfile the grid ran with):
     one cell (the first regime and size in sorted order that has sampler-token sets), every seed it ran."""
-    import numpy as np
     import torch
 
-    from .config import split_model
-    from .errors import GenaugError
-    from .gen_metrics import gen_metrics
     from .io import read_json
-    from .stages import sample
 
-    workdir, device = Path(workdir), str(device)  # the stages take a device name (run() passes torch's device)
-    found = sorted(workdir.glob("results/*/gen_metrics/none/*@*/*/*/s*.json"))
-    if not found:
-        raise GenaugError(f"{workdir}: no gen_metrics of a diffusion model with an @sampler token under "
-                          "results/<dataset>/gen_metrics/none/; run a sampler grid there first "
-                          "(workflow/configs/samplers.yaml)")
-    res = found[0].parents[5]
-    regime, size = found[0].parts[-3], found[0].parts[-2]
-    here = [f for f in found if f.parents[5] == res and f.parts[-3:-1] == (regime, size)]
-    sampled = sorted({f.parts[-4] for f in here})
-    seeds = seeds or sorted({int(f.stem[1:]) for f in here})
+    workdir = Path(workdir)
+    res, regime, size, sampled, found_seeds = _sampler_cell(workdir)
+    seeds = seeds or found_seeds
     bases = sorted(res.glob(f"classifiers/*/real/baseline/none/{regime}/{size}/s*/metrics.json"))
     clf = bases[0].parts[-8] if bases else None
     floor = read_json(res / "reference" / "floor.json")
-    extra_dir = workdir / "bench_samplers"
-    quiet = open(os.devnull, "w")
     rows = {}
     for seed in seeds:
         cell = f"{regime}/{size}/s{seed}"
@@ -519,38 +519,8 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
         for model in sampled:
             if not (res / f"gen_metrics/none/{model}/{cell}.json").exists():
                 continue
-            with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
-                spec = json.loads(str(z["meta"]))["sampling"]
-            runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz",
-                     res / f"gen_metrics/none/{model}/{cell}.json")]
-            for spacing in spacing_variants(spec):
-                label = f"{model} ({spacing} spacing)"
-                variant = {**spec, "spacing": spacing}
-                npz, out = extra_dir / f"{label}/{cell}.npz", extra_dir / f"{label}/{cell}.json"
-                if not out.exists():
-                    print(f"bench: sampling {label} {cell}", file=log, flush=True)
-                    sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
-                           generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt",
-                           sampling=variant, policy="metric", metric_per_class=floor["per_class_count"],
-                           min_diversity=0.0, device=device, log=quiet)
-                    gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
-                                reference_features=res / "reference/features.npz",
-                                floor=res / "reference/floor.json", out=out, model=label, device=device, log=quiet)
-                runs.append((label, variant, npz, out))
-            for label, sampling, npz, out in runs:
-                with np.load(npz) as z:
-                    meta = json.loads(str(z["meta"]))
-                metrics = read_json(out)
-                # a metric set that took images from the cell's synthetic set (same sampler) counts their share
-                # of that set's sampling time
-                row = {"sampling": sampling,
-                       "sample_seconds": meta["sample_seconds"] + meta.get("reused", {}).get("seconds", 0.0),
-                       "images": int(sum(meta["made_counts"])), "per_class_count": metrics["per_class_count"],
-                       "network_evals_per_image": meta["network_evals_per_image"], "fd": metrics["domain_fd"]}
-                acc_path = res / f"classifiers/{clf}/mixed/{label}/none/{cell}/metrics.json"
-                if acc_path.exists() and base is not None:
-                    acc = read_json(acc_path)["accuracy"]
-                    row.update(accuracy=acc, gain=None if acc is None else acc - base)
+            for label, sampling, npz, out in _sampler_runs(workdir, res, model, cell, seed, floor, str(device), log):
+                row = _sampler_row(res, label, sampling, npz, out, clf, cell, base)
                 rows.setdefault(label, []).append(row)
                 print(f"{label} s{seed}: fd {row['fd']:.2f} (floor {floor['domain_fd']:.2f})", file=log)
     ckpt = torch.load(res / "reference" / "classifier.pt", map_location="cpu", weights_only=True)
@@ -558,6 +528,80 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
            "reference": {"arch": "cnn", "test_accuracy": ckpt["test_accuracy"], "features": "128-d penultimate"},
            "floor": {"fd": floor["domain_fd"], "per_class_count": floor["per_class_count"],
                      "what": "a second real test-split draw of the same count"}}
+    return _sampler_table(out, rows)
+
+
+def _sampler_cell(workdir: Path):
+    """The results folder, cell (regime, size), sampler-token models and seeds that `bench --samplers` reads."""
+    from .errors import GenaugError
+
+    found = sorted(workdir.glob("results/*/gen_metrics/none/*@*/*/*/s*.json"))
+    if not found:
+        raise GenaugError(f"{workdir}: no gen_metrics of a diffusion model with an @sampler token under "
+                          "results/<dataset>/gen_metrics/none/; run a sampler grid there first "
+                          "(workflow/configs/samplers.yaml)")
+    res = found[0].parents[5]
+    regime, size = found[0].parts[-3], found[0].parts[-2]
+    here = [f for f in found if f.parents[5] == res and f.parts[-3:-1] == (regime, size)]
+    return res, regime, size, sorted({f.parts[-4] for f in here}), sorted({int(f.stem[1:]) for f in here})
+
+
+def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, floor: dict, device: str, log):
+    """(label, sampling, metric set, gen_metrics file) of a grid's sampler token and of each of its spacing
+    variants, which are sampled and scored (once; kept under WORKDIR/bench_samplers) by the grid's own stages."""
+    import numpy as np
+
+    from .config import split_model
+    from .gen_metrics import gen_metrics
+    from .stages import sample
+
+    with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
+        spec = json.loads(str(z["meta"]))["sampling"]
+    runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz", res / f"gen_metrics/none/{model}/{cell}.json")]
+    quiet = open(os.devnull, "w")
+    for spacing in spacing_variants(spec):
+        label, variant = f"{model} ({spacing} spacing)", {**spec, "spacing": spacing}
+        npz, out = workdir / f"bench_samplers/{label}/{cell}.npz", workdir / f"bench_samplers/{label}/{cell}.json"
+        if not out.exists():
+            print(f"bench: sampling {label} {cell}", file=log, flush=True)
+            sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
+                   generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt", sampling=variant,
+                   policy="metric", metric_per_class=floor["per_class_count"], min_diversity=0.0, device=device,
+                   log=quiet)
+            gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
+                        reference_features=res / "reference/features.npz", floor=res / "reference/floor.json",
+                        out=out, model=label, device=device, log=quiet)
+        runs.append((label, variant, npz, out))
+    quiet.close()
+    return runs
+
+
+def _sampler_row(res: Path, label: str, sampling: dict, npz: Path, out: Path, clf, cell: str, base) -> dict:
+    """One sampler's row for one seed: sampling cost, FD, and the classifier's accuracy and gain where trained."""
+    import numpy as np
+
+    from .io import read_json
+
+    with np.load(npz) as z:
+        meta = json.loads(str(z["meta"]))
+    metrics = read_json(out)
+    # a metric set that took images from the cell's synthetic set (same sampler) counts their share of that set's
+    # sampling time
+    row = {"sampling": sampling,
+           "sample_seconds": meta["sample_seconds"] + meta.get("reused", {}).get("seconds", 0.0),
+           "images": int(sum(meta["made_counts"])), "per_class_count": metrics["per_class_count"],
+           "network_evals_per_image": meta["network_evals_per_image"], "fd": metrics["domain_fd"]}
+    acc_path = res / f"classifiers/{clf}/mixed/{label}/none/{cell}/metrics.json"
+    if acc_path.exists() and base is not None:
+        acc = read_json(acc_path)["accuracy"]
+        row.update(accuracy=acc, gain=None if acc is None else acc - base)
+    return row
+
+
+def _sampler_table(out: dict, rows: dict) -> dict:
+    """Per sampler: the seeds' means beside its per-seed rows, and its FD over full ancestral sampling's."""
+    import numpy as np
+
     for label, runs in rows.items():
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]
                 if isinstance(runs[0][k], (int, float)) and all(r.get(k) is not None for r in runs)}
@@ -698,42 +742,23 @@ def bench_convergence(workdir, log) -> dict:
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
         competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, peer_races=None,
-        configfile=None,
-        log=sys.stderr) -> dict:
+        configfile=None, log=sys.stderr) -> dict:
+    """Run the asked benchmarks and merge their sections into `out` (bench.json); each section carries the
+    date and machine of the run that measured it, so sections of one file may come from different runs."""
     from .device import setup as setup_device
     from .io import read_json, write_json
 
     dev = setup_device(device, threads)
-    config = yaml.safe_load((REPO / "config.yaml").read_text())
-    if configfile:  # the grid's overrides, merged as snakemake --configfile merges them
-        from snakemake.utils import update_config
-
-        update_config(config, yaml.safe_load(Path(configfile).read_text()) or {})
+    config = _bench_config(configfile)
     report = read_json(out) if Path(out).exists() else {}
-    report.pop("machine", None)  # each section records its own: sections of one file may come from different runs
+    report.pop("machine", None)  # each section records its own
     report["targets"] = TARGETS
 
     def stamp() -> dict:
         return {"measured_at": _now(), "machine": _machine(dev)}
 
     if not {"generators", "gans", "classifier"} <= set(skip) or levers:
-        with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
-            data, cache, sub = _cell(dataset, size, Path(d), log)
-            if "generators" not in skip:
-                # Rows kept from an earlier run (--models reruns some) keep that run's stamp, row by row.
-                old = report.get("generators", {})
-                kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **v}
-                        for k, v in _model_rows(old).items()} if models else {}
-                new = {k: {**stamp(), **v}
-                       for k, v in bench_generators(config, cache, sub, dev, log, models, gen_steps).items()}
-                report["generators"] = {**kept, **stamp(), **data, **new}
-            if "gans" not in skip:
-                report["gans"] = {**stamp(), **data, **bench_gans(config, cache, sub, dev, log)}
-            if levers:
-                report["levers"] = {**stamp(), **data, **bench_levers(config, cache, sub, dev, log)}
-            if "classifier" not in skip:
-                report["classifier"] = {**stamp(), **data,
-                                        **bench_classifier(config, cache, sub, dev, log)}
+        _cell_sections(report, stamp, config, dataset, size, dev, skip, models, gen_steps, levers, log)
     if samplers:
         report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log)}
     if competence:
@@ -741,18 +766,8 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     if convergence:
         report["convergence"] = {**stamp(), **bench_convergence(convergence, log)}
     if peers:
-        from . import peers as peer_bench
-
-        # Races not rerun (--peer-races picks some) keep their earlier run and its stamp, race by race.
-        old = report.get("peers", {})
-        races = tuple(peer_races or peer_bench.RACES)
-        kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **old[k]}
-                for race, keys in peer_bench.RACES.items() if race not in races for k in keys if k in old}
-        new = peer_bench.bench_peers(
-            peers, config, log, budgets=peer_budgets or peer_bench.BUDGETS_S,
-            vae_epochs=peer_vae_epochs or peer_bench.VAE_EPOCHS, size=size, which=races,
-            kept=kept, figure=Path(out).with_name("bench_peers.png"))
-        report["peers"] = {**stamp(), **kept, **new}
+        report["peers"] = _peer_section(report.get("peers", {}), stamp, peers, config, size, peer_budgets,
+                                        peer_vae_epochs, peer_races, Path(out).with_name("bench_peers.png"), log)
     if "dry_run" not in skip:
         report["dry_run"] = {**stamp(), **bench_dry_run(config, log)}
     if default_run:
@@ -762,6 +777,50 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     write_json(out, report)
     print(f"bench -> {out}", file=log)
     return report
+
+
+def _bench_config(configfile) -> dict:
+    """config.yaml with the grid's --configfile merged onto it, as snakemake --configfile merges them."""
+    config = yaml.safe_load((REPO / "config.yaml").read_text())
+    if configfile:
+        from snakemake.utils import update_config
+
+        update_config(config, yaml.safe_load(Path(configfile).read_text()) or {})
+    return config
+
+
+def _cell_sections(report: dict, stamp, config, dataset, size, dev, skip, models, gen_steps, levers, log) -> None:
+    """The sections measured on one real cell (generators, gans, levers, classifier), made in a temp folder."""
+    with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
+        data, cache, sub = _cell(dataset, size, Path(d), log)
+        if "generators" not in skip:
+            # Rows kept from an earlier run (--models reruns some) keep that run's stamp, row by row.
+            old = report.get("generators", {})
+            kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **v}
+                    for k, v in _model_rows(old).items()} if models else {}
+            new = {k: {**stamp(), **v}
+                   for k, v in bench_generators(config, cache, sub, dev, log, models, gen_steps).items()}
+            report["generators"] = {**kept, **stamp(), **data, **new}
+        if "gans" not in skip:
+            report["gans"] = {**stamp(), **data, **bench_gans(config, cache, sub, dev, log)}
+        if levers:
+            report["levers"] = {**stamp(), **data, **bench_levers(config, cache, sub, dev, log)}
+        if "classifier" not in skip:
+            report["classifier"] = {**stamp(), **data, **bench_classifier(config, cache, sub, dev, log)}
+
+
+def _peer_section(old: dict, stamp, workdir, config, size, budgets, vae_epochs, races, figure, log) -> dict:
+    """The races against the reference implementations; races not rerun (--peer-races picks some) keep their
+    earlier run and its stamp, race by race."""
+    from . import peers as peer_bench
+
+    races = tuple(races or peer_bench.RACES)
+    kept = {k: {"measured_at": old.get("measured_at"), "machine": old.get("machine"), **old[k]}
+            for race, keys in peer_bench.RACES.items() if race not in races for k in keys if k in old}
+    new = peer_bench.bench_peers(workdir, config, log, budgets=budgets or peer_bench.BUDGETS_S,
+                                 vae_epochs=vae_epochs or peer_bench.VAE_EPOCHS, size=size, which=races,
+                                 kept=kept, figure=figure)
+    return {**stamp(), **kept, **new}
 
 
 def _model_rows(section: dict) -> dict:

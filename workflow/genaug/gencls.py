@@ -24,8 +24,12 @@ import torch
 
 from . import __version__
 from . import streams
-from .config import config_default
+from .config import check_gencls, config_default
+from .data import to_float
+from .device import setup as setup_device
 from .errors import GenaugError
+from .io import write_json
+from .subsets import parse_size, scoring_indices
 
 METHODS = ("M1", "M2", "M3", "M4")
 STRATEGIES = ("per_class", "conditional", "reconstruct")  # label strategies that can be asked for a class
@@ -120,6 +124,40 @@ def discriminator_margin(scores: torch.Tensor, y: torch.Tensor) -> dict:
     return {"own_class": float(own[torch.isfinite(own)].mean()), "other_classes": float(scores[others].mean())}
 
 
+def _check_cell(generator, subset, strategy: str, y: torch.Tensor, classes: list[str]) -> str:
+    """Refuse a generator that cannot draw a chosen class, and a subset lacking a class; the label strategy."""
+    if strategy not in STRATEGIES:
+        raise GenaugError(f"{generator}: label strategy {strategy!r} cannot draw samples of a chosen class; "
+                          f"gencls needs one of {', '.join(STRATEGIES)}")
+    missing = [name for c, name in enumerate(classes) if not bool((y == c).any())]
+    if missing:
+        raise GenaugError(f"{subset}: no real image of {', '.join(missing)}, so no generator for it; "
+                          "M1-M4 need every class (use the shots or balanced regime)")
+    return strategy
+
+
+def _test_views(test_x: torch.Tensor, ae) -> dict:
+    """The test images as the methods see them: pixels, and with an autoencoder its latent codes."""
+    from .filters import encode
+
+    views = {"pixel": test_x.flatten(1)}
+    if ae is not None:
+        zeros = torch.zeros(len(test_x), dtype=torch.long, device=test_x.device)
+        views["latent"] = torch.from_numpy(encode(ae, test_x, zeros)).to(test_x.device)
+    return views
+
+
+def _sample_views(images: torch.Tensor, ae, k: int, m: int) -> dict:
+    """One round's m samples of each of k classes in the same views as _test_views, shaped (k, m, d)."""
+    from .filters import encode
+
+    samples = {"pixel": images.flatten(1).view(k, m, -1)}
+    if ae is not None:
+        labels = torch.arange(k, device=images.device).repeat_interleave(m)
+        samples["latent"] = torch.from_numpy(encode(ae, images, labels)).to(images.device).view(k, m, -1)
+    return samples
+
+
 def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_default("gencls.m"),
            L: int = config_default("gencls.L"), N: int = config_default("gencls.N"),
            mu: float = config_default("gencls.mu"), seed: int, test_per_class: int | None = None,
@@ -127,15 +165,10 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
            sampling: dict | None = None, device="auto", threads=1, log=sys.stderr) -> dict:
     """Score M1-M4 and the discriminator baseline of one cell's generator on the real test split."""
     from . import generators as gens
-    from .data import to_float
-    from .device import setup as setup_device
-    from .config import check_gencls
-    from .filters import encode, load_autoencoder
-    from .io import write_json
+    from .filters import load_autoencoder
     from .labels import synthesize
-    from .scoring import classification_scores
+    from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
     from .stages import real_subset
-    from .subsets import parse_size, scoring_indices
 
     check_gencls(m, L, N, mu)
     t0 = time.perf_counter()
@@ -149,34 +182,18 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
         write_json(out, result)
         print(f"gencls: the generator diverged ({ckpt['diverged']}); nothing scored", file=log)
         return result
-    strategy = gens.label_strategy(ckpt["spec"])
-    if strategy not in STRATEGIES:
-        raise GenaugError(f"{generator}: label strategy {strategy!r} cannot draw samples of a chosen class; "
-                          f"gencls needs one of {', '.join(STRATEGIES)}")
+    strategy = _check_cell(generator, subset, gens.label_strategy(ckpt["spec"]), y, ds.classes)
     gen_model.set_sampling(sampling, classes=ds.classes, log=log)
     k = ds.num_classes
-    missing = [ds.classes[c] for c in range(k) if not bool((y == c).any())]
-    if missing:
-        raise GenaugError(f"{subset}: no real image of {', '.join(missing)}, so no generator for it; "
-                          "M1-M4 need every class (use the shots or balanced regime)")
     idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, k))
     test_x, test_y = to_float(ds.test_x[idx].to(dev)), ds.test_y[idx].numpy()
-    ae = None
-    if autoencoder is not None:
-        ae = load_autoencoder(autoencoder, dev)
-    views = {"pixel": test_x.flatten(1)}
-    if ae is not None:
-        views["latent"] = torch.from_numpy(encode(ae, test_x, torch.zeros(len(test_x), dtype=torch.long,
-                                                                            device=dev))).to(dev)
+    ae = load_autoencoder(autoencoder, dev) if autoencoder is not None else None
+    views = _test_views(test_x, ae)
     real_x = to_float(x)
 
     def draw(r):
         images, _ = synthesize(gen_model, strategy, np.full(k, m), real_x, y, seed=streams.seed("gencls_round", seed, r))
-        samples = {"pixel": images.flatten(1).view(k, m, -1)}
-        if ae is not None:
-            labels = torch.arange(k, device=dev).repeat_interleave(m)
-            samples["latent"] = torch.from_numpy(encode(ae, images, labels)).to(dev).view(k, m, -1)
-        return samples
+        return _sample_views(images, ae, k, m)
 
     print(f"gencls: {ids['model']} {sub.regime}/{sub.size}/s{seed}: {len(test_y)} test images, m={m} L={L} N={N} "
           f"mu={mu}", file=log, flush=True)
@@ -186,10 +203,9 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
     if scores is not None:
         probs["discriminator"] = scores
         judged = discriminator_margin(scores, torch.from_numpy(test_y).to(scores.device))
-    accuracy, macro_f1 = {}, {}
-    for name, p in probs.items():
-        s = classification_scores(test_y, p.argmax(1).cpu().numpy(), ds.classes)
-        accuracy[name], macro_f1[name] = s["accuracy"], s["macro_f1"]
+    scored = {name: classification_scores(test_y, p.argmax(1).cpu().numpy(), ds.classes) for name, p in probs.items()}
+    accuracy = {name: sc["accuracy"] for name, sc in scored.items()}
+    macro_f1 = {name: sc["macro_f1"] for name, sc in scored.items()}
     result = {**ids, "status": "ok", "accuracy": accuracy, "macro_f1": macro_f1,
               "params": {"m": m, "L": L, "N": N, "mu": mu}, "n_test": len(test_y), "n_real": len(y),
               "latent": ae is not None, "family": ckpt["spec"]["family"],

@@ -8,6 +8,7 @@ the reason when it fails; the exit status is 1 when any failed.
 from __future__ import annotations
 
 import contextlib
+import io
 import math
 import tempfile
 from dataclasses import dataclass
@@ -84,50 +85,21 @@ DEFAULT_STEPS = 1000  # enough for the conditional built-ins to learn their labe
 def run_checks(target: str, *, hparams: dict | None = None, steps: int = DEFAULT_STEPS, batch_size: int = 32,
                lr: float | None = None, image_size: int = 16, seed: int = 0, log=None) -> list[Check]:
     """Every check, in order; a failure that leaves nothing to check further ends the list early."""
-    log = log if log is not None else open("/dev/null", "w")
-    checks: list[Check] = []
-    try:
-        family = families.get(target)
-        spec = spec_for(target, hparams, steps=steps, batch_size=batch_size, lr=lr)
-        strategy = gens.label_strategy(spec)
-    except GenaugError as err:
-        return [Check("imports and follows the contract", "FAIL", str(err))]
-    if not family.trains:
-        return [Check("imports and follows the contract", "FAIL", f"family {target!r} reads images made elsewhere "
-                      "and trains nothing: these checks are for generators (a pool is checked when it is read)")]
-    own_fit = family.kind == "plugin" and callable(getattr(family.load(), "fit", None))
-    checks.append(Check("imports and follows the contract", "pass",
-                        f"{'conditional' if family.conditional else 'unconditional'}, label strategy {strategy}, "
-                        f"{'its own fit' if own_fit else 'shared training loop'}"))
-
+    log = log if log is not None else io.StringIO()
+    contract, found = _contract(target, hparams, steps, batch_size, lr)
+    if found is None:
+        return [contract]
+    spec, strategy, own_fit = found
+    checks = [contract]
     ds = load_source("digits", image_size=image_size)
     idx = np.concatenate([np.flatnonzero(ds.train_y.numpy() == c)[:PER_CLASS_TRAIN] for c in range(10)])
     x, y = to_float(ds.train_x[idx]), ds.train_y[idx]
     shape = tuple(x.shape[1:])
-    try:
-        torch.manual_seed(seed)
-        untrained = gens.build(spec, shape, 10)
-    except Exception as err:  # noqa: BLE001 - a user's constructor may raise anything: report it
-        checks.append(Check(f"builds for images {shape} and 10 classes", "FAIL", f"{type(err).__name__}: {err}"))
+    trained = _build_and_train(spec, shape, x, y, seed, steps, log, checks)
+    if trained is None:
         return checks
-    checks.append(Check(f"builds for images {shape} and 10 classes", "pass",
-                        f"{sum(p.numel() for p in untrained.parameters()):,} weights"))
-
-    try:
-        model, history = _train(spec, shape, x, y, seed, log=log)
-    except Diverged as err:
-        checks.append(Check(f"trains {steps} steps with a finite loss", "FAIL", str(err)))
-        return checks
-    except Exception as err:  # noqa: BLE001
-        checks.append(Check(f"trains {steps} steps with a finite loss", "FAIL", f"{type(err).__name__}: {err}"))
-        return checks
-    if not history or not _finite(history):
-        checks.append(Check(f"trains {steps} steps with a finite loss", "FAIL",
-                            "the loss log is empty" if not history else "the loss log holds NaN or inf"))
-        return checks
-    checks.append(Check(f"trains {steps} steps with a finite loss", "pass", f"{len(history)} log rows"))
+    untrained, model, history = trained
     checks.append(_guarded("loss falls", _loss_falls, untrained, history, own_fit))
-
     judge, judge_acc = _real_classifier(ds)
     labeler = (lambda imgs: torch.from_numpy(judge.predict_proba(imgs.flatten(1).cpu().numpy())).float())
     counts = np.full(10, PER_CLASS_SAMPLE)
@@ -141,21 +113,68 @@ def run_checks(target: str, *, hparams: dict | None = None, steps: int = DEFAULT
         return checks
     checks.append(_guarded("learns (pixel Fréchet distance to real images falls)", _learns, untrained, model,
                            strategy, counts, x, y, seed, labeler))
-    if strategy == "pseudo_label":
-        checks.append(Check("labels honoured (real-data classifier)", "skip",
-                            "pseudo_label: the labels come from that classifier"))
-    else:
-        acc = float((judge.predict(images.flatten(1).cpu().numpy()) == labels.cpu().numpy()).mean())
-        checks.append(Check("labels honoured (real-data classifier)", "pass" if acc >= MIN_LABEL_ACCURACY else "FAIL",
-                            f"{acc:.2f} of synthetic images classified as their label (needs >= "
-                            f"{MIN_LABEL_ACCURACY}, 3x chance; the classifier scores {judge_acc:.2f} on real "
-                            "test images)"))
+    checks.append(_labels_honoured(strategy, judge, judge_acc, images, labels))
     with tempfile.TemporaryDirectory() as tmp:
         checks.append(_guarded("checkpoint round trip (same samples after save and load)", _round_trip, model,
                                spec, shape, strategy, counts, x, y, seed, labeler, images, Path(tmp)))
         checks.append(_guarded("a killed training resumes to the same weights", _resumes, spec, shape, x, y, seed,
                                model, steps, Path(tmp), log))
     return checks
+
+
+def _contract(target: str, hparams, steps: int, batch_size: int, lr):
+    """The first check (the class imports and follows the contract) and, when it passes, (spec, label strategy,
+    whether the class trains itself)."""
+    name = "imports and follows the contract"
+    try:
+        family = families.get(target)
+        spec = spec_for(target, hparams, steps=steps, batch_size=batch_size, lr=lr)
+        strategy = gens.label_strategy(spec)
+    except GenaugError as err:
+        return Check(name, "FAIL", str(err)), None
+    if not family.trains:
+        return Check(name, "FAIL", f"family {target!r} reads images made elsewhere and trains nothing: these checks "
+                     "are for generators (a pool is checked when it is read)"), None
+    own_fit = family.kind == "plugin" and callable(getattr(family.load(), "fit", None))
+    return Check(name, "pass", f"{'conditional' if family.conditional else 'unconditional'}, label strategy "
+                 f"{strategy}, {'its own fit' if own_fit else 'shared training loop'}"), (spec, strategy, own_fit)
+
+
+def _build_and_train(spec: dict, shape, x, y, seed: int, steps: int, log, checks: list[Check]):
+    """Build the model and train it, appending each check; (untrained copy, trained model, loss log), or None
+    when a failure leaves nothing further to check."""
+    try:
+        torch.manual_seed(seed)
+        untrained = gens.build(spec, shape, 10)
+    except Exception as err:  # noqa: BLE001 - a user's constructor may raise anything: report it
+        checks.append(Check(f"builds for images {shape} and 10 classes", "FAIL", f"{type(err).__name__}: {err}"))
+        return None
+    checks.append(Check(f"builds for images {shape} and 10 classes", "pass",
+                        f"{sum(p.numel() for p in untrained.parameters()):,} weights"))
+    name = f"trains {steps} steps with a finite loss"
+    try:
+        model, history = _train(spec, shape, x, y, seed, log=log)
+    except Diverged as err:
+        checks.append(Check(name, "FAIL", str(err)))
+        return None
+    except Exception as err:  # noqa: BLE001
+        checks.append(Check(name, "FAIL", f"{type(err).__name__}: {err}"))
+        return None
+    if not history or not _finite(history):
+        checks.append(Check(name, "FAIL", "the loss log is empty" if not history else "the loss log holds NaN or inf"))
+        return None
+    checks.append(Check(name, "pass", f"{len(history)} log rows"))
+    return untrained, model, history
+
+
+def _labels_honoured(strategy: str, judge, judge_acc: float, images, labels) -> Check:
+    name = "labels honoured (real-data classifier)"
+    if strategy == "pseudo_label":
+        return Check(name, "skip", "pseudo_label: the labels come from that classifier")
+    acc = float((judge.predict(images.flatten(1).cpu().numpy()) == labels.cpu().numpy()).mean())
+    return Check(name, "pass" if acc >= MIN_LABEL_ACCURACY else "FAIL",
+                 f"{acc:.2f} of synthetic images classified as their label (needs >= {MIN_LABEL_ACCURACY}, 3x "
+                 f"chance; the classifier scores {judge_acc:.2f} on real test images)")
 
 
 def _guarded(name: str, check, *args) -> Check:

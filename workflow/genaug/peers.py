@@ -295,28 +295,13 @@ def _train_ours_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
     return snaps
 
 
-def _train_peer_vae(res: str, subset: str, epochs: int, batch: int, lr: float, seed: int) -> list[dict]:
-    """pythae's VAE and BaseTrainer (its DataLoader, its loss), with our network and initial weights."""
-    import logging
-
+def _pythae_vae(ours, image_shape):
+    """pythae's VAE around our network: its encoder and decoder call ours (same weights, same initialisation)."""
     import torch
-    from pythae.data.datasets import BaseDataset
     from pythae.models import VAE as PythaeVAE
     from pythae.models import VAEConfig
     from pythae.models.base.base_utils import ModelOutput
     from pythae.models.nn import BaseDecoder, BaseEncoder
-    from pythae.trainers import BaseTrainer, BaseTrainerConfig
-    from pythae.trainers.training_callbacks import TrainingCallback
-
-    from .data import to_float
-    from .stages import real_subset
-
-    _one_thread()
-    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:  # each sets its own level
-        logging.getLogger(name).setLevel(logging.ERROR)
-    ds, sub, x, y = real_subset(Path(res) / "dataset.npz", subset, torch.device("cpu"))
-    torch.manual_seed(seed)
-    ours = _vae(ds)  # the same seed and class as _train_ours_vae: the same initial weights
 
     class Encoder(BaseEncoder):
         def __init__(self):
@@ -335,8 +320,30 @@ def _train_peer_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
         def forward(self, z):
             return ModelOutput(reconstruction=torch.sigmoid(self.net.decode_logits(z, None)))
 
-    model_config = VAEConfig(input_dim=tuple(ds.image_shape), latent_dim=ours.latent_dim, reconstruction_loss="bce")
-    model = PythaeVAE(model_config, encoder=Encoder(), decoder=Decoder())
+    model_config = VAEConfig(input_dim=tuple(image_shape), latent_dim=ours.latent_dim, reconstruction_loss="bce")
+    return PythaeVAE(model_config, encoder=Encoder(), decoder=Decoder())
+
+
+def _train_peer_vae(res: str, subset: str, epochs: int, batch: int, lr: float, seed: int) -> list[dict]:
+    """pythae's VAE and BaseTrainer (its DataLoader, its loss), with our network and initial weights."""
+    import logging
+
+    import torch
+    from pythae.data.datasets import BaseDataset
+    from pythae.trainers import BaseTrainer, BaseTrainerConfig
+    from pythae.trainers.training_callbacks import TrainingCallback
+
+    from .data import to_float
+    from .stages import real_subset
+
+    _one_thread()
+    for name in [n for n in logging.root.manager.loggerDict if n.startswith("pythae")]:  # each sets its own level
+        logging.getLogger(name).setLevel(logging.ERROR)
+    ds, sub, x, y = real_subset(Path(res) / "dataset.npz", subset, torch.device("cpu"))
+    torch.manual_seed(seed)
+    ours = _vae(ds)  # the same seed and class as _train_ours_vae: the same initial weights
+
+    model = _pythae_vae(ours, ds.image_shape)
     snaps = []
 
     class Clock(TrainingCallback):
