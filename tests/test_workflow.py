@@ -287,6 +287,11 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["metric_set"] == 5 and '"eta": 1.0' in r.stdout
     assert job_counts(r.stdout)["train_gen"] == 1 and '"spacing": "lu"' in r.stdout
+    longer = str(REPO / "workflow" / "configs" / "samplers_long.yaml")  # the longer-trained cddpm, same sets
+    r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers, longer)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["metric_set"] == 5 and job_counts(r.stdout)["train_gen"] == 1
+    assert '"steps": 10000' in r.stdout and '"precision": "bf16"' in r.stdout and '"ema": 0.999' in r.stdout
 
 
 @pytest.mark.e2e
