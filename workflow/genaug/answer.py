@@ -63,7 +63,8 @@ def gains(df: pd.DataFrame) -> pd.DataFrame:
 
 def verdicts(gains_df: pd.DataFrame) -> list[dict]:
     """Per classifier x regime x size (mixed and real arms): the best arm whose Holm-adjusted gain is real,
-    or why there is none; and the arms that really hurt."""
+    or why there is none; and the arms that really hurt. `tested` is False where no arm could be tested
+    (one seed, or no spread across seeds): such a cell makes no claim either way."""
     out = []
     if gains_df.empty:
         return out
@@ -74,11 +75,13 @@ def verdicts(gains_df: pd.DataFrame) -> list[dict]:
         row = {"classifier": clf, "regime": regime, "size": size, "baseline_mean": best.baseline_mean,
                "hurt": g[g["real"] & (g["gain"] < 0)]["model"].tolist(), "best": best}
         if len(real):
-            row.update(use=real.iloc[0].model, chosen=real.iloc[0], why="real")
+            row.update(use=real.iloc[0].model, chosen=real.iloc[0], why="real", tested=True)
         elif (g["claim"] != "tested").all():
-            row.update(use=None, chosen=best, why="one seed" if best.n_pairs < 2 else "no spread across seeds")
+            row.update(use=None, chosen=best, why="one seed" if best.n_pairs < 2 else "no spread across seeds",
+                       tested=False)
         else:
-            row.update(use=None, chosen=best, why="no generator beats the baseline after Holm correction")
+            row.update(use=None, chosen=best, why="no generator beats the baseline after Holm correction",
+                       tested=True)
         out.append(row)
     return out
 

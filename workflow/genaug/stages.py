@@ -413,6 +413,12 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
 MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthetic images' (a seeded draw)
 
 
+def _test_split(ds, test_per_class, test_seed: int, dev):
+    """The test images a classifier is scored on (all, or a fixed balanced draw) on `dev`, and their labels."""
+    idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
+    return ds.test_x[idx].to(dev).contiguous(memory_format=torch.channels_last), ds.test_y[idx].numpy()
+
+
 def _provenance(dev) -> dict:
     """Where a classifier ran and with what: the report warns when a grid's runs come from several machines."""
     return {"device": str(dev), "machine": device_name(dev), "threads": torch.get_num_threads(),
@@ -484,8 +490,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, n_real=n_real,
                                                 augment=augment, snapshots=snapshots, log=log)
 
-    test_idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
-    test_x, test_y = ds.test_x[test_idx].to(dev).contiguous(memory_format=torch.channels_last), ds.test_y[test_idx].numpy()
+    test_x, test_y = _test_split(ds, test_per_class, test_seed, dev)
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
     scores = classification_scores(test_y, pred, ds.classes)

@@ -85,7 +85,8 @@ def _gain_table(gains: pd.DataFrame) -> str:
     for r in gains.itertuples():
         why = _why_untested(r)
         rows.append([esc(r.classifier), esc(r.regime), esc(r.size), esc(r.model), esc(r.train_set),
-                     fmt_num(r.baseline_mean), fmt_num(r.model_mean), "GAIN", diff_interval(r.gain_ci_low, r.gain_ci_high, why),
+                     fmt_num(r.baseline_mean), fmt_num(r.model_mean), "GAIN",
+                     diff_interval(r.gain_ci_low, r.gain_ci_high, why),
                      fmt_num(r.p_value, ".3g"), fmt_num(r.p_holm, ".3g"),
                      diff_interval(r.ci_corr_low, r.ci_corr_high, why) + (f" (m {r.holm_m})" if r.holm_m else ""),
                      f"{r.wins}/{r.n_pairs}"])
@@ -102,19 +103,21 @@ def _recommendations(gains: pd.DataFrame) -> str:
     for v in verdicts(gains):
         r, best = v["chosen"], v["best"]
         if v["use"]:
-            verdict = (f"<b>{esc(r.model)}</b>: {r.gain:+.4f} (simultaneous CI {diff_interval(r.ci_corr_low, r.ci_corr_high)}, "
-                       f"Holm p {r.p_holm:.3g}, {r.wins}/{r.n_pairs} seeds)")
-        elif v["why"] in ("one seed", "no spread across seeds"):
-            verdict = f"<span class=muted>no claim: {v['why']} (highest mean: {esc(best.model)} {best.gain:+.4f})</span>"
+            verdict = (f"<b>{esc(r.model)}</b>: {r.gain:+.4f} (simultaneous CI "
+                       f"{diff_interval(r.ci_corr_low, r.ci_corr_high)}, Holm p {r.p_holm:.3g}, "
+                       f"{r.wins}/{r.n_pairs} seeds)")
+        elif not v["tested"]:
+            verdict = (f"<span class=muted>no claim: {v['why']} (highest mean: {esc(best.model)} "
+                       f"{best.gain:+.4f})</span>")
         else:
             verdict = (f"<span class=muted>no generator beats the baseline after Holm correction (highest mean: "
                        f"{esc(best.model)} {best.gain:+.4f}, simultaneous CI "
                        f"{diff_interval(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
-        rows.append([esc(v["classifier"]), esc(v["regime"]), esc(v["size"]), esc(f"{v['baseline_mean']:.4f}"), verdict,
-                     esc(", ".join(v["hurt"])) or "–"])
+        rows.append([esc(v["classifier"]), esc(v["regime"]), esc(v["size"]), esc(f"{v['baseline_mean']:.4f}"),
+                     verdict, esc(", ".join(v["hurt"])) or "–"])
     return html_table(["classifier", "regime", "size", "baseline acc",
-                   "use (gain: the chosen arm's test-split estimate, optimistic since it is the best of several)",
-                   "real losses (avoid)"], rows, left=3)
+                       "use (gain: the chosen arm's test-split estimate, optimistic since it is the best of several)",
+                       "real losses (avoid)"], rows, left=3)
 
 
 def _table2_000(acc: pd.DataFrame, gains: pd.DataFrame, dataset: str) -> str:
