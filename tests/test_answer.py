@@ -77,3 +77,23 @@ def test_the_workflow_writes_gains_csv_that_matches_the_report(evaluation_grid, 
         assert f"{v['chosen'].gain:+.4f}" in page.split("<h2 id=answer>")[1].split("<h2 ")[0]
     assert main(["show", "--results", str(evaluation_grid / "results")]) == 0
     assert "Every comparison:" in capsys.readouterr().out
+
+
+def test_a_summary_or_metrics_file_without_a_training_set_is_refused_with_the_fix(tmp_path):
+    """Outputs of genaug versions before the training-set axis are not guessed at (the shim is gone): the file
+    and the command that rewrites it are named."""
+    import json
+
+    from genaug.aggregate import aggregate
+
+    path = summary(tmp_path)
+    pd.read_csv(path).drop(columns="train_set").to_csv(path, index=False)
+    with pytest.raises(GenaugError, match="no train_set column.*--forcerun aggregate"):
+        answer.load_runs(path)
+    metrics = tmp_path / "metrics.json"
+    metrics.write_text(json.dumps({"status": "diverged", "seed": 0, "reason": "x", "dataset": "digits",
+                                   "classifier": "cnn", "model": "vae", "filter": "none", "regime": "balanced",
+                                   "size": "n100", "size_value": 100}))
+    with pytest.raises(GenaugError, match="missing field 'train_set'"):
+        aggregate([metrics], tmp_path / "s.csv")
+    assert not (tmp_path / "s.csv").exists()

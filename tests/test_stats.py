@@ -16,7 +16,8 @@ def test_t_interval_matches_the_textbook_value():
 
 def frame(rows):
     base = dict(dataset="d", classifier="cnn", filter="none", regime="balanced", size="n100", size_value=100)
-    return pd.DataFrame([{**base, **r} for r in rows])
+    return pd.DataFrame([{**base, "train_set": "real" if r["model"] in ("baseline", "classic") else "mixed", **r}
+                         for r in rows])
 
 
 def test_paired_gain_pairs_on_the_seed_and_drops_unpaired_runs():

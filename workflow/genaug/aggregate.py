@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .config import default_train_set
 from .errors import GenaugError, rebuild_hint
 from .io import read_json, write_csv
 
@@ -49,11 +48,8 @@ def validate(metrics: dict) -> None:
 def summary_row(metrics: dict) -> dict:
     """The flat row of one metrics.json: identifiers, status, headline scores, per-class recall columns.
 
-    A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason. Metrics
-    written before the training-set axis existed trained on real (+ synthetic) images."""
+    A cell whose generator diverged (status `diverged`) has no scores (empty) and its reason."""
     validate(metrics)
-    if "train_set" not in metrics:
-        metrics = {**metrics, "train_set": default_train_set(metrics["model"])}
     if metrics.get("status") == "diverged":
         return {**{k: metrics[k] for k in IDS}, "status": "diverged", "reason": metrics["reason"],
                 "n_real": metrics.get("n_real"), "n_synthetic": 0}

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import GenaugError
 from .io import write_csv
-from .stats import paired_gain, with_train_set
+from .stats import paired_gain
 
 ORDER = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
 # gains.csv: one row per cell and arm (a model, and what its classifier trained on), paired on the seed.
@@ -44,7 +44,9 @@ def load_runs(summary_csv) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         df = pd.read_csv(summary_csv, keep_default_na=False, na_values=[""])
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as err:
         raise GenaugError(f"{summary_csv}: not a readable summary ({err}); run snakemake to write it") from err
-    df = with_train_set(df)
+    if "train_set" not in df:
+        raise GenaugError(f"{summary_csv}: no train_set column (a summary written by an earlier genaug); "
+                          "rewrite it with `snakemake --forcerun aggregate`")
     raw = df.copy()
     df = label_filtered(df).sort_values(["regime", "size_value", "model", "seed"], kind="stable")
     diverged = df[df["status"] == "diverged"] if "status" in df else df.iloc[:0]

@@ -355,11 +355,6 @@ def combined_members(config: dict) -> list[str]:
     return list(dict.fromkeys(axis_name(config, n) for n in names))
 
 
-def default_train_set(model: str) -> str:
-    """What a row trained on where no training set is recorded (metrics written before the axis existed)."""
-    return "real" if model in ARMS else "mixed"
-
-
 def train_sets(config: dict, model: str) -> list[str]:
     """What a model row's classifiers train on: `real` for baseline and classic, else grid.train_sets."""
     return ["real"] if model in ARMS else list(config["grid"].get("train_sets") or ["mixed"])

@@ -15,7 +15,6 @@ from scipy import stats
 
 from . import streams
 from .aggregate import check_columns
-from .config import default_train_set
 
 CELL = ["dataset", "classifier", "filter", "regime", "size", "size_value"]  # a cell, minus model and seed
 ARM = ["model", "train_set"]  # what is compared: a model and what its classifier trained on
@@ -83,15 +82,10 @@ def paired_diff(a: pd.Series, b: pd.Series) -> dict:
             "p_value": paired_p_value(d), "n_pairs": len(d)}
 
 
-def with_train_set(df: pd.DataFrame) -> pd.DataFrame:
-    """df with a train_set column (summaries written before the training-set axis existed lack it)."""
-    return df if "train_set" in df else df.assign(train_set=df["model"].map(default_train_set))
-
-
 def summarize(df: pd.DataFrame, value: str = "accuracy") -> pd.DataFrame:
     """Mean, 95 % interval and replicate count of `value` per cell, model and training set."""
     rows = []
-    for key, g in with_train_set(df).groupby([*CELL, *ARM], sort=True):
+    for key, g in df.groupby([*CELL, *ARM], sort=True):
         lo, hi = t_interval(g[value])
         rows.append({**dict(zip([*CELL, *ARM], key)), "n": len(g), "mean": g[value].mean(), "ci_low": lo,
                      "ci_high": hi})
@@ -111,7 +105,6 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     everything Bonferroni does and sometimes more, so a corrected interval that excludes 0 always
     belongs to a real gain, while a real gain's interval may still touch 0. `claim` says why an arm is
     not tested: `one seed`, or `no spread` (every paired difference equal)."""
-    df = with_train_set(df)
     base = df[df["model"] == baseline].set_index([*PAIR, "seed"])[value]
     rows, diffs = [], []
     for key, g in df[df["model"] != baseline].groupby([*CELL, *ARM], sort=True):
@@ -196,7 +189,7 @@ def convergence_table(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for col, check in check_columns(df).items():
         patience, cap = check["patience_steps"], check["max_steps"]
-        for key, g in with_train_set(df).dropna(subset=[col]).groupby(keys, sort=True):
+        for key, g in df.dropna(subset=[col]).groupby(keys, sort=True):
             rows.append({**dict(zip(keys, key)), "check_patience_steps": patience, "check_max_steps": cap,
                          "seeds": len(g), "accuracy_check": float(g[col].mean()),
                          "accuracy_run": float(g["accuracy"].mean()),
