@@ -200,10 +200,10 @@ def test_a_snapshot_of_another_layout_is_not_resumed(tmp_path, crash_after):
     log = io.StringIO()
     snaps = Snapshots(tmp_path / "s.pt", every=2, job="toy", log=log)
     w = torch.nn.Linear(2, 2)
-    Resume(snaps, {"w": w}).save_if_due(2, {"n": 1})
+    Resume(snaps, {"w": w}).save_if_due(2)
     assert Resume(snaps, {"w": w}).step == 2  # the same layout resumes
     state = load_torch(tmp_path / "s.pt")
     assert state["format"] == SNAPSHOT_FORMAT
     save_torch(tmp_path / "s.pt", {**state, "format": SNAPSHOT_FORMAT - 1})  # intact, of an older layout
     fresh = Resume(snaps, {"w": w})
-    assert fresh.step == 0 and fresh.values is None and "another genaug version" in log.getvalue()
+    assert fresh.step == 0 and "another genaug version" in log.getvalue()

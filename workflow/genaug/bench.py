@@ -30,6 +30,8 @@ from pathlib import Path
 
 import yaml
 
+from .progress import SILENT
+
 REPO = Path(__file__).resolve().parents[2]
 TARGETS = {"default_run_max_s": 1800, "dry_run_10k_max_s": 20, "loop_overhead_max": 0.10}
 
@@ -148,7 +150,7 @@ def bench_generators(config: dict, cache, sub, device, log, models=None, max_ste
         timer = LoopTimer(cls, "phase_loss", device)
         t0 = time.perf_counter()
         with timer.active():
-            history = gens.train(model, x, y, spec["train"], seed=0, log=open(os.devnull, "w"))
+            history = gens.train(model, x, y, spec["train"], seed=0, log=SILENT)
         train_s = time.perf_counter() - t0
         images = spec["train"]["steps"] * spec["train"]["batch_size"] * models_trained
         counts = torch.full((ds.num_classes,), 1000, dtype=torch.long).numpy()
@@ -200,7 +202,7 @@ def _bench_stacking(quick: dict, ds, x, y, device, log, steps: int) -> dict:
     from .data import to_float
     from .generators.base import fit
 
-    xf, devnull = to_float(x), open(os.devnull, "w")
+    xf = to_float(x)
     spec = gcfg.generator_spec(quick, "dcgan")
     batch, lr = spec["train"]["batch_size"], spec["train"]["lr"]
     family = gens.family_class(spec["family"])
@@ -208,13 +210,13 @@ def _bench_stacking(quick: dict, ds, x, y, device, log, steps: int) -> dict:
     stacked = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
     _sync(device)
     t0 = time.perf_counter()
-    stacked.fit(xf, y, steps=steps, batch_size=batch, lr=lr, seed=0, log=devnull)
+    stacked.fit(xf, y, steps=steps, batch_size=batch, lr=lr, seed=0, log=SILENT)
     _sync(device)
     stacked_s = time.perf_counter() - t0
     t0 = time.perf_counter()
     for c in range(ds.num_classes):
         single = family(ds.image_shape, ds.num_classes, **spec["hparams"]).to(device)
-        fit(single, xf[y == c], y[y == c], steps=steps, batch_size=batch, lr=lr, seed=c, log=devnull)
+        fit(single, xf[y == c], y[y == c], steps=steps, batch_size=batch, lr=lr, seed=c, log=SILENT)
     _sync(device)
     sequential_s = time.perf_counter() - t0
     images = steps * batch * ds.num_classes
@@ -238,9 +240,9 @@ def _bench_diffaugment(quick: dict, ds, subset, x, y, device, log) -> dict:
     from .generators.diffaugment import POLICIES
     from .stages import _fit_cell_classifier, class_diversity
 
-    xf, devnull = to_float(x), open(os.devnull, "w")
+    xf = to_float(x)
     clf_spec = gcfg.classifier_spec(quick, quick["grid"]["classifiers"][0])
-    judge, _, _ = _fit_cell_classifier(ds, subset, x, y, clf_spec, seed=0, device=device, log=devnull)
+    judge, _, _ = _fit_cell_classifier(ds, subset, x, y, clf_spec, seed=0, device=device, log=SILENT)
     judge.eval()
     comparison = {}
     for label, policy in (("with_diffaugment", None), ("without_diffaugment", [])):
@@ -251,7 +253,7 @@ def _bench_diffaugment(quick: dict, ds, subset, x, y, device, log) -> dict:
         model = gens.build(spec, ds.image_shape, ds.num_classes).to(device)
         _sync(device)
         t0 = time.perf_counter()
-        gens.train(model, xf, y, spec["train"], seed=0, log=devnull)
+        gens.train(model, xf, y, spec["train"], seed=0, log=SILENT)
         _sync(device)
         train_s = time.perf_counter() - t0
         labels = torch.arange(ds.num_classes, device=device).repeat_interleave(1000)
@@ -315,7 +317,7 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
     ds, _, x, y = real_subset(cache, sub, device)
     x = to_float(x)
     quick = {**config, "effort": "quick"}
-    quiet = open(os.devnull, "w")
+    quiet = SILENT
     out = {}
     for name in models:
         spec = gcfg.generator_spec(quick, name)
@@ -389,7 +391,7 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
         timer = LoopTimer(CLASSIFIERS[spec["arch"]], "forward", device, validation=(classifiers, "predict"))
         t0 = time.perf_counter()
         with timer.active():
-            fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=open(os.devnull, "w"))
+            fit_classifier(net, x, y, vx, vy, cfg, seed=0, log=SILENT)
         val_s = timer.seconds.pop("validation")
         timer.targets.pop("validation")
         train_s = time.perf_counter() - t0 - val_s
@@ -558,7 +560,7 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
     with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
         spec = json.loads(str(z["meta"]))["sampling"]
     runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz", res / f"gen_metrics/none/{model}/{cell}.json")]
-    quiet = open(os.devnull, "w")
+    quiet = SILENT
     for spacing in spacing_variants(spec):
         label, variant = f"{model} ({spacing} spacing)", {**spec, "spacing": spacing}
         npz, out = workdir / f"bench_samplers/{label}/{cell}.npz", workdir / f"bench_samplers/{label}/{cell}.json"

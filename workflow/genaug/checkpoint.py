@@ -50,7 +50,7 @@ def set_rng_state(state: dict, *generators: torch.Generator) -> None:
 
 
 # The layout of a snapshot; a snapshot of another layout (an older genaug's) is not resumed.
-SNAPSHOT_FORMAT = 2
+SNAPSHOT_FORMAT = 3
 
 
 class Snapshots:
@@ -105,30 +105,30 @@ class Snapshots:
 class Resume:
     """A training loop's resumable state, kept one way for every loop (generators' and the classifier's).
 
-    `objects` (each with state_dict / load_state_dict: weights, optimizers, averages, batch orders) and the
-    random generators (the global ones always, and `rngs`) are restored from the job's snapshot when there is
-    one; `values` then holds the loop's own saved values (its log so far, its best weights) and `step` the
-    step it had finished. The training clock continues across a resume."""
+    `objects` (each with state_dict / load_state_dict: weights, optimizers, averages, batch orders, the loop's
+    log and its stopping rule's bookkeeping) and the random generators (the global ones always, and `rngs`) are
+    restored from the job's snapshot when there is one; `step` is then the step it had finished. The training
+    clock continues across a resume."""
 
     def __init__(self, snapshots: Snapshots | None, objects: dict, rngs: tuple[torch.Generator, ...] = ()):
         self.snapshots, self.objects, self.rngs = snapshots, objects, rngs
         state = snapshots.load() if snapshots is not None else None
-        self.step, self.values, elapsed = 0, None, 0.0
+        self.step, elapsed = 0, 0.0
         if state is not None:
             for key, obj in objects.items():
                 obj.load_state_dict(state["objects"][key])
             set_rng_state(state["rng"], *rngs)
-            self.step, self.values, elapsed = state["step"], state["values"], state["elapsed"]
+            self.step, elapsed = state["step"], state["elapsed"]
         self._t0 = time.perf_counter() - elapsed
 
     def seconds(self) -> float:
         """Training seconds so far, those before a resume included."""
         return time.perf_counter() - self._t0
 
-    def save_if_due(self, step: int, values: dict) -> None:
+    def save_if_due(self, step: int) -> None:
         """Snapshot everything at `step` when the job snapshots and the step is due."""
         if self.snapshots is not None and self.snapshots.due(step):
             self.snapshots.save({
                 "step": step, "objects": {key: obj.state_dict() for key, obj in self.objects.items()},
-                "rng": rng_state(*self.rngs), "values": values, "elapsed": self.seconds(),
+                "rng": rng_state(*self.rngs), "elapsed": self.seconds(),
             })

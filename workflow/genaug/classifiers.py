@@ -141,6 +141,8 @@ class TrainConfig:
     def __post_init__(self):
         if self.precision not in PRECISIONS:
             raise GenaugError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if not 0 < self.eval_every <= self.patience_steps:
+            raise GenaugError(f"eval_every {self.eval_every} must be between 1 and patience_steps {self.patience_steps}")
         if self.convergence_checks is None:
             self.convergence_checks = [{"patience_steps": self.patience_steps // 2, "max_steps": self.max_steps}]
         for check in self.convergence_checks:
@@ -266,8 +268,6 @@ def _real_fraction(n: int, n_real: int, cfg: TrainConfig) -> Fraction:
     """The share of real images in every batch: the set's own, or cfg.real_fraction when given."""
     if n == 0:
         raise GenaugError("the classifier's training set is empty")
-    if not 0 < cfg.eval_every <= cfg.patience_steps:
-        raise GenaugError(f"eval_every {cfg.eval_every} must be between 1 and patience_steps {cfg.patience_steps}")
     if cfg.real_fraction is None:
         fraction = Fraction(n_real, n)
     else:
@@ -288,12 +288,12 @@ class _Validation:
                                 checks=[None] * len(cfg.convergence_checks))
         self.best_state, self.check_states = None, [None] * len(cfg.convergence_checks)
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"best": self.best.as_dict(), "best_state": self.best_state, "check_states": self.check_states}
 
-    def load(self, values: dict) -> None:
-        self.best, self.best_state = TrainResult(**values["best"]), values["best_state"]
-        self.check_states = values["check_states"]
+    def load_state_dict(self, state: dict) -> None:
+        self.best, self.best_state = TrainResult(**state["best"]), state["best_state"]
+        self.check_states = state["check_states"]
 
     def score(self, step: int, train_loss: float, seconds: float) -> bool:
         """Validate at `step`; True when patience has run out."""
@@ -326,6 +326,26 @@ class _Validation:
                 self._stop_check(i, step)
         self.best.check_states = self.check_states
         return self.best
+
+
+class _RunningLoss:
+    """The mean training loss since the last validation (each image weighted once), a snapshot's object."""
+
+    def __init__(self):
+        self.total, self.seen = 0.0, 0
+
+    def add(self, loss: float, n: int) -> None:
+        self.total, self.seen = self.total + loss * n, self.seen + n
+
+    def pop(self) -> float:
+        mean, self.total, self.seen = self.total / self.seen, 0.0, 0
+        return mean
+
+    def state_dict(self) -> dict:
+        return {"total": self.total, "seen": self.seen}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.total, self.seen = state["total"], state["seen"]
 
 
 def _update(model, opt, x_uint8, y, precision: str, augment, gen, step: int) -> float:
@@ -366,13 +386,12 @@ def fit_classifier(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tenso
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     average = averaged(model, cfg.ema) if cfg.ema else None
     validation = _Validation(cfg, average.module if average is not None else model, val_x, val_y)
+    running = _RunningLoss()
     objects = {"model": model, "optimizer": opt, "real_order": streams[0], "synthetic_order": streams[1],
+               "validation": validation, "running_loss": running,
                **({"average": average} if average is not None else {})}
     resume = Resume(snapshots, objects, (gen,))
-    step, total, seen = resume.step, 0.0, 0
-    if resume.values is not None:
-        validation.load(resume.values)
-        total, seen = resume.values["total"], resume.values["seen"]
+    step = resume.step
     progress = Progress(cfg.max_steps, start=step, cap=True)
     model.train()
     while step < cfg.max_steps:
@@ -381,17 +400,17 @@ def fit_classifier(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tenso
         loss = _update(model, opt, train_x[idx], train_y[idx], cfg.precision, augment, gen, step)
         if average is not None:
             average.update_parameters(model)
-        total, seen, step = total + loss * len(idx), seen + len(idx), step + 1
+        running.add(loss, len(idx))
+        step += 1
         if step % cfg.eval_every == 0 or step == cfg.max_steps:
-            stop = validation.score(step, total / seen, resume.seconds())
+            stop = validation.score(step, running.pop(), resume.seconds())
             model.train()
-            total, seen, best = 0.0, 0, validation.best
-            print(progress.line(step, best.progress_note()), file=log, flush=True)
+            print(progress.line(step, validation.best.progress_note()), file=log, flush=True)
             if stop:
                 break
         elif progress.due(step):
             print(progress.line(step), file=log, flush=True)
-        resume.save_if_due(step, {**validation.state(), "total": total, "seen": seen})
+        resume.save_if_due(step)
     result = validation.finish(step)
     model.load_state_dict(validation.best_state)
     return result

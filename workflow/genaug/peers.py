@@ -34,6 +34,8 @@ from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from pathlib import Path
 
+from .progress import SILENT
+
 RACES = {"diffusion": ("diffusion",), "vae": ("vae", "vae_shipped")}  # each race and the sections it writes
 BUDGETS_S = (300, 600, 1200)  # issue 21: 5, 10 and 20 minutes
 VAE_EPOCHS = 50  # about the quick preset's 750 steps of 64 on 1,000 images
@@ -104,7 +106,7 @@ def _train_ours_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
 
     t = spec["train"]
     fit(model, to_float(x), y, steps=10**9, batch_size=t["batch_size"], lr=t["lr"], seed=seed, name="ours",
-        log=open(os.devnull, "w"), on_step=on_step)
+        log=SILENT, on_step=on_step)
     return marks
 
 
@@ -194,7 +196,7 @@ def _score(kind: str, mark: dict, res: str, subset: str, classifier: dict, per_c
     from .stages import sample, train_clf
 
     _one_thread()
-    res, out_dir, quiet = Path(res), Path(out_dir), open(os.devnull, "w")
+    res, out_dir, quiet = Path(res), Path(out_dir), SILENT
     label = f"{kind}_{mark['budget_s']}s"
     npz = out_dir / f"{label}.npz"
     if kind == "ours":
@@ -291,7 +293,7 @@ def _train_ours_vae(res: str, subset: str, epochs: int, batch: int, lr: float, s
         return False  # the run's own step count ends it
 
     fit(model, to_float(x), y, steps=epochs * per_epoch, batch_size=batch, lr=lr, seed=seed, name="ours",
-        log=open(os.devnull, "w"), on_step=on_step)
+        log=SILENT, on_step=on_step)
     return snaps
 
 

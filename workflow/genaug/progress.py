@@ -11,6 +11,20 @@ EVERY_S = 30.0  # the longest a running job stays silent
 TENTHS = 10     # and a line at each tenth of the work
 
 
+class Silent:
+    """A log that discards what is written: the inner fits of a benchmark, whose progress nobody reads
+    (one object, where `open(os.devnull)` per fit would leave a file handle open each time)."""
+
+    def write(self, text: str) -> int:
+        return len(text)
+
+    def flush(self) -> None:
+        pass
+
+
+SILENT = Silent()
+
+
 def duration(seconds: float) -> str:
     """`42s`, `3m05s`, `2h07m`: short enough for a log line."""
     s = int(round(max(seconds, 0.0)))

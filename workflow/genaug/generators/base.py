@@ -146,17 +146,21 @@ class _LossLog:
     """Each loss part's mean over an interval of steps: a history row per interval (per model when stacked),
     a progress line and the board's scalars. A non-finite mean ends training (Diverged)."""
 
-    def __init__(self, name: str, losses: list[str], steps: int, start: int, log, log_every: int):
+    def __init__(self, name: str, losses: list[str], steps: int, log, log_every: int):
         self.name, self.losses, self.steps, self.log = name, losses, steps, log
         self.every = log_every or max(1, steps // 20)
-        self.progress = Progress(steps, start=start)
+        self.progress = Progress(steps)
         self.history, self.sums, self.counts = [], {}, {}
 
-    def state(self) -> dict:
+    def state_dict(self) -> dict:
         return {"history": self.history, "sums": self.sums, "counts": self.counts}
 
-    def load(self, values: dict) -> None:
-        self.history, self.sums, self.counts = values["history"], values["sums"], values["counts"]
+    def load_state_dict(self, state: dict) -> None:
+        self.history, self.sums, self.counts = state["history"], state["sums"], state["counts"]
+
+    def start(self, step: int) -> None:
+        """Training (re)starts after `step`: the progress line's rate counts from there."""
+        self.progress = Progress(self.steps, start=step)
 
     def add(self, step: int, parts: dict[str, torch.Tensor]) -> None:
         for k, v in parts.items():  # a lazy regularizer's parts come every few steps: each key has its count
@@ -243,12 +247,12 @@ def train_loop(
         groups.append((phase, tensors, _optimizer(tensors, lr * phase.lr_scale, phase.betas)))
     emas = {p.name: EMA(tensors, p.ema) for p, tensors, _ in groups if p.ema}
     loss_name = (lambda phase: "loss") if len(phases) == 1 else (lambda phase: f"{phase}_loss")
+    losses = _LossLog(name, [loss_name(p.name) for p in phases], steps, log, log_every)
     resume = Resume(snapshots, {"tensors": _Tensors([*named_params.values(), *buffers]),
                                 **{f"optimizer{i}": opt for i, (_, _, opt) in enumerate(groups)},
-                                **(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()}}, rngs)
-    losses = _LossLog(name, [loss_name(p.name) for p in phases], steps, resume.step, log, log_every)
-    if resume.values is not None:
-        losses.load(resume.values)
+                                **(extra_state or {}), **{f"ema_{k}": v for k, v in emas.items()},
+                                "losses": losses}, rngs)
+    losses.start(resume.step)
     averaged = _averaged([t for _, tensors, _ in groups for t in tensors], emas)
     for step in range(resume.step + 1, steps + 1):
         parts = {}
@@ -258,7 +262,7 @@ def train_loop(
                 emas[phase.name].update()
         losses.add(step, parts)
         if step < steps:
-            resume.save_if_due(step, losses.state())
+            resume.save_if_due(step)
         if on_step is not None and on_step(step, resume.seconds(), averaged):
             break
     for ema in emas.values():
