@@ -106,7 +106,7 @@ def _train_ours_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
 
     t = spec["train"]
     fit(model, to_float(x), y, steps=10**9, batch_size=t["batch_size"], lr=t["lr"], seed=seed, name="ours",
-        log=SILENT, on_step=on_step)
+        precision=t.get("precision", "fp32"), log=SILENT, on_step=on_step)
     return marks
 
 
@@ -119,7 +119,8 @@ def _peer_diffusion(num_classes: int, image_size: int, channels: int, sampling_s
 
 
 def _train_peer_diffusion(res: str, subset: str, spec: dict, budgets, seed: int, out_dir: str) -> list[dict]:
-    """The peer's model, our data in memory and our optimizer settings; its EMA (ema_pytorch) every step."""
+    """The peer's model, our data in memory and our optimizer settings (bf16 autocast of the loss too, when our
+    model trains so); its EMA (ema_pytorch) every step."""
     import torch
     from ema_pytorch import EMA
 
@@ -134,10 +135,12 @@ def _train_peer_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
     ema = EMA(diffusion, beta=spec["hparams"]["ema"], update_every=1, update_after_step=0)
     opt = torch.optim.Adam(diffusion.parameters(), lr=spec["train"]["lr"])
     gen = torch.Generator().manual_seed(seed)
+    bf16 = spec["train"].get("precision", "fp32") == "bf16"
     marks, pending, step, t0 = [], list(budgets), 0, time.perf_counter()
     while pending:
         idx = torch.randint(0, len(x), (spec["train"]["batch_size"],), generator=gen)
-        loss = diffusion(x[idx], classes=y[idx])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = diffusion(x[idx], classes=y[idx]).float()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
