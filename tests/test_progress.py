@@ -81,3 +81,20 @@ def test_classifier_training_logs_validation_rate_and_an_eta_bounded_by_the_cap(
     assert sum("val_acc" in line for line in lines) == 6  # each validation, and a line at each tenth between
     assert all("steps/s" in line for line in lines)
     assert "ETA <= " in lines[0] and lines[-1].endswith("done")
+
+
+def test_diffusion_sampling_logs_each_tenth_of_its_steps():
+    from genaug.generators.diffusion import CDDPM
+
+    torch.manual_seed(0)
+    model = CDDPM((1, 8, 8), 3, channels=[8, 8], norm_groups=4, timesteps=50)
+    log = io.StringIO()
+    model.set_sampling({"sampler": "dpm", "steps": 10, "guidance": 1.0}, log=log)
+    model.eval()
+    images = model.sample(torch.tensor([0, 1, 2]), torch.Generator().manual_seed(0))
+    lines = log.getvalue().splitlines()
+    assert images.shape == (3, 1, 8, 8) and len(lines) == 10
+    assert all(line.startswith("  dpm step ") and "(3 images)" in line for line in lines)
+    assert lines[-1].endswith("done")
+    model.set_sampling({"sampler": "dpm", "steps": 10, "guidance": 1.0})  # no log: silent
+    model.sample(torch.tensor([0]), torch.Generator().manual_seed(0))

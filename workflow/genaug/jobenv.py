@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from .errors import GenaugError
+
 # Settings that change how a job runs but not what it computes: they reach the jobs through the environment,
 # not through params, because Snakemake reruns a job whose params changed and a new device or snapshot
 # interval must not rerun a grid (config.RUN_ONLY_KEYS lists them; the report's params leave them out).
@@ -52,8 +54,6 @@ def user_paths(config: dict) -> list[str]:
     out = [str(Path(p).resolve()) for p in config.get("python_path") or []]
     for p in out:
         if not Path(p).is_dir():
-            from .errors import GenaugError
-
             raise GenaugError(f"python_path: {p} is not a folder; give the folder that holds your generator module")
     return out
 

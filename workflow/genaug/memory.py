@@ -27,7 +27,6 @@ import torch
 
 from .errors import GenaugError
 
-_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 _LIMIT: dict | None = None  # the guarded job's limit, setting and rule (set by `guard`)
 DIRECT_BATCH = 128  # a batch up to this is measured as it is; a larger one from two probes, extrapolated
 PROBE_BATCHES = (32, 128)
@@ -35,11 +34,7 @@ PROBE_BATCHES = (32, 128)
 
 def resident_mb() -> float:
     """This process's resident memory in MiB (Linux /proc; 0 where it cannot be read)."""
-    try:
-        with open("/proc/self/statm") as f:
-            return int(f.read().split()[1]) * _PAGE / 2**20
-    except (OSError, IndexError, ValueError):
-        return 0.0
+    return _status_mb("VmRSS") or 0.0
 
 
 def guard(limit_mb: float, setting: str, rule: str, log=sys.stderr, poll_seconds: float = 0.02,
@@ -95,6 +90,7 @@ def _trim() -> None:
 
 
 def _status_mb(field: str) -> float | None:
+    """A memory field of /proc/self/status (VmRSS now, VmHWM the peak so far) in MiB; None off Linux."""
     try:
         with open("/proc/self/status") as f:
             for line in f:

@@ -208,21 +208,28 @@ class DDPM(Generator):
         s = self.sampling
         c, side = self.image_shape[0], self.unet.config.sample_size
 
-        shown = {}
-
-        def progress(i, total):  # called after each of the sampler's `total` steps, i = 1 .. total
-            if self.log is None:
-                return
-            if "p" not in shown:
-                shown["p"] = Progress(total)
-            if i > 0 and shown["p"].due(i):
-                print(f"  {s['sampler']} {shown['p'].line(i, f'({len(labels)} images)')}", file=self.log, flush=True)
-
         x, self.last_nfe = run_sampler(
             s, timesteps=self.timesteps, schedule=self.schedule,
             x=torch.randn((len(labels), c, side, side), generator=gen).to(self.device),
-            eps=lambda xt, t: self._eps(xt, t, labels, s["guidance"]), gen=gen, progress=progress)
+            eps=lambda xt, t: self._eps(xt, t, labels, s["guidance"]), gen=gen,
+            progress=_SamplerReport(self.log, f"{s['sampler']}", f"({len(labels)} images)"))
         return self._from_model(x)
+
+
+class _SamplerReport:
+    """The sampler's progress lines: called after each of its `total` steps (i = 1 .. total), which it knows
+    only once it runs; silent without a log."""
+
+    def __init__(self, log, sampler: str, what: str):
+        self.log, self.sampler, self.what, self.progress = log, sampler, what, None
+
+    def __call__(self, i: int, total: int) -> None:
+        if self.log is None:
+            return
+        if self.progress is None:
+            self.progress = Progress(total)
+        if i > 0 and self.progress.due(i):
+            print(f"  {self.sampler} {self.progress.line(i, self.what)}", file=self.log, flush=True)
 
 
 class CDDPM(DDPM):
