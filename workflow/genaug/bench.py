@@ -317,7 +317,6 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
     ds, _, x, y = real_subset(cache, sub, device)
     x = to_float(x)
     quick = {**config, "effort": "quick"}
-    quiet = SILENT
     out = {}
     for name in models:
         spec = gcfg.generator_spec(quick, name)
@@ -331,10 +330,10 @@ def bench_levers(config: dict, cache, sub, device, log, models=LEVER_MODELS, ste
                 with _lever(lever, model):
                     xs = x.contiguous(memory_format=torch.channels_last) if lever == "channels_last" else x
                     t0 = time.perf_counter()
-                    gens.train(model, xs, y, {**train, "steps": warmup}, seed=0, log=quiet)
+                    gens.train(model, xs, y, {**train, "steps": warmup}, seed=0, log=SILENT)
                     warm_s = time.perf_counter() - t0
                     t0 = time.perf_counter()
-                    history = gens.train(model, xs, y, {**train, "steps": steps}, seed=1, log=quiet)
+                    history = gens.train(model, xs, y, {**train, "steps": steps}, seed=1, log=SILENT)
                     step_s = (time.perf_counter() - t0) / steps
             except Exception as err:  # a lever this torch build cannot apply is a finding, not a crash
                 rows[lever] = {"error": f"{type(err).__name__}: {str(err).splitlines()[0][:200]}"}
@@ -560,7 +559,6 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
     with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
         spec = json.loads(str(z["meta"]))["sampling"]
     runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz", res / f"gen_metrics/none/{model}/{cell}.json")]
-    quiet = SILENT
     for spacing in spacing_variants(spec):
         label, variant = f"{model} ({spacing} spacing)", {**spec, "spacing": spacing}
         npz, out = workdir / f"bench_samplers/{label}/{cell}.npz", workdir / f"bench_samplers/{label}/{cell}.json"
@@ -569,12 +567,11 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
             sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
                    generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt", sampling=variant,
                    policy="metric", metric_per_class=floor["per_class_count"], min_diversity=0.0, device=device,
-                   log=quiet)
+                   log=SILENT)
             gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
                         reference_features=res / "reference/features.npz", floor=res / "reference/floor.json",
-                        out=out, model=label, device=device, log=quiet)
+                        out=out, model=label, device=device, log=SILENT)
         runs.append((label, variant, npz, out))
-    quiet.close()
     return runs
 
 

@@ -199,22 +199,22 @@ def _score(kind: str, mark: dict, res: str, subset: str, classifier: dict, per_c
     from .stages import sample, train_clf
 
     _one_thread()
-    res, out_dir, quiet = Path(res), Path(out_dir), SILENT
+    res, out_dir = Path(res), Path(out_dir)
     label = f"{kind}_{mark['budget_s']}s"
     npz = out_dir / f"{label}.npz"
     if kind == "ours":
         sample(data=res / "dataset.npz", subset=subset, generator=mark["checkpoint"], seed=seed, out=npz,
-               sampling=sampling, policy="metric", metric_per_class=per_class, min_diversity=0.0, device="cpu", log=quiet)
+               sampling=sampling, policy="metric", metric_per_class=per_class, min_diversity=0.0, device="cpu", log=SILENT)
         with np.load(npz) as z:
             seconds = json.loads(str(z["meta"]))["sample_seconds"]
     else:
         seconds = _peer_sample(mark["checkpoint"], str(res), per_class, sampling, seed, npz)
     fd = gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
                      reference_features=res / "reference/features.npz", floor=res / "reference/floor.json",
-                     out=out_dir / f"{label}_metrics.json", model=label, device="cpu", log=quiet)
+                     out=out_dir / f"{label}_metrics.json", model=label, device="cpu", log=SILENT)
     cas = train_clf(data=res / "dataset.npz", subset=subset, classifier=classifier, model=label, seed=seed,
                     out=out_dir / f"{label}_cas.json", embeddings=out_dir / f"{label}_emb.npz", synthetic=npz,
-                    train_set="synthetic", device="cpu", log=quiet)
+                    train_set="synthetic", device="cpu", log=SILENT)
     return {**{k: v for k, v in mark.items() if k != "checkpoint"}, "sample_seconds": round(seconds, 1),
             "domain_fd": round(fd["domain_fd"], 3), "floor_domain_fd": round(fd["floor_domain_fd"], 3),
             "cas": cas["accuracy"]}
