@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import copy
 import gzip
-import io
 import re
 import subprocess
 import sys
@@ -17,15 +16,9 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from genaug.progress import SILENT
 
-class _Discard(io.TextIOBase):
-    """A log that keeps nothing and holds no file open."""
-
-    def write(self, text: str) -> int:
-        return len(text)
-
-
-DISCARD = _Discard()
+DISCARD = SILENT  # the package's log that keeps nothing and holds no file open
 
 
 REPO = Path(__file__).resolve().parents[1]

@@ -142,7 +142,8 @@ class TrainConfig:
         if self.precision not in PRECISIONS:
             raise GenaugError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
         if not 0 < self.eval_every <= self.patience_steps:
-            raise GenaugError(f"eval_every {self.eval_every} must be between 1 and patience_steps {self.patience_steps}")
+            raise GenaugError(f"eval_every {self.eval_every} must be between 1 and patience_steps "
+                              f"{self.patience_steps}")
         if self.convergence_checks is None:
             self.convergence_checks = [{"patience_steps": self.patience_steps // 2, "max_steps": self.max_steps}]
         for check in self.convergence_checks:

@@ -204,7 +204,8 @@ def _score(kind: str, mark: dict, res: str, subset: str, classifier: dict, per_c
     npz = out_dir / f"{label}.npz"
     if kind == "ours":
         sample(data=res / "dataset.npz", subset=subset, generator=mark["checkpoint"], seed=seed, out=npz,
-               sampling=sampling, policy="metric", metric_per_class=per_class, min_diversity=0.0, device="cpu", log=SILENT)
+               sampling=sampling, policy="metric", metric_per_class=per_class, min_diversity=0.0, device="cpu",
+               log=SILENT)
         with np.load(npz) as z:
             seconds = json.loads(str(z["meta"]))["sample_seconds"]
     else:

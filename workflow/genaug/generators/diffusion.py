@@ -212,7 +212,7 @@ class DDPM(Generator):
             s, timesteps=self.timesteps, schedule=self.schedule,
             x=torch.randn((len(labels), c, side, side), generator=gen).to(self.device),
             eps=lambda xt, t: self._eps(xt, t, labels, s["guidance"]), gen=gen,
-            progress=_SamplerReport(self.log, f"{s['sampler']}", f"({len(labels)} images)"))
+            progress=_SamplerReport(self.log, s["sampler"], f"({len(labels)} images)"))
         return self._from_model(x)
 
 
