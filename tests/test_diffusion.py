@@ -57,10 +57,10 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
     cfg = _grid(["baseline", "ddpm", "cddpm", "cddpm@ddim50-g3", "cddpm@ddpm1000", "ddpm@ddim100-eta1",
                  "cddpm@dpm20-eta1-g2", "cddpm@dpm20-g2"])
     gcfg.check(cfg)
-    # quick's default is 20 steps; cddpm's preset guidance is 2; a bare name samples with SDE-DPM-Solver++
-    # (eta auto), so a bare cddpm equals the explicit dpm20-eta1-g2; a token without eta is the ODE solver
-    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20-eta1", "cddpm@dpm20-eta1-g2", "cddpm@ddim50-g3",
-                                     "cddpm@ddpm1000-g2", "ddpm@ddim100-eta1", "cddpm@dpm20-g2"]
+    # quick's default is 20 steps; cddpm's preset samples unguided; a bare name samples with SDE-DPM-Solver++
+    # (eta auto), so a bare cddpm equals the explicit dpm20-eta1-g1; a token without eta is the ODE solver
+    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20-eta1", "cddpm@dpm20-eta1-g1", "cddpm@ddim50-g3",
+                                     "cddpm@ddpm1000-g1", "ddpm@ddim100-eta1", "cddpm@dpm20-eta1-g2", "cddpm@dpm20-g2"]
     assert gcfg.sampling_spec(cfg, "cddpm@dpm20-g2")["eta"] == 0.0
     # a model's sampling entry sets the default eta, and the token still wins
     own = {**cfg, "models": {"cddpm": {**gcfg.model_entries(cfg)["cddpm"], "sampling": {"eta": 0, "guidance": 2}}}}

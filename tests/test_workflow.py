@@ -304,7 +304,7 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     counts = job_counts(r.stdout)
     assert (counts["train_gen"], counts["train_clf"], counts["gen_metrics"]) == (3, 4, 3)
-    assert "classifiers/cnn/synthetic/cddpm@dpm20-eta1-g2/none/balanced/n1000/s0/metrics.json" in r.stdout
+    assert "classifiers/cnn/synthetic/cddpm@dpm20-eta1-g1/none/balanced/n1000/s0/metrics.json" in r.stdout
     r = snakemake(tmp_path, "-n", "-p", "--configfile", str(REPO / "workflow" / "configs" / "evidence.yaml"))
     assert r.returncode == 0, r.stderr[-2000:]
     counts = job_counts(r.stdout)
