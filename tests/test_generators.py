@@ -256,8 +256,44 @@ def test_bad_label_strategy_combinations_are_refused():
         gens.label_strategy({"family": "gan9000", "per_class": True})
 
 
+def test_a_gmm_prior_is_fitted_per_class_to_the_encoded_images_and_sampled_from(digits, tmp_path):
+    """cvae with `prior: gmm` (ex-post density estimation): after training, each class's mixture has at most one
+    component per ten images, and latents drawn for a class have the mean and spread of that class's encoded
+    images; a class with no images keeps N(0, I); a checkpoint draws the same images; per-class VAEs fit theirs."""
+    x, y = real_subset(digits, per_class=30)
+    keep = y != 9  # class 9 unseen
+    spec = spec_for("cvae", steps=300, hparams={"hidden": [64, 32], "latent_dim": 4, "label_dim": 8, "prior": "gmm",
+                                                 "prior_components": 5})
+    torch.manual_seed(0)
+    model = gens.build(spec, digits.image_shape, 10)
+    history = gens.train(model, x[keep], y[keep], spec["train"], seed=0, log=DISCARD)
+    assert torch.allclose(model.prior_weights.sum(1), torch.ones(10, dtype=model.prior_weights.dtype))
+    assert ((model.prior_weights[:9] > 0).sum(1) == 3).all()  # 30 images: three components, not five
+    assert torch.equal(model.prior_means[9], torch.zeros(5, 4)) and model.prior_weights[9, 0] == 1
+    with torch.no_grad():
+        mu = model.encode(x[keep], y[keep])[0]
+        labels = torch.arange(9).repeat_interleave(2000)
+        z = model._prior_sample(labels, torch.Generator().manual_seed(3))
+    for c in range(9):
+        real, drawn = mu[y[keep] == c], z[labels == c]
+        assert (drawn.mean(0) - real.mean(0)).norm() < 0.15 * real.std(0).norm(), c
+        assert 0.8 < drawn.var(0).sum() / real.var(0).sum() < 1.25, c
+    gens.save(tmp_path / "m.pt", model, spec, {"image_shape": list(digits.image_shape), "num_classes": 10}, history)
+    loaded, _ = gens.load(tmp_path / "m.pt")
+    labels = torch.arange(9).repeat(3)
+    assert torch.equal(model.sample(labels, torch.Generator().manual_seed(4)),
+                       loaded.sample(labels, torch.Generator().manual_seed(4)))
+    per_class = {**spec_for("vae", steps=50), "hparams": {"hidden": [32, 16], "latent_dim": 3, "prior": "gmm"}}
+    model = gens.build(per_class, digits.image_shape, 10)
+    gens.train(model, x, y, per_class["train"], seed=0, log=DISCARD)
+    for member in model.models:  # one group per member; 30 images of its class: three components
+        assert member.prior_weights.shape == (1, 10) and (member.prior_weights[0] > 0).sum() == 3
+    assert model.sample(labels, torch.Generator().manual_seed(4)).shape == (27, *digits.image_shape)
+
+
 @pytest.mark.parametrize("hparams,message", [
     ({"corruption": "fog"}, "unknown corruption 'fog'"),
+    ({"prior": "flow"}, "unknown prior 'flow'"),
     ({"latent_dims": 3}, "unexpected keyword argument 'latent_dims'"),
 ])
 def test_bad_hyperparameters_name_the_model(hparams, message):

@@ -51,6 +51,10 @@ _VAE = {
     "corruption_strength": _num("gaussian noise std, salt_pepper pixel fraction, rotation max degrees, brightness "
                                 "max offset, contrast max factor change, blur sigma in pixels (defaults 0.2, 0.1, "
                                 "30, 0.3, 0.5, 1.0)", minimum=0),
+    "prior": _enum("where sampled latents come from: normal, N(0, I); gmm, a full-covariance Gaussian mixture "
+                   "fitted after training to the encoded training images (per class for cvae; Ghosh et al. 2020)",
+                   "normal", "gmm"),
+    "prior_components": _int(1, "gmm components per class (at most one per ten of the class's images)"),
 }
 _GAN = {
     "loss": _enum("vanilla (non-saturating) | lsgan | wgan (weight clipping) | wgan_gp | hinge",

@@ -98,8 +98,9 @@ class Generator(nn.Module):
         """The objective of one phase on one batch; a one-phase family's is its `loss`."""
         return self.loss(x, y)
 
-    def after_training(self) -> None:
-        """Called once training ends (e.g. a GAN's standing batch-norm statistics)."""
+    def after_training(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Called once training ends with the float images and labels it trained on (a GAN's standing batch-norm
+        statistics, a VAE's prior fitted to its encoded training set)."""
 
     def forward(self, x: torch.Tensor, y: torch.Tensor, phase: str = "loss"):
         return self.phase_loss(phase, x, y)  # so torch.func.functional_call can run each objective
@@ -341,7 +342,7 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     history = train_loop(dict(model.named_parameters()), step_loss, steps=steps, lr=lr, name=name,
                          phases=model.phases(), buffers=list(model.buffers()), rngs=(gen,), snapshots=snapshots,
                          log=log, on_step=on_step)
-    model.after_training()
+    model.after_training(x, y)
     model.eval()
     for row in history:
         row["epoch"] = round(row["step"] * batch_size / len(x), 3)
@@ -349,14 +350,15 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
 
 
 @torch.no_grad()
-def _unstack(members: list[Generator], params: dict, buffers: dict) -> None:
-    """Copy stacked weights and buffers back into each member model, which then ends its training."""
-    for i, m in enumerate(members):
+def _unstack(members: list[Generator], params: dict, buffers: dict, x: torch.Tensor, y: torch.Tensor,
+             classes: list[int]) -> None:
+    """Copy stacked weights and buffers back into each member model, which then ends its training on its class."""
+    for i, (m, c) in enumerate(zip(members, classes)):
         for key, value in params.items():
             m.get_parameter(key).copy_(value[i])
         for key, value in buffers.items():
             m.get_buffer(key).copy_(value[i])
-        m.after_training()
+        m.after_training(x[y == c], y[y == c])
         m.eval()
 
 
@@ -419,7 +421,7 @@ class PerClass(nn.Module):
         history = train_loop(params, step_loss, steps=steps, lr=lr, phases=phases,
                              name=f"{len(classes)} per-class models", buffers=list(buffers.values()), rngs=(gen,),
                              snapshots=snapshots, log=log)
-        _unstack(members, params, buffers)
+        _unstack(members, params, buffers, x, y, classes)
         self.trained[classes] = True
         for row in history:
             i = row.pop("model")

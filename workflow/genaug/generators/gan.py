@@ -140,7 +140,7 @@ class GANBase(Generator):
         return total, parts
 
     @torch.no_grad()
-    def after_training(self) -> None:
+    def after_training(self, x, y) -> None:
         """Standing batch-norm statistics for the averaged generator weights (they were never run)."""
         norms = [m for m in self.generator.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         if not norms:

@@ -25,19 +25,32 @@ import torch.nn.functional as F
 from .base import Generator
 from .corruptions import CORRUPTIONS, corrupt
 
+PRIORS = ("normal", "gmm")  # where sample() draws latents: N(0, I), or a mixture fitted after training
+
 
 class GaussianVAE(Generator):
     can_reconstruct = True
 
     def __init__(self, image_shape, num_classes: int, *, latent_dim: int, beta: float = 1.0,
                  anneal_epochs: float = 0, corruption: str | None = None, corruption_strength: float | None = None,
-                 network: dict | None = None):
+                 prior: str = "normal", prior_components: int = 10, network: dict | None = None):
         if corruption is not None and corruption not in CORRUPTIONS:
             raise ValueError(f"unknown corruption {corruption!r}; choose one of {', '.join(CORRUPTIONS)}")
+        if prior not in PRIORS:
+            raise ValueError(f"unknown prior {prior!r}; choose one of {', '.join(PRIORS)}")
+        if not isinstance(prior_components, int) or prior_components < 1:
+            raise ValueError(f"prior_components must be a whole number >= 1, got {prior_components!r}")
         super().__init__(image_shape, num_classes, latent_dim=latent_dim, beta=beta, anneal_epochs=anneal_epochs,
-                         corruption=corruption, corruption_strength=corruption_strength, **(network or {}))
+                         corruption=corruption, corruption_strength=corruption_strength, prior=prior,
+                         prior_components=prior_components, **(network or {}))
         self.latent_dim, self.beta, self.anneal_epochs = latent_dim, beta, anneal_epochs
         self.corruption, self.corruption_strength = corruption, corruption_strength
+        self.prior, self.prior_components = prior, prior_components
+        if prior == "gmm":  # one mixture per class (a conditional model) or one for all; N(0, I) until fitted
+            groups, k = num_classes if self.conditional else 1, prior_components
+            self.register_buffer("prior_means", torch.zeros(groups, k, latent_dim))
+            self.register_buffer("prior_scale_tril", torch.eye(latent_dim).repeat(groups, k, 1, 1))
+            self.register_buffer("prior_weights", torch.zeros(groups, k).index_fill_(1, torch.tensor([0]), 1.0))
 
     def encode(self, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         raise NotImplementedError
@@ -61,8 +74,42 @@ class GaussianVAE(Generator):
         return recon + beta * kl, {"recon": recon.detach(), "kl": kl.detach(), "beta": beta.detach()}
 
     @torch.no_grad()
+    def after_training(self, x, y):
+        if self.prior == "gmm":
+            self._fit_prior(x, y)
+
+    def _fit_prior(self, x: torch.Tensor, y: torch.Tensor, chunk: int = 1024) -> None:
+        """Ex-post density estimation (Ghosh et al. 2020): a full-covariance Gaussian mixture fitted to the
+        encoder means of the training images, per class for a conditional model, so that samples come from where
+        the decoder was trained rather than from the holes N(0, I) leaves between the encoded images."""
+        from sklearn.mixture import GaussianMixture
+
+        mu = torch.cat([self.encode(x[i:i + chunk], y[i:i + chunk])[0] for i in range(0, len(x), chunk)]).double()
+        groups = y if self.conditional else torch.zeros_like(y)
+        for g in range(len(self.prior_means)):
+            points = mu[groups == g].cpu().numpy()
+            if len(points) < 2:  # nothing (or one image) to fit: this class keeps N(0, I)
+                continue
+            k = min(self.prior_components, max(1, len(points) // 10))  # about ten images per component at least
+            gmm = GaussianMixture(k, covariance_type="full", reg_covar=1e-4, random_state=0).fit(points)
+            self.prior_weights[g].zero_()
+            self.prior_weights[g, :k] = torch.from_numpy(gmm.weights_)
+            self.prior_means[g, :k] = torch.from_numpy(gmm.means_)
+            self.prior_scale_tril[g, :k] = torch.linalg.cholesky(torch.from_numpy(gmm.covariances_))
+
+    def _prior_sample(self, labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        eps = torch.randn((len(labels), self.latent_dim), generator=gen, device=gen.device).to(self.device)
+        if self.prior == "normal":
+            return eps
+        groups = labels.to(self.device) if self.conditional else torch.zeros_like(labels, device=self.device)
+        weights = self.prior_weights[groups].to(gen.device)
+        component = torch.multinomial(weights, 1, generator=gen).flatten().to(self.device)
+        scale = self.prior_scale_tril[groups, component]
+        return self.prior_means[groups, component] + (scale @ eps.unsqueeze(-1)).squeeze(-1)
+
+    @torch.no_grad()
     def sample(self, labels, gen):
-        z = torch.randn((len(labels), self.latent_dim), generator=gen, device=gen.device).to(self.device)
+        z = self._prior_sample(labels, gen)
         return torch.sigmoid(self.decode_logits(z, labels.to(self.device)))
 
     @torch.no_grad()
