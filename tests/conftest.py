@@ -6,11 +6,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 
 from . import helpers
 from .helpers import EVAL, FMNIST_SYSTEM_DIR, run_grid
 
 OPT_IN = ("slow", "slurm")  # marks whose tests run only when `-m` names them
+# One torch thread, as every job runs (device.setup_device): a test's numbers must not depend on whether an
+# earlier test in the session set the thread count (a float reduction over two threads can differ in its last
+# bit, and a borderline threshold with it).
+torch.set_num_threads(1)
 
 
 def pytest_collection_modifyitems(config, items):
