@@ -362,7 +362,9 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
            "classifiers": {"cnn": {"arch": "cnn"}},
            "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3"],
                     "classifiers": ["cnn"]},
-           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000}},
+           # guided (2): a bare token takes the entry's guidance, and each step is two network passes
+           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000,
+                                "sampling": {"guidance": 2.0}}},
            "gen_metrics": {"per_class": 20, "reference_epochs": 1}}
     dry = snakemake(tmp_path, "-n", config=cfg)
     assert dry.returncode == 0, dry.stderr
