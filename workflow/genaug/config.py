@@ -77,9 +77,11 @@ PRESETS.update({
     "cdcgan": {"family": "cgan", "arch": "dcgan", "loss": "vanilla", **_GAN, "steps": 4000},  # 004, labels early
     "cdcgan_late": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 4000},  # 004's cDCGAN2
     # cDCGAN2 with a lazy R1 penalty (Mescheder et al. 2018), the CPU evidence grid's GAN (issue 21): without it,
-    # on 1,000 images the discriminator wins by step 600 and every class collapses to one image.
-    "cdcgan_r1": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 5000, "r1": 0.2,
-                  "reg_every": 4},
+    # on 1,000 images the discriminator wins by step 600 and every class collapses to one image. bf16 for 8,000
+    # steps (4,000 quick, 220-249 one-core s of its 480): paired on 3 seeds against fp32 for 5,000, domain FD
+    # 80 against 128 and recall higher on every seed, CAS the same (docs/measured/2026-12-04-gan-bf16.md).
+    "cdcgan_r1": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 8000, "r1": 0.2,
+                  "reg_every": 4, "precision": "bf16"},
     "biggan": {"family": "biggan", "loss": "hinge", **_GAN, "steps": 4000, "lr": 1e-4, "lr_d_scale": 4.0,
                "betas": [0.0, 0.999]},
     "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "reg_every": 16, "per_class": True, **_GAN,
@@ -96,8 +98,8 @@ PRESETS.update({
     "ddpm": {"family": "ddpm", "per_class": True, **_DIFFUSION},
     # Issue 21's CPU preset: v-prediction on the cosine schedule, batch 32 for 10,000 quick steps in bf16, EMA 0.999,
     # sampled unguided. Paired against the former preset (epsilon, linear, batch 64, 3,000 quick steps, guidance 2)
-    # on three seeds: CAS +0.027 on each seed, domain FD 6.95 against 7.43, in about the same 17-18 minutes of
-    # one core (docs/measured/2026-12-04-cddpm-preset.md).
+    # on three seeds: CAS +0.027 (+0.013 to +0.035 per seed), domain FD 6.95 against 7.43 (the same within its
+    # spread), in about the same 17-18 minutes of one core (docs/measured/2026-12-04-cddpm-preset.md).
     "cddpm": {"family": "cddpm", "label_dropout": 0.1, **_DIFFUSION, "prediction": "v", "schedule": "cosine",
               "ema": 0.999, "steps": 20000, "batch_size": 32, "precision": "bf16", "sampling": {"guidance": 1.0}},
     # 000's CLIP-guided diffusion: rich prompts for the classes a classifier confuses. CLIP weights

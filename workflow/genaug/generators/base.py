@@ -150,7 +150,7 @@ class _LossLog:
     def __init__(self, name: str, losses: list[str], steps: int, log, log_every: int):
         self.name, self.losses, self.steps, self.log = name, losses, steps, log
         self.every = log_every or max(1, steps // 20)
-        self.progress = Progress(steps)
+        self.progress: Progress | None = None  # start() makes it, once the step training resumes from is known
         self.history, self.sums, self.counts = [], {}, {}
 
     def state_dict(self) -> dict:
