@@ -27,6 +27,11 @@ from .base import Generator, Phase
 
 SCHEDULES = {"linear": "linear", "cosine": "squaredcos_cap_v2"}  # ours -> diffusers' beta_schedule
 PREDICTIONS = ("epsilon", "v")
+# The noisiest log-SNR the lu and karras placements start from. The linear schedule's last timestep sits at
+# -5.07; the cosine schedule's last few, whose betas are clipped at 0.999, reach -9 and would take a quarter of
+# a 20-step grid (the DPM-Solver authors end the cosine schedule early for this; diffusers' lambda_min_clipped).
+LAMBDA_MIN = -5.1
+KARRAS_RHO = 7.0
 
 
 def _silence_diffusers() -> None:
@@ -61,11 +66,43 @@ def make_scheduler(sampler: str, *, timesteps: int, schedule: str, spacing: str 
         # Dynamic thresholding at sample_max_value 1 clips the predicted clean image to [-1, 1] (DDIM's
         # clip_sample); for DPM-Solver++ diffusers advises it in pixel space: without it a quick-trained
         # Fashion-MNIST cddpm drew 15 of 100 images mostly saturated white, with it 2.
-        placed = {"lu": {"use_lu_lambdas": True}, "karras": {"use_karras_sigmas": True}}.get(spacing, {})
         return DPMSolverMultistepScheduler(**common, algorithm_type="sde-dpmsolver++" if eta else "dpmsolver++",
                                            solver_order=2 if sampler == "dpm" else 1, thresholding=True,
-                                           sample_max_value=1.0, timestep_spacing="linspace", **placed)
+                                           sample_max_value=1.0, timestep_spacing="linspace")
     raise GenaugError(f"unknown sampler {sampler!r}; choose one of {', '.join(SAMPLERS)}")
+
+
+def placed_timesteps(alphas_cumprod: torch.Tensor, steps: int, spacing: str) -> list[int] | None:
+    """The training timesteps a `steps`-step lu or karras sampler evaluates the network at, noisiest first; None
+    for the other spacings (the scheduler places those).
+
+    lu: uniform in log-SNR lambda (Lu et al. 2022); karras: Karras et al.'s rho-7 grid of sigma = exp(-lambda).
+    Both span LAMBDA_MIN (or the last timestep's lambda, if higher) to timestep 0 and are rounded to whole
+    timesteps, nudged apart where two round to the same one (near t=0 the log-SNR grid is finer than a
+    timestep): `steps` distinct timesteps, and the network sees the one whose noise level the solver uses. diffusers' own
+    use_lu_lambdas / use_karras_sigmas keep fractional timesteps on the cosine schedule and truncate them to
+    integers, so the network was told another noise level than the solver's and Karras sigmas failed with an
+    IndexError (8 of 20 steps fell on one timestep)."""
+    if spacing not in ("lu", "karras"):
+        return None
+    a = alphas_cumprod.double()
+    lam = 0.5 * torch.log(a / (1 - a))  # falls with t
+    top, bottom = float(lam[0]), max(float(lam[-1]), LAMBDA_MIN)
+    if spacing == "lu":
+        grid = torch.linspace(bottom, top, steps, dtype=torch.float64)
+    else:
+        smax, smin = math.exp(-bottom) ** (1 / KARRAS_RHO), math.exp(-top) ** (1 / KARRAS_RHO)
+        grid = -torch.log((smax + torch.linspace(0, 1, steps, dtype=torch.float64) * (smin - smax)) ** KARRAS_RHO)
+    # each grid point's nearest timestep in lambda (lam is decreasing: search its negation)
+    right = torch.searchsorted(-lam, -grid).clamp(1, len(lam) - 1)
+    nearer_left = (lam[right - 1] - grid).abs() <= (grid - lam[right]).abs()
+    t = sorted(torch.where(nearer_left, right - 1, right).tolist())
+    for i in range(1, len(t)):
+        t[i] = max(t[i], t[i - 1] + 1)
+    t[-1] = min(t[-1], len(lam) - 1)
+    for i in range(len(t) - 2, -1, -1):
+        t[i] = min(t[i], t[i + 1] - 1)
+    return t[::-1]
 
 
 def run_sampler(sampling: dict, *, timesteps: int, schedule: str, x: torch.Tensor, eps, gen: torch.Generator,
@@ -75,7 +112,11 @@ def run_sampler(sampling: dict, *, timesteps: int, schedule: str, x: torch.Tenso
     The one sampling loop: the models call it, and the tests call it with an exact denoiser."""
     sched = make_scheduler(sampling["sampler"], timesteps=timesteps, schedule=schedule,
                            spacing=sampling.get("spacing", "leading"), eta=sampling.get("eta", 0.0))
-    sched.set_timesteps(sampling["steps"])
+    placed = placed_timesteps(sched.alphas_cumprod, sampling["steps"], sampling.get("spacing", "leading"))
+    if placed is None:
+        sched.set_timesteps(sampling["steps"])
+    else:
+        sched.set_timesteps(timesteps=placed)
     x = x * sched.init_noise_sigma
     ddim_scheduler = type(sched).__name__ == "DDIMScheduler"
     extra = {"eta": sampling.get("eta", 0.0), "use_clipped_model_output": True} if ddim_scheduler else {}
