@@ -52,7 +52,8 @@ def make_scheduler(sampler: str, *, timesteps: int, schedule: str, spacing: str 
     Deterministic DDIM is DPM-Solver++ of order 1 (Lu et al. 2022) and DDIM with eta 1 is its SDE variant of
     order 1 (the same posterior step), so lu and karras DDIM with eta 0 or 1 run on that scheduler; uniform
     strides, and every DDIM with 0 < eta < 1, run on DDIMScheduler. `dpm` with eta 1 is SDE-DPM-Solver++ 2M,
-    whose fresh noise at every step corrects a trained network's error as ancestral sampling does."""
+    whose fresh noise at every step corrects a trained network's error as ancestral sampling does. lu and
+    karras steps are placed by placed_timesteps (run_sampler passes them to the scheduler)."""
     from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
 
     _silence_diffusers()
