@@ -80,10 +80,10 @@ def placed_timesteps(alphas_cumprod: torch.Tensor, steps: int, spacing: str) -> 
     lu: uniform in log-SNR lambda (Lu et al. 2022); karras: Karras et al.'s rho-7 grid of sigma = exp(-lambda).
     Both span LAMBDA_MIN (or the last timestep's lambda, if higher) to timestep 0 and are rounded to whole
     timesteps, nudged apart where two round to the same one (near t=0 the log-SNR grid is finer than a
-    timestep): `steps` distinct timesteps, and the network sees the one whose noise level the solver uses. diffusers' own
-    use_lu_lambdas / use_karras_sigmas keep fractional timesteps on the cosine schedule and truncate them to
-    integers, so the network was told another noise level than the solver's and Karras sigmas failed with an
-    IndexError (8 of 20 steps fell on one timestep)."""
+    timestep): `steps` distinct timesteps, and the network sees the one whose noise level the solver uses.
+    diffusers' own use_lu_lambdas / use_karras_sigmas keep fractional timesteps on the cosine schedule and
+    truncate them to integers, so the network was told another noise level than the solver's and Karras sigmas
+    failed with an IndexError (9 of 20 steps fell on timestep 998)."""
     if spacing not in ("lu", "karras"):
         return None
     a = alphas_cumprod.double()
@@ -111,9 +111,10 @@ def run_sampler(sampling: dict, *, timesteps: int, schedule: str, x: torch.Tenso
     """Denoise x (pure noise of the model's shape) with `sampling`'s scheduler, where eps(x_t, t) is the
     (guided) epsilon prediction and its network evaluations; returns the sample and the evaluations used.
     The one sampling loop: the models call it, and the tests call it with an exact denoiser."""
-    sched = make_scheduler(sampling["sampler"], timesteps=timesteps, schedule=schedule,
-                           spacing=sampling.get("spacing", "leading"), eta=sampling.get("eta", 0.0))
-    placed = placed_timesteps(sched.alphas_cumprod, sampling["steps"], sampling.get("spacing", "leading"))
+    spacing = sampling.get("spacing", "leading")
+    sched = make_scheduler(sampling["sampler"], timesteps=timesteps, schedule=schedule, spacing=spacing,
+                           eta=sampling.get("eta", 0.0))
+    placed = placed_timesteps(sched.alphas_cumprod, sampling["steps"], spacing)
     if placed is None:
         sched.set_timesteps(sampling["steps"])
     else:
