@@ -11,7 +11,7 @@ import torch
 from genaug import config as gcfg
 from genaug import gen_metrics as gm
 from genaug.errors import GenaugError
-from genaug.subsets import metric_count
+from genaug.subsets import FLOOR_MAX_DRAWS, metric_count, metric_reference_indices
 
 PER_CLASS = 20
 
@@ -44,14 +44,48 @@ def test_reference_and_floor_are_disjoint_balanced_test_draws(reference, digits)
     with np.load(reference / "features.npz") as z:
         feats, labels, idx, n = z["features"], z["labels"], z["indices"], int(z["per_class"])
         assert float(z["test_accuracy"]) > 0.5
-    n_again, ref, floor = reference_draws(digits, PER_CLASS)
+    n_again, ref, floors = reference_draws(digits, PER_CLASS)
     assert n == n_again == PER_CLASS and (idx == ref).all()
     assert feats.shape == (10 * PER_CLASS, 128) and (np.bincount(labels) == PER_CLASS).all()
     assert (digits.test_y.numpy()[idx] == labels).all()
-    assert not set(ref) & set(floor) and (np.bincount(digits.test_y.numpy()[floor]) == PER_CLASS).all()
+    for floor in floors:
+        assert not set(ref) & set(floor) and (np.bincount(digits.test_y.numpy()[floor]) == PER_CLASS).all()
     floor_scores = json.loads((reference / "floor.json").read_text())
     assert floor_scores["per_class_count"] == PER_CLASS and floor_scores["n"] == 10 * PER_CLASS
+    assert floor_scores["draws"] == len(floors) == len(floor_scores["domain_fd_draws"])
     assert 0 < floor_scores["domain_fd"] and floor_scores["precision"] > 0.7 and floor_scores["label_agreement"] > 0.5
+
+
+@pytest.mark.heavy
+def test_the_floor_is_the_mean_of_the_real_draws_with_their_spread(digits_cache, digits, tmp_path):
+    per_class = 10  # digits' smallest test class holds several draws of 10 beside the reference
+    smallest = int(np.bincount(digits.test_y.numpy()).min())
+    gm.reference(data=digits_cache, out_model=tmp_path / "c.pt", out_features=tmp_path / "f.npz",
+                 out_floor=tmp_path / "floor.json", validation_per_class=10, epochs=1, per_class=per_class,
+                 device="cpu", log=open(tmp_path / "log", "w"))
+    floor = json.loads((tmp_path / "floor.json").read_text())
+    assert floor["draws"] == min(FLOOR_MAX_DRAWS, smallest // per_class - 1) >= 3
+    fds = floor["domain_fd_draws"]
+    assert len(fds) == floor["draws"] and len(set(fds)) == len(fds)  # different real sets, different scores
+    assert floor["domain_fd"] == pytest.approx(np.mean(fds)) and floor["domain_fd_sd"] == pytest.approx(
+        np.std(fds, ddof=1))
+    assert f"sd {floor['domain_fd_sd']:.2f} over {floor['draws']} draws" in (tmp_path / "log").read_text()
+
+
+def test_the_floor_averages_as_many_disjoint_real_draws_as_the_test_split_holds():
+    labels = np.repeat(np.arange(10), 1000)
+    ref, floors = metric_reference_indices(labels, 100, 10)
+    assert len(floors) == FLOOR_MAX_DRAWS  # 1,000 a class would hold 9 draws beside the reference
+    drawn = [ref, *floors]
+    assert len(set(np.concatenate(drawn))) == sum(map(len, drawn))  # pairwise disjoint
+    assert all((np.bincount(labels[d], minlength=10) == 100).all() for d in drawn)
+    # The reference and the first floor draw are what the single-draw floor used: old scores stay comparable.
+    rng = np.random.default_rng(4_004)
+    picks = [rng.choice(np.flatnonzero(labels == c), size=200, replace=False) for c in range(10)]
+    assert (ref == np.sort(np.concatenate([p[:100] for p in picks]))).all()
+    assert (floors[0] == np.sort(np.concatenate([p[100:] for p in picks]))).all()
+    assert len(metric_reference_indices(labels, 500, 10)[1]) == 1  # no room beside the reference
+    assert len(metric_reference_indices(labels, 300, 10)[1]) == 2
 
 
 def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits):

@@ -6,7 +6,7 @@ import pytest
 from genaug import streams
 
 TWO_KEYS = {"subset.pool", "gencls_round"}
-NO_KEYS = {"validation", "metric_reference", "dataset_split"}
+NO_KEYS = {"validation", "metric_reference", "metric_floor_draws", "dataset_split"}
 
 
 def _keys(purpose):

@@ -164,8 +164,6 @@ def pseudo_labeler(ds, sub, x, y, classifier: dict | None, *, seed: int, device,
     return labeler, result.best_val_accuracy
 
 
-
-
 def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: str = config_default("synthesis.policy"),
            per_class: int = config_default("synthesis.per_class"), ratio: float = config_default("synthesis.ratio"),
            labeler: dict | None = None, min_confidence: float = config_default("synthesis.min_confidence"),

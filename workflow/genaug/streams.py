@@ -19,7 +19,8 @@ PURPOSES = {
     "subset.order": 2_002,  # keys (seed,): which classes get which share in the unbalanced regimes
     "subset.ties": 2_003,  # keys (seed,): how rounding ties between class counts are broken
     "test_subset": 3_003,  # keys (seed,): the fixed, balanced test subset (test.per_class)
-    "metric_reference": 4_004,  # no keys: the generative metrics' real reference and floor draws
+    "metric_reference": 4_004,  # no keys: the generative metrics' real reference and first floor draw
+    "metric_floor_draws": 4_005,  # no keys: the further floor draws, from what the first two left
     "validation": 7_771,  # no keys: the validation split every subset holds out
     # training
     "generator.init": 11,  # keys (seed,): a generator's initial weights (the global torch stream)

@@ -24,6 +24,7 @@ REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
 # images per class for `shots`; the prefix makes the unit visible in every path.
 SIZE_PREFIX = {"balanced": "n", "semi_balanced": "n", "imbalanced": "n", "fraction": "f", "shots": "k"}
 METRIC_MAX_PER_CLASS = 500  # gen_metrics.per_class auto: as many as the test split allows, at most this
+FLOOR_MAX_DRAWS = 8  # real-vs-real draws averaged into the floor, where the test split holds them
 
 
 @dataclass
@@ -139,18 +140,28 @@ def metric_count(labels: np.ndarray, per_class, num_classes: int) -> int:
     return per_class
 
 
-def metric_reference_indices(labels: np.ndarray, per_class: int, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
-    """Two disjoint, class-balanced draws of `per_class` images per class from the test split: the real
-    reference every synthetic set is scored against, and a second real set scored the same way (the floor,
-    what a perfect generator would get at that count). The test split is the only real data no subset,
-    generator or reference network ever sees; no stage trains or selects on these draws."""
-    rng = streams.rng("metric_reference")
-    reference, floor = [], []
+def metric_reference_indices(labels: np.ndarray, per_class: int,
+                             num_classes: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """Disjoint, class-balanced draws of `per_class` images per class from the test split: the real reference
+    every synthetic set is scored against, and the floor draws, real sets scored the same way (what a perfect
+    generator would get at that count). The floor is their mean: one draw's domain FD varies by about a quarter
+    between draws at 100 images per class (docs/measured/2026-12-04-metric-noise.md), so there are as many as the
+    smallest class holds beside the reference, at most FLOOR_MAX_DRAWS. The reference and the first floor draw
+    are the ones a single-draw floor used. The test split is the only real data no subset, generator or
+    reference network ever sees; no stage trains or selects on these draws."""
+    rng, more = streams.rng("metric_reference"), streams.rng("metric_floor_draws")
+    smallest = int(np.bincount(labels, minlength=num_classes).min())
+    draws = max(1, min(FLOOR_MAX_DRAWS, smallest // per_class - 1))
+    reference, floors = [], [[] for _ in range(draws)]
     for c in range(num_classes):
-        pick = rng.choice(np.flatnonzero(labels == c), size=2 * per_class, replace=False)
+        of_class = np.flatnonzero(labels == c)
+        pick = rng.choice(of_class, size=2 * per_class, replace=False)
         reference.append(pick[:per_class])
-        floor.append(pick[per_class:])
-    return np.sort(np.concatenate(reference)), np.sort(np.concatenate(floor))
+        floors[0].append(pick[per_class:])
+        rest = more.permutation(np.setdiff1d(of_class, pick))
+        for k in range(1, draws):
+            floors[k].append(rest[(k - 1) * per_class:k * per_class])
+    return np.sort(np.concatenate(reference)), [np.sort(np.concatenate(f)) for f in floors]
 
 
 def class_pools(labels: np.ndarray, val_idx: np.ndarray, seed: int, num_classes: int) -> list[np.ndarray]:
