@@ -137,3 +137,13 @@ def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
     assert notes == ["3 images: 16-bit image scaled to 8 bits"]
     html = "".join(_run_summary(pd.DataFrame({"seed": [0]}), {}, None, notes))
     assert "<li>dataset read: 3 images: 16-bit image scaled to 8 bits</li>" in html
+
+
+def test_the_floor_row_says_how_many_real_draws_it_averages_and_how_much_one_draw_varies():
+    from genaug.report.html import _floor_words
+
+    one = pd.DataFrame({"floor_domain_fd": [1.7, 1.7]})  # a table from before the floor had draws
+    assert _floor_words(one) == "a second real draw of that count"
+    eight = pd.DataFrame({"floor_domain_fd": [1.381], "floor_draws": [8], "floor_domain_fd_sd": [0.463]})
+    assert _floor_words(eight).startswith("the mean of 8 real draws of that count (one draw's domain FD varies "
+                                          "with sd 0.46")

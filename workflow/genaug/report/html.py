@@ -166,6 +166,16 @@ def _real_synthetic_mixed(acc: pd.DataFrame, gen: pd.DataFrame | None) -> str:
     return html_table(head, rows, left=4)
 
 
+def _floor_words(gen: pd.DataFrame) -> str:
+    """What the floor row is: one real draw, or the mean of several with the spread of one draw's domain FD."""
+    draws = int(gen["floor_draws"].dropna().iloc[0]) if "floor_draws" in gen and gen["floor_draws"].notna().any() else 1
+    if draws < 2:
+        return "a second real draw of that count"
+    sd = gen["floor_domain_fd_sd"].dropna().iloc[0]
+    return (f"the mean of {draws} real draws of that count (one draw's domain FD varies with sd {sd:.2f}; a "
+            "generator's draw varies as much, so small differences in one seed's row are luck)")
+
+
 def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     """The metrics table (with the real-vs-real floor at the same count) and each metric's rank correlation
     with the gain, within each classifier x regime x size and pooled with those cells kept apart."""
@@ -184,8 +194,8 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     parts = [f"<p>Every set is scored on <b>{count} images of every class</b>: a fresh draw from the cell's generator "
              "(after its filter, for a filtered row), against a real reference of the same count drawn from the "
              "test split, which no subset, generator or reference network has seen. These metrics depend on the "
-             "count, so only sets of the same count compare. The <b>floor</b> row scores a second real draw of that "
-             "count: what a perfect generator would get. Means over seeds.</p>",
+             f"count, so only sets of the same count compare. The <b>floor</b> row scores {_floor_words(gen)}: what a "
+             "perfect generator would get. Means over seeds.</p>",
              html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
     short = gen[gen["status"] != "ok"]
     if len(short):
