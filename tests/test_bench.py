@@ -100,6 +100,8 @@ def test_the_competence_table_scores_each_generator_against_the_bar(evaluation_g
 
     out = bench.bench_competence(evaluation_grid, DISCARD)
     assert out["bar"]["cas_ratio_min"] == bench.CAS_RATIO and out["floor_domain_fd"] > 0
+    floor = json.loads(next(evaluation_grid.glob("results/*/reference/floor.json")).read_text())
+    assert out["per_class_count"] == floor["per_class_count"] and out["floor_draws"] == floor["draws"] >= 1
     assert set(out["generators"]) == {"vae"}
     rows = out["generators"]["vae"]
     summary = pd.read_csv(next(evaluation_grid.glob("results/*/summary.csv"))).set_index(["model", "train_set", "seed"])

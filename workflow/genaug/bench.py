@@ -639,7 +639,7 @@ def bench_competence(workdir, log) -> dict:
     if not found:
         raise GenaugError(f"{workdir}: no classifier trained on a synthetic set alone (train set `synthetic`); "
                           "run workflow/configs/competence.yaml there first")
-    floor = None
+    floor = count = draws = None
     rows = {}
     for path in found:
         clf_dir = path.parents[6]
@@ -658,6 +658,7 @@ def bench_competence(workdir, log) -> dict:
         base = read_json(base_path)["accuracy"] if base_path.exists() else None
         fd = read_json(fd_path) if fd_path.exists() else {}
         floor = fd.get("floor_domain_fd", floor)
+        count, draws = fd.get("per_class_count", count), fd.get("floor_draws", draws)
         family = ckpt["spec"]["family"]
         seconds = ckpt["meta"]["train_seconds"] + sample_meta["sample_seconds"]
         row = {"family": family, "hparams": ckpt["spec"].get("hparams"), "sampling": sample_meta.get("sampling"),
@@ -680,7 +681,7 @@ def bench_competence(workdir, log) -> dict:
               f"floor: {'competent' if row['competent'] else 'not competent'}", file=log, flush=True)
     return {"workdir": str(workdir), "bar": {"cas_ratio_min": CAS_RATIO, "fd_floor_ratio_max": FD_FLOOR_RATIO,
                                              "budget_seconds_one_core": BUDGET_S},
-            "floor_domain_fd": floor, "generators": rows}
+            "floor_domain_fd": floor, "floor_draws": draws, "per_class_count": count, "generators": rows}
 
 
 def bench_convergence(workdir, log) -> dict:
