@@ -144,7 +144,7 @@ def metric_reference_indices(labels: np.ndarray, per_class: int,
                              num_classes: int) -> tuple[np.ndarray, list[np.ndarray]]:
     """Disjoint, class-balanced draws of `per_class` images per class from the test split: the real reference
     every synthetic set is scored against, and the floor draws, real sets scored the same way (what a perfect
-    generator would get at that count). The floor is their mean: one draw's domain FD varies by about a quarter
+    generator would get at that count). The floor is their mean: one draw's domain FD varies by about a third
     between draws at 100 images per class (docs/measured/2026-12-04-metric-noise.md), so there are as many as the
     smallest class holds beside the reference, at most FLOOR_MAX_DRAWS. The reference and the first floor draw
     are the ones a single-draw floor used. The test split is the only real data no subset, generator or

@@ -173,7 +173,7 @@ def _floor_words(gen: pd.DataFrame) -> str:
         return "a second real draw of that count"
     sd = gen["floor_domain_fd_sd"].dropna().iloc[0]
     return (f"the mean of {draws} real draws of that count (one draw's domain FD varies with sd {sd:.2f}; a "
-            "generator's draw varies as much, so small differences in one seed's row are luck)")
+            "generator's draw can vary as much, so a small difference in one seed's row may be luck)")
 
 
 def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
