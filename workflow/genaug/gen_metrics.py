@@ -95,26 +95,28 @@ def reference(*, data, out_model, out_features, out_floor,
                            "test_accuracy": accuracy, "dataset": ds.name})
     save_npz(out_features, features=feats.astype(np.float32), labels=ds.test_y.numpy()[ref].astype(np.int64),
              indices=ref, per_class=np.array(n), test_accuracy=np.array(accuracy))
-    fds = write_floor(out_floor, net, feats, ds, n, ref, floor, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
-    spread = f" (sd {np.std(fds, ddof=1):.2f} over {len(fds)} draws)" if len(fds) > 1 else " (one draw)"
+    floor = write_floor(out_floor, net, feats, ds, n, ref, floor, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
+    spread = (f" (sd {floor['domain_fd_sd']:.2f} over {floor['draws']} draws)" if floor["draws"] > 1
+              else " (one draw)")
     print(f"reference classifier: test accuracy {accuracy:.4f}; reference and floor: {n} test images per class; "
-          f"floor domain FD {np.mean(fds):.2f}{spread} ({time.perf_counter() - t0:.0f}s)", file=log)
+          f"floor domain FD {floor['domain_fd']:.2f}{spread} ({time.perf_counter() - t0:.0f}s)", file=log)
 
 
 def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors: list[np.ndarray], *, prdc_k: int,
-                kid_subset_size: int) -> list[float]:
+                kid_subset_size: int) -> dict:
     """Score each real floor draw against the reference features; write their mean (and the domain FD of each,
-    and its spread) to `out`; return the draws' domain FDs."""
-    draws = [score_set(net, feats.astype(np.float64), ds.test_y.numpy()[ref], ds.test_x[torch.from_numpy(f)],
-                       ds.test_y[torch.from_numpy(f)], prdc_k=prdc_k, kid_subset_size=kid_subset_size) for f in floors]
+    and its spread) to `out`, and return what was written."""
+    real, real_y = feats.astype(np.float64), ds.test_y.numpy()[ref]
+    draws = [score_set(net, real, real_y, ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)],
+                       prdc_k=prdc_k, kid_subset_size=kid_subset_size) for f in floors]
     fds = [d["domain_fd"] for d in draws]
-    write_json(out, {
-        "per_class_count": n, "n": len(floors[0]), "draws": len(draws),
-        "what": f"the mean of {len(draws)} disjoint real test-split draws of the same count, each scored against "
-                "the reference: what a perfect generator scores on average",
-        **{k: float(np.mean([d[k] for d in draws])) for k in FLOOR_KEYS},
-        "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds})
-    return fds
+    floor = {"per_class_count": n, "n": len(floors[0]), "draws": len(draws),
+             "what": f"the mean of {len(draws)} disjoint real test-split draws of the same count, each scored "
+                     "against the reference: what a perfect generator scores on average",
+             **{k: float(np.mean([d[k] for d in draws])) for k in FLOOR_KEYS},
+             "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds}
+    write_json(out, floor)
+    return floor
 
 
 def inception_reference(*, data, out, weights=None, per_class=config_default("gen_metrics.per_class"), device="auto",
