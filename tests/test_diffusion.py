@@ -372,6 +372,33 @@ def test_a_metric_set_takes_the_cells_synthetic_images_first_and_draws_only_the_
     assert not (tmp_path / "bad.npz").exists()
 
 
+def test_a_further_draw_of_a_metric_set_is_balanced_new_and_repeatable(digits_cache, tmp_path):
+    """bench --sampler-draws: draw k of a metric set comes from a stream of its own (other images than the set's
+    draw 0, the same images every time it is made) at the same balanced count; it is refused for a classifier's
+    set and with reuse, before anything is written."""
+    sub = tmp_path / "s.npz"
+    stages.subset(data=digits_cache, regime="balanced", size="n100", seed=0, out=sub, log=QUIET,
+                  validation_per_class=20)
+    stages.train_gen(data=digits_cache, subset=sub, spec=spec_for("cddpm", steps=3, channels=[8, 16, 16]), seed=0,
+                     out=tmp_path / "g.pt", loss_log=tmp_path / "g.csv", device="cpu", log=QUIET)
+    common = dict(data=digits_cache, subset=sub, generator=tmp_path / "g.pt", seed=0, min_diversity=0.0,
+                  sampling={"sampler": "dpm", "steps": 2, "eta": 0.0, "guidance": 1.0}, metric_per_class=6,
+                  device="cpu", log=QUIET)
+    sets = {}
+    for name, draw in [("d0", 0), ("d1", 1), ("d1again", 1), ("d2", 2)]:
+        stages.sample(out=tmp_path / f"{name}.npz", draw=draw, **common)
+        with np.load(tmp_path / f"{name}.npz") as z:
+            sets[name], meta = z["images"], json.loads(str(z["meta"]))
+            assert np.bincount(z["labels"], minlength=10).tolist() == [6] * 10
+        assert meta.get("draw", 0) == draw
+    np.testing.assert_array_equal(sets["d1"], sets["d1again"])
+    assert not np.array_equal(sets["d0"], sets["d1"]) and not np.array_equal(sets["d1"], sets["d2"])
+    for bad in ({"metric_per_class": None}, {"reuse": tmp_path / "d0.npz"}):
+        with pytest.raises(GenaugError, match="draw 1 is a further draw of a metric set"):
+            stages.sample(**{**common, "out": tmp_path / "bad.npz", "draw": 1, **bad})
+    assert not (tmp_path / "bad.npz").exists()
+
+
 @pytest.mark.e2e
 def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
     """Through Snakemake: two samplers of one cddpm make one train_gen job and two sample jobs, and
@@ -403,13 +430,22 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
     from genaug.bench import bench_samplers
 
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({"dataset": "digits", "grid": {"models": ["baseline"]}}))
-    table = bench_samplers(tmp_path, torch.device("cpu"), QUIET)  # as bench.run passes it
+    table = bench_samplers(tmp_path, torch.device("cpu"), QUIET, draws=2)  # as bench.run passes it
     assert table["cell"] == "balanced/n100" and table["seeds"] == [0] and table["classifier"] == "cnn"
+    assert table["draws"] == 2
     assert 0 < table["reference"]["test_accuracy"] <= 1 and table["floor"]["per_class_count"] == 20
+    floor = json.loads((tmp_path / "results/digits/reference/floor.json").read_text())
+    assert (table["floor"]["fd"], table["floor"]["draws"], table["floor"]["what"]) == (
+        floor["domain_fd"], floor["draws"], floor["what"])  # the mean of the floor's draws, said as such
     acc = df.set_index("model")["accuracy"]
     for model in ("cddpm@ddim3-g2", "cddpm@dpm3-g2"):
         row = table[model]
         assert row["network_evals_per_image"] == 6 and row["images"] == 200 and row["fd"] > table["floor"]["fd"]
+        # two draws: the grid's set and a further one; the row's FD is their mean
+        grid_fd = json.loads((tmp_path / f"results/digits/gen_metrics/none/{model}/balanced/n100/s0.json").read_text())
+        fds = row["per_seed"][0]["fd_draws"]
+        assert fds[0] == grid_fd["domain_fd"] and fds[1] != fds[0]
+        assert row["fd"] == pytest.approx(np.mean(fds)) and row["fd_sd"] == pytest.approx(np.std(fds, ddof=1))
         assert row["gain"] == pytest.approx(acc[model] - acc["baseline"])
         assert row["sampling"]["spacing"] == "lu"
     for label in ("cddpm@dpm3-g2 (karras spacing)", "cddpm@dpm3-g2 (linspace spacing)",

@@ -5,7 +5,7 @@ import pytest
 
 from genaug import streams
 
-TWO_KEYS = {"subset.pool", "gencls_round"}
+TWO_KEYS = {"subset.pool", "gencls_round", "metric_set_draw"}
 NO_KEYS = {"validation", "metric_reference", "metric_floor_draws", "dataset_split"}
 
 

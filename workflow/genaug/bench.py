@@ -493,7 +493,7 @@ def spacing_variants(spec: dict) -> tuple[str, ...]:
     return ()
 
 
-def bench_samplers(workdir, device, log, seeds=None) -> dict:
+def bench_samplers(workdir, device, log, seeds=None, draws: int = 1) -> dict:
     """Samplers of one trained diffusion model side by side, from a grid that ran their metric sets and
     gen_metrics (workflow/configs/samplers.yaml): per sampler token, the metric set's sampling time and
     network evaluations per image, and its domain Fréchet distance at the grid's fixed count per class
@@ -501,11 +501,18 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
     grid trained them. Each dpm and ddim token is also sampled with its other spacings (spacing_variants:
     Karras sigmas, and diffusers' defaults that the samplers used before) through the same sample and
     gen_metrics stages. The sets are found in WORKDIR's results (whatever --configfile the grid ran with):
-    one cell (the first regime and size in sorted order that has sampler-token sets), every seed it ran."""
+    one cell (the first regime and size in sorted order that has sampler-token sets), every seed it ran.
+    `draws` > 1 scores each sampler on that many metric sets of the same model (the grid's and further draws
+    of their own random stream): one draw of 100 images a class varied by a fifth between draws of one cddpm
+    (docs/measured/2026-12-04-metric-noise.md), so a comparison within 15 % needs the mean of several."""
+    import numpy as np
     import torch
 
+    from .errors import GenaugError
     from .io import read_json
 
+    if int(draws) < 1:
+        raise GenaugError(f"bench --sampler-draws must be at least 1 (the grid's own draw), not {draws}")
     workdir = Path(workdir)
     res, regime, size, sampled, found_seeds = _sampler_cell(workdir)
     seeds = seeds or found_seeds
@@ -522,13 +529,19 @@ def bench_samplers(workdir, device, log, seeds=None) -> dict:
                 continue
             for label, sampling, npz, out in _sampler_runs(workdir, res, model, cell, seed, floor, str(device), log):
                 row = _sampler_row(res, label, sampling, npz, out, clf, cell, base)
+                if draws > 1:
+                    fds = [row["fd"]] + [read_json(_bench_set(workdir, res, model, label, sampling, cell, seed, floor,
+                                                              str(device), log, draw=k)[1])["domain_fd"]
+                                         for k in range(1, draws)]
+                    row.update(fd=float(np.mean(fds)), fd_sd=float(np.std(fds, ddof=1)), fd_draws=fds)
                 rows.setdefault(label, []).append(row)
                 print(f"{label} s{seed}: fd {row['fd']:.2f} (floor {floor['domain_fd']:.2f})", file=log)
     ckpt = torch.load(res / "reference" / "classifier.pt", map_location="cpu", weights_only=True)
-    out = {"workdir": str(workdir), "cell": f"{regime}/{size}", "seeds": seeds, "classifier": clf,
+    out = {"workdir": str(workdir), "cell": f"{regime}/{size}", "seeds": seeds, "classifier": clf, "draws": int(draws),
            "reference": {"arch": "cnn", "test_accuracy": ckpt["test_accuracy"], "features": "128-d penultimate"},
            "floor": {"fd": floor["domain_fd"], "per_class_count": floor["per_class_count"],
-                     "what": "a second real test-split draw of the same count"}}
+                     "draws": floor.get("draws", 1), "fd_sd": floor.get("domain_fd_sd"),
+                     "what": floor.get("what", "a second real test-split draw of the same count")}}
     return _sampler_table(out, rows)
 
 
@@ -552,27 +565,35 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
     variants, which are sampled and scored (once; kept under WORKDIR/bench_samplers) by the grid's own stages."""
     import numpy as np
 
-    from .config import split_model
-    from .gen_metrics import gen_metrics
-    from .stages import sample
-
     with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
         spec = json.loads(str(z["meta"]))["sampling"]
     runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz", res / f"gen_metrics/none/{model}/{cell}.json")]
     for spacing in spacing_variants(spec):
         label, variant = f"{model} ({spacing} spacing)", {**spec, "spacing": spacing}
-        npz, out = workdir / f"bench_samplers/{label}/{cell}.npz", workdir / f"bench_samplers/{label}/{cell}.json"
-        if not out.exists():
-            print(f"bench: sampling {label} {cell}", file=log, flush=True)
-            sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
-                   generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt", sampling=variant,
-                   policy="metric", metric_per_class=floor["per_class_count"], min_diversity=0.0, device=device,
-                   log=SILENT)
-            gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
-                        reference_features=res / "reference/features.npz", floor=res / "reference/floor.json",
-                        out=out, model=label, device=device, log=SILENT)
-        runs.append((label, variant, npz, out))
+        runs.append((label, variant, *_bench_set(workdir, res, model, label, variant, cell, seed, floor, device, log)))
     return runs
+
+
+def _bench_set(workdir: Path, res: Path, model: str, label: str, sampling: dict, cell: str, seed: int, floor: dict,
+               device: str, log, draw: int = 0) -> tuple[Path, Path]:
+    """A metric set of the grid's `model` sampled with `sampling` (its `draw`-th further draw when draw >= 1) and
+    its gen_metrics, made once by the grid's own stages and kept under WORKDIR/bench_samplers."""
+    from .config import split_model
+    from .gen_metrics import gen_metrics
+    from .stages import sample
+
+    where = workdir / "bench_samplers" / label / (f"draw{draw}" if draw else "")
+    npz, out = where / f"{cell}.npz", where / f"{cell}.json"
+    if not out.exists():
+        print(f"bench: sampling {label} {cell}" + (f" draw {draw}" if draw else ""), file=log, flush=True)
+        sample(data=res / "dataset.npz", subset=res / f"subsets/{cell}.npz", seed=seed, out=npz,
+               generator=res / f"generators/{split_model(model)[0]}/{cell}/model.pt", sampling=sampling,
+               policy="metric", metric_per_class=floor["per_class_count"], min_diversity=0.0, draw=draw,
+               device=device, log=SILENT)
+        gen_metrics(synthetic=npz, reference_model=res / "reference/classifier.pt",
+                    reference_features=res / "reference/features.npz", floor=res / "reference/floor.json",
+                    out=out, model=label, device=device, log=SILENT)
+    return npz, out
 
 
 def _sampler_row(res: Path, label: str, sampling: dict, npz: Path, out: Path, clf, cell: str, base) -> dict:
@@ -740,7 +761,8 @@ def bench_convergence(workdir, log) -> dict:
 
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
-        default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, convergence=None,
+        default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, sampler_draws=1,
+        convergence=None,
         competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, peer_races=None,
         configfile=None, log=sys.stderr) -> dict:
     """Run the asked benchmarks and merge their sections into `out` (bench.json); each section carries the
@@ -760,7 +782,7 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
     if not {"generators", "gans", "classifier"} <= set(skip) or levers:
         _cell_sections(report, stamp, config, dataset, size, dev, skip, models, gen_steps, levers, log)
     if samplers:
-        report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log)}
+        report["samplers"] = {**stamp(), **bench_samplers(samplers, dev, log, draws=sampler_draws)}
     if competence:
         report["competence"] = {**stamp(), **bench_competence(competence, log)}
     if convergence:
@@ -863,6 +885,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time only this many training steps per generator (0: the quick preset's all)")
     p.add_argument("--samplers", default=None, metavar="WORKDIR",
                    help="also compare the diffusion samplers of a grid that ran in WORKDIR (its config.yaml)")
+    p.add_argument("--sampler-draws", type=int, default=1, metavar="K",
+                   help="score each sampler on K metric sets of the same model (the grid's and K-1 further draws; "
+                        "one draw of 100 a class varies by about a fifth): mean, sd and each draw's FD")
     p.add_argument("--convergence", default=None, metavar="WORKDIR",
                    help="also tabulate the convergence checks of a grid that ran workflow/configs/convergence.yaml "
                         "in WORKDIR")
@@ -889,7 +914,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
-        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, convergence=args.convergence,
+        models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, sampler_draws=args.sampler_draws,
+        convergence=args.convergence,
         competence=args.competence, levers=args.levers, peers=args.peers, peer_budgets=args.peer_budgets,
         peer_vae_epochs=args.peer_vae_epochs, peer_races=args.peer_races, configfile=args.configfile)
     return 0

@@ -168,8 +168,8 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
            per_class: int = config_default("synthesis.per_class"), ratio: float = config_default("synthesis.ratio"),
            labeler: dict | None = None, min_confidence: float = config_default("synthesis.min_confidence"),
            min_diversity: float = config_default("synthesis.min_diversity"),
-           sampling: dict | None = None, metric_per_class=None, pool: int = 1, reuse=None, device="auto",
-           threads=1, log=sys.stderr) -> None:
+           sampling: dict | None = None, metric_per_class=None, pool: int = 1, reuse=None, draw: int = 0,
+           device="auto", threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
     `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
@@ -182,7 +182,12 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     of every class, whatever the cell's real counts, from a random stream of its own. With `reuse` (the
     cell's synthetic set, made by the same generator and sampler), a metric set takes each class's images from
     it first and draws only what it lacks: the same distribution at the same count, without sampling twice.
+    `draw` k >= 1 makes the metric set's k-th further draw from a stream of its own (bench --sampler-draws: how
+    much one set's scores vary between draws of the same model); it takes nothing from `reuse`.
     """
+    if draw < 0 or draw and (metric_per_class is None or reuse is not None):
+        raise GenaugError(f"sample: draw {draw} is a further draw of a metric set: give a draw >= 1, "
+                          "metric_per_class and no reuse")
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     (model, ckpt), metric = _generator_for(generator, ds, data, dev), metric_per_class is not None
@@ -193,7 +198,7 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
         counts, stream, policy = _metric_counts(ds, metric_per_class, pool), "metric_set", "metric"
     meta = {"status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
             "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
-            "size": sub.size, "seed": seed, "sampling": sampling}
+            "size": sub.size, "seed": seed, "sampling": sampling, **({"draw": int(draw)} if draw else {})}
     if model is None or counts.sum() == 0:  # config.check refuses the settings known to ask for nothing
         why = ckpt["diverged"] if model is None else (
             f"empty: synthesis policy {policy} asks for no synthetic images in this cell (real counts "
@@ -210,7 +215,8 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     if strategy == "pseudo_label" and counts.sum() > 0:
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
                                                                   log=log, generator=generator)
-    images, labels = _draw(model, strategy, counts, x, y, kept_x, kept_y, seed=streams.seed(stream, seed),
+    draw_seed = streams.seed("metric_set_draw", seed, draw) if draw else streams.seed(stream, seed)
+    images, labels = _draw(model, strategy, counts, x, y, kept_x, kept_y, seed=draw_seed,
                            labeler=label_fn, threshold=min_confidence, stats=pseudo)
     _check_drawn(generator, images, ds, pseudo, counts, min_confidence, log)
     diversity = class_diversity(images, labels, x, y, ds.classes)
