@@ -122,6 +122,13 @@ def test_the_competence_table_refuses_a_grid_without_synthetic_only_classifiers(
         bench.bench_competence(tmp_path, DISCARD)
 
 
+def test_the_sampler_table_refuses_fewer_than_one_draw_and_a_grid_without_sampler_sets(tmp_path):
+    with pytest.raises(GenaugError, match="--sampler-draws must be at least 1"):
+        bench.bench_samplers(tmp_path, "cpu", DISCARD, draws=0)
+    with pytest.raises(GenaugError, match="samplers.yaml"):
+        bench.bench_samplers(tmp_path, "cpu", DISCARD, draws=2)
+
+
 def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
     import torch
     import yaml

@@ -762,8 +762,8 @@ def bench_convergence(workdir, log) -> dict:
 
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, sampler_draws=1,
-        convergence=None,
-        competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None, peer_races=None,
+        convergence=None, competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None,
+        peer_races=None,
         configfile=None, log=sys.stderr) -> dict:
     """Run the asked benchmarks and merge their sections into `out` (bench.json); each section carries the
     date and machine of the run that measured it, so sections of one file may come from different runs."""
@@ -915,9 +915,9 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     run(args.out, args.dataset, args.size, args.device, args.threads, args.default_run, args.cores, args.skip,
         models=args.models, gen_steps=args.gen_steps, samplers=args.samplers, sampler_draws=args.sampler_draws,
-        convergence=args.convergence,
-        competence=args.competence, levers=args.levers, peers=args.peers, peer_budgets=args.peer_budgets,
-        peer_vae_epochs=args.peer_vae_epochs, peer_races=args.peer_races, configfile=args.configfile)
+        convergence=args.convergence, competence=args.competence, levers=args.levers, peers=args.peers,
+        peer_budgets=args.peer_budgets, peer_vae_epochs=args.peer_vae_epochs, peer_races=args.peer_races,
+        configfile=args.configfile)
     return 0
 
 
