@@ -172,30 +172,26 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
            device="auto", threads=1, log=sys.stderr) -> None:
     """Make a cell's synthetic set (uint8 images + labels) under a count policy, and a PNG grid of it.
 
-    `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged
-    generator yields an empty set marked `status: diverged` with the reason, so the grid runs on,
-    no classifier trains on garbage and the report names the cell. Diverged means its training went
-    non-finite, or a class's samples collapsed: their mean pairwise distance is under
-    `min_diversity` times the class's real images'. The PNG then shows the collapsed samples.
-    `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
-    `metric_per_class` ("auto" or n) draws a metric set instead: `pool` times gen_metrics' count
-    of every class, whatever the cell's real counts, from a random stream of its own. With `reuse` (the
-    cell's synthetic set, made by the same generator and sampler), a metric set takes each class's images from
-    it first and draws only what it lacks: the same distribution at the same count, without sampling twice.
-    `draw` k >= 1 makes the metric set's k-th further draw from a stream of its own (bench --sampler-draws: how
-    much one set's scores vary between draws of the same model); it takes nothing from `reuse`.
+    `labeler` (a classifier spec) is needed by label strategy pseudo_label only. A diverged generator yields an
+    empty set marked `status: diverged` with the reason, so the grid runs on, no classifier trains on garbage and
+    the report names the cell. Diverged means its training went non-finite, or a class's samples collapsed: their
+    mean pairwise distance is under `min_diversity` times the class's real images'. The PNG then shows the collapsed
+    samples. `sampling` picks a diffusion model's sampler, steps, eta and guidance (recorded in the meta).
+    `metric_per_class` ("auto" or n) draws a metric set instead: `pool` times gen_metrics' count of every class,
+    whatever the cell's real counts, from a random stream of its own. With `reuse` (the cell's synthetic set, made
+    by the same generator and sampler), a metric set takes each class's images from it first and draws only what it
+    lacks: the same distribution at the same count, without sampling twice. `draw` k >= 1 makes a metric set's k-th
+    further draw (_set_seed).
     """
-    if draw < 0 or draw and (metric_per_class is None or reuse is not None):
-        raise GenaugError(f"sample: draw {draw} is a further draw of a metric set: give a draw >= 1, "
-                          "metric_per_class and no reuse")
+    set_seed = _set_seed(seed, draw, metric_per_class, reuse)  # a bad draw is refused before any work
     dev = setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     (model, ckpt), metric = _generator_for(generator, ds, data, dev), metric_per_class is not None
     spec, strategy = ckpt["spec"], gens.label_strategy(ckpt["spec"])
     if not metric:
-        counts, stream = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio), "synthetic_set"
+        counts = synthetic_counts(sub.counts, policy, per_class=per_class, ratio=ratio)
     else:
-        counts, stream, policy = _metric_counts(ds, metric_per_class, pool), "metric_set", "metric"
+        counts, policy = _metric_counts(ds, metric_per_class, pool), "metric"
     meta = {"status": "ok", "model": spec["name"], "family": spec["family"], "label_strategy": strategy,
             "policy": policy, "counts": counts.tolist(), "real_counts": sub.counts.tolist(), "regime": sub.regime,
             "size": sub.size, "seed": seed, "sampling": sampling, **({"draw": int(draw)} if draw else {})}
@@ -210,13 +206,11 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
     if metric and reuse is not None and families.get(spec["family"]).trains:
         kept_x, kept_y, meta["reused"] = reusable_images(reuse, counts, ds, meta)
         counts = counts - np.asarray(meta["reused"]["counts"])
-    t0 = time.perf_counter()
-    label_fn, pseudo = None, {}
+    t0, label_fn, pseudo = time.perf_counter(), None, {}
     if strategy == "pseudo_label" and counts.sum() > 0:
         label_fn, pseudo["labeler_val_accuracy"] = pseudo_labeler(ds, sub, x, y, labeler, seed=seed, device=dev,
                                                                   log=log, generator=generator)
-    draw_seed = streams.seed("metric_set_draw", seed, draw) if draw else streams.seed(stream, seed)
-    images, labels = _draw(model, strategy, counts, x, y, kept_x, kept_y, seed=draw_seed,
+    images, labels = _draw(model, strategy, counts, x, y, kept_x, kept_y, seed=set_seed,
                            labeler=label_fn, threshold=min_confidence, stats=pseudo)
     _check_drawn(generator, images, ds, pseudo, counts, min_confidence, log)
     diversity = class_diversity(images, labels, x, y, ds.classes)
@@ -230,6 +224,18 @@ def sample(*, data, subset, generator, seed: int, out, grid_png=None, policy: st
         return _write_diverged(out, grid_png, ds, meta, _collapse_reason(collapsed, min_diversity), images=images,
                                labels=labels, log=log)
     _save_synthetic(out, grid_png, images, labels, meta, ds, generator, reuse, log)
+
+
+def _set_seed(seed: int, draw: int, metric_per_class, reuse) -> int:
+    """The seed a set's images are drawn with: a classifier's set from the `synthetic_set` stream, a metric set
+    from `metric_set`, and its k-th further draw (bench --sampler-draws: how much one set's scores vary between
+    draws of the same model) from `metric_set_draw`, taking nothing from `reuse`."""
+    if draw < 0 or draw and (metric_per_class is None or reuse is not None):
+        raise GenaugError(f"sample: draw {draw} is a further draw of a metric set: give a draw >= 1, "
+                          "metric_per_class and no reuse")
+    if draw:
+        return streams.seed("metric_set_draw", seed, draw)
+    return streams.seed("synthetic_set" if metric_per_class is None else "metric_set", seed)
 
 
 def _collapse_reason(collapsed: dict, min_diversity: float) -> str:
