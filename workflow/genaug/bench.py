@@ -763,8 +763,7 @@ def bench_convergence(workdir, log) -> dict:
 def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, sampler_draws=1,
         convergence=None, competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None,
-        peer_races=None,
-        configfile=None, log=sys.stderr) -> dict:
+        peer_races=None, configfile=None, log=sys.stderr) -> dict:
     """Run the asked benchmarks and merge their sections into `out` (bench.json); each section carries the
     date and machine of the run that measured it, so sections of one file may come from different runs."""
     from .device import setup as setup_device

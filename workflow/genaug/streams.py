@@ -32,9 +32,9 @@ PURPOSES = {
     # synthetic images
     "synthetic_set": 31,  # keys (seed,): the images a classifier arm trains on
     "metric_set": 32,  # keys (seed,): the images the generative metrics score (never the arm's)
-    "metric_set_draw": 35,  # keys (seed, draw): a metric set's further draws (bench --sampler-draws), draw >= 1
     "combined_set": 33,  # keys (seed,): which members' images the combined set takes
     "gencls_round": 34,  # keys (seed, round): a generative classifier's fresh samples per round
+    "metric_set_draw": 35,  # keys (seed, draw): a metric set's further draws (bench --sampler-draws), draw >= 1
     # analysis
     "embeddings_kept": 41,  # keys (seed,): which synthetic embeddings a cell keeps for the probes
     "probes": 42,  # keys (seed,): the probes' draws, folds and trees
