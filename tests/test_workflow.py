@@ -292,6 +292,11 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["metric_set"] == 5 and job_counts(r.stdout)["train_gen"] == 1
     assert '"steps": 10000' in r.stdout and '"precision": "bf16"' in r.stdout and '"ema": 0.999' in r.stdout
+    wide = str(REPO / "workflow" / "configs" / "samplers_gpu.yaml")  # the GPU-sized network, same sets
+    r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers, wide)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["metric_set"] == 5 and job_counts(r.stdout)["train_gen"] == 1
+    assert '"steps": 8000' in r.stdout and '"channels": [64, 128, 128]' in r.stdout and '"batch_size": 128' in r.stdout
 
 
 @pytest.mark.e2e
