@@ -129,6 +129,31 @@ def test_the_sampler_table_refuses_fewer_than_one_draw_and_a_grid_without_sample
         bench.bench_samplers(tmp_path, "cpu", DISCARD, draws=2)
 
 
+def test_a_sampler_of_every_timestep_gets_no_spacing_variants_and_is_a_reference_for_every_row():
+    ode = {"sampler": "dpm", "steps": 20, "eta": 0.0, "spacing": "lu"}
+    assert bench.spacing_variants(ode, 1000) == ("karras", "linspace")
+    assert bench.spacing_variants({**ode, "sampler": "ddim", "steps": 50}, 1000) == ("leading",)
+    assert bench.spacing_variants({**ode, "sampler": "ddim", "steps": 50, "eta": 1.0}, 1000) == ("linspace",)
+    # at every timestep, every spacing visits the same ones
+    assert bench.spacing_variants({**ode, "sampler": "ddim", "steps": 1000}, 1000) == ()
+    assert bench.spacing_variants({**ode, "steps": 20}, 20) == ()
+
+    def row(sampler, steps, fd, seed):
+        return {"sampling": {"sampler": sampler, "steps": steps, "eta": 0.0}, "fd": fd, "timesteps": 1000,
+                "seed": seed}
+
+    rows = {"m@dpm20": [row("dpm", 20, 6.0, 0), row("dpm", 20, 8.0, 1)],
+            "m@ddim1000": [row("ddim", 1000, 5.0, 0), row("ddim", 1000, 5.0, 1)],
+            "m@ddpm1000": [row("ddpm", 1000, 3.0, 0), row("ddpm", 1000, 5.0, 1)],
+            "m@ddpm100": [row("ddpm", 100, 4.0, 0), row("ddpm", 100, 4.0, 1)]}
+    table = bench._sampler_table({"cell": "balanced/n1000"}, rows)
+    assert table["m@dpm20"]["fd"] == 7.0 and len(table["m@dpm20"]["per_seed"]) == 2
+    assert table["m@dpm20"]["fd_vs_m@ddpm1000"] == 1.75 and table["m@dpm20"]["fd_vs_m@ddim1000"] == 1.4
+    assert table["m@ddim1000"]["fd_vs_m@ddim1000"] == 1.0 and table["m@ddpm1000"]["fd_vs_m@ddim1000"] == 0.8
+    # a ddpm token of fewer steps than the schedule is not a reference
+    assert not any(k.endswith("m@ddpm100") for row in table.values() if isinstance(row, dict) for k in row)
+
+
 def test_levers_time_each_generator_step_beside_fp32(digits_cache, tmp_path):
     import torch
     import yaml

@@ -282,20 +282,20 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert job_counts(r.stdout)["train_clf"] == 2 * 2 * 3 * 3  # regimes x sizes x seeds x arms
     samplers = str(REPO / "workflow" / "configs" / "samplers.yaml")
     targets = [f"results/fashion_mnist/gen_metrics/none/cddpm@{t}/balanced/n1000/s0.json"
-               for t in ("dpm20-g1", "ddim50-g1", "dpm20-eta1-g1", "ddim50-eta1-g1", "ddpm1000-g1")]
+               for t in ("dpm20-g1", "ddim50-g1", "dpm20-eta1-g1", "ddim50-eta1-g1", "ddpm1000-g1", "ddim1000-g1")]
     r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers)  # targets first: --configfile takes many
     assert r.returncode == 0, r.stderr[-2000:]
-    assert job_counts(r.stdout)["metric_set"] == 5 and '"eta": 1.0' in r.stdout
+    assert job_counts(r.stdout)["metric_set"] == 6 and '"eta": 1.0' in r.stdout
     assert job_counts(r.stdout)["train_gen"] == 1 and '"spacing": "lu"' in r.stdout
     longer = str(REPO / "workflow" / "configs" / "samplers_long.yaml")  # the longer-trained cddpm, same sets
     r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers, longer)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert job_counts(r.stdout)["metric_set"] == 5 and job_counts(r.stdout)["train_gen"] == 1
+    assert job_counts(r.stdout)["metric_set"] == 6 and job_counts(r.stdout)["train_gen"] == 1
     assert '"steps": 10000' in r.stdout and '"precision": "bf16"' in r.stdout and '"ema": 0.999' in r.stdout
     wide = str(REPO / "workflow" / "configs" / "samplers_gpu.yaml")  # the GPU-sized network, same sets
     r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers, wide)
     assert r.returncode == 0, r.stderr[-2000:]
-    assert job_counts(r.stdout)["metric_set"] == 5 and job_counts(r.stdout)["train_gen"] == 1
+    assert job_counts(r.stdout)["metric_set"] == 6 and job_counts(r.stdout)["train_gen"] == 1
     assert '"steps": 8000' in r.stdout and '"channels": [64, 128, 128]' in r.stdout and '"batch_size": 128' in r.stdout
 
 

@@ -483,9 +483,12 @@ def bench_default_run(cores: str, keep_summary: Path, log) -> dict:
             "train_clf_mean_s": round(float(summary["wall_time_s"].mean()), 1), "summary": keep_summary.name}
 
 
-def spacing_variants(spec: dict) -> tuple[str, ...]:
+def spacing_variants(spec: dict, timesteps: int) -> tuple[str, ...]:
     """What `bench --samplers` adds beside a grid's sampler token: the same steps with the spacing the sampler
-    used before it was placed in log-SNR (diffusers' defaults), and for DPM-Solver++ Karras sigmas."""
+    used before it was placed in log-SNR (diffusers' defaults), and for DPM-Solver++ Karras sigmas. None for a
+    sampler that steps through all `timesteps` of the model's schedule: every spacing visits each of them."""
+    if spec["steps"] >= timesteps:
+        return ()
     if spec["sampler"] == "dpm":
         return "karras", "linspace"
     if spec["sampler"] == "ddim" and spec["eta"] in (0, 1):
@@ -527,8 +530,9 @@ def bench_samplers(workdir, device, log, seeds=None, draws: int = 1) -> dict:
         for model in sampled:
             if not (res / f"gen_metrics/none/{model}/{cell}.json").exists():
                 continue
-            for label, sampling, npz, out in _sampler_runs(workdir, res, model, cell, seed, floor, str(device), log):
-                row = _sampler_row(res, label, sampling, npz, out, clf, cell, base)
+            runs, timesteps = _sampler_runs(workdir, res, model, cell, seed, floor, str(device), log)
+            for label, sampling, npz, out in runs:
+                row = {**_sampler_row(res, label, sampling, npz, out, clf, cell, base), "timesteps": timesteps}
                 if draws > 1:
                     fds = [row["fd"]] + [read_json(_bench_set(workdir, res, model, label, sampling, cell, seed, floor,
                                                               str(device), log, draw=k)[1])["domain_fd"]
@@ -565,13 +569,28 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
     variants, which are sampled and scored (once; kept under WORKDIR/bench_samplers) by the grid's own stages."""
     import numpy as np
 
+    from .config import split_model
+
     with np.load(res / f"metric_sets/{model}/{cell}.npz") as z:
         spec = json.loads(str(z["meta"]))["sampling"]
+    timesteps = _timesteps(res / f"generators/{split_model(model)[0]}/{cell}/model.pt")
     runs = [(model, spec, res / f"metric_sets/{model}/{cell}.npz", res / f"gen_metrics/none/{model}/{cell}.json")]
-    for spacing in spacing_variants(spec):
+    for spacing in spacing_variants(spec, timesteps):
         label, variant = f"{model} ({spacing} spacing)", {**spec, "spacing": spacing}
         runs.append((label, variant, *_bench_set(workdir, res, model, label, variant, cell, seed, floor, device, log)))
-    return runs
+    return runs, timesteps
+
+
+def _timesteps(generator: Path) -> int:
+    """The training timesteps of a saved diffusion model: the full schedule a sampler can step through."""
+    from . import generators as gens
+
+    model, ckpt = gens.load(generator)
+    if model is None:
+        from .errors import GenaugError
+
+        raise GenaugError(f"{generator}: its training diverged ({ckpt['diverged']}); no sampler to compare")
+    return int(model.timesteps)
 
 
 def _bench_set(workdir: Path, res: Path, model: str, label: str, sampling: dict, cell: str, seed: int, floor: dict,
@@ -619,19 +638,18 @@ def _sampler_row(res: Path, label: str, sampling: dict, npz: Path, out: Path, cl
 
 
 def _sampler_table(out: dict, rows: dict) -> dict:
-    """Per sampler: the seeds' means beside its per-seed rows, and its FD over full ancestral sampling's."""
+    """Per sampler: the seeds' means beside its per-seed rows, and its FD over that of each sampler that steps
+    through the model's whole schedule (full ancestral DDPM; DDIM at every timestep, the ODE's own limit)."""
     import numpy as np
 
     for label, runs in rows.items():
         mean = {k: float(np.mean([r[k] for r in runs])) for k in runs[0]
                 if isinstance(runs[0][k], (int, float)) and all(r.get(k) is not None for r in runs)}
         out[label] = {**mean, "sampling": runs[0]["sampling"], "per_seed": runs}
-    full = [k for k in out if isinstance(out[k], dict) and out[k].get("sampling", {}).get("sampler") == "ddpm"]
-    if full:  # the fast samplers' FD against full ancestral sampling of the same model, at the same count
-        ref_fd = out[full[0]]["fd"]
-        for label, row in out.items():
-            if isinstance(row, dict) and "fd" in row and "sampling" in row:
-                row["fd_vs_" + full[0]] = round(row["fd"] / ref_fd, 3)
+    full = [k for k in rows if out[k]["sampling"]["steps"] >= out[k]["timesteps"]]
+    for ref in full:  # the fast samplers' FD against a full-schedule sampler of the same model, at the same count
+        for label in rows:
+            out[label]["fd_vs_" + ref] = round(out[label]["fd"] / out[ref]["fd"], 3)
     return out
 
 
