@@ -105,23 +105,26 @@ def test_clip_guidance_without_weights_fails_at_config_time(tmp_path):
 GAUSSIAN_STDS = torch.tensor([0.3, 0.1, 0.05])  # one coarse and two fine components, in the model's [-1, 1]
 
 
-def _exact_gaussian_sampling(sampling: dict, n: int = 20000, schedule: str = "linear") -> torch.Tensor:
+def _exact_gaussian_sampling(sampling: dict, n: int = 20000, schedule: str = "linear",
+                             device: str = "cpu") -> torch.Tensor:
     """Output std / data std per component, sampling N(0, diag(s^2)) data with its exact denoiser
     E[eps | x_t] = sqrt(1 - a) x_t / (a s^2 + 1 - a): zero model error, so any shortfall is the sampler's."""
     from genaug.generators.diffusion import make_scheduler, run_sampler
 
-    alphas = make_scheduler("ddpm", timesteps=1000, schedule=schedule).alphas_cumprod
+    alphas = make_scheduler("ddpm", timesteps=1000, schedule=schedule).alphas_cumprod.to(device)
+    stds = GAUSSIAN_STDS.to(device)
 
     def eps(x, t):
+        assert t.device == x.device  # the network's input
         a = alphas[t]
-        return (1 - a).sqrt() * x / (a * GAUSSIAN_STDS ** 2 + 1 - a), 1
+        return (1 - a).sqrt() * x / (a * stds ** 2 + 1 - a), 1
 
     gen = torch.Generator().manual_seed(0)
     spec = gcfg.check_sampling(sampling, timesteps=1000, guided=False)
-    x, nfe = run_sampler(spec, timesteps=1000, schedule=schedule, x=torch.randn(n, 1, 1, 3, generator=gen), eps=eps,
-                         gen=gen)
-    assert nfe == spec["steps"]
-    return x.flatten(1).std(0) / GAUSSIAN_STDS
+    x, nfe = run_sampler(spec, timesteps=1000, schedule=schedule, x=torch.randn(n, 1, 1, 3, generator=gen).to(device),
+                         eps=eps, gen=gen)
+    assert nfe == spec["steps"] and x.device.type == torch.device(device).type
+    return x.flatten(1).std(0).cpu() / GAUSSIAN_STDS
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
@@ -136,6 +139,19 @@ def _exact_gaussian_sampling(sampling: dict, n: int = 20000, schedule: str = "li
 def test_few_step_samplers_keep_fine_detail_with_an_exact_denoiser(sampling, low, high, schedule):
     ratio = _exact_gaussian_sampling(sampling, schedule=schedule)
     assert ((ratio > low) & (ratio < high)).all(), ratio
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("sampling", [{"sampler": "ddpm", "steps": 1000}, {"sampler": "ddim", "steps": 1000},
+                                      {"sampler": "ddim", "steps": 50, "spacing": "leading"},
+                                      {"sampler": "ddim", "steps": 50, "eta": 0.5},
+                                      {"sampler": "dpm", "steps": 20, "eta": 1.0}])
+def test_every_sampler_runs_on_a_gpu(sampling):
+    # DDPM-1000 failed on an H200 (a timestep on the GPU looked up in the scheduler's CPU timesteps) while the
+    # CPU-only suite passed: each scheduler kind, on the card, against the exact denoiser
+    ratio = _exact_gaussian_sampling(sampling, n=2000)
+    assert ((ratio > 0.5) & (ratio < 1.2)).all(), ratio
+    assert torch.allclose(_exact_gaussian_sampling(sampling, n=2000, device="cuda"), ratio, atol=0.08)
 
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])

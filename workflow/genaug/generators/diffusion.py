@@ -124,8 +124,9 @@ def run_sampler(sampling: dict, *, timesteps: int, schedule: str, x: torch.Tenso
     extra = {"eta": sampling.get("eta", 0.0), "use_clipped_model_output": True} if ddim_scheduler else {}
     nfe, total = 0, len(sched.timesteps)
     for i, t in enumerate(sched.timesteps):
-        t = t.to(x.device)
-        e, evals = eps(x, t)
+        # the network gets t on its device; the scheduler its own t, as diffusers' pipelines pass it (DDPM's
+        # step looks t up in its timesteps, and failed on a GPU given a copy on another device)
+        e, evals = eps(x, t.to(x.device))
         nfe += evals
         x = sched.step(e, t, x, generator=gen, **extra).prev_sample
         if progress is not None:
