@@ -297,6 +297,7 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["metric_set"] == 6 and job_counts(r.stdout)["train_gen"] == 1
     assert '"steps": 8000' in r.stdout and '"channels": [64, 128, 128]' in r.stdout and '"batch_size": 128' in r.stdout
+    assert '"sample_batch": 1000' in r.stdout and '"guidance": 1.0' in r.stdout
 
 
 @pytest.mark.e2e
