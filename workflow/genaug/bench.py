@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import functools
 import json
 import os
 import platform
@@ -581,8 +582,10 @@ def _sampler_runs(workdir: Path, res: Path, model: str, cell: str, seed: int, fl
     return runs, timesteps
 
 
+@functools.lru_cache(maxsize=None)
 def _timesteps(generator: Path) -> int:
-    """The training timesteps of a saved diffusion model: the full schedule a sampler can step through."""
+    """The training timesteps of a saved diffusion model: the full schedule a sampler can step through. Read
+    once per model file: every sampler token of one trained model asks for the same file."""
     from . import generators as gens
 
     model, ckpt = gens.load(generator)
