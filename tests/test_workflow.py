@@ -296,7 +296,8 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
     r = snakemake(tmp_path, *targets, "-n", "-p", "--configfile", samplers, wide)
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["metric_set"] == 6 and job_counts(r.stdout)["train_gen"] == 1
-    assert '"steps": 8000' in r.stdout and '"channels": [64, 128, 128]' in r.stdout and '"batch_size": 128' in r.stdout
+    assert '"steps": 3000' in r.stdout and '"channels": [64, 128, 128]' in r.stdout and '"batch_size": 512' in r.stdout
+    assert '"ema": 0.998' in r.stdout
     assert '"sample_batch": 1000' in r.stdout and '"guidance": 1.0' in r.stdout
 
 
