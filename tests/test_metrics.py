@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genaug.errors import GenaugError
-from genaug.metrics import frechet_distance, inception_score, kid, prdc
+from genaug.metrics import frechet_distance, inception_score, kid, near_copies, prdc
 
 
 def test_a_set_is_at_distance_about_zero_from_itself():
@@ -62,3 +62,44 @@ def test_inception_score_spans_one_to_the_number_of_classes():
     assert inception_score(confident) == pytest.approx(10, rel=1e-6)
     assert inception_score(np.full((100, 10), 0.1)) == pytest.approx(1.0)
     assert inception_score(np.eye(10)[np.zeros(100, dtype=int)]) == pytest.approx(1.0)
+
+
+def test_near_copies_tells_copied_training_images_from_new_ones():
+    """On real digits: lightly perturbed training images are near-copies, unseen digits are not (about the
+    5 % of held-out images that fall below the threshold by its definition)."""
+    from sklearn.datasets import load_digits
+    x = load_digits().images.astype(np.float64) / 16
+    train, held, new = x[:600], x[600:1000], x[1000:1400]
+    rng = np.random.default_rng(0)
+    copied = near_copies(train[:300] + rng.normal(0, 0.01, train[:300].shape), train, held)
+    fresh = near_copies(new, train, held)
+    assert copied["share"] > 0.95 and copied["median"] < 0.2 * copied["held_out_median"]
+    assert fresh["share"] < 0.15 and fresh["threshold"] == copied["threshold"]
+    with pytest.raises(GenaugError, match="at least one"):
+        near_copies(new[:0], train, held)
+
+
+def test_the_near_copies_script_reads_a_cell_and_its_sets(tmp_path, capsys):
+    """scripts/near_copies.py on a results folder laid out as the workflow writes it (digits as uint8)."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    from sklearn.datasets import load_digits
+    digits = load_digits()
+    x = (digits.images[:, None] * 255 / 16).astype(np.uint8)
+    np.savez(tmp_path / "dataset.npz", train_x=x[:1000], train_y=digits.target[:1000], test_x=x[1000:],
+             test_y=digits.target[1000:])
+    (tmp_path / "subsets/balanced/n300").mkdir(parents=True)
+    np.savez(tmp_path / "subsets/balanced/n300/s0.npz", indices=np.arange(300))
+    np.savez(tmp_path / "copies.npz", images=x[:200])
+    path = Path(__file__).resolve().parents[1] / "scripts" / "near_copies.py"
+    spec = importlib.util.spec_from_file_location("near_copies", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    out = tmp_path / "rows.json"
+    assert script.main([str(tmp_path), "balanced/n300/s0", str(tmp_path / "copies.npz"), "--held-out-per-class",
+                        "20", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())[str(tmp_path / "copies.npz")]["share"] == 1.0
+    assert script.main([str(tmp_path), "balanced/n999/s0", str(tmp_path / "copies.npz")]) == 2
+    assert "n999" in capsys.readouterr().err

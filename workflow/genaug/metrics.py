@@ -114,6 +114,28 @@ def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
+def near_copies(fake: np.ndarray, train: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
+                chunk: int = 1024) -> dict:
+    """How much a set copies the images its generator trained on (pixel space, exact distances).
+
+    Each image's distance to its nearest training image; `threshold` is the `quantile` of that distance over
+    held-out real images, which no generator saw, so about `quantile` of them fall below it. `share` is the
+    fraction of fake images below it: far above `quantile` means near-copies of training images, which score
+    a low FD against real images without being new ones."""
+    t = torch.as_tensor(np.asarray(train), dtype=torch.float64).flatten(1)
+
+    def nearest(x):
+        x = torch.as_tensor(np.asarray(x), dtype=torch.float64).flatten(1)
+        return torch.cat([_distances(x[i:i + chunk], t).min(1).values for i in range(0, len(x), chunk)])
+
+    if not len(fake) or not len(held_out) or not len(t):
+        raise GenaugError("near_copies needs at least one fake, one training and one held-out image")
+    real, gen = nearest(held_out), nearest(fake)
+    threshold = float(torch.quantile(real, quantile))
+    return {"share": float((gen < threshold).double().mean()), "quantile": quantile, "threshold": threshold,
+            "median": float(gen.median()), "held_out_median": float(real.median())}
+
+
 def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
     """Distance from each row of x to its k-th nearest row, itself counted as the 0th (Naeem et al.'s
     radius: the (k+1)-th smallest distance, self included)."""
