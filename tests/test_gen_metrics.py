@@ -122,6 +122,27 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
 
 
 @pytest.mark.heavy
+def test_near_copies_of_the_cells_training_images_are_counted_beside_new_real_images(reference, digits,
+                                                                                     digits_cache, tmp_path):
+    """With the dataset and the cell's subset, a set of the subset's own images is all near-copies; other real
+    images, which the generator never saw, score about what the real floor draw scores."""
+    x, y = digits.train_x.numpy(), digits.train_y.numpy()
+    per = [np.flatnonzero(y == c) for c in range(10)]
+    train = np.concatenate([p[:2 * PER_CLASS] for p in per])
+    unseen = np.concatenate([p[2 * PER_CLASS:3 * PER_CLASS] for p in per])
+    np.savez(tmp_path / "subset.npz", regime="balanced", size="n400", seed=0, indices=train, labels=y[train],
+             counts=np.bincount(y[train]), val_indices=np.array([], dtype=np.int64), classes=np.arange(10).astype(str))
+    _set(tmp_path / "copies.npz", x[train], y[train])
+    _set(tmp_path / "unseen.npz", x[unseen], y[unseen])
+    cell = dict(data=digits_cache, subset=tmp_path / "subset.npz")
+    copies = _score(reference, tmp_path / "copies.npz", tmp_path / "copies.json", **cell)
+    unseen = _score(reference, tmp_path / "unseen.npz", tmp_path / "unseen.json", **cell)
+    assert copies["near_copies"] == 1.0 and unseen["near_copies"] < 0.3 and copies["floor_near_copies"] < 0.3
+    assert unseen["near_copies_threshold"] == copies["near_copies_threshold"] > 0
+    assert "near_copies" not in _score(reference, tmp_path / "copies.npz", tmp_path / "plain.json")
+
+
+@pytest.mark.heavy
 def test_a_set_short_of_the_count_gets_no_metrics_but_the_reason(reference, digits, tmp_path):
     x, y = digits.train_x.numpy(), digits.train_y.numpy()
     pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS if c != 3 else 5] for c in range(10)])

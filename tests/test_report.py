@@ -34,6 +34,7 @@ def test_every_cell_has_its_training_set_probe_and_the_synthetic_sets_their_metr
     assert (gen["filter"] == "none").all()
     assert gen["floor_domain_fd"].nunique() == 1 and (gen["floor_domain_fd"] < gen["domain_fd"]).all()
     assert gen["inception_fid"].isna().all() and gen["inception_fid_unavailable"].notna().all()
+    assert gen["near_copies"].between(0, 1).all() and gen["floor_near_copies"].between(0, 0.5).all()
     probes = pd.read_csv(res / "probes.csv")
     assert len(probes) == len(df) and probes["probe_cart"].between(0, 1).all()
     assert set(probes["archetype"]) <= {"twin", "overlap", "separated"}

@@ -31,7 +31,7 @@ from .data import load_dataset
 from .device import setup as setup_device
 from .errors import GenaugError, rebuild_hint
 from .io import CorruptFile, load_torch, read_json, save_npz, save_torch, write_json
-from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, prdc,
+from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, near_copies, prdc,
                       reference_classifier)
 from .subsets import metric_count, metric_reference_indices, validation_indices
 
@@ -194,12 +194,14 @@ FLOOR_KEYS = ("domain_fd", "kid", "precision", "recall", "density", "coverage", 
 
 
 def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, model=None, filter_name="none",
+                data=None, subset=None,
                 inception_stats=None, inception_weights_path=None, prdc_k: int = config_default("gen_metrics.prdc_k"),
                 kid_subset_size: int = config_default("gen_metrics.kid_subset_size"), device="auto", threads=1,
                 log=sys.stderr) -> dict:
     """Score one metric set (a generator's fresh, class-balanced draw, filtered or not) at the reference's
     count per class; record that count and the real-vs-real floor beside every metric. `model` is the
-    grid's row name (cddpm@dpm20-eta1-g2, combined) and `filter_name` its filter, which the report joins on."""
+    grid's row name (cddpm@dpm20-eta1-g2, combined) and `filter_name` its filter, which the report joins on.
+    With the dataset (`data`) and the cell's `subset`, also the share of near-copies of the subset's images."""
     from .stages import load_synthetic
 
     t0 = time.perf_counter()
@@ -230,6 +232,8 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
     result.update(status="ok", **score_set(net, real, real_y, images, labels, prdc_k=prdc_k,
                                            kid_subset_size=kid_subset_size))
     result.update(_inception_fid(images, inception_stats, inception_weights_path, dev))
+    if data is not None and subset is not None:
+        result.update(_near_copies(images, data, subset, n))
     result["seconds"] = time.perf_counter() - t0
     write_json(out, result)
     fid = result["inception_fid"]
@@ -237,8 +241,25 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
           f"{result['floor_domain_fd']:.2f}), intra-class FD {result['intra_class_fd']:.2f}, KID "
           f"{result['kid']:.4f}, precision {result['precision']:.3f}, recall {result['recall']:.3f}, domain IS "
           f"{result['domain_is']:.2f}, label agreement {result['label_agreement']:.3f}; Inception FID "
-          f"{'unavailable' if fid is None else f'{fid:.2f}'}", file=log)
+          f"{'unavailable' if fid is None else f'{fid:.2f}'}"
+          + (f"; near-copies {result['near_copies']:.3f} (real {result['floor_near_copies']:.3f})"
+             if "near_copies" in result else ""), file=log)
     return result
+
+
+def _near_copies(images: torch.Tensor, data, subset, n: int) -> dict:
+    """The set's share of images nearer to one of the cell's training images than 95 % of the real reference draw
+    are (metrics.near_copies), and the same share for the first real floor draw: what new images score."""
+    from .subsets import Subset
+
+    ds = load_dataset(data)
+    train = ds.train_x[torch.from_numpy(Subset.load(subset).indices)].numpy() / 255.0
+    _, ref, floors = reference_draws(ds, n)
+    held = ds.test_x[torch.from_numpy(ref)].numpy() / 255.0
+    fake = near_copies(images.numpy() / 255.0, train, held)
+    real = near_copies(ds.test_x[torch.from_numpy(floors[0])].numpy() / 255.0, train, held)
+    return {"near_copies": fake["share"], "floor_near_copies": real["share"],
+            "near_copies_threshold": fake["threshold"]}
 
 
 def _inception_fid(images, stats_path, weights, device) -> dict:

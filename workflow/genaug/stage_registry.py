@@ -230,6 +230,8 @@ STAGES = {s.name: s for s in (
               opt("--floor", required=True, help="the floor's metrics from `genaug reference`"),
               opt("--model", help="the grid's row name of this set (cddpm@dpm20-eta1-g2, combined)"),
               opt("--filter", dest="filter_name", help="the row's filter (none: unfiltered)"),
+              opt("--data", help="the dataset cache; with --subset, also score near-copies of the cell's images"),
+              opt("--subset", help="the cell's subset (what its generator trained on)"),
               opt("--inception-stats",
                   help="from `genaug inception_reference` (none: no Inception FID)"),
               opt("--inception-weights", dest="inception_weights_path",

@@ -115,6 +115,8 @@ use rule filter as filter_metric_pool with:
 rule gen_metrics:
     input:
         synthetic=metric_set_input,
+        data=f"{RES}/dataset.npz",
+        subset=f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
         model=f"{RES}/reference/classifier.pt",
         features=f"{RES}/reference/features.npz",
         floor=f"{RES}/reference/floor.json",
@@ -135,7 +137,7 @@ rule gen_metrics:
         kid=GEN_METRICS["kid_subset_size"],
     shell:
         "genaug gen_metrics --synthetic {input.synthetic} --model {wildcards.synth} --filter {wildcards.filter} "
-        "--reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
+        "--data {input.data} --subset {input.subset} --reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
         "{params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} "
         "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 

@@ -50,7 +50,8 @@ PUBLISHED_000 = {
 GEN_COLUMNS = {"domain_fd": "domain FD (lower better)", "intra_class_fd": "intra-class FD (lower better)",
                "kid": "KID (lower better)", "precision": "precision", "recall": "recall", "coverage": "coverage",
                "domain_is": "domain IS", "label_agreement": "label agreement",
-               "inception_fid": "Inception FID (lower better)"}
+               "inception_fid": "Inception FID (lower better)",
+               "near_copies": "near-copies of training images (new real images: about 0.05)"}
 
 
 
