@@ -7,6 +7,9 @@
 For each set (an .npz with `images`, as metric_sets/ and bench_samplers/ hold them): the share of its images
 nearer, in pixels, to one of the cell's training images than 95 % of held-out real test images are. About 0.05
 means new images; far above it, copies. A low FD from a copying generator says little about new images.
+Smooth images sit near every image in pixels, so where the test split allows, also the median of each image's
+nearest-training over nearest-unseen distance (unseen: other test images, as many a class as the training
+set has): about 1 for new images, below 1 for images nearer to the training set than to other real images.
 """
 import argparse
 import json
@@ -23,6 +26,17 @@ def _floats(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float64) / 255 if a.dtype == np.uint8 else a.astype(np.float64)
 
 
+def _unseen(test_x: np.ndarray, per: dict, train_labels: np.ndarray, skip: int):
+    """Test images past the held-out ones, as many of each class as the training set has; None (with a note)
+    when the test split is too small for that."""
+    want = {c: int((train_labels == c).sum()) for c in per}
+    if any(len(per[c]) < skip + n for c, n in want.items()):
+        print("near_copies: the test split has too few images for an unseen set the size of the training set; "
+              "no distance ratio", file=sys.stderr)
+        return None
+    return _floats(test_x[np.concatenate([per[c][skip:skip + n] for c, n in want.items()])])
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("results", type=Path, help="a dataset's results folder (holds dataset.npz and subsets/)")
@@ -35,15 +49,19 @@ def main(argv=None) -> int:
         with np.load(args.results / "dataset.npz") as d, np.load(args.results / f"subsets/{args.cell}.npz") as s:
             train = _floats(d["train_x"][s["indices"]])
             ty = d["test_y"]
-            held = np.concatenate([np.flatnonzero(ty == c)[:args.held_out_per_class] for c in np.unique(ty)])
-            held = _floats(d["test_x"][held])
+            per = {c: np.flatnonzero(ty == c) for c in np.unique(ty)}
+            held = _floats(d["test_x"][np.concatenate([i[:args.held_out_per_class] for i in per.values()])])
+            unseen = _unseen(d["test_x"], per, s["labels"] if "labels" in s.files else d["train_y"][s["indices"]],
+                             args.held_out_per_class)
         rows = {}
         for f in args.sets:
             with np.load(f) as z:
-                rows[str(f)] = near_copies(_floats(z["images"]), train, held)
+                rows[str(f)] = near_copies(_floats(z["images"]), train, held, unseen=unseen)
             r = rows[str(f)]
+            ratio = (f"; nearest-training / nearest-unseen distance {r['ratio']:.2f} vs {r['held_out_ratio']:.2f} "
+                     "for real" if "ratio" in r else "")
             print(f"{f}: near-copy share {r['share']:.3f} (held-out real: {r['quantile']:.2f} by construction); "
-                  f"median nearest-training distance {r['median']:.2f} vs {r['held_out_median']:.2f} for real")
+                  f"median nearest-training distance {r['median']:.2f} vs {r['held_out_median']:.2f} for real{ratio}")
     except (OSError, KeyError, GenaugError) as err:
         print(f"near_copies: {err}", file=sys.stderr)
         return 2

@@ -69,12 +69,15 @@ def test_near_copies_tells_copied_training_images_from_new_ones():
     5 % of held-out images that fall below the threshold by its definition)."""
     from sklearn.datasets import load_digits
     x = load_digits().images.astype(np.float64) / 16
-    train, held, new = x[:600], x[600:1000], x[1000:1400]
+    train, held, new, unseen = x[:400], x[400:800], x[800:1200], x[1200:1600]
     rng = np.random.default_rng(0)
-    copied = near_copies(train[:300] + rng.normal(0, 0.01, train[:300].shape), train, held)
-    fresh = near_copies(new, train, held)
+    copied = near_copies(train[:300] + rng.normal(0, 0.01, train[:300].shape), train, held, unseen=unseen)
+    fresh = near_copies(new, train, held, unseen=unseen)
     assert copied["share"] > 0.95 and copied["median"] < 0.2 * copied["held_out_median"]
     assert fresh["share"] < 0.15 and fresh["threshold"] == copied["threshold"]
+    # nearer to the training set than to other real images: copies far below 1, new and held-out images about 1
+    assert copied["ratio"] < 0.2 and 0.85 < fresh["ratio"] < 1.15 and 0.85 < fresh["held_out_ratio"] < 1.15
+    assert "ratio" not in near_copies(new, train, held)
     with pytest.raises(GenaugError, match="at least one"):
         near_copies(new[:0], train, held)
 
@@ -100,6 +103,7 @@ def test_the_near_copies_script_reads_a_cell_and_its_sets(tmp_path, capsys):
     out = tmp_path / "rows.json"
     assert script.main([str(tmp_path), "balanced/n300/s0", str(tmp_path / "copies.npz"), "--held-out-per-class",
                         "20", "--json", str(out)]) == 0
-    assert json.loads(out.read_text())[str(tmp_path / "copies.npz")]["share"] == 1.0
+    row = json.loads(out.read_text())[str(tmp_path / "copies.npz")]
+    assert row["share"] == 1.0 and row["ratio"] == 0.0  # an unseen set as large as the subset fits the test split
     assert script.main([str(tmp_path), "balanced/n999/s0", str(tmp_path / "copies.npz")]) == 2
     assert "n999" in capsys.readouterr().err

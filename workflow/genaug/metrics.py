@@ -115,25 +115,31 @@ def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def near_copies(fake: np.ndarray, train: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
-                chunk: int = 1024) -> dict:
+                unseen: np.ndarray | None = None, chunk: int = 1024) -> dict:
     """How much a set copies the images its generator trained on (pixel space, exact distances).
 
     Each image's distance to its nearest training image; `threshold` is the `quantile` of that distance over
     held-out real images, which no generator saw, so about `quantile` of them fall below it. `share` is the
     fraction of fake images below it: far above `quantile` means near-copies of training images, which score
-    a low FD against real images without being new ones."""
-    t = torch.as_tensor(np.asarray(train), dtype=torch.float64).flatten(1)
-
-    def nearest(x):
+    a low FD against real images without being new ones. Smooth images sit nearer to every image in pixels,
+    so with `unseen` (real images the generator never saw, as many of each class as `train`, none of them
+    in `held_out`) also each image's nearest-training over nearest-unseen distance: about 1 for new images
+    (`held_out_ratio`), below 1 for images nearer to the training set than to other real images."""
+    def nearest(x, to):
         x = torch.as_tensor(np.asarray(x), dtype=torch.float64).flatten(1)
-        return torch.cat([_distances(x[i:i + chunk], t).min(1).values for i in range(0, len(x), chunk)])
+        to = torch.as_tensor(np.asarray(to), dtype=torch.float64).flatten(1)
+        return torch.cat([_distances(x[i:i + chunk], to).min(1).values for i in range(0, len(x), chunk)])
 
-    if not len(fake) or not len(held_out) or not len(t):
+    if not len(fake) or not len(held_out) or not len(train):
         raise GenaugError("near_copies needs at least one fake, one training and one held-out image")
-    real, gen = nearest(held_out), nearest(fake)
+    real, gen = nearest(held_out, train), nearest(fake, train)
     threshold = float(torch.quantile(real, quantile))
-    return {"share": float((gen < threshold).double().mean()), "quantile": quantile, "threshold": threshold,
-            "median": float(gen.median()), "held_out_median": float(real.median())}
+    out = {"share": float((gen < threshold).double().mean()), "quantile": quantile, "threshold": threshold,
+           "median": float(gen.median()), "held_out_median": float(real.median())}
+    if unseen is not None and len(unseen):
+        out["ratio"] = float((gen / nearest(fake, unseen)).median())
+        out["held_out_ratio"] = float((real / nearest(held_out, unseen)).median())
+    return out
 
 
 def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:
