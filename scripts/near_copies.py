@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""How much sampled sets copy their generator's training images (genaug.metrics.near_copies).
+"""How much sampled sets copy their generator's training images (genaug.metrics.NearCopies).
 
     python scripts/near_copies.py results/fashion_mnist balanced/n1000/s0 \\
         results/fashion_mnist/metric_sets/cddpm@*/balanced/n1000/s0.npz [--json out.json]
@@ -17,16 +17,21 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from genaug.data import load_dataset
 from genaug.errors import GenaugError
-from genaug.metrics import near_copies
+from genaug.metrics import NearCopies
+from genaug.subsets import Subset
 
 
-def _floats(a: np.ndarray) -> np.ndarray:
-    return a.astype(np.float64) / 255 if a.dtype == np.uint8 else a.astype(np.float64)
+def _pixels(x) -> np.ndarray:
+    """uint8 images (a tensor or an array) to floats in [0, 1]; float images as they are."""
+    x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+    return x / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
 
 
-def _unseen(test_x: np.ndarray, per: dict, train_labels: np.ndarray, skip: int):
+def _unseen(test_x: torch.Tensor, per: dict, train_labels: np.ndarray, skip: int):
     """Test images past the held-out ones, as many of each class as the training set has; None (with a note)
     when the test split is too small for that."""
     want = {c: int((train_labels == c).sum()) for c in per}
@@ -34,7 +39,7 @@ def _unseen(test_x: np.ndarray, per: dict, train_labels: np.ndarray, skip: int):
         print("near_copies: the test split has too few images for an unseen set the size of the training set; "
               "no distance ratio", file=sys.stderr)
         return None
-    return _floats(test_x[np.concatenate([per[c][skip:skip + n] for c, n in want.items()])])
+    return _pixels(test_x[np.concatenate([per[c][skip:skip + n] for c, n in want.items()])])
 
 
 def main(argv=None) -> int:
@@ -46,18 +51,17 @@ def main(argv=None) -> int:
     p.add_argument("--json", type=Path, help="also write the rows here")
     args = p.parse_args(argv)
     try:
-        with np.load(args.results / "dataset.npz") as d, np.load(args.results / f"subsets/{args.cell}.npz") as s:
-            train = _floats(d["train_x"][s["indices"]])
-            ty = d["test_y"]
-            per = {c: np.flatnonzero(ty == c) for c in np.unique(ty)}
-            held = _floats(d["test_x"][np.concatenate([i[:args.held_out_per_class] for i in per.values()])])
-            unseen = _unseen(d["test_x"], per, s["labels"] if "labels" in s.files else d["train_y"][s["indices"]],
-                             args.held_out_per_class)
+        ds = load_dataset(args.results / "dataset.npz")
+        idx = Subset.load(args.results / f"subsets/{args.cell}.npz").indices
+        ty = ds.test_y.numpy()
+        per = {c: np.flatnonzero(ty == c) for c in np.unique(ty)}
+        held = _pixels(ds.test_x[np.concatenate([i[:args.held_out_per_class] for i in per.values()])])
+        unseen = _unseen(ds.test_x, per, ds.train_y.numpy()[idx], args.held_out_per_class)
+        score = NearCopies(_pixels(ds.train_x[idx]), held, unseen=unseen)
         rows = {}
         for f in args.sets:
             with np.load(f) as z:
-                rows[str(f)] = near_copies(_floats(z["images"]), train, held, unseen=unseen)
-            r = rows[str(f)]
+                r = rows[str(f)] = score(_pixels(z["images"]))
             ratio = (f"; nearest-training / nearest-unseen distance {r['ratio']:.2f} vs {r['held_out_ratio']:.2f} "
                      "for real" if "ratio" in r else "")
             print(f"{f}: near-copy share {r['share']:.3f} (held-out real: {r['quantile']:.2f} by construction); "

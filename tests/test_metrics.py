@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from genaug.errors import GenaugError
-from genaug.metrics import frechet_distance, inception_score, kid, near_copies, prdc
+from genaug.metrics import NearCopies, frechet_distance, inception_score, kid, prdc
 
 
 def test_a_set_is_at_distance_about_zero_from_itself():
@@ -71,15 +71,18 @@ def test_near_copies_tells_copied_training_images_from_new_ones():
     x = load_digits().images.astype(np.float64) / 16
     train, held, new, unseen = x[:400], x[400:800], x[800:1200], x[1200:1600]
     rng = np.random.default_rng(0)
-    copied = near_copies(train[:300] + rng.normal(0, 0.01, train[:300].shape), train, held, unseen=unseen)
-    fresh = near_copies(new, train, held, unseen=unseen)
+    score = NearCopies(train, held, unseen=unseen)
+    copied = score(train[:300] + rng.normal(0, 0.01, train[:300].shape))
+    fresh = score(new)
     assert copied["share"] > 0.95 and copied["median"] < 0.2 * copied["held_out_median"]
     assert fresh["share"] < 0.15 and fresh["threshold"] == copied["threshold"]
     # nearer to the training set than to other real images: copies far below 1, new and held-out images about 1
     assert copied["ratio"] < 0.2 and 0.85 < fresh["ratio"] < 1.15 and 0.85 < fresh["held_out_ratio"] < 1.15
-    assert "ratio" not in near_copies(new, train, held)
+    assert "ratio" not in NearCopies(train, held)(new)
     with pytest.raises(GenaugError, match="at least one"):
-        near_copies(new[:0], train, held)
+        score(new[:0])
+    with pytest.raises(GenaugError, match="at least one"):
+        NearCopies(train, held[:0])
 
 
 def test_the_near_copies_script_reads_a_cell_and_its_sets(tmp_path, capsys):
@@ -88,13 +91,20 @@ def test_the_near_copies_script_reads_a_cell_and_its_sets(tmp_path, capsys):
     import json
     from pathlib import Path
 
+    import torch
     from sklearn.datasets import load_digits
+
+    from genaug.data import Dataset, save_dataset
+    from genaug.subsets import Subset
     digits = load_digits()
-    x = (digits.images[:, None] * 255 / 16).astype(np.uint8)
-    np.savez(tmp_path / "dataset.npz", train_x=x[:1000], train_y=digits.target[:1000], test_x=x[1000:],
-             test_y=digits.target[1000:])
+    x, y = torch.from_numpy((digits.images[:, None] * 255 / 16).astype(np.uint8)), torch.from_numpy(digits.target)
+    save_dataset(Dataset("digits", [str(c) for c in range(10)], x[:1000], y[:1000], x[1000:], y[1000:]),
+                 tmp_path / "dataset.npz")
     (tmp_path / "subsets/balanced/n300").mkdir(parents=True)
-    np.savez(tmp_path / "subsets/balanced/n300/s0.npz", indices=np.arange(300))
+    idx = np.arange(300)
+    Subset("balanced", "n300", 0, idx, y[:300].numpy(), np.bincount(y[:300].numpy()), np.arange(300, 400),
+           [str(c) for c in range(10)]).save(tmp_path / "subsets/balanced/n300/s0.npz")
+    x = x.numpy()
     np.savez(tmp_path / "copies.npz", images=x[:200])
     path = Path(__file__).resolve().parents[1] / "scripts" / "near_copies.py"
     spec = importlib.util.spec_from_file_location("near_copies", path)

@@ -31,7 +31,7 @@ from .data import load_dataset
 from .device import setup as setup_device
 from .errors import GenaugError, rebuild_hint
 from .io import CorruptFile, load_torch, read_json, save_npz, save_torch, write_json
-from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, near_copies, prdc,
+from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, NearCopies, prdc,
                       reference_classifier)
 from .subsets import metric_count, metric_reference_indices, validation_indices
 
@@ -249,17 +249,20 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
 
 def _near_copies(images: torch.Tensor, data, subset, n: int) -> dict:
     """The set's share of images nearer to one of the cell's training images than 95 % of the real reference draw
-    are (metrics.near_copies), and the same share for the first real floor draw: what new images score."""
+    are (metrics.NearCopies), and the same share for the first real floor draw: what new images score."""
     from .subsets import Subset
 
     ds = load_dataset(data)
-    train = ds.train_x[torch.from_numpy(Subset.load(subset).indices)].numpy() / 255.0
     _, ref, floors = reference_draws(ds, n)
-    held = ds.test_x[torch.from_numpy(ref)].numpy() / 255.0
-    fake = near_copies(images.numpy() / 255.0, train, held)
-    real = near_copies(ds.test_x[torch.from_numpy(floors[0])].numpy() / 255.0, train, held)
-    return {"near_copies": fake["share"], "floor_near_copies": real["share"],
-            "near_copies_threshold": fake["threshold"]}
+
+    def pixels(x: torch.Tensor) -> np.ndarray:  # uint8 images to [0, 1]
+        return x.numpy() / 255.0
+
+    score = NearCopies(pixels(ds.train_x[torch.from_numpy(Subset.load(subset).indices)]),
+                       pixels(ds.test_x[torch.from_numpy(ref)]))
+    return {"near_copies": score(pixels(images))["share"],
+            "floor_near_copies": score(pixels(ds.test_x[torch.from_numpy(floors[0])]))["share"],
+            "near_copies_threshold": score.threshold}
 
 
 def _inception_fid(images, stats_path, weights, device) -> dict:

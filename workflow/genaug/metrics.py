@@ -114,32 +114,49 @@ def _distances(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return torch.cdist(a, b, compute_mode="donot_use_mm_for_euclid_dist")
 
 
-def near_copies(fake: np.ndarray, train: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
-                unseen: np.ndarray | None = None, chunk: int = 1024) -> dict:
-    """How much a set copies the images its generator trained on (pixel space, exact distances).
+class NearCopies:
+    """How much sets copy the images their generator trained on (pixel space, exact distances), calibrated once
+    on real images so that every set of a cell is scored against the same threshold.
 
     Each image's distance to its nearest training image; `threshold` is the `quantile` of that distance over
-    held-out real images, which no generator saw, so about `quantile` of them fall below it. `share` is the
-    fraction of fake images below it: far above `quantile` means near-copies of training images, which score
+    held-out real images, which no generator saw, so about `quantile` of them fall below it. A set's `share` is
+    the fraction of its images below it: far above `quantile` means near-copies of training images, which score
     a low FD against real images without being new ones. Smooth images sit nearer to every image in pixels,
     so with `unseen` (real images the generator never saw, as many of each class as `train`, none of them
     in `held_out`) also each image's nearest-training over nearest-unseen distance: about 1 for new images
     (`held_out_ratio`), below 1 for images nearer to the training set than to other real images."""
-    def nearest(x, to):
-        x = torch.as_tensor(np.asarray(x), dtype=torch.float64).flatten(1)
-        to = torch.as_tensor(np.asarray(to), dtype=torch.float64).flatten(1)
-        return torch.cat([_distances(x[i:i + chunk], to).min(1).values for i in range(0, len(x), chunk)])
 
-    if not len(fake) or not len(held_out) or not len(train):
-        raise GenaugError("near_copies needs at least one fake, one training and one held-out image")
-    real, gen = nearest(held_out, train), nearest(fake, train)
-    threshold = float(torch.quantile(real, quantile))
-    out = {"share": float((gen < threshold).double().mean()), "quantile": quantile, "threshold": threshold,
-           "median": float(gen.median()), "held_out_median": float(real.median())}
-    if unseen is not None and len(unseen):
-        out["ratio"] = float((gen / nearest(fake, unseen)).median())
-        out["held_out_ratio"] = float((real / nearest(held_out, unseen)).median())
-    return out
+    def __init__(self, train: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
+                 unseen: np.ndarray | None = None, chunk: int = 1024):
+        if not len(held_out) or not len(train):
+            raise GenaugError("near-copies need at least one training and one held-out image")
+        self.train, self.chunk, self.quantile = self._rows(train), chunk, quantile
+        self.unseen = self._rows(unseen) if unseen is not None and len(unseen) else None
+        held = self._rows(held_out)
+        self.held_distance = self._nearest(held, self.train)
+        self.threshold = float(torch.quantile(self.held_distance, quantile))
+        self.held_ratio = (None if self.unseen is None else
+                           float((self.held_distance / self._nearest(held, self.unseen)).median()))
+
+    @staticmethod
+    def _rows(x) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(x), dtype=torch.float64).flatten(1)
+
+    def _nearest(self, x: torch.Tensor, to: torch.Tensor) -> torch.Tensor:
+        return torch.cat([_distances(x[i:i + self.chunk], to).min(1).values for i in range(0, len(x), self.chunk)])
+
+    def __call__(self, fake: np.ndarray) -> dict:
+        """One set's share of near-copies, its median nearest-training distance and (with `unseen`) ratio."""
+        if not len(fake):
+            raise GenaugError("near-copies need at least one image to score")
+        x = self._rows(fake)
+        gen = self._nearest(x, self.train)
+        out = {"share": float((gen < self.threshold).double().mean()), "quantile": self.quantile,
+               "threshold": self.threshold, "median": float(gen.median()),
+               "held_out_median": float(self.held_distance.median())}
+        if self.unseen is not None:
+            out.update(ratio=float((gen / self._nearest(x, self.unseen)).median()), held_out_ratio=self.held_ratio)
+        return out
 
 
 def _kth_neighbour_distance(x: torch.Tensor, k: int, chunk: int = 1024) -> torch.Tensor:

@@ -137,7 +137,8 @@ rule gen_metrics:
         kid=GEN_METRICS["kid_subset_size"],
     shell:
         "genaug gen_metrics --synthetic {input.synthetic} --model {wildcards.synth} --filter {wildcards.filter} "
-        "--data {input.data} --subset {input.subset} --reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
+        "--data {input.data} --subset {input.subset} "
+        "--reference-model {input.model} --reference-features {input.features} --floor {input.floor} "
         "{params.inception} --prdc-k {params.k} --kid-subset-size {params.kid} "
         "--threads {threads} --mem-mb {resources.mem_mb} --out {output} --log {log}"
 
