@@ -1,6 +1,8 @@
 """Data sources: IDX parsing, the search order, every source error, digits and folder datasets."""
 
 import gzip
+import json
+import os
 import shutil
 
 import numpy as np
@@ -13,7 +15,6 @@ from genaug.data import check_idx, load_dataset, load_source, locate_torchvision
 from genaug.errors import GenaugError
 
 from .helpers import FMNIST_SYSTEM_DIR, fake_mnist_files, make_folder, write_idx
-
 
 
 @pytest.fixture
@@ -89,6 +90,49 @@ def test_a_replaced_idx_file_is_extracted_again_and_changes_the_manifest(tmp_pat
     assert load_source("fashion_mnist", **args).train_y[:3].tolist() == [3, 4, 5]
 
 
+def test_touched_or_copied_source_files_keep_the_manifests_date_and_changed_bytes_move_it(tmp_path, capsys):
+    """A `cp` or `touch` of unchanged dataset files must not rerun a grid; one changed byte must."""
+    from genaug import sources
+
+    make_folder(tmp_path / "imgs", per_class=2)
+    path, cache = tmp_path / "manifest.json", tmp_path / "dataset.npz"
+
+    def track(root):
+        sources.track_source(path, sources.manifest("folder", root), cache)
+        return path.stat().st_mtime_ns, json.loads(path.read_text())
+
+    _, first = track(tmp_path / "imgs")
+    assert sorted(first["sha256"]) == sorted(e[0] for e in first["files"]) and len(first["files"]) == 6
+    os.utime(path, ns=(10**18, 10**18))  # a fixed date to watch
+    os.utime(tmp_path / "imgs" / "cat" / "0.png", ns=(2 * 10**18, 2 * 10**18))
+    when, touched = track(tmp_path / "imgs")
+    assert when == 10**18 and touched["files"] != first["files"] and touched["sha256"] == first["sha256"]
+    assert "same content" in capsys.readouterr().err
+    assert track(tmp_path / "imgs")[0] == 10**18  # and the next call has nothing to do
+
+    shutil.copytree(tmp_path / "imgs", tmp_path / "copy", copy_function=shutil.copy)  # new dates, new folder
+    when, copied = track(tmp_path / "copy")
+    assert when == 10**18 and copied["root"] == str((tmp_path / "copy").resolve())
+
+    png = tmp_path / "copy" / "owl" / "1.png"
+    data = bytearray(png.read_bytes())
+    data[-20] ^= 1  # one bit, same size
+    png.write_bytes(bytes(data))
+    when, changed = track(tmp_path / "copy")
+    assert when != 10**18 and changed["sha256"]["owl/1.png"] != first["sha256"]["owl/1.png"]
+
+
+def test_a_manifest_written_before_hashes_gets_them_without_a_new_date(tmp_path):
+    from genaug import sources
+
+    make_folder(tmp_path / "imgs", per_class=1)
+    path = tmp_path / "manifest.json"
+    sources.write_manifest(path, sources.manifest("folder", tmp_path / "imgs"))  # no sha256: an older genaug's
+    os.utime(path, ns=(10**18, 10**18))
+    sources.track_source(path, sources.manifest("folder", tmp_path / "imgs"), tmp_path / "dataset.npz")
+    assert path.stat().st_mtime_ns == 10**18 and len(json.loads(path.read_text())["sha256"]) == 3
+
+
 def test_mnist_loads_from_a_local_copy_of_its_idx_files(tmp_path, monkeypatch):
     import torchvision.datasets
 
@@ -160,8 +204,6 @@ def test_unreadable_cache_says_how_to_rebuild(tmp_path):
 
 
 # ------------------------------------------------------------------ folder datasets
-
-
 
 
 def test_folder_dataset_grayscale_is_resized_and_split(tmp_path):

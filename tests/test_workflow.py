@@ -2,6 +2,7 @@
 
 import copy
 import json
+import os
 import shutil
 import subprocess
 
@@ -337,6 +338,10 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
     assert len(load_dataset(tmp_path / target).train_y) + len(load_dataset(tmp_path / target).test_y) == 18
     again = snakemake(tmp_path, target, "-n", "--cores", "1")
     assert "Nothing to be done" in again.stdout + again.stderr
+    for png in (tmp_path / "imgs").rglob("*.png"):  # touched, not changed: the cache stands
+        os.utime(png)
+    again = snakemake(tmp_path, target, "-n", "--cores", "1")
+    assert "Nothing to be done" in again.stdout + again.stderr and "same content" in again.stderr
 
     make_folder(tmp_path / "more", per_class=3, classes=("dog",))
     for png in (tmp_path / "more" / "dog").iterdir():

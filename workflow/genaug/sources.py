@@ -1,11 +1,14 @@
 """Where a dataset's files are, found without reading them: the search order `prepare` follows, and the
 manifest (each source file's name, size and modification time) that lets Snakemake notice a changed source.
+The manifest file also keeps each file's SHA-256, so a file that was only touched or copied again (a new
+modification time, the same bytes) does not rerun a grid.
 
 Torch- and numpy-free: the Snakefile imports it while it builds the DAG.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -93,15 +96,62 @@ def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
         return {"dataset": name}
 
 
-def write_manifest(path, content: dict, older_than=None) -> None:
-    """Write a manifest atomically; with `older_than`, date it just before that file (a cache it describes)."""
+def _stats(content: dict | None) -> dict | None:
+    """A manifest without its hashes: what a snakemake call compares (stat() only, no file read)."""
+    return None if content is None else {k: v for k, v in content.items() if k != "sha256"}
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def with_hashes(content: dict, previous: dict | None = None) -> dict:
+    """`content` with each listed file's SHA-256 (key `sha256`, by path below the root). A file whose
+    [path, size, mtime] is unchanged since the manifest `previous` keeps its hash there, so adding one image
+    to a large folder reads one image."""
+    content = _stats(content)
+    if not content.get("files"):
+        return content
+    reuse = {}
+    if previous and previous.get("root") == content["root"]:
+        known = previous.get("sha256") or {}
+        reuse = {tuple(e): known[e[0]] for e in previous.get("files") or [] if e[0] in known}
+    root = Path(content["root"])
+    return {**content, "sha256": {e[0]: reuse.get(tuple(e)) or _sha256(root / e[0]) for e in content["files"]}}
+
+
+def only_touched(old: dict | None, new: dict) -> bool:
+    """Whether the hashed manifest `new` lists the same files, sizes and SHA-256s as `old`: the files were
+    touched or copied (new modification times, perhaps another folder), not changed."""
+    if not old or not old.get("sha256") or not old.get("files") or not new.get("files"):
+        return False
+    return (old.get("dataset") == new.get("dataset") and old["sha256"] == new["sha256"]
+            and [e[:2] for e in old["files"]] == [e[:2] for e in new["files"]])
+
+
+def read_manifest(path) -> dict | None:
+    try:
+        return json.loads(Path(path).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def write_manifest(path, content: dict, older_than=None, keep_time: bool = False) -> None:
+    """Write a manifest atomically. With `older_than`, date it just before that file (a cache it describes);
+    with `keep_time`, keep the existing file's date (its sources were touched, not changed: nothing is stale)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(content, indent=0) + "\n")
-    if older_than is not None:
-        t = Path(older_than).stat().st_mtime_ns - 1_000_000_000
-        os.utime(tmp, ns=(t, t))
+    stamp = Path(older_than).stat().st_mtime_ns - 1_000_000_000 if older_than is not None else None
+    if keep_time and path.exists():
+        stamp = path.stat().st_mtime_ns
+    if stamp is not None:
+        os.utime(tmp, ns=(stamp, stamp))
     os.replace(tmp, path)
 
 
@@ -118,7 +168,9 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
     """Keep the manifest file at `path` equal to `content` and say whether `prepare` should depend on it.
 
     Rewritten only when the source changed, so its modification time moves (and Snakemake reruns prepare
-    and everything after it) exactly when a source file was added, removed or replaced. A cache built before
+    and everything after it) exactly when a source file was added, removed or replaced. A file with a new
+    modification time is hashed: if every file still has its recorded SHA-256 (touched, copied again, or the
+    same files in another folder) the manifest is updated and keeps its date. A cache built before
     manifests existed is trusted, not rebuilt (that would rerun a whole grid): it gets no dependency, and a
     warning says how to rebuild it. A deleted manifest beside a tracked cache is restored, dated before it.
     """
@@ -128,12 +180,18 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
               f"`snakemake --forcerun prepare` rebuilds it (and reruns every cell)", file=sys.stderr)
         return False
     if write:
-        try:
-            old = json.loads(path.read_text())
-        except (OSError, ValueError):
-            old = None
-        if old != content:
-            write_manifest(path, content, older_than=cache if old is None and cache.exists() else None)
+        old = read_manifest(path)
+        if _stats(old) == _stats(content):
+            if content.get("files") and not old.get("sha256"):  # written before hashes: add them, same date
+                write_manifest(path, with_hashes(content), keep_time=True)
+            return True
+        new = with_hashes(content, old)
+        if only_touched(old, new):
+            print(f"genaug: the files of dataset {content['dataset']!r} in {content['root']} have new modification "
+                  f"times but the same content (SHA-256): nothing is rerun", file=sys.stderr)
+            write_manifest(path, new, keep_time=True)
+        else:
+            write_manifest(path, new, older_than=cache if old is None and cache.exists() else None)
     return True
 
 

@@ -48,7 +48,7 @@ def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_siz
         raise GenaugError(f"the files of dataset {dataset!r} ({after.get('root')}) changed while prepare read them; "
                           f"rerun when they are complete")
     if manifest_out is not None:
-        sources.write_manifest(manifest_out, after)
+        sources.write_manifest(manifest_out, sources.with_hashes(after, sources.read_manifest(manifest_out)))
     save_dataset(ds, out, manifest=after)
     print(
         f"{ds.name}: {len(ds.train_y)} train / {len(ds.test_y)} test images of shape {ds.image_shape}, "

@@ -42,8 +42,8 @@ DS = config["dataset"]
 RES = f"results/{DS}"
 LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
-SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes of the dataset's files
-# prepare depends on it, and it is rewritten only when a source file changed: a changed folder is re-read.
+SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes, SHA-256s of the dataset's files
+# prepare depends on it, and its date moves only when a source file's content changed: a changed folder is re-read.
 _SOURCE_TRACKED = sources.track_source(
     SOURCE_MANIFEST,
     sources.manifest(DS, config.get("data_dir"), "data/raw"),
