@@ -123,7 +123,6 @@ def test_the_run_summary_warns_when_runs_come_from_several_machines():
     assert "AMD EPYC (1 run)" in line and "not recorded (1 run)" in line and "more than one machine" in line
 
 
-
 def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
     """A user must see that their 16-bit images were scaled or nested folders read, not only the log."""
     import torch
@@ -138,6 +137,17 @@ def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
     assert notes == ["3 images: 16-bit image scaled to 8 bits"]
     html = "".join(_run_summary(pd.DataFrame({"seed": [0]}), {}, None, notes))
     assert "<li>dataset read: 3 images: 16-bit image scaled to 8 bits</li>" in html
+
+
+def test_the_run_summary_names_a_generator_whose_images_are_largely_near_copies():
+    from genaug.report.html import _near_copy_warnings
+
+    gen = pd.DataFrame({"model": ["cvae", "cvae", "cddpm", "cddpm"], "near_copies": [0.30, 0.34, 0.02, 0.03],
+                        "floor_near_copies": [0.048] * 4})
+    (line,) = _near_copy_warnings(gen)
+    assert "cvae 0.32" in line and "cddpm" not in line and "new real images: 0.05" in line
+    assert _near_copy_warnings(gen[gen["model"] == "cddpm"]) == []
+    assert _near_copy_warnings(gen.drop(columns="near_copies")) == []  # a table from before the metric
 
 
 def test_the_floor_row_says_how_many_real_draws_it_averages_and_how_much_one_draw_varies():

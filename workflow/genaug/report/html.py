@@ -54,24 +54,9 @@ GEN_COLUMNS = {"domain_fd": "domain FD (lower better)", "intra_class_fd": "intra
                "near_copies": "near-copies of training images (new real images: about 0.05)"}
 
 
-
-
-
-
-
-
-
-
-
-
-
 def _why_untested(r) -> str:
     """Why a gain has no interval or test: one seed, or every seed's difference equal."""
     return {"one seed": "n/a (1 seed)", "no spread": "no spread across seeds: no claim"}.get(r.claim, NO_INTERVAL)
-
-
-
-
 
 
 def _gain_cell(r) -> str:
@@ -361,6 +346,28 @@ def _dataset_notes(path) -> list[str]:
         return [str(n) for n in z["notes"]] if "notes" in z.files else []
 
 
+# A generator whose sets hold this many times the real floor draw's share of near-copies (and at least
+# NEAR_COPIES_MIN) is named in the run summary: part of what its images add is its training subset itself.
+NEAR_COPIES_FLAG, NEAR_COPIES_MIN = 3.0, 0.15
+
+
+def _near_copy_warnings(gen: pd.DataFrame) -> list[str]:
+    """One line naming the generators whose sets are largely near-copies of their cells' training images."""
+    if "near_copies" not in gen or gen["near_copies"].isna().all():
+        return []
+    real = float(gen["floor_near_copies"].mean()) if "floor_near_copies" in gen else float("nan")
+    limit = max(NEAR_COPIES_FLAG * real, NEAR_COPIES_MIN) if real == real else NEAR_COPIES_MIN
+    share = gen.groupby("model")["near_copies"].mean().dropna().sort_values(ascending=False)
+    high = share[share > limit]
+    if not len(high):
+        return []
+    named = ", ".join(f"{esc(m)} {v:.2f}" for m, v in high.items())
+    real_words = f"{real:.2f}" if real == real else "about 0.05"
+    return [f"<b>near-copies</b>: the share of images nearer, in pixels, to one of the cell's training images than "
+            f"95 % of new real images are is high for {named} (new real images: {real_words}): part of what their "
+            f"images add is the training subset itself, blurred or repeated"]
+
+
 def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: list[str] = ()) -> list[str]:
     items = [
         f"genaug {__version__}, Python {platform.python_version()}, torch {esc(_version('torch'))}, "
@@ -379,13 +386,12 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: 
                          f"{ref.iloc[0]:.4f}")
         if "inception_fid_unavailable" in gen and gen["inception_fid_unavailable"].notna().any():
             items.append("<b>Inception FID unavailable</b>: " + esc(gen["inception_fid_unavailable"].dropna().iloc[0]))
+        items += _near_copy_warnings(gen)
         bad = gen[gen["status"] != "ok"] if "status" in gen else gen.iloc[:0]
         if len(bad):
             items.append(f"{len(bad)} synthetic set(s) without generative metrics (diverged or empty): "
                          + esc(", ".join(f"{r.model} {r.regime} {r.size} s{r.seed}" for r in bad.itertuples())))
     return ["<h2 id=run>Run summary</h2><ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
-
-
 
 
 def _learning_curves(loss_logs: list, curve_metrics: list) -> list[str]:
