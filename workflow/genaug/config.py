@@ -96,12 +96,15 @@ _DIFFUSION = {"channels": [16, 32, 32], "layers_per_block": 1, "attention": Fals
               "schedule": "linear", "timesteps": 1000, "ema": 0.995, "steps": 6000, "batch_size": 64, "lr": 1e-3}
 PRESETS.update({
     "ddpm": {"family": "ddpm", "per_class": True, **_DIFFUSION},
-    # Issue 21's CPU preset: v-prediction on the cosine schedule, batch 32 for 10,000 quick steps in bf16, EMA 0.999,
-    # sampled unguided. Paired against the former preset (epsilon, linear, batch 64, 3,000 quick steps, guidance 2)
-    # on three seeds: CAS +0.027 (+0.013 to +0.035 per seed), domain FD 6.95 against 7.43 (the same within its
-    # spread), in about the same 17-18 minutes of one core (docs/measured/2026-12-04-cddpm-preset.md).
-    "cddpm": {"family": "cddpm", "label_dropout": 0.1, **_DIFFUSION, "prediction": "v", "schedule": "cosine",
-              "ema": 0.999, "steps": 20000, "batch_size": 32, "precision": "bf16", "sampling": {"guidance": 1.0}},
+    # Issue 21's CPU preset: v-prediction on the cosine schedule, batch 32 in bf16, EMA 0.999, sampled unguided
+    # (paired against epsilon, linear, guidance 2 on three seeds: CAS +0.027; docs/measured/2026-12-04-cddpm-preset.md).
+    # Its 7 px level widened to 64 channels (0.62 M weights, a step 1.14x the 16-32-32 one's, so 8,800 quick steps
+    # in the same 17-18 one-core minutes): domain FD 19-37 % lower on each of three seeds, CAS the same; narrowing
+    # the 28 px level to 8 channels for more steps, or widening further, scored worse
+    # (docs/measured/2026-12-04-cddpm-width.md).
+    "cddpm": {"family": "cddpm", "label_dropout": 0.1, **_DIFFUSION, "channels": [16, 32, 64], "prediction": "v",
+              "schedule": "cosine", "ema": 0.999, "steps": 17600, "batch_size": 32, "precision": "bf16",
+              "sampling": {"guidance": 1.0}},
     # 000's CLIP-guided diffusion: rich prompts for the classes a classifier confuses. CLIP weights
     # cannot be downloaded here: give clip_weights (a local open_clip checkpoint for clip_model).
     "clip_guided": {"family": "clip_guided", **_DIFFUSION, "clip_model": "ViT-B-32", "clip_weights": None,
