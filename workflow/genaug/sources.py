@@ -188,7 +188,8 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
         new = with_hashes(content, old)
         if only_touched(old, new):
             print(f"genaug: the files of dataset {content['dataset']!r} in {content['root']} have new modification "
-                  f"times but the same content (SHA-256): nothing is rerun", file=sys.stderr)
+                  f"times but the same content (SHA-256): the manifest keeps its date, so they are not read again",
+                  file=sys.stderr)
             write_manifest(path, new, keep_time=True)
         else:
             write_manifest(path, new, older_than=cache if old is None and cache.exists() else None)
