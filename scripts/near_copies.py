@@ -25,12 +25,6 @@ from genaug.metrics import NearCopies
 from genaug.subsets import Subset
 
 
-def _pixels(x) -> np.ndarray:
-    """uint8 images (a tensor or an array) to floats in [0, 1]; float images as they are."""
-    x = x.numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-    return x / 255.0 if x.dtype == np.uint8 else x.astype(np.float64)
-
-
 def _unseen(test_x: torch.Tensor, per: dict, train_labels: np.ndarray, skip: int):
     """Test images past the held-out ones, as many of each class as the training set has; None (with a note)
     when the test split is too small for that."""
@@ -39,7 +33,7 @@ def _unseen(test_x: torch.Tensor, per: dict, train_labels: np.ndarray, skip: int
         print("near_copies: the test split has too few images for an unseen set the size of the training set; "
               "no distance ratio", file=sys.stderr)
         return None
-    return _pixels(test_x[np.concatenate([per[c][skip:skip + n] for c, n in want.items()])])
+    return test_x[np.concatenate([per[c][skip:skip + n] for c, n in want.items()])]
 
 
 def main(argv=None) -> int:
@@ -55,13 +49,13 @@ def main(argv=None) -> int:
         idx = Subset.load(args.results / f"subsets/{args.cell}.npz").indices
         ty = ds.test_y.numpy()
         per = {c: np.flatnonzero(ty == c) for c in np.unique(ty)}
-        held = _pixels(ds.test_x[np.concatenate([i[:args.held_out_per_class] for i in per.values()])])
+        held = ds.test_x[np.concatenate([i[:args.held_out_per_class] for i in per.values()])]
         unseen = _unseen(ds.test_x, per, ds.train_y.numpy()[idx], args.held_out_per_class)
-        score = NearCopies(_pixels(ds.train_x[idx]), held, unseen=unseen)
+        score = NearCopies(ds.train_x[idx], held, unseen=unseen)
         rows = {}
         for f in args.sets:
             with np.load(f) as z:
-                r = rows[str(f)] = score(_pixels(z["images"]))
+                r = rows[str(f)] = score(z["images"])
             ratio = (f"; nearest-training / nearest-unseen distance {r['ratio']:.2f} vs {r['held_out_ratio']:.2f} "
                      "for real" if "ratio" in r else "")
             print(f"{f}: near-copy share {r['share']:.3f} (held-out real: {r['quantile']:.2f} by construction); "

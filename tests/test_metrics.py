@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 
 from genaug.errors import GenaugError
 from genaug.metrics import NearCopies, frechet_distance, inception_score, kid, prdc
@@ -79,6 +80,8 @@ def test_near_copies_tells_copied_training_images_from_new_ones():
     # nearer to the training set than to other real images: copies far below 1, new and held-out images about 1
     assert copied["ratio"] < 0.2 and 0.85 < fresh["ratio"] < 1.15 and 0.85 < fresh["held_out_ratio"] < 1.15
     assert "ratio" not in NearCopies(train, held)(new)
+    as_uint8 = NearCopies(*(torch.from_numpy(np.round(a * 255).astype(np.uint8)) for a in (train, held)))
+    assert as_uint8.threshold == NearCopies(np.round(train * 255) / 255, np.round(held * 255) / 255).threshold
     with pytest.raises(GenaugError, match="at least one"):
         score(new[:0])
     with pytest.raises(GenaugError, match="at least one"):

@@ -254,14 +254,9 @@ def _near_copies(images: torch.Tensor, data, subset, n: int) -> dict:
 
     ds = load_dataset(data)
     _, ref, floors = reference_draws(ds, n)
-
-    def pixels(x: torch.Tensor) -> np.ndarray:  # uint8 images to [0, 1]
-        return x.numpy() / 255.0
-
-    score = NearCopies(pixels(ds.train_x[torch.from_numpy(Subset.load(subset).indices)]),
-                       pixels(ds.test_x[torch.from_numpy(ref)]))
-    return {"near_copies": score(pixels(images))["share"],
-            "floor_near_copies": score(pixels(ds.test_x[torch.from_numpy(floors[0])]))["share"],
+    score = NearCopies(ds.train_x[torch.from_numpy(Subset.load(subset).indices)], ds.test_x[torch.from_numpy(ref)])
+    return {"near_copies": score(images)["share"],
+            "floor_near_copies": score(ds.test_x[torch.from_numpy(floors[0])])["share"],
             "near_copies_threshold": score.threshold}
 
 

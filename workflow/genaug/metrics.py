@@ -124,7 +124,8 @@ class NearCopies:
     a low FD against real images without being new ones. Smooth images sit nearer to every image in pixels,
     so with `unseen` (real images the generator never saw, as many of each class as `train`, none of them
     in `held_out`) also each image's nearest-training over nearest-unseen distance: about 1 for new images
-    (`held_out_ratio`), below 1 for images nearer to the training set than to other real images."""
+    (`held_out_ratio`), below 1 for images nearer to the training set than to other real images. Images are
+    arrays or tensors: uint8 ones are scaled to [0, 1], float ones taken as they are."""
 
     def __init__(self, train: np.ndarray, held_out: np.ndarray, quantile: float = 0.05,
                  unseen: np.ndarray | None = None, chunk: int = 1024):
@@ -140,7 +141,8 @@ class NearCopies:
 
     @staticmethod
     def _rows(x) -> torch.Tensor:
-        return torch.as_tensor(np.asarray(x), dtype=torch.float64).flatten(1)
+        x = torch.as_tensor(x)
+        return (x.double() / 255.0 if x.dtype == torch.uint8 else x.double()).flatten(1)
 
     def _nearest(self, x: torch.Tensor, to: torch.Tensor) -> torch.Tensor:
         return torch.cat([_distances(x[i:i + self.chunk], to).min(1).values for i in range(0, len(x), self.chunk)])
