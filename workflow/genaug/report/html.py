@@ -356,13 +356,14 @@ def _near_copy_warnings(gen: pd.DataFrame) -> list[str]:
     if "near_copies" not in gen or gen["near_copies"].isna().all():
         return []
     real = float(gen["floor_near_copies"].mean()) if "floor_near_copies" in gen else float("nan")
-    limit = max(NEAR_COPIES_FLAG * real, NEAR_COPIES_MIN) if real == real else NEAR_COPIES_MIN
+    known = pd.notna(real)
+    limit = max(NEAR_COPIES_FLAG * real, NEAR_COPIES_MIN) if known else NEAR_COPIES_MIN
     share = gen.groupby("model")["near_copies"].mean().dropna().sort_values(ascending=False)
     high = share[share > limit]
     if not len(high):
         return []
     named = ", ".join(f"{esc(m)} {v:.2f}" for m, v in high.items())
-    real_words = f"{real:.2f}" if real == real else "about 0.05"
+    real_words = f"{real:.2f}" if known else "about 0.05"
     return [f"<b>near-copies</b>: the share of images nearer, in pixels, to one of the cell's training images than "
             f"95 % of new real images are is high for {named} (new real images: {real_words}): part of what their "
             f"images add is the training subset itself, blurred or repeated"]
