@@ -503,6 +503,27 @@ def test_min_snr_weighting_clips_the_loss_of_nearly_clean_timesteps(prediction):
         gens.build(spec_for("cddpm", min_snr_gamma=-1.0), (1, 28, 28), 10)
 
 
+@pytest.mark.parametrize("schedule", ["linear", "cosine"])
+def test_log_normal_noise_levels_train_where_they_are_asked_for(schedule):
+    """log_sigma [mean, std]: the training timesteps' noise levels follow N(mean, std^2) in log sigma (each the
+    first timestep at least that noisy); without it the timesteps are uniform; a bad entry names the field."""
+    torch.manual_seed(0)
+    model = gens.build(spec_for("cddpm", schedule=schedule, timesteps=1000, log_sigma=[-1.2, 1.2]), (1, 28, 28), 10)
+    drawn = model.log_sigmas[model._train_timesteps(40000, "cpu")].numpy()
+    assert np.quantile(drawn, [0.16, 0.5, 0.84]) == pytest.approx([-2.4, -1.2, 0.0], abs=0.08)
+    x, y = torch.rand(16, 1, 28, 28), torch.arange(16) % 10
+    assert np.isfinite(float(model.loss(x, y)[0]))
+    uniform = gens.build(spec_for("cddpm", schedule=schedule, timesteps=1000), (1, 28, 28), 10)
+    t = uniform._train_timesteps(40000, "cpu").float()
+    assert float(t.mean()) == pytest.approx(499.5, abs=5) and int(t.min()) == 0 and int(t.max()) == 999
+    for bad in ([-1.2, 0.0], [-1.2]):
+        with pytest.raises(GenaugError, match=r"log_sigma must be null or \[mean, std\]"):
+            gens.build(spec_for("cddpm", log_sigma=bad), (1, 28, 28), 10)
+    gcfg._check_model_entry("edm", {**gcfg.PRESETS["cddpm"], "log_sigma": [-1.2, 1.2]})
+    with pytest.raises(GenaugError, match="log_sigma"):
+        gcfg._check_model_entry("edm", {**gcfg.PRESETS["cddpm"], "log_sigma": "edm"})
+
+
 def test_a_cell_whose_policy_asks_for_no_images_is_excluded_not_passed_off_as_a_result(digits_cache, tmp_path):
     """ratio 0.04 of 10 real images a class rounds to 0: the set is empty and marked, so its classifier cell is
     left out of the rankings instead of scoring the baseline again under the generator's name."""

@@ -108,6 +108,10 @@ _DIFFUSION = {
                           "signal-to-noise ratio; 0 (the presets) weights every timestep alike (Ho et al.). Measured "
                           "on a cddpm (docs/cpu-generators.md): 5 helped at 1,500 steps and not at quick's 3,000",
                           minimum=0),
+    "log_sigma": {"description": "training noise levels: null (the presets) draws timesteps uniformly (Ho et al.); "
+                                 "[mean, std] draws log sigma ~ N(mean, std^2), EDM's (Karras et al. 2022) is "
+                                 "[-1.2, 1.2], and trains on the first timestep at least that noisy",
+                  "type": ["null", "array"], "items": {"type": "number"}, "minItems": 2, "maxItems": 2},
     "sample_batch": _int(1, "images denoised at once when sampling"),
     "sampling": _SAMPLING,
 }
@@ -347,6 +351,10 @@ def _constructor_default(cls, name: str):
     return None
 
 
+def _types(kind) -> str:
+    return " or ".join(kind) if isinstance(kind, list) else kind
+
+
 def reference_markdown() -> str:
     """docs/families.md: every built-in family, what it can do and its hyperparameters with their defaults,
     from this registry and the classes' constructors (imports torch). `python -m genaug.families` prints it."""
@@ -366,7 +374,7 @@ def reference_markdown() -> str:
         for name, schema in f.hparams.items():
             default = "required" if name in f.required else f"`{_constructor_default(cls, name)!r}`"
             allowed = ("one of " + ", ".join(map(str, schema["enum"])) if "enum" in schema else
-                       " ".join(str(v) for v in [schema.get("type", "")] + [
+                       " ".join(str(v) for v in [_types(schema.get("type", ""))] + [
                            f"{k} {schema[k]}" for k in ("minimum", "exclusiveMinimum", "maximum", "exclusiveMaximum",
                                                          "minItems", "maxItems") if k in schema]))
             what = " ".join(str(schema.get("description", "")).split()).replace("|", "\\|")

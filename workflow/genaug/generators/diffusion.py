@@ -142,11 +142,11 @@ class DDPM(Generator):
     def __init__(self, image_shape, num_classes: int, *, channels=(32, 64, 64), layers_per_block: int = 1,
                  attention: bool = False, norm_groups: int = 8, prediction: str = "epsilon",
                  schedule: str = "linear", timesteps: int = 1000, ema: float = 0.995, sample_batch: int = 500,
-                 min_snr_gamma: float = 0.0, **extra):
+                 min_snr_gamma: float = 0.0, log_sigma=None, **extra):
         super().__init__(image_shape, num_classes, channels=list(channels), layers_per_block=layers_per_block,
                          attention=attention, norm_groups=norm_groups, prediction=prediction, schedule=schedule,
                          timesteps=timesteps, ema=ema, sample_batch=sample_batch, min_snr_gamma=min_snr_gamma,
-                         **extra)
+                         log_sigma=log_sigma, **extra)
         from diffusers import UNet2DModel
 
         channels = tuple(int(c) for c in channels)
@@ -161,6 +161,9 @@ class DDPM(Generator):
         if min_snr_gamma < 0:
             raise ValueError(f"min_snr_gamma must be >= 0 (0: off, every timestep weighted alike), not {min_snr_gamma}")
         self.min_snr_gamma = float(min_snr_gamma)
+        if log_sigma is not None and (len(log_sigma) != 2 or not float(log_sigma[1]) > 0):
+            raise ValueError(f"log_sigma must be null or [mean, std] with std > 0, not {log_sigma}")
+        self.log_sigma = None if log_sigma is None else (float(log_sigma[0]), float(log_sigma[1]))
         c, h, w = self.image_shape
         # The UNet halves the side len(channels) - 1 times: pad up to a multiple of that.
         m = 2 ** (len(channels) - 1)
@@ -180,6 +183,8 @@ class DDPM(Generator):
         )
         alphas = make_scheduler("ddpm", timesteps=self.timesteps, schedule=schedule).alphas_cumprod
         self.register_buffer("alphas_cumprod", alphas.float().clone())
+        # log sigma of each timestep, ascending; derived, so not saved (checkpoints from before it still load)
+        self.register_buffer("log_sigmas", (0.5 * ((1 - alphas) / alphas).log()).float(), persistent=False)
         self.sampling = check_sampling({}, timesteps=self.timesteps, guided=self.guided)
         self.log = None  # where sampling reports progress (set_sampling)
         self.last_nfe = 0  # network evaluations per image of the last sample() call
@@ -211,7 +216,7 @@ class DDPM(Generator):
 
     def loss(self, x, y):
         x0 = self._to_model(x)
-        t = (torch.rand(x0.shape[0], device=x0.device) * self.timesteps).long().clamp(max=self.timesteps - 1)
+        t = self._train_timesteps(x0.shape[0], x0.device)
         noise = torch.randn_like(x0)
         a = self.alphas_cumprod[t].view(-1, 1, 1, 1)
         xt = a.sqrt() * x0 + (1 - a).sqrt() * noise
@@ -225,6 +230,15 @@ class DDPM(Generator):
         snr = (a / (1 - a)).flatten()
         weight = snr.clamp(max=self.min_snr_gamma) / (snr if self.prediction == "epsilon" else snr + 1)
         return (weight * err).mean(), {}
+
+    def _train_timesteps(self, n: int, device) -> torch.Tensor:
+        """Uniform timesteps (Ho et al.), or with log_sigma the first timestep at least as noisy as a log-normal
+        noise level (Karras et al. 2022), which spends the steps on the mid noise levels that shape an image."""
+        if self.log_sigma is None:
+            return (torch.rand(n, device=device) * self.timesteps).long().clamp(max=self.timesteps - 1)
+        mean, std = self.log_sigma
+        drawn = torch.randn(n, device=device) * std + mean
+        return torch.searchsorted(self.log_sigmas, drawn).clamp(max=self.timesteps - 1)
 
     # -- sampling -------------------------------------------------------------------------------------
     def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
