@@ -3,6 +3,7 @@
 import copy
 import json
 import os
+import re
 import shutil
 import subprocess
 
@@ -175,6 +176,17 @@ def test_the_grid_metric_sets_start_from_the_cells_synthetic_sets(evaluation_gri
 def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
     r = snakemake(evaluation_grid, "-n")
     assert r.returncode == 0 and "Nothing to be done" in r.stdout + r.stderr
+
+
+@pytest.mark.e2e
+def test_generators_train_before_any_classifier_so_no_core_waits_for_them_at_the_end(evaluation_grid):
+    """Rule priorities: every subset starts before any generator, every generator before any classifier (with
+    none, Snakemake took ready jobs in DAG order and the CPU evidence grid began its last cddpm over an hour in)."""
+    first = sorted((evaluation_grid / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
+    started = re.findall(r"^(?:local)?rule (\w+):", first, flags=re.M)
+    assert started.count("subset") == 2 and started.count("train_gen") == 4, started
+    last = {rule: max(i for i, r in enumerate(started) if r == rule) for rule in ("subset", "train_gen")}
+    assert last["subset"] < started.index("train_gen") and last["train_gen"] < started.index("train_clf"), started
 
 
 @pytest.mark.e2e

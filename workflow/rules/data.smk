@@ -31,6 +31,7 @@ rule subset:
         f"{RES}/subsets/{{regime}}/{{size}}/s{{seed}}.npz",
     log:
         f"{LOGS}/subset/{{regime}}/{{size}}/s{{seed}}.log",
+    priority: 2
     conda:
         ENV
     resources:
