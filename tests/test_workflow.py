@@ -181,7 +181,7 @@ def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
 @pytest.mark.e2e
 def test_generators_train_before_any_classifier_so_no_core_waits_for_them_at_the_end(evaluation_grid):
     """Rule priorities: every subset starts before any generator, every generator before any classifier (with
-    none, Snakemake took ready jobs in DAG order and the CPU evidence grid began its last cddpm over an hour in)."""
+    none, Snakemake took ready jobs in DAG order: the CPU evidence grid had not begun its last cddpm 82 min in)."""
     first = sorted((evaluation_grid / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
     started = re.findall(r"^(?:local)?rule (\w+):", first, flags=re.M)
     assert started.count("subset") == 2 and started.count("train_gen") == 4, started

@@ -233,7 +233,7 @@ class DDPM(Generator):
 
     def _train_timesteps(self, n: int, device) -> torch.Tensor:
         """Uniform timesteps (Ho et al.), or with log_sigma the first timestep at least as noisy as a log-normal
-        noise level (Karras et al. 2022), which spends the steps on the mid noise levels that shape an image."""
+        noise level (Karras et al. 2022): the steps go where that distribution puts its mass."""
         if self.log_sigma is None:
             return (torch.rand(n, device=device) * self.timesteps).long().clamp(max=self.timesteps - 1)
         mean, std = self.log_sigma
