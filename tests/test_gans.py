@@ -285,3 +285,29 @@ def test_a_lazy_r1_penalty_runs_vmapped_over_per_class_models(digits):
     assert len(penalties) == 2 * 2 and all(np.isfinite(penalties)) and min(penalties) > 0  # steps 4 and 8, 2 classes
     with pytest.raises(GenaugError, match="reg_every"):
         gens.build(spec_for("stylegan", reg_every=0), x.shape[1:], 10)
+
+
+def test_the_minibatch_std_map_is_zero_for_a_batch_of_copies_and_positive_for_variety():
+    from genaug.generators.gan_nets import minibatch_std
+
+    same = torch.randn(1, 3, 5, 5).expand(8, -1, -1, -1)
+    varied = torch.randn(8, 3, 5, 5)
+    for h in (same, varied, torch.randn(6, 3, 5, 5), torch.randn(1, 3, 5, 5)):  # groups of 4, 3 and 1
+        out = minibatch_std(h)
+        assert out.shape == (len(h), 4, 5, 5) and torch.equal(out[:, :3], h)
+    assert minibatch_std(same)[:, 3].max() < 1e-3 and minibatch_std(varied)[:, 3].min() > 0.5
+
+
+@pytest.mark.parametrize("name", ["dcgan", "cdcgan_r1"])
+def test_mbstd_gans_train_per_class_and_conditional_and_refuse_other_archs(digits, name):
+    """mbstd runs vmapped over per-class models (dcgan) and in the conditional cDCGAN2 with its R1 penalty."""
+    x, y = small_digits(digits, range(2), per_class=20)
+    spec = spec_for(name, steps=8, mbstd=True)
+    torch.manual_seed(0)
+    model = gens.build(spec, x.shape[1:], 10)
+    history = gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
+    member = model.models[1] if name == "dcgan" else model
+    assert member.hparams["mbstd"] and member.discriminator.conv2.in_channels == 8 + (10 if name != "dcgan" else 0) + 1
+    assert history and all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in history)
+    with pytest.raises(GenaugError, match="mbstd"):
+        gens.build(spec_for("cgan", mbstd=True), x.shape[1:], 10)

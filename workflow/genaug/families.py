@@ -76,6 +76,10 @@ _GAN = {
     "betas": {"description": "Adam betas of both networks", "type": "array",
               "items": {"type": "number", "minimum": 0, "exclusiveMaximum": 1}, "minItems": 2, "maxItems": 2},
 }
+_MBSTD = {"mbstd": {"description": "a minibatch-std feature map in the dcgan discriminators (StyleGAN's cue "
+                                   "against a batch without variety; a cdcgan_r1 step takes 1.5x as long on one CPU "
+                                   "thread, and its CAS did not rise: docs/measured/2026-12-05-gan-screens.md)",
+                    "type": "boolean"}}
 _SAMPLING = {
     "description": "default sampling (a grid name's @token overrides it): sampler ddpm (ancestral) | ddim | dpm "
                    "(DPM-Solver++), steps, eta, guidance (cddpm: classifier-free scale, 0 = unconditional; "
@@ -186,9 +190,10 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
         "prior_batch": _int(1, "codes per step the prior trains on (the first of each batch)"),
         "temperature": _num("sampling temperature of the prior", exclusiveMinimum=0)}, can_reconstruct=True),
     _builtin("gan", "gan_nets:GAN", "gan", False, ("pseudo_label",), {
-        **_GAN, "arch": _enum("mlp (003) | dcgan | resnet (001's WGAN-GP)", "mlp", "dcgan", "resnet")}, gpu=True),
+        **_GAN, **_MBSTD, "arch": _enum("mlp (003) | dcgan | resnet (001's WGAN-GP)", "mlp", "dcgan", "resnet")},
+        gpu=True),
     _builtin("cgan", "gan_nets:CGAN", "gan", True, ("conditional", "pseudo_label"), {
-        **_GAN, "arch": _enum("mlp (000's cGAN) | dcgan (004's cDCGAN, labels early) | dcgan_late (cDCGAN2)",
+        **_GAN, **_MBSTD, "arch": _enum("mlp (000's cGAN) | dcgan (004's cDCGAN, labels early) | dcgan_late (cDCGAN2)",
                               "mlp", "dcgan", "dcgan_late")}, gpu=True),
     _builtin("biggan", "biggan:BigGAN", "gan", True, ("conditional", "pseudo_label"), {
         **_GAN, "embed_dim": _int(1, "width of the shared class embedding")}, gpu=True),

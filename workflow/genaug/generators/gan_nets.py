@@ -150,16 +150,30 @@ class DCGenerator(nn.Module):
         return self.net(h)
 
 
+def minibatch_std(h: torch.Tensor, group: int = 4) -> torch.Tensor:
+    """StyleGAN's minibatch standard deviation (Karras et al. 2018): one extra feature map holding how much the
+    images of each group of `group` differ, so that the discriminator sees a batch that lacks variety."""
+    n, c, hh, ww = h.shape
+    g = min(group, n)
+    if n % g:
+        g = 1 if n == 1 else next(k for k in range(g, 0, -1) if n % k == 0)
+    grouped = h.float().view(g, n // g, c, hh, ww)
+    std = (grouped.var(0, unbiased=False) + 1e-8).sqrt().mean((1, 2, 3))  # one value per group member slot
+    return torch.cat([h, std.to(h.dtype).view(1, n // g, 1, 1, 1).expand(g, -1, 1, hh, ww).reshape(n, 1, hh, ww)], 1)
+
+
 class DCDiscriminator(nn.Module):
     """Two stride-2 convolutions (batch norm on the second) and a linear head; label maps join the
-    image ("early") or the first layer's output ("late") when conditional."""
+    image ("early") or the first layer's output ("late") when conditional. `mbstd` adds a minibatch-std map
+    to the first layer's output, ahead of the batch norm that would hide a batch's lack of variety."""
 
-    def __init__(self, image_shape, width: int, num_classes: int = 0, labels: str | None = None):
+    def __init__(self, image_shape, width: int, num_classes: int = 0, labels: str | None = None,
+                 mbstd: bool = False):
         super().__init__()
         c, base = image_shape[0], conv_base(image_shape)
-        self.num_classes, self.labels = num_classes, labels
+        self.num_classes, self.labels, self.mbstd = num_classes, labels, mbstd
         self.conv1 = nn.Conv2d(c + (num_classes if labels == "early" else 0), width, 4, 2, 1)
-        self.conv2 = nn.Conv2d(width + (num_classes if labels == "late" else 0), 2 * width, 4, 2, 1)
+        self.conv2 = nn.Conv2d(width + (num_classes if labels == "late" else 0) + int(mbstd), 2 * width, 4, 2, 1)
         self.bn2 = nn.BatchNorm2d(2 * width)
         self.head = nn.Linear(2 * width * base * base, 1)
 
@@ -167,6 +181,8 @@ class DCDiscriminator(nn.Module):
         if self.labels == "early":
             x = torch.cat([x, label_maps(y, self.num_classes, *x.shape[2:], x.dtype)], 1)
         h = F.leaky_relu(self.conv1(x), 0.2)
+        if self.mbstd:
+            h = minibatch_std(h)
         if self.labels == "late":
             h = torch.cat([h, label_maps(y, self.num_classes, *h.shape[2:], h.dtype)], 1)
         h = F.leaky_relu(self.bn2(self.conv2(h)), 0.2)
@@ -226,10 +242,15 @@ class _ArchGAN(GANBase):
 
     ARCHS: tuple[str, ...] = ()
 
-    def __init__(self, image_shape, num_classes: int, *, arch: str = "dcgan", width: int = 32, **kwargs):
+    def __init__(self, image_shape, num_classes: int, *, arch: str = "dcgan", width: int = 32, mbstd: bool = False,
+                 **kwargs):
         if arch not in self.ARCHS:
             raise ValueError(f"unknown arch {arch!r}; choose one of {', '.join(self.ARCHS)}")
-        super().__init__(image_shape, num_classes, network={"arch": arch, "width": width}, **kwargs)
+        if mbstd and not arch.startswith("dcgan"):
+            raise ValueError(f"mbstd: the minibatch-std map is built into the dcgan discriminators only, not {arch!r}")
+        network = {"arch": arch, "width": width, **({"mbstd": True} if mbstd else {})}
+        super().__init__(image_shape, num_classes, network=network, **kwargs)
+        self.mbstd = mbstd
         self.generator, self.discriminator = self.networks(arch, tuple(image_shape), num_classes, width)
 
     def networks(self, arch: str, image_shape, num_classes: int, width: int) -> tuple[nn.Module, nn.Module]:
@@ -245,7 +266,8 @@ class GAN(_ArchGAN):
         if arch == "mlp":
             return MLPGenerator(self.latent_dim, image_shape), MLPDiscriminator(image_shape)
         if arch == "dcgan":
-            return DCGenerator(self.latent_dim, image_shape, width), DCDiscriminator(image_shape, width)
+            return DCGenerator(self.latent_dim, image_shape, width), DCDiscriminator(image_shape, width,
+                                                                                     mbstd=self.mbstd)
         return ResNetGenerator(self.latent_dim, image_shape, width), ResNetCritic(image_shape, width)
 
 
@@ -261,4 +283,4 @@ class CGAN(_ArchGAN):
                     AttentionDiscriminator(image_shape, width, num_classes))
         labels = "early" if arch == "dcgan" else "late"
         return (DCGenerator(self.latent_dim, image_shape, width, num_classes, labels),
-                DCDiscriminator(image_shape, width, num_classes, labels))
+                DCDiscriminator(image_shape, width, num_classes, labels, mbstd=self.mbstd))
