@@ -91,6 +91,21 @@ def test_bad_sampling_tokens_name_the_grid_entry_and_the_fix(name, message):
     assert "grid.models" in str(err.value)
 
 
+def test_guidance_needs_the_unconditional_branch_that_label_dropout_trains():
+    """label_dropout 0 trains no null-label prediction: guidance 1 samples, any other scale is refused by name,
+    at config time and again where a trained model is sampled."""
+    entry = {**gcfg.PRESETS["cddpm"], "label_dropout": 0.0}
+    assert gcfg.sampling_spec(_grid(["cddpm"], cddpm=entry), "cddpm")["guidance"] == 1.0
+    for name in ("cddpm@dpm20-g2", "cddpm@ddim50-g0"):
+        with pytest.raises(gcfg.ConfigError, match="grid.models: 'cddpm@.*label_dropout 0 never trained"):
+            gcfg.check(_grid([name], cddpm=entry))
+    gcfg.check(_grid(["cddpm@dpm20-g2"]))  # the preset's label dropout trains the branch
+    model = gens.build(spec_for("cddpm", label_dropout=0.0), (1, 16, 16), 10)
+    model.set_sampling({"guidance": 1.0})
+    with pytest.raises(GenaugError, match="sampling.guidance: 3 mixes in the unconditional prediction"):
+        model.set_sampling({"guidance": 3.0})
+
+
 @pytest.mark.e2e
 def test_clip_guidance_without_weights_fails_at_config_time(tmp_path):
     with pytest.raises(gcfg.ConfigError, match="models.clip_guided.clip_weights: CLIP-guided sampling needs"):

@@ -298,10 +298,19 @@ def sampling_spec(config: dict, name: str) -> dict | None:
         except ConfigError as err:
             raise ConfigError(f"grid.models: {name!r}: {err}") from None
     try:
-        return check_sampling(spec, timesteps=entry.get("timesteps", 1000),
-                              guided=family.guided)
+        spec = check_sampling(spec, timesteps=entry.get("timesteps", 1000), guided=family.guided)
+        check_unconditional_branch(entry.get("label_dropout"), spec["guidance"])
+        return spec
     except ConfigError as err:
         raise ConfigError(f"grid.models: {name!r}: {err}") from None
+
+
+def check_unconditional_branch(label_dropout, guidance: float) -> None:
+    """Guidance other than 1 mixes in the unconditional prediction, which only label_dropout > 0 trains: without
+    this check such a model samples through an embedding that never learned anything, silently."""
+    if label_dropout == 0 and guidance != 1.0:
+        raise ConfigError(f"sampling.guidance: {guidance:g} mixes in the unconditional prediction, which label_dropout "
+                          "0 never trained; sample at guidance 1 (drop -g) or train with label_dropout > 0")
 
 
 def check_sampling(sampling: dict | None, *, timesteps: int, guided: bool) -> dict:

@@ -202,7 +202,8 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
     _builtin("ddpm", "diffusion:DDPM", "diffusion", False, ("pseudo_label",), _DIFFUSION, gpu=True),
     _builtin("cddpm", "diffusion:CDDPM", "diffusion", True, ("conditional",), {
         **_DIFFUSION, "label_dropout": _num("share of training labels replaced by the null label (classifier-free "
-                                            "guidance)", minimum=0, exclusiveMaximum=1)}, guided=True, gpu=True),
+                                            "guidance; 0 trains no unconditional branch, so only guidance 1 "
+                                            "samples)", minimum=0, exclusiveMaximum=1)}, guided=True, gpu=True),
     _builtin("clip_guided", "diffusion:CLIPGuided", "diffusion", True, ("conditional",), {
         **_DIFFUSION,
         "clip_model": {"description": "an open_clip architecture name (ViT-B-32) or a model-config .json path",

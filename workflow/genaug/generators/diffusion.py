@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from ..config import SAMPLERS, check_sampling
+from ..config import SAMPLERS, check_sampling, check_unconditional_branch
 from ..errors import GenaugError
 from ..progress import Progress
 from .base import Generator, Phase
@@ -306,6 +306,10 @@ class CDDPM(DDPM):
 
     def _class_embeds(self) -> int:
         return self.num_classes + 1  # the last index is the null label
+
+    def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
+        super().set_sampling(sampling, classes=classes, log=log)
+        check_unconditional_branch(self.label_dropout, self.sampling["guidance"])
 
     def _train_labels(self, y):
         drop = torch.rand(y.shape, device=y.device) < self.label_dropout
