@@ -43,7 +43,7 @@ def train(name, x, y, **kw):
 
 
 def test_the_diffusion_presets_are_valid_model_entries():
-    check_presets_valid(["ddpm", "cddpm"])
+    check_presets_valid(["ddpm", "cddpm", "cddpm_cfg"])
     gcfg._check_model_entry("clip_guided", gcfg.PRESETS["clip_guided"])  # the grid check also wants CLIP weights
 
 
@@ -54,16 +54,18 @@ def _grid(models, **models_section):
 
 
 def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
-    cfg = _grid(["baseline", "ddpm", "cddpm", "cddpm@ddim50-g3", "cddpm@ddpm1000", "ddpm@ddim100-eta1",
-                 "cddpm@dpm20-eta1-g2", "cddpm@dpm20-g2"])
+    cfg = _grid(["baseline", "ddpm", "cddpm", "cddpm_cfg@ddim50-g3", "cddpm@ddpm1000", "ddpm@ddim100-eta1",
+                 "cddpm_cfg", "cddpm_cfg@dpm20-g3"])
     gcfg.check(cfg)
-    # quick's default is 20 steps; cddpm's preset samples unguided; a bare name samples with SDE-DPM-Solver++
-    # (eta auto), so a bare cddpm equals the explicit dpm20-eta1-g1; a token without eta is the ODE solver
-    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20-eta1", "cddpm@dpm20-eta1-g1", "cddpm@ddim50-g3",
-                                     "cddpm@ddpm1000-g1", "ddpm@ddim100-eta1", "cddpm@dpm20-eta1-g2", "cddpm@dpm20-g2"]
-    assert gcfg.sampling_spec(cfg, "cddpm@dpm20-g2")["eta"] == 0.0
+    # quick's default is 20 steps; cddpm's preset samples unguided, cddpm_cfg's at guidance 2; a bare name samples
+    # with SDE-DPM-Solver++ (eta auto), so a bare cddpm equals the explicit dpm20-eta1-g1; a token without eta is
+    # the ODE solver
+    assert gcfg.grid_models(cfg) == ["baseline", "ddpm@dpm20-eta1", "cddpm@dpm20-eta1-g1", "cddpm_cfg@ddim50-g3",
+                                     "cddpm@ddpm1000-g1", "ddpm@ddim100-eta1", "cddpm_cfg@dpm20-eta1-g2",
+                                     "cddpm_cfg@dpm20-g3"]
+    assert gcfg.sampling_spec(cfg, "cddpm_cfg@dpm20-g3")["eta"] == 0.0
     # a model's sampling entry sets the default eta, and the token still wins
-    own = {**cfg, "models": {"cddpm": {**gcfg.model_entries(cfg)["cddpm"], "sampling": {"eta": 0, "guidance": 2}}}}
+    own = {**cfg, "models": {"cddpm": {**gcfg.model_entries(cfg)["cddpm_cfg"], "sampling": {"eta": 0, "guidance": 2}}}}
     assert gcfg.axis_name(own, "cddpm") == "cddpm@dpm20-g2" and gcfg.axis_name(own, "cddpm@dpm20-eta1") \
         == "cddpm@dpm20-eta1-g2"
     # DDIM with eta 1 is SDE-DPM-Solver++ of order 1, so it takes log-SNR steps too; 0 < eta < 1 cannot
@@ -71,9 +73,13 @@ def test_grid_names_carry_their_sampler_and_one_model_is_trained_per_base():
                                                             "guidance": 1.0, "spacing": "lu"}
     assert gcfg.sampling_spec(_grid(["ddpm@ddim100-eta0.5"]), "ddpm@ddim100-eta0.5")["spacing"] == "linspace"
     assert gcfg.sampling_spec(_grid(["cddpm@dpm20-eta1"]), "cddpm@dpm20-eta1")["eta"] == 1.0
-    assert gcfg.sampling_spec(cfg, "cddpm@ddim50-g3")["spacing"] == "lu"  # deterministic DDIM: log-SNR steps
+    assert gcfg.sampling_spec(cfg, "cddpm_cfg@ddim50-g3")["spacing"] == "lu"  # deterministic DDIM: log-SNR steps
     assert gcfg.sampling_spec(cfg, "cddpm")["spacing"] == "lu"
-    assert gcfg.generator_spec(cfg, "cddpm@ddim50-g3") == gcfg.generator_spec(cfg, "cddpm")
+    assert gcfg.generator_spec(cfg, "cddpm_cfg@ddim50-g3") == gcfg.generator_spec(cfg, "cddpm_cfg")
+    # the two presets differ in label dropout alone
+    guided, plain = (gcfg.generator_spec(cfg, m)["hparams"] for m in ("cddpm_cfg", "cddpm"))
+    assert (guided["label_dropout"], plain["label_dropout"]) == (0.1, 0.0)
+    assert {**guided, "label_dropout": 0.0} == plain
     assert gcfg.axis_name({**cfg, "effort": "paper"}, "ddpm") == "ddpm@dpm50-eta1"
 
 
@@ -94,12 +100,12 @@ def test_bad_sampling_tokens_name_the_grid_entry_and_the_fix(name, message):
 def test_guidance_needs_the_unconditional_branch_that_label_dropout_trains():
     """label_dropout 0 trains no null-label prediction: guidance 1 samples, any other scale is refused by name,
     at config time and again where a trained model is sampled."""
-    entry = {**gcfg.PRESETS["cddpm"], "label_dropout": 0.0}
-    assert gcfg.sampling_spec(_grid(["cddpm"], cddpm=entry), "cddpm")["guidance"] == 1.0
+    assert gcfg.PRESETS["cddpm"]["label_dropout"] == 0.0
+    assert gcfg.sampling_spec(_grid(["cddpm"]), "cddpm")["guidance"] == 1.0
     for name in ("cddpm@dpm20-g2", "cddpm@ddim50-g0"):
         with pytest.raises(gcfg.ConfigError, match="grid.models: 'cddpm@.*label_dropout 0 never trained"):
-            gcfg.check(_grid([name], cddpm=entry))
-    gcfg.check(_grid(["cddpm@dpm20-g2"]))  # the preset's label dropout trains the branch
+            gcfg.check(_grid([name]))
+    gcfg.check(_grid(["cddpm_cfg@dpm20-g3", "cddpm_cfg@ddim50-g0"]))  # its label dropout trains the branch
     model = gens.build(spec_for("cddpm", label_dropout=0.0), (1, 16, 16), 10)
     model.set_sampling({"guidance": 1.0})
     with pytest.raises(GenaugError, match="sampling.guidance: 3 mixes in the unconditional prediction"):
@@ -441,7 +447,7 @@ def test_one_trained_model_is_sampled_two_ways_in_one_grid(tmp_path):
            "grid": {"regimes": ["balanced"], "sizes": [100], "models": ["baseline", "cddpm@ddim3-g2", "cddpm@dpm3"],
                     "classifiers": ["cnn"]},
            # guided (2): a bare token takes the entry's guidance, and each step is two network passes
-           "models": {"cddpm": {**gcfg.PRESETS["cddpm"], "channels": [8, 16, 16], "steps": 1000,
+           "models": {"cddpm": {**gcfg.PRESETS["cddpm_cfg"], "channels": [8, 16, 16], "steps": 1000,
                                 "sampling": {"guidance": 2.0}}},
            "gen_metrics": {"per_class": 20, "reference_epochs": 1}}
     dry = snakemake(tmp_path, "-n", config=cfg)
