@@ -127,7 +127,7 @@ PRESETS["cddpm_cfg"] = {**PRESETS["cddpm"], "label_dropout": 0.1, "sampling": {"
 AUTOENCODER_FAMILIES = families.names("autoencoder")
 GAN_FAMILIES = families.names("gan")
 DIFFUSION_FAMILIES = families.names("diffusion")
-# Sampling a diffusion model is a grid choice: `cddpm@ddim50-g3` is cddpm sampled by DDIM in 50
+# Sampling a diffusion model is a grid choice: `cddpm_cfg@ddim50-g3` is cddpm_cfg sampled by DDIM in 50
 # steps at guidance 3. A bare name gets the model's `sampling`, then these, with the effort
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
 # A token's absent eta is 0 (its canonical form shows eta when it is not), so `dpm20` is always the ODE

@@ -4,7 +4,7 @@ Same real images (WORKDIR's balanced subset, seed 0), same CPU, one thread per s
 once on two cores, the same wall-clock budgets.
 
 - diffusion: our `cddpm` (diffusers' UNet2DModel in our loop, sampled by SDE-DPM-Solver++ in 20 steps at
-  guidance 2) against denoising-diffusion-pytorch's classifier-free-guidance Unet and GaussianDiffusion
+  the preset's guidance) against denoising-diffusion-pytorch's classifier-free-guidance Unet and GaussianDiffusion
   (its defaults: cosine schedule, DDIM with eta 1, label dropout 0.5, guidance with its parallel-component
   removal and rescaling) at about our weight count (dim 12, mults 1-2-2: 0.28 M against our 0.26 M), sampled
   by its DDIM (eta 1) in as many steps at the same guidance. Both get our Adam lr, batch and EMA decay, so
