@@ -221,7 +221,7 @@ def test_the_loss_falls(digits, name):
 @pytest.fixture(scope="module")
 def cddpm_digits(digits):
     x, y = small_digits(digits, range(10))
-    model, _ = train("cddpm", x, y, steps=300)
+    model, _ = train("cddpm_cfg", x, y, steps=300)  # guided sampling below: the null label is trained
     return model, x, y
 
 
@@ -276,7 +276,7 @@ def test_guided_samples_are_recognized_as_their_class_more_often_than_unguided(d
     from sklearn.linear_model import LogisticRegression
 
     x, y = small_digits(digits, range(10))
-    model, _ = train("cddpm", x, y, steps=1500, batch_size=64, channels=[16, 32])
+    model, _ = train("cddpm_cfg", x, y, steps=1500, batch_size=64, channels=[16, 32])
     xr, yr = small_digits(digits, range(10), per_class=150)
     clf = LogisticRegression(max_iter=2000).fit(xr.flatten(1).numpy(), yr.numpy())
     labels = torch.arange(300) % 10
@@ -355,7 +355,7 @@ def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp
     stages.subset(data=digits_cache, regime="imbalanced", size="n200", seed=0, out=sub, log=QUIET,
                   validation_per_class=20, imbalance_ratio=5)
     for name, sampling, evals in [("ddpm", {"sampler": "ddim", "steps": 3, "eta": 0.0, "guidance": 1.0}, 3),
-                                  ("cddpm", {"sampler": "dpm", "steps": 3, "eta": 0.0, "guidance": 2.0}, 6)]:
+                                  ("cddpm_cfg", {"sampler": "dpm", "steps": 3, "eta": 0.0, "guidance": 2.0}, 6)]:
         spec = spec_for(name, steps=3, channels=[8, 16, 16])
         stages.train_gen(data=digits_cache, subset=sub, spec=spec, seed=0, out=tmp_path / f"{name}.pt",
                          loss_log=tmp_path / f"{name}.csv", device="cpu", log=QUIET)
