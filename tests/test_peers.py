@@ -27,8 +27,8 @@ from genaug import peers  # noqa: E402
 def test_both_races_run_on_a_grid_cell_and_their_ratios_follow_from_the_curves(evaluation_grid, tmp_path):
     config = copy.deepcopy(EVAL)
     # both sides sample in 4 steps (the peer's DDIM takes as many as our sampler): the test's cost
-    config["models"] = {**config["models"], "cddpm": {**PRESETS["cddpm_cfg"], "sampling": {"sampler": "dpm", "steps": 4, "eta": 1.0,
-                                                                   "guidance": 2.0}}}
+    config["models"] = {**config["models"], "cddpm": {**PRESETS["cddpm_cfg"], "sampling": {
+        "sampler": "dpm", "steps": 4, "eta": 1.0, "guidance": 2.0}}}
     figure = tmp_path / "peers.png"
     out = peers.bench_peers(evaluation_grid, config, DISCARD, budgets=(2, 4), vae_epochs=4,
                             size="n100", figure=figure, shipped_peer_epochs=6)

@@ -316,7 +316,8 @@ def check_unconditional_branch(label_dropout, guidance: float) -> None:
     this check such a model samples through an embedding that never learned anything, silently."""
     if label_dropout == 0 and guidance != 1.0:
         raise ConfigError(f"sampling.guidance: {guidance:g} mixes in the unconditional prediction, which label_dropout "
-                          "0 never trained; sample at guidance 1 (drop -g) or train with label_dropout > 0 (the cddpm_cfg preset)")
+                          "0 never trained; sample at guidance 1 (drop -g) or train with label_dropout > 0 "
+                          "(the cddpm_cfg preset)")
 
 
 def check_sampling(sampling: dict | None, *, timesteps: int, guided: bool) -> dict:
