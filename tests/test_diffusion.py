@@ -347,6 +347,31 @@ def test_every_diffusion_model_pads_and_crops_28_and_32(name, shape, channels, s
     assert out.shape == (4, *shape) and 0 <= out.min() and out.max() <= 1
 
 
+@pytest.mark.parametrize("name", ["ddpm", "cddpm"])
+def test_a_model_trained_in_bf16_samples_in_bf16_on_a_cpu_also_after_loading(digits, name, tmp_path):
+    x, y = small_digits(digits, range(3))
+    spec = spec_for(name, steps=20, batch_size=16)
+    spec["train"]["precision"] = "bf16"
+    torch.manual_seed(0)
+    model = gens.build(spec, x.shape[1:], 10)
+    gens.train(model, x, y, spec["train"], seed=0, log=QUIET)
+    gens.save(tmp_path / "g.pt", model, spec, {"image_shape": list(x.shape[1:]), "num_classes": 10}, [])
+    loaded, _ = gens.load(tmp_path / "g.pt")
+    members = [m for m in loaded.modules() if isinstance(m, gens.Generator)]
+    assert members and {m.precision for m in members} == {"bf16"}
+    loaded.set_sampling({"sampler": "ddim", "steps": 5})
+    labels = torch.tensor([0, 1, 2] * 4)
+    in_bf16 = loaded.sample(labels, torch.Generator().manual_seed(0))
+    for m in members:
+        m.precision = "fp32"
+    in_fp32 = loaded.sample(labels, torch.Generator().manual_seed(0))
+    diff = (in_bf16 - in_fp32).abs()
+    assert in_bf16.dtype == torch.float32 and diff.max() > 0 and diff.mean() < 0.02, (diff.max(), diff.mean())
+    spec["train"].pop("precision")
+    assert {m.precision for m in gens.build(spec, x.shape[1:], 10).modules() if isinstance(m, gens.Generator)} == {
+        "fp32"}
+
+
 @pytest.mark.heavy
 def test_sample_stage_writes_counts_sampling_and_network_evals(digits_cache, tmp_path):
     """Per-class ddpm and cddpm through train_gen and sample: per-class counts follow the policy,

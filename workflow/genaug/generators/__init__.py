@@ -37,11 +37,16 @@ def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
     hparams = spec.get("hparams", {})
     try:
         if label_strategy(spec) == "per_class":
-            return PerClass([family(image_shape, num_classes, **hparams) for _ in range(num_classes)])
-        return family(image_shape, num_classes, **hparams)
+            model = PerClass([family(image_shape, num_classes, **hparams) for _ in range(num_classes)])
+        else:
+            model = family(image_shape, num_classes, **hparams)
     except (TypeError, ValueError) as err:  # an unknown hyperparameter name, or a value the family refuses
         raise GenaugError(f"model {spec.get('name', spec['family'])!r} (family {spec['family']!r}): "
                           f"bad hyperparameters {hparams} ({err})") from err
+    for member in model.modules():  # the arithmetic it trains in, for the families that sample in it too
+        if isinstance(member, Generator):
+            member.precision = spec.get("train", {}).get("precision", "fp32")
+    return model
 
 
 def train(model: nn.Module, x: torch.Tensor, y: torch.Tensor, train_cfg: dict, *, seed: int,

@@ -76,6 +76,8 @@ class Generator(nn.Module):
 
     conditional = False  # True when sample() honours the labels it is given
     can_reconstruct = False  # True when reconstruct() is implemented (label strategy `reconstruct`)
+    # The model entry's `precision`, set by generators.build: a family may sample in it too (diffusion on a CPU).
+    precision = "fp32"
 
     def __init__(self, image_shape, num_classes: int, **hparams):
         super().__init__()

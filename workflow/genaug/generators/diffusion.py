@@ -205,11 +205,14 @@ class DDPM(Generator):
         return ((x.clamp(-1, 1) + 1) / 2).contiguous()
 
     def _unet(self, x: torch.Tensor, t: torch.Tensor, labels: torch.Tensor | None) -> torch.Tensor:
-        if x.is_cuda:  # bf16 autocast and channels_last on a GPU; full precision on the CPU
+        if x.is_cuda:  # bf16 autocast and channels_last on a GPU
             with torch.autocast("cuda", dtype=torch.bfloat16):
                 out = self.unet(x.contiguous(memory_format=torch.channels_last), t, class_labels=labels).sample
             return out.float()
-        return self.unet(x, t, class_labels=labels).sample
+        # On a CPU, the arithmetic the model trained in: bf16 sampling is 2.3x as fast as fp32 for cddpm, FD
+        # 0.6 % higher (docs/measured/2026-12-05-cddpm-bf16-sampling.md); the loss is computed in float32 either way.
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=self.precision == "bf16"):
+            return self.unet(x, t, class_labels=labels).sample.float()
 
     def _train_labels(self, y: torch.Tensor) -> torch.Tensor | None:
         return None
