@@ -43,9 +43,10 @@ def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
     except (TypeError, ValueError) as err:  # an unknown hyperparameter name, or a value the family refuses
         raise GenaugError(f"model {spec.get('name', spec['family'])!r} (family {spec['family']!r}): "
                           f"bad hyperparameters {hparams} ({err})") from err
+    precision = spec.get("train", {}).get("precision", Generator.precision)
     for member in model.modules():  # the arithmetic it trains in, for the families that sample in it too
         if isinstance(member, Generator):
-            member.precision = spec.get("train", {}).get("precision", "fp32")
+            member.precision = precision
     return model
 
 

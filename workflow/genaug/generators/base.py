@@ -293,7 +293,7 @@ def _averaged(tensors: list[torch.Tensor], emas: dict[str, EMA]):
 
 def in_precision(precision: str, x: torch.Tensor, loss_fn, *args):
     """loss_fn(*args) (a loss and its parts) under `precision`: bf16 autocasts the forward pass and loss
-    (weights, Adam and sampling stay float32); the results come back float32 for backward and the log."""
+    (weights and Adam stay float32); the results come back float32 for backward and the log."""
     with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
         loss, parts = loss_fn(*args)
     return loss.float(), {k: v.float() if torch.is_tensor(v) else v for k, v in parts.items()}
