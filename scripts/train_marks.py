@@ -2,7 +2,8 @@
 """Train one generator past its budget and keep its weights at step marks, each as a grid cell's model.
 
     python scripts/train_marks.py results/fashion_mnist balanced/n1000/s0 cvae --marks 10000,30000,90000 \\
-        [--effort quick] [--entry '{family: ...}'] [--device auto] [--deadline SECONDS] [--config-out marks.yaml]
+        [--effort quick] [--entry "{family: ...}"] [--device auto] [--deadline SECONDS] [--config-out marks.yaml]
+        [--overwrite]
 
 Does a generator reach a bar with more training, and how many steps does it take? One run trains the model
 (the preset MODEL, or the model entry --entry) on the cell's real subset, as train_gen does (same seeds,
@@ -13,7 +14,8 @@ classifies each mark like any model without training it again:
 
     snakemake --configfile GRID.yaml marks.yaml --rerun-triggers mtime
 
-(`--rerun-triggers mtime`: the checkpoints were not written by snakemake, which would otherwise train them anew.)
+(The checkpoints are newer than the dataset and subset and carry no snakemake metadata, so snakemake keeps them;
+`--rerun-triggers mtime` says so outright: only file times decide what reruns.)
 With --deadline, training stops after that many seconds, and the step reached replaces the marks not reached.
 """
 import argparse
@@ -68,6 +70,7 @@ def _parse(argv):
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--deadline", type=float, default=float("inf"), help="stop training after this many seconds")
     p.add_argument("--config-out", type=Path, help="write the marks' model entries here too")
+    p.add_argument("--overwrite", action="store_true", help="replace marks that this cell already has")
     return p.parse_args(argv)
 
 
@@ -79,6 +82,9 @@ def _setup(args):
     subset = args.results / "subsets" / regime / size / f"{seed}.npz"
     if not subset.exists():
         raise GenaugError(f"{subset}: no such subset; run the grid's subset job for {args.cell} first")
+    taken = [n for n in args.mark_names if (args.results / "generators" / n / args.cell / "model.pt").exists()]
+    if taken and not args.overwrite:
+        raise GenaugError(f"{', '.join(taken)}: already trained for {args.cell}; pass --overwrite to replace them")
     seed = int(seed[1:])
     dev = setup_device(args.device, args.threads)
     ds, sub, x, y = real_subset(args.results / "dataset.npz", subset, dev)
@@ -130,6 +136,7 @@ def main(argv=None) -> int:
     args = _parse(argv)
     try:
         args.base, marks = _entries(args)
+        args.mark_names = list(marks)
         ds, sub, x, y, seed, spec, model = _setup(args)
     except GenaugError as err:
         print(f"train_marks: {err}", file=sys.stderr)

@@ -74,7 +74,7 @@ def test_bad_cells_and_self_training_models_are_refused(script, results, capsys)
     assert "trains itself" in capsys.readouterr().err
 
 
-def test_a_deadline_keeps_the_step_reached_in_place_of_the_marks_left(script, results, tmp_path):
+def test_a_deadline_keeps_the_step_reached_in_place_of_the_marks_left(script, results, tmp_path, capsys):
     entry = "{family: cvae, hidden: [32, 16], latent_dim: 4, batch_size: 16}"
     assert script.main([str(results), "balanced/n100/s1", "tiny", "--marks", "400,800", "--entry", entry,
                         "--device", "cpu", "--deadline", "0", "--config-out", str(tmp_path / "marks.yaml")]) == 0
@@ -83,3 +83,9 @@ def test_a_deadline_keeps_the_step_reached_in_place_of_the_marks_left(script, re
     _, saved = gens.load(results / "generators/tiny_m50/balanced/n100/s1/model.pt")
     assert saved["spec"] == gcfg.generator_spec({"effort": "quick", **config}, "tiny_m50")
     assert not (results / "generators/tiny_m400").exists()
+    before = (results / "generators/tiny_m50/balanced/n100/s1/model.pt").read_bytes()
+    assert script.main([str(results), "balanced/n100/s1", "tiny", "--marks", "50", "--entry", entry]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert (results / "generators/tiny_m50/balanced/n100/s1/model.pt").read_bytes() == before  # nothing lost
+    assert script.main([str(results), "balanced/n100/s1", "tiny", "--marks", "50", "--entry", entry, "--device", "cpu",
+                        "--overwrite"]) == 0
