@@ -586,3 +586,37 @@ def test_a_cell_whose_policy_asks_for_no_images_is_excluded_not_passed_off_as_a_
         assert len(z["labels"]) == 0
     assert meta["status"] == "diverged" and meta["reason"].startswith("empty: synthesis policy ratio")
     assert "DIVERGED" in log.getvalue()
+
+
+def test_flip_aug_mirrors_a_share_of_the_batch_and_tells_the_network_which():
+    """flip_aug p: about p of each batch is mirrored left-right and labelled in a second block of class labels
+    (its null label too), so sampling's unmirrored labels never ask for a mirror image; 0 builds and trains the
+    network it always did."""
+    x, y = torch.rand(400, 1, 28, 28), torch.arange(400) % 10
+    seen = {}
+    for flip in (0.0, 0.5):
+        torch.manual_seed(1)
+        model = gens.build(spec_for("cddpm", flip_aug=flip, label_dropout=0.2), (1, 28, 28), 10)
+        model._to_model = lambda images, f=model._to_model: seen.__setitem__("x", images) or f(images)
+        unet = model._unet
+        model._unet = lambda xt, t, labels, u=unet: seen.__setitem__("labels", labels) or u(xt, t, labels)
+        torch.manual_seed(0)
+        loss = float(model.loss(x, y)[0].detach())
+        seen[flip] = (loss, model.unet.class_embedding.num_embeddings, seen["x"], seen["labels"])
+    plain_loss, plain_embeds, plain_x, plain_labels = seen[0.0]
+    assert plain_embeds == 11 and torch.equal(plain_x, x) and int(plain_labels.max()) == 10
+    _, embeds, fed, labels = seen[0.5]
+    assert embeds == 22
+    mirrored = labels >= 11
+    assert 150 < int(mirrored.sum()) < 250
+    assert torch.equal(fed[mirrored], x[mirrored].flip(-1)) and torch.equal(fed[~mirrored], x[~mirrored])
+    kept = labels % 11 != 10  # not dropped to a null label
+    assert torch.equal(labels[kept] % 11, y[kept]) and int((labels % 11 == 10).sum()) > 40  # nulls in both blocks
+    torch.manual_seed(1)
+    again = gens.build(spec_for("cddpm", label_dropout=0.2), (1, 28, 28), 10)  # no flip_aug key at all
+    torch.manual_seed(0)
+    assert float(again.loss(x, y)[0].detach()) == plain_loss
+    with pytest.raises(GenaugError, match="flip_aug must be in"):
+        gens.build(spec_for("cddpm", flip_aug=1.0), (1, 28, 28), 10)
+    with pytest.raises(GenaugError, match="flip_aug"):
+        gcfg._check_model_entry("m", {**gcfg.PRESETS["cddpm"], "flip_aug": 2})

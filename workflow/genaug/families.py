@@ -203,7 +203,10 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
     _builtin("cddpm", "diffusion:CDDPM", "diffusion", True, ("conditional",), {
         **_DIFFUSION, "label_dropout": _num("share of training labels replaced by the null label (classifier-free "
                                             "guidance; 0 trains no unconditional branch, so only guidance 1 "
-                                            "samples)", minimum=0, exclusiveMaximum=1)}, guided=True, gpu=True),
+                                            "samples)", minimum=0, exclusiveMaximum=1),
+        "flip_aug": _num("share of training images mirrored left-right, the model told which (non-leaking "
+                         "augmentation; sampling draws unmirrored images); 0 (the presets) mirrors none",
+                         minimum=0, exclusiveMaximum=1)}, guided=True, gpu=True),
     _builtin("clip_guided", "diffusion:CLIPGuided", "diffusion", True, ("conditional",), {
         **_DIFFUSION,
         "clip_model": {"description": "an open_clip architecture name (ViT-B-32) or a model-config .json path",

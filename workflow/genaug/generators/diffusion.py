@@ -301,22 +301,39 @@ class CDDPM(DDPM):
     conditional = True
     guided = True
 
-    def __init__(self, image_shape, num_classes: int, *, label_dropout: float = 0.1, **hparams):
+    def __init__(self, image_shape, num_classes: int, *, label_dropout: float = 0.1, flip_aug: float = 0.0,
+                 **hparams):
         if not 0 <= label_dropout < 1:
             raise ValueError(f"label_dropout must be in [0, 1), not {label_dropout}")
-        self.label_dropout = label_dropout
-        super().__init__(image_shape, num_classes, label_dropout=label_dropout, **hparams)
+        if not 0 <= flip_aug < 1:
+            raise ValueError(f"flip_aug must be in [0, 1) (0: off), not {flip_aug}")
+        self.label_dropout, self.flip_aug = label_dropout, float(flip_aug)
+        kwargs = {"flip_aug": flip_aug} if flip_aug else {}  # a spec without it builds the network it always did
+        super().__init__(image_shape, num_classes, label_dropout=label_dropout, **kwargs, **hparams)
 
     def _class_embeds(self) -> int:
-        return self.num_classes + 1  # the last index is the null label
+        # The last index of each block is the null label; with flip_aug a second block of labels says "mirrored".
+        return (self.num_classes + 1) * (2 if self.flip_aug else 1)
 
     def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
         super().set_sampling(sampling, classes=classes, log=log)
         check_unconditional_branch(self.label_dropout, self.sampling["guidance"])
 
     def _train_labels(self, y):
+        """Each label, or with probability label_dropout its block's null label (the block's last index)."""
         drop = torch.rand(y.shape, device=y.device) < self.label_dropout
-        return torch.where(drop, torch.full_like(y, self.num_classes), y)
+        block = self.num_classes + 1
+        return torch.where(drop, y // block * block + self.num_classes, y)
+
+    def loss(self, x, y):
+        """With flip_aug, that share of the batch is mirrored left-right and labelled so (non-leaking augmentation,
+        as EDM's augmentation conditioning): twice the images to learn from, while sampling, which asks for the
+        unmirrored labels, draws no mirrored image that the data lack (Fashion-MNIST's shoes all face left)."""
+        if self.flip_aug:
+            flip = torch.rand(y.shape, device=y.device) < self.flip_aug
+            x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
+            y = y + flip.long() * (self.num_classes + 1)
+        return super().loss(x, y)
 
     def _eps(self, x, t, labels, guidance):
         null = torch.full_like(labels, self.num_classes)
