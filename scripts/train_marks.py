@@ -27,7 +27,7 @@ from pathlib import Path
 import torch
 import yaml
 
-from genaug import __version__, streams
+from genaug import streams
 from genaug import config as gcfg
 from genaug import generators as gens
 from genaug.checkpoint import rng_state, set_rng_state
@@ -36,25 +36,29 @@ from genaug.device import setup as setup_device
 from genaug.errors import GenaugError
 from genaug.generators.base import fit
 from genaug.io import write_csv
-from genaug.stages import real_subset
+from genaug.stages import cell_meta, real_subset, run_meta
 
 
-def _entries(args) -> tuple[dict, dict]:
-    """The base entry and one model entry per mark, each with the steps that `--effort` turns into that mark."""
+def _mark_entry(args, entry: dict, step: int) -> dict:
+    """The model entry whose steps `--effort` turns into `step`."""
+    return {**entry, "steps": round(step / gcfg.EFFORT[args.effort]["gen_step_scale"])}
+
+
+def _entries(args) -> tuple[dict, list[str]]:
+    """The base entry and the marks' model names, each checked to train its mark's steps at `--effort`."""
     try:
         entry = yaml.safe_load(args.entry) if args.entry else dict(gcfg.PRESETS.get(args.model) or {})
     except yaml.YAMLError as err:
         raise GenaugError(f"--entry: not a YAML or JSON mapping ({err})") from err
     if not isinstance(entry, dict) or not entry:
         raise GenaugError(f"{args.model}: not a preset; give its model entry as --entry '{{\"family\": ...}}'")
-    scale = gcfg.EFFORT[args.effort]["gen_step_scale"]
-    marks = {f"{args.model}_m{m}": {**entry, "steps": round(m / scale)} for m in args.marks}
-    for name, e in marks.items():
-        got = gcfg.generator_spec({"effort": args.effort, "models": {name: e}}, name)["train"]["steps"]
-        if got != int(name.rsplit("_m", 1)[1]):
-            raise GenaugError(f"--marks: {name} would train {got} steps, effort {args.effort}'s least; give marks "
-                              f"of at least {gcfg.EFFORT[args.effort]['gen_min_steps']}")
-    return entry, marks
+    names = [f"{args.model}_m{m}" for m in args.marks]
+    for name, m in zip(names, args.marks):
+        got = gcfg.generator_spec({"effort": args.effort, "models": {name: _mark_entry(args, entry, m)}}, name)
+        if got["train"]["steps"] != m:
+            raise GenaugError(f"--marks: {name} would train {got['train']['steps']} steps, effort {args.effort}'s "
+                              f"least; give marks of at least {gcfg.EFFORT[args.effort]['gen_min_steps']}")
+    return entry, names
 
 
 def _parse(argv):
@@ -135,8 +139,7 @@ def _train(args, model, x, y, spec, seed):
 def main(argv=None) -> int:
     args = _parse(argv)
     try:
-        args.base, marks = _entries(args)
-        args.mark_names = list(marks)
+        args.base, args.mark_names = _entries(args)
         ds, sub, x, y, seed, spec, model = _setup(args)
     except GenaugError as err:
         print(f"train_marks: {err}", file=sys.stderr)
@@ -148,14 +151,10 @@ def main(argv=None) -> int:
     config = {"models": {}}
     for step, seconds, state in kept:
         name = f"{args.model}_m{step}"
-        config["models"][name] = marks.get(name) or {
-            **args.base, "steps": round(step / gcfg.EFFORT[args.effort]["gen_step_scale"])}
+        config["models"][name] = _mark_entry(args, args.base, step)
         model.load_state_dict(state)
         rows = [r for r in history if r["step"] <= step]
-        meta = {"image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
-                "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
-                "train_seconds": seconds, "steps": step, "epochs": max((r.get("epoch", 0) for r in rows), default=0),
-                "genaug": __version__, "torch": str(torch.__version__), "device": str(x.device)}
+        meta = {**cell_meta(ds, sub, seed, len(x)), **run_meta(seconds, step, rows), "device": str(x.device)}
         out = args.results / "generators" / name / args.cell / "model.pt"
         out.parent.mkdir(parents=True, exist_ok=True)
         write_csv(out.with_name("loss.csv"), pd.DataFrame(rows))

@@ -85,15 +85,14 @@ def _train_ours_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
     from . import generators as gens
     from .generators.base import fit
     from .data import to_float
-    from .stages import real_subset
+    from .stages import cell_meta, real_subset
 
     _one_thread()
     ds, sub, x, y = real_subset(Path(res) / "dataset.npz", subset, torch.device("cpu"))
     torch.manual_seed(seed)
     model = gens.build(spec, ds.image_shape, ds.num_classes)
     marks, pending = [], list(budgets)
-    meta = {"image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
-            "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x)}
+    meta = cell_meta(ds, sub, seed, len(x))
 
     def on_step(step, seconds, averaged):
         if seconds >= pending[0]:

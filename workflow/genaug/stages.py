@@ -82,6 +82,19 @@ def real_subset(data, subset_path, device):
     return ds, sub, ds.train_x[idx].to(device), ds.train_y[idx].to(device)
 
 
+def cell_meta(ds, sub, seed: int, n_train: int) -> dict:
+    """What a generator checkpoint records of the cell it trained on (the sample stage rebuilds and checks by it)."""
+    return {"image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
+            "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": n_train}
+
+
+def run_meta(seconds: float, steps: int, history: list[dict]) -> dict:
+    """What a generator checkpoint records of its training run."""
+    epochs = max((row.get("epoch", 0) for row in history), default=0)
+    return {"train_seconds": seconds, "steps": steps, "epochs": epochs, "genaug": __version__,
+            "torch": str(torch.__version__)}
+
+
 def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="auto", threads=1, snapshot=None,
               snapshot_every=0, log=sys.stderr) -> None:
     """Train one generator on a cell's real subset; write a self-describing checkpoint and its loss log.
@@ -110,13 +123,8 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
         history, diverged = err.history, str(err)
         print(f"DIVERGED: {spec['name']} {sub.regime}/{sub.size}/s{seed}: {diverged}. Its synthetic set will be "
               "empty and its classifier cells are marked diverged and left out of the report's rankings.", file=log)
-    meta = {
-        "image_shape": list(ds.image_shape), "num_classes": ds.num_classes, "classes": ds.classes,
-        "dataset": ds.name, "regime": sub.regime, "size": sub.size, "seed": seed, "n_train": len(x),
-        "train_seconds": time.perf_counter() - t0, "steps": spec["train"]["steps"],
-        "epochs": max((row.get("epoch", 0) for row in history), default=0), "genaug": __version__,
-        "torch": str(torch.__version__), **({"pool": pool} if pool else {}),
-    }
+    meta = {**cell_meta(ds, sub, seed, len(x)), **run_meta(time.perf_counter() - t0, spec["train"]["steps"], history),
+            **({"pool": pool} if pool else {})}
     import pandas as pd
 
     write_csv(loss_log, pd.DataFrame(history))

@@ -311,9 +311,13 @@ class CDDPM(DDPM):
         kwargs = {"flip_aug": flip_aug} if flip_aug else {}  # a spec without it builds the network it always did
         super().__init__(image_shape, num_classes, label_dropout=label_dropout, **kwargs, **hparams)
 
+    @property
+    def _block(self) -> int:
+        """Labels per block of class embeddings: the classes, then the null label."""
+        return self.num_classes + 1
+
     def _class_embeds(self) -> int:
-        # The last index of each block is the null label; with flip_aug a second block of labels says "mirrored".
-        return (self.num_classes + 1) * (2 if self.flip_aug else 1)
+        return self._block * (2 if self.flip_aug else 1)  # with flip_aug a second block says "mirrored"
 
     def set_sampling(self, sampling: dict | None = None, *, classes=None, log=None) -> None:
         super().set_sampling(sampling, classes=classes, log=log)
@@ -322,8 +326,7 @@ class CDDPM(DDPM):
     def _train_labels(self, y):
         """Each label, or with probability label_dropout its block's null label (the block's last index)."""
         drop = torch.rand(y.shape, device=y.device) < self.label_dropout
-        block = self.num_classes + 1
-        return torch.where(drop, y // block * block + self.num_classes, y)
+        return torch.where(drop, y // self._block * self._block + self.num_classes, y)
 
     def loss(self, x, y):
         """With flip_aug, that share of the batch is mirrored left-right and labelled so (non-leaking augmentation,
@@ -332,7 +335,7 @@ class CDDPM(DDPM):
         if self.flip_aug:
             flip = torch.rand(y.shape, device=y.device) < self.flip_aug
             x = torch.where(flip.view(-1, 1, 1, 1), x.flip(-1), x)
-            y = y + flip.long() * (self.num_classes + 1)
+            y = y + flip.long() * self._block
         return super().loss(x, y)
 
     def _eps(self, x, t, labels, guidance):
