@@ -275,7 +275,7 @@ def _bench_diffaugment(quick: dict, ds, subset, x, y, device, log) -> dict:
 
 # Speed levers of a generator's training loop (bench_levers), each applied alone to the family's own loop.
 LEVERS = ("fp32", "bf16", "channels_last", "compile", "threads2")
-LEVER_MODELS = ("cvae", "cdcgan_r1", "cddpm")  # the CPU evidence grid's generators (issue 21)
+LEVER_MODELS = ("cvae", "cdcgan_r1", "cddpm")  # issue 21's generators (cdcgan_ms: cdcgan_r1's networks and step)
 
 
 @contextlib.contextmanager

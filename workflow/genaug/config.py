@@ -82,6 +82,12 @@ PRESETS.update({
     # 80 against 128 and recall higher on every seed, CAS the same (docs/measured/2026-12-04-gan-bf16.md).
     "cdcgan_r1": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 8000, "r1": 0.2,
                   "reg_every": 4, "precision": "bf16"},
+    # cdcgan_r1 with MSGAN's mode-seeking term and no DiffAugment, issue 21's conditional GAN: cdcgan_r1 varies only
+    # the brightness of one shape a class (recall 0.14-0.17), and its color policy is that brightness. On four seeds
+    # against cdcgan_r1: CAS 0.90-0.91x the baseline against 0.77-0.81x, recall 0.74-0.78 against 0.14-0.17, domain
+    # FD as far from the bar (42-57x the floor against 38-55x) (docs/measured/2026-12-05-gan-mode-seeking.md).
+    "cdcgan_ms": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 8000, "r1": 0.2,
+                  "reg_every": 4, "precision": "bf16", "mode_seeking": 0.3, "diffaugment": []},
     "biggan": {"family": "biggan", "loss": "hinge", **_GAN, "steps": 4000, "lr": 1e-4, "lr_d_scale": 4.0,
                "betas": [0.0, 0.999]},
     "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "reg_every": 16, "per_class": True, **_GAN,

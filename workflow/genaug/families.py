@@ -65,6 +65,9 @@ _GAN = {
                                    "([] = off)", "type": "array", "items": {"enum": ["color", "translation", "cutout"]},
                     "uniqueItems": True},
     "r1": _num("weight (gamma) of the R1 penalty on real images (0 = off)", minimum=0),
+    "mode_seeking": _num("weight of MSGAN's mode-seeking term (Mao et al. 2019): two samples of one label are "
+                         "rewarded for differing as much as their z do, against a generator that ignores z (0 = off)",
+                         minimum=0),
     "gp": _num("gradient-penalty weight (loss wgan_gp)", minimum=0),
     "n_critic": _int(1, "discriminator updates per generator update"),
     "reg_every": _int(1, "apply the R1 / gradient penalty lazily, in its own update every this many steps (1: in "

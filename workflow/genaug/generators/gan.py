@@ -66,7 +66,7 @@ class GANBase(Generator):
     def __init__(self, image_shape, num_classes: int, *, loss: str = "vanilla", latent_dim: int = 64,
                  diffaugment=("color", "translation", "cutout"), r1: float = 0.0, gp: float = 10.0,
                  n_critic: int = 1, clip: float = 0.01, ema: float = 0.995, lr_d_scale: float = 1.0,
-                 betas=(0.5, 0.999), reg_every: int = 1, network: dict | None = None):
+                 betas=(0.5, 0.999), reg_every: int = 1, mode_seeking: float = 0.0, network: dict | None = None):
         if loss not in LOSSES:
             raise ValueError(f"unknown loss {loss!r}; choose one of {', '.join(LOSSES)}")
         diffaugment = list(diffaugment or [])
@@ -74,16 +74,18 @@ class GANBase(Generator):
             raise ValueError(f"diffaugment: unknown policy in {diffaugment}; choose from {', '.join(POLICIES)}")
         if not 0 <= ema < 1:
             raise ValueError(f"ema must be in [0, 1) (0: off), not {ema}")
+        if mode_seeking < 0:
+            raise ValueError(f"mode_seeking must be at least 0 (0: off), not {mode_seeking}")
         if reg_every < 1:
             raise ValueError(
                 f"reg_every must be at least 1 (1: the penalty in every discriminator update), not {reg_every}"
             )
         super().__init__(image_shape, num_classes, loss=loss, latent_dim=latent_dim, diffaugment=diffaugment,
                          r1=r1, gp=gp, n_critic=n_critic, clip=clip, ema=ema, lr_d_scale=lr_d_scale,
-                         betas=list(betas), reg_every=reg_every, **(network or {}))
+                         betas=list(betas), reg_every=reg_every, mode_seeking=mode_seeking, **(network or {}))
         self.loss_kind, self.latent_dim, self.policy = loss, latent_dim, tuple(diffaugment)
         self.r1, self.gp, self.n_critic, self.clip, self.ema = r1, gp, n_critic, clip, ema
-        self.lr_d_scale, self.betas = lr_d_scale, tuple(betas)
+        self.lr_d_scale, self.betas, self.mode_seeking = lr_d_scale, tuple(betas), mode_seeking
         penalized = r1 > 0 or loss == "wgan_gp"
         self.reg_every = reg_every if penalized and reg_every > 1 else 0  # 0: the penalty is in every d update
         self.generator: nn.Module
@@ -105,8 +107,7 @@ class GANBase(Generator):
     def phase_loss(self, phase, x, y):
         z = torch.randn((len(x), self.latent_dim), device=x.device, dtype=x.dtype)
         if phase == "g":
-            fake_out = self._critic(self.generator(z, y), y)
-            return generator_loss(self.loss_kind, fake_out), {}
+            return self._generator_loss(z, y)
         real = x * 2 - 1
         needs_fake = phase == "d" or self.loss_kind == "wgan_gp"  # R1 alone looks at real images only
         fake = self.generator(z, y).detach() if needs_fake else None
@@ -121,6 +122,19 @@ class GANBase(Generator):
             loss = loss + penalty_loss
             parts.update(penalty_parts)
         return loss, parts
+
+    def _generator_loss(self, z, y):
+        """The generator's loss; with `mode_seeking`, MSGAN's term (Mao et al. 2019) against a conditional
+        generator that ignores z: the batch's first two halves share labels, and a pair's image distance over its
+        latent distance is rewarded."""
+        h = len(z) // 2
+        if not self.mode_seeking or h == 0:
+            return generator_loss(self.loss_kind, self._critic(self.generator(z, y), y)), {}
+        y = torch.cat([y[:h], y[:h], y[2 * h:]])
+        fake = self.generator(z, y)
+        loss = generator_loss(self.loss_kind, self._critic(fake, y))
+        ratio = ((fake[:h] - fake[h:2 * h]).abs().flatten(1).mean(1) / (z[:h] - z[h:2 * h]).abs().mean(1)).mean()
+        return loss + self.mode_seeking / (ratio + 1e-5), {"ms_ratio": ratio.detach()}
 
     def _penalty(self, real, fake, y):
         """The weighted WGAN-GP and/or R1 penalty (0 when the model has neither), and its raw value."""
