@@ -213,10 +213,8 @@ def played(digits):
         if name not in cache:
             conditional = name in CONDITIONAL
             x, y = small_digits(digits, range(10) if conditional else [0], per_class=60 if conditional else 120)
-            spec = spec_for(name, steps=BEHAVIOUR_STEPS[name])
-            torch.manual_seed(0)
-            model = gens.build(spec, x.shape[1:], 10)
-            cache[name] = (gens.train(model, x, y, spec["train"], seed=0, log=DISCARD), model)
+            model, history = train_one(name, x, y, BEHAVIOUR_STEPS[name])
+            cache[name] = (history, model)
         return cache[name]
 
     return play
@@ -282,10 +280,7 @@ def test_lazy_regularization_updates_every_k_steps_and_logs_its_own_mean():
 
 def test_a_lazy_r1_penalty_runs_vmapped_over_per_class_models(digits):
     x, y = small_digits(digits, range(2), per_class=20)
-    spec = spec_for("stylegan", steps=8, reg_every=4)
-    torch.manual_seed(0)
-    model = gens.build(spec, x.shape[1:], 10)
-    history = gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
+    history = train_one("stylegan", x, y, 8, reg_every=4)[1]
     penalties = [r["penalty"] for r in history if "penalty" in r]
     assert len(penalties) == 2 * 2 and all(np.isfinite(penalties)) and min(penalties) > 0  # steps 4 and 8, 2 classes
     with pytest.raises(GenaugError, match="reg_every"):
@@ -307,10 +302,7 @@ def test_the_minibatch_std_map_is_zero_for_a_batch_of_copies_and_positive_for_va
 def test_mbstd_gans_train_per_class_and_conditional_and_refuse_other_archs(digits, name):
     """mbstd runs vmapped over per-class models (dcgan) and in the conditional cDCGAN2 with its R1 penalty."""
     x, y = small_digits(digits, range(2), per_class=20)
-    spec = spec_for(name, steps=8, mbstd=True)
-    torch.manual_seed(0)
-    model = gens.build(spec, x.shape[1:], 10)
-    history = gens.train(model, x, y, spec["train"], seed=0, log=DISCARD)
+    model, history = train_one(name, x, y, 8, mbstd=True)
     member = model.models[1] if name == "dcgan" else model
     assert member.hparams["mbstd"] and member.discriminator.conv2.in_channels == 8 + (10 if name != "dcgan" else 0) + 1
     assert history and all(np.isfinite(r["d_loss"]) and np.isfinite(r["g_loss"]) for r in history)

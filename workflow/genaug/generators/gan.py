@@ -127,12 +127,13 @@ class GANBase(Generator):
         """The generator's loss; with `mode_seeking`, MSGAN's term (Mao et al. 2019) against a conditional
         generator that ignores z: the batch's first two halves share labels, and a pair's image distance over its
         latent distance is rewarded."""
-        h = len(z) // 2
-        if not self.mode_seeking or h == 0:
-            return generator_loss(self.loss_kind, self._critic(self.generator(z, y), y)), {}
-        y = torch.cat([y[:h], y[:h], y[2 * h:]])
+        h = len(z) // 2 if self.mode_seeking else 0
+        if h:
+            y = torch.cat([y[:h], y[:h], y[2 * h:]])
         fake = self.generator(z, y)
         loss = generator_loss(self.loss_kind, self._critic(fake, y))
+        if not h:
+            return loss, {}
         ratio = ((fake[:h] - fake[h:2 * h]).abs().flatten(1).mean(1) / (z[:h] - z[h:2 * h]).abs().mean(1)).mean()
         return loss + self.mode_seeking / (ratio + 1e-5), {"ms_ratio": ratio.detach()}
 
