@@ -70,6 +70,9 @@ def test_the_floor_is_the_mean_of_the_real_draws_with_their_spread(digits_cache,
     assert floor["domain_fd"] == pytest.approx(np.mean(fds)) and floor["domain_fd_sd"] == pytest.approx(
         np.std(fds, ddof=1))
     assert f"sd {floor['domain_fd_sd']:.2f} over {floor['draws']} draws" in (tmp_path / "log").read_text()
+    per_class = floor["per_class_fd"]  # each class's own floor, which the report's per-class FD is read against
+    assert set(per_class) == {str(c) for c in range(10)} and all(v > 0 for v in per_class.values())
+    assert floor["intra_class_fd"] == pytest.approx(np.mean(list(per_class.values())))
 
 
 def test_the_floor_averages_as_many_disjoint_real_draws_as_the_test_split_holds():

@@ -83,10 +83,11 @@ def test_the_report_has_every_section_with_the_runs_numbers(grid):
         row = re.search(rf"<td class=l>{r.classifier}</td><td class=l>balanced</td><td class=l>n100</td>"
                         rf"<td class=l>{r.model}</td><td class=l>{r.train_set}</td>(.*?)</tr>", page)
         assert row and f"{r.gain:+.4f}" in row.group(1), (r.classifier, r.model, r.train_set)
-    # accuracy, gain heatmap, metrics scatter x2 (8 metrics), probe scatter, t-SNE x2 (real+mixed, synthetic
-    # only), per-class precision and recall heatmaps, the generator and the classifier learning curves, the
-    # cell's real images and the vae's sample grid beside them
-    assert page.count("data:image/png;base64,") == 13
+    # accuracy, gain heatmap, metrics scatter x2 (8 metrics), the per-class FD heatmap, probe scatter, t-SNE x2
+    # (real+mixed, synthetic only), per-class precision and recall heatmaps, the generator and the classifier
+    # learning curves, the cell's real images and the vae's sample grid beside them
+    assert page.count("data:image/png;base64,") == 14
+    assert 'alt="per-class domain FD"' in page and "No per-class floor" not in page
     assert 'alt="generator learning curves"' in page and 'alt="classifier learning curves"' in page
     assert 'alt="real images: balanced / n100 / s0"' in page
 
@@ -158,3 +159,37 @@ def test_the_floor_row_says_how_many_real_draws_it_averages_and_how_much_one_dra
     eight = pd.DataFrame({"floor_domain_fd": [1.381], "floor_draws": [8], "floor_domain_fd_sd": [0.463]})
     assert _floor_words(eight).startswith("the mean of 8 real draws of that count (one draw's domain FD varies "
                                           "with sd 0.46")
+
+
+def test_the_per_class_fd_heatmap_divides_each_class_by_its_own_floor_and_names_the_classes(monkeypatch):
+    from genaug.report import figures, html
+
+    drawn = {}
+    monkeypatch.setattr(figures, "class_heatmap", lambda table, title, **kw: drawn.update(table=table, kw=kw))
+    monkeypatch.setattr(html, "fig_img", lambda fig, alt: f"<img alt={alt}>")
+    gen = pd.DataFrame({"model": ["gan", "gan", "vae"], "filter": ["none"] * 3, "status": ["ok", "ok", "ok"],
+                        "regime": ["balanced"] * 3, "size": ["n1000"] * 3,
+                        "per_class:0:fd": [10.0, 20.0, 4.0], "per_class:1:fd": [3.0, 5.0, 2.0],
+                        "floor_per_class_fd:0": [2.0] * 3, "floor_per_class_fd:1": [1.0] * 3})
+    parts = html._class_fd_section(gen, ["shirt", "sandal"])
+    table = drawn["table"]
+    assert list(table.columns) == ["shirt", "sandal"] and list(table.index) == ["gan balanced n1000",
+                                                                                "vae balanced n1000"]
+    assert table.loc["gan balanced n1000"].tolist() == [7.5, 4.0]  # the seeds' mean FD over the class's floor
+    assert table.loc["vae balanced n1000"].tolist() == [2.0, 2.0] and drawn["kw"]["ratio"]
+    assert "1 is as good as a real draw" in parts[0]
+    assert html._class_fd_section(gen, None) and list(drawn["table"].columns) == ["class 0", "class 1"]
+    old = html._class_fd_section(gen.drop(columns=["floor_per_class_fd:0", "floor_per_class_fd:1"]), None)
+    assert len(old) == 1 and "No per-class floor" in old[0] and "reference/floor.json" in old[0]
+    assert html._class_fd_section(gen.assign(status="short"), None) == []  # no set was scored: nothing to draw
+
+
+def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
+    from genaug.report import figures
+
+    table = pd.DataFrame([[1.5, 40.0], [2.0, 3.0]], index=["a", "b"], columns=["x", "y"])
+    fig = figures.class_heatmap(table, "t", ratio=True)
+    mesh = fig.axes[0].collections[0]
+    assert type(mesh.norm).__name__ == "LogNorm" and mesh.norm.vmin == 1 and mesh.norm.vmax == 40
+    assert [t.get_text() for t in fig.axes[0].texts] == ["1.5", "40.0", "2.0", "3.0"]
+    figures.png_bytes(fig)

@@ -180,13 +180,15 @@ def test_a_complete_grid_has_nothing_to_do(evaluation_grid):
 
 @pytest.mark.e2e
 def test_generators_train_before_any_classifier_so_no_core_waits_for_them_at_the_end(evaluation_grid):
-    """Rule priorities: every subset starts before any generator, every generator before any classifier (with
-    none, Snakemake took ready jobs in DAG order: the CPU evidence grid had not begun its last cddpm 82 min in)."""
+    """Rule priorities: every subset starts before any generator, every generator and the metrics' reference
+    network before any classifier (with none, Snakemake took ready jobs in DAG order: the CPU evidence grid had not
+    begun its last cddpm 82 min in, and its reference classifier ran alone at the end)."""
     first = sorted((evaluation_grid / ".snakemake" / "log").glob("*.snakemake.log"))[0].read_text()
     started = re.findall(r"^(?:local)?rule (\w+):", first, flags=re.M)
     assert started.count("subset") == 2 and started.count("train_gen") == 4, started
     last = {rule: max(i for i, r in enumerate(started) if r == rule) for rule in ("subset", "train_gen")}
     assert last["subset"] < started.index("train_gen") and last["train_gen"] < started.index("train_clf"), started
+    assert started.index("reference") < started.index("train_clf"), started
 
 
 @pytest.mark.e2e

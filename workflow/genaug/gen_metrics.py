@@ -114,7 +114,9 @@ def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors
              "what": f"the mean of {len(draws)} disjoint real test-split draws of the same count, each scored "
                      "against the reference: what a perfect generator scores on average",
              **{k: float(np.mean([d[k] for d in draws])) for k in FLOOR_KEYS},
-             "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds}
+             "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds,
+             "per_class_fd": {c: float(np.mean([d["per_class"][c]["fd"] for d in draws]))
+                              for c in draws[0]["per_class"]}}
     write_json(out, floor)
     return floor
 
@@ -217,7 +219,8 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
               "n_synthetic": n * ckpt["num_classes"], "n_reference": len(real),
               "reference_test_accuracy": ckpt["test_accuracy"], "genaug": __version__,
               **{f"floor_{k}": floor_scores.get(k) for k in FLOOR_KEYS},
-              "floor_draws": floor_scores.get("draws", 1), "floor_domain_fd_sd": floor_scores.get("domain_fd_sd")}
+              "floor_draws": floor_scores.get("draws", 1), "floor_domain_fd_sd": floor_scores.get("domain_fd_sd"),
+              "floor_per_class_fd": floor_scores.get("per_class_fd")}
     pick, short = first_per_class(labels, n, ckpt["num_classes"])
     if meta.get("status") == "diverged" or short:
         reason = meta.get("reason") if meta.get("status") == "diverged" else (

@@ -11,6 +11,7 @@ rule reference:
         floor=f"{RES}/reference/floor.json",
     log:
         f"{LOGS}/reference.log",
+    priority: 1
     conda:
         ENV
     threads: 1
@@ -38,6 +39,7 @@ rule inception_reference:
         f"{RES}/reference/inception.npz",
     log:
         f"{LOGS}/inception_reference.log",
+    priority: 1
     conda:
         ENV
     threads: 1

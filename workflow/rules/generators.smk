@@ -1,8 +1,10 @@
 # Train a generator per cell, then sample its synthetic set (a diffusion model: once per sampler setting);
 # `combined` mixes several synthetic sets into one. Generator training, a grid's longest jobs, starts before any
-# classifier (priority 1 over their 0; subsets, seconds each, 2). Without it Snakemake took ready jobs in DAG
-# order and finished one seed's cells before it began the next seed's generators
-# (docs/measured/2026-12-05-evidence.md).
+# classifier (priority 1 over their 0; subsets, seconds each, 2), and so do the reference networks of the
+# generative metrics (evaluation.smk). Without it Snakemake took ready jobs in DAG order and finished one seed's
+# cells before it began the next seed's generators (docs/measured/2026-12-05-evidence.md); the reference
+# classifier, whose only dependants are the metrics, started after the last classifier and ran alone for its 10
+# minutes at the end (docs/measured/2026-12-06-evidence.md).
 
 
 rule train_gen:

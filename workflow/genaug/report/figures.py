@@ -208,15 +208,18 @@ def learning_curves(frame, y: str, panel: str, hue: str, ylabel: str):
     return fig
 
 
-def class_heatmap(table, title: str, cmap: str = "viridis"):
-    """Rows x classes heatmap of a score in [0, 1] (per-class precision or recall)."""
+def class_heatmap(table, title: str, cmap: str = "viridis", ratio: bool = False):
+    """Rows x classes heatmap of a score in [0, 1] (per-class precision or recall), or with `ratio` of a
+    multiple of a floor (per-class FD over the real floor's), on a log scale from 1."""
     import seaborn as sns
+    from matplotlib.colors import LogNorm
 
     plt = _pyplot()
     sns.set_theme(style="white", context="notebook")
     fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1], 0.9 + 0.4 * table.shape[0]))
-    sns.heatmap(table, ax=ax, vmin=0, vmax=1, cmap=cmap, annot=True, fmt=".2f", annot_kws={"fontsize": 7},
-                linewidths=0.5)
+    scale = ({"norm": LogNorm(vmin=1, vmax=max(10.0, float(np.nanmax(table.to_numpy())))), "fmt": ".1f"} if ratio
+             else {"vmin": 0, "vmax": 1, "fmt": ".2f"})
+    sns.heatmap(table, ax=ax, cmap=cmap, annot=True, annot_kws={"fontsize": 7}, linewidths=0.5, **scale)
     ax.set_title(title, fontsize=10)
     ax.set_xlabel("")
     ax.set_ylabel("")

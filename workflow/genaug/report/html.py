@@ -217,6 +217,30 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     return parts
 
 
+def _class_fd_section(gen: pd.DataFrame, classes: list[str] | None) -> list[str]:
+    """Where each generator falls short: every class's domain FD over the real floor's FD for that class (both
+    at the same count), mean of seeds. The overall FD is one number; this says which classes make it."""
+    ok = label_filtered(gen.assign(filter=gen["filter"].fillna("none").astype(str)))
+    ok = ok[ok["status"] == "ok"]
+    if ok.empty:
+        return []
+    keys = sorted({c.split(":")[1] for c in ok.columns if c.startswith("per_class:") and c.endswith(":fd")}, key=int)
+    floors = [f"floor_per_class_fd:{k}" for k in keys]
+    if not keys or not all(f in ok and ok[f].notna().any() for f in floors):
+        return ["<p class=muted>No per-class floor in this run's gen_metrics.csv (its reference predates it): "
+                "delete <code>reference/floor.json</code> and rerun to see which classes each generator misses.</p>"]
+    g = ok.groupby(["model", "regime", "size"], sort=False)[[f"per_class:{k}:fd" for k in keys] + floors].mean()
+    table = pd.DataFrame(g[[f"per_class:{k}:fd" for k in keys]].to_numpy() / g[floors].to_numpy(),
+                         index=[" ".join(map(str, i)) for i in g.index],
+                         columns=[classes[int(k)] if classes and int(k) < len(classes) else f"class {k}"
+                                  for k in keys])
+    return ["<p>Which classes a generator draws worst: each class's domain FD (its synthetic images against "
+            "the real reference images of that class) over the real floor's for that class, at the same count; "
+            "1 is as good as a real draw. The overall domain FD above pools every class.</p>",
+            fig_img(figures.class_heatmap(table, "per-class domain FD / real floor (mean of seeds)",
+                                          cmap="rocket_r", ratio=True), "per-class domain FD")]
+
+
 def _convergence(df: pd.DataFrame, meta: dict) -> list[str]:
     """What a shorter stopping rule (the same runs, stopped earlier) would have scored, per arm: the check
     that every arm had converged, so that no gain comes from one arm stopping early."""
@@ -553,7 +577,16 @@ def _genmetrics(run: _Run) -> list[str]:
     if run.gen is None or run.gen.empty or "domain_fd" not in run.gen:
         return parts + ["<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
                         "generator ran).</p>"]
-    return parts + _gen_metrics_section(run.gen, run.gains)
+    return parts + _gen_metrics_section(run.gen, run.gains) + _class_fd_section(run.gen, _class_names(run.files))
+
+
+def _class_names(files: dict) -> list[str] | None:
+    """The dataset's class names, in label order, when the report was given its cache."""
+    if not files.get("dataset"):
+        return None
+    from ..data import load_dataset
+
+    return list(load_dataset(files["dataset"]).classes)
 
 
 def _probes(run: _Run) -> list[str]:
