@@ -180,7 +180,7 @@ def test_the_per_class_fd_heatmap_divides_each_class_by_its_own_floor_and_names_
     assert "1 is as good as a real draw" in parts[0]
     assert html._class_fd_section(gen, None) and list(drawn["table"].columns) == ["class 0", "class 1"]
     old = html._class_fd_section(gen.drop(columns=["floor_per_class_fd:0", "floor_per_class_fd:1"]), None)
-    assert len(old) == 1 and "No per-class floor" in old[0] and "reference/floor.json" in old[0]
+    assert len(old) == 1 and "No per-class floor" in old[0] and "--forcerun reference" in old[0]
     assert html._class_fd_section(gen.assign(status="short"), None) == []  # no set was scored: nothing to draw
 
 

@@ -228,7 +228,8 @@ def _class_fd_section(gen: pd.DataFrame, classes: list[str] | None) -> list[str]
     floors = [f"floor_per_class_fd:{k}" for k in keys]
     if not keys or not all(f in ok and ok[f].notna().any() for f in floors):
         return ["<p class=muted>No per-class floor in this run's gen_metrics.csv (its reference predates it): "
-                "delete <code>reference/floor.json</code> and rerun to see which classes each generator misses.</p>"]
+                "<code>snakemake --forcerun reference</code> remakes the reference and the metrics (not the "
+                "generators or classifiers) and shows which classes each generator misses.</p>"]
     g = ok.groupby(["model", "regime", "size"], sort=False)[[f"per_class:{k}:fd" for k in keys] + floors].mean()
     table = pd.DataFrame(g[[f"per_class:{k}:fd" for k in keys]].to_numpy() / g[floors].to_numpy(),
                          index=[" ".join(map(str, i)) for i in g.index],
