@@ -164,10 +164,10 @@ def _floor_words(gen: pd.DataFrame) -> str:
 
 def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
     """The metrics table (with the real-vs-real floor at the same count) and each metric's rank correlation
-    with the gain, within each classifier x regime x size and pooled with those cells kept apart."""
+    with the gain, within each classifier x regime x size and pooled with those cells kept apart. `gen` has its
+    rows labelled by filter (`_genmetrics`)."""
     from ..stats import blocked_rank_correlation
 
-    gen = label_filtered(gen.assign(filter=gen["filter"].fillna("none").astype(str)))
     ok = gen[gen["status"] == "ok"]
     g = ok.groupby(["model", "regime", "size"], as_index=False, sort=False).mean(numeric_only=True)
     cols = [c for c in GEN_COLUMNS if c in g and g[c].notna().any()]
@@ -219,19 +219,19 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
 
 def _class_fd_section(gen: pd.DataFrame, classes: list[str] | None) -> list[str]:
     """Where each generator falls short: every class's domain FD over the real floor's FD for that class (both
-    at the same count), mean of seeds. The overall FD is one number; this says which classes make it."""
-    ok = label_filtered(gen.assign(filter=gen["filter"].fillna("none").astype(str)))
-    ok = ok[ok["status"] == "ok"]
+    at the same count), mean of seeds. The overall FD is one number; this says which classes make it. `gen` has
+    its rows labelled by filter (`_genmetrics`)."""
+    ok = gen[gen["status"] == "ok"]
     if ok.empty:
         return []
     keys = sorted({c.split(":")[1] for c in ok.columns if c.startswith("per_class:") and c.endswith(":fd")}, key=int)
-    floors = [f"floor_per_class_fd:{k}" for k in keys]
+    fds, floors = [f"per_class:{k}:fd" for k in keys], [f"floor_per_class_fd:{k}" for k in keys]
     if not keys or not all(f in ok and ok[f].notna().any() for f in floors):
         return ["<p class=muted>No per-class floor in this run's gen_metrics.csv (its reference predates it): "
                 "<code>snakemake --forcerun reference</code> remakes the reference and the metrics (not the "
                 "generators or classifiers) and shows which classes each generator misses.</p>"]
-    g = ok.groupby(["model", "regime", "size"], sort=False)[[f"per_class:{k}:fd" for k in keys] + floors].mean()
-    table = pd.DataFrame(g[[f"per_class:{k}:fd" for k in keys]].to_numpy() / g[floors].to_numpy(),
+    g = ok.groupby(["model", "regime", "size"], sort=False)[fds + floors].mean()
+    table = pd.DataFrame(g[fds].to_numpy() / g[floors].to_numpy(),
                          index=[" ".join(map(str, i)) for i in g.index],
                          columns=[classes[int(k)] if classes and int(k) < len(classes) else f"class {k}"
                                   for k in keys])
@@ -369,6 +369,14 @@ def _dataset_notes(path) -> list[str]:
         return []
     with np.load(path) as z:
         return [str(n) for n in z["notes"]] if "notes" in z.files else []
+
+
+def _class_names(path) -> list[str] | None:
+    """The dataset's class names, in label order, when the report was given its cache (that key alone is read)."""
+    if not path:
+        return None
+    with np.load(path) as z:
+        return [str(c) for c in z["classes"]]
 
 
 # A generator whose sets hold this many times the real floor draw's share of near-copies (and at least
@@ -578,16 +586,8 @@ def _genmetrics(run: _Run) -> list[str]:
     if run.gen is None or run.gen.empty or "domain_fd" not in run.gen:
         return parts + ["<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
                         "generator ran).</p>"]
-    return parts + _gen_metrics_section(run.gen, run.gains) + _class_fd_section(run.gen, _class_names(run.files))
-
-
-def _class_names(files: dict) -> list[str] | None:
-    """The dataset's class names, in label order, when the report was given its cache."""
-    if not files.get("dataset"):
-        return None
-    from ..data import load_dataset
-
-    return list(load_dataset(files["dataset"]).classes)
+    gen = label_filtered(run.gen.assign(filter=run.gen["filter"].fillna("none").astype(str)))
+    return parts + _gen_metrics_section(gen, run.gains) + _class_fd_section(gen, _class_names(run.files["dataset"]))
 
 
 def _probes(run: _Run) -> list[str]:
