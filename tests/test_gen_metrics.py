@@ -12,6 +12,7 @@ from genaug import config as gcfg
 from genaug import gen_metrics as gm
 from genaug.errors import GenaugError
 from genaug.subsets import FLOOR_MAX_DRAWS, metric_count, metric_reference_indices
+from genaug.yardsticks import YARDSTICKS
 
 PER_CLASS = 20
 
@@ -73,6 +74,11 @@ def test_the_floor_is_the_mean_of_the_real_draws_with_their_spread(digits_cache,
     per_class = floor["per_class_fd"]  # each class's own floor, which the report's per-class FD is read against
     assert set(per_class) == {str(c) for c in range(10)} and all(v > 0 for v in per_class.values())
     assert floor["intra_class_fd"] == pytest.approx(np.mean(list(per_class.values())))
+    sticks = floor["yardsticks"]  # the same real draws altered in known ways, read against this floor
+    assert set(sticks) == set(YARDSTICKS)
+    assert all(v["ratio"] == pytest.approx(v["domain_fd"] / floor["domain_fd"]) for v in sticks.values())
+    for milder, stronger in [("blur0.5", "blur1"), ("shift1", "shift2"), ("repeat2", "repeat10")]:
+        assert 1 < sticks[stronger]["ratio"] and sticks[milder]["ratio"] < sticks[stronger]["ratio"], stronger
 
 
 def test_the_floor_averages_as_many_disjoint_real_draws_as_the_test_split_holds():
@@ -111,7 +117,9 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
     real = _score(reference, tmp_path / "real.npz", tmp_path / "real.json", model="real")
     fake = _score(reference, tmp_path / "noise.npz", tmp_path / "noise.json", filter_name="sphere")
     assert real["per_class_count"] == PER_CLASS and real["n_synthetic"] == 10 * PER_CLASS
-    assert real["floor_domain_fd"] == json.loads((reference / "floor.json").read_text())["domain_fd"]
+    floor = json.loads((reference / "floor.json").read_text())
+    assert real["floor_domain_fd"] == floor["domain_fd"]
+    assert real["floor_yardsticks"] == {k: v["ratio"] for k, v in floor["yardsticks"].items()}
     assert real["domain_fd"] < fake["domain_fd"] / 5 and real["kid"] < fake["kid"]
     assert real["domain_fd"] < 5 * real["floor_domain_fd"]  # real train images sit near the real floor
     assert real["precision"] > 0.6 and real["coverage"] > 0.5 and fake["precision"] < 0.2

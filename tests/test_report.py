@@ -88,6 +88,7 @@ def test_the_report_has_every_section_with_the_runs_numbers(grid):
     # learning curves, the cell's real images and the vae's sample grid beside them
     assert page.count("data:image/png;base64,") == 14
     assert 'alt="per-class domain FD"' in page and "No per-class floor" not in page
+    assert "How far is a domain FD of k times the floor?" in page and "No FD yardsticks" not in page
     assert 'alt="generator learning curves"' in page and 'alt="classifier learning curves"' in page
     assert 'alt="real images: balanced / n100 / s0"' in page
 
@@ -182,6 +183,25 @@ def test_the_per_class_fd_heatmap_divides_each_class_by_its_own_floor_and_names_
     old = html._class_fd_section(gen.drop(columns=["floor_per_class_fd:0", "floor_per_class_fd:1"]), None)
     assert len(old) == 1 and "No per-class floor" in old[0] and "--forcerun reference" in old[0]
     assert html._class_fd_section(gen.assign(status="short"), None) == []  # no set was scored: nothing to draw
+
+
+def test_the_fd_ladder_ranks_each_generator_among_the_altered_real_draws():
+    from genaug.report import html
+
+    gen = pd.DataFrame({"model": ["gan", "gan", "vae"], "filter": ["none"] * 3, "status": ["ok", "ok", "ok"],
+                        "regime": ["balanced"] * 3, "size": ["n1000"] * 3, "domain_fd": [30.0, 50.0, 9.0],
+                        "floor_domain_fd": [2.0] * 3, "floor_yardsticks:blur0.5": [12.5] * 3,
+                        "floor_yardsticks:repeat5": [2.9] * 3, "floor_yardsticks:warp3": [40.0] * 3})
+    page = "".join(html._yardstick_section(gen))
+    rows = re.findall(r"<tr><td class=l>(.*?)</td><td>(.*?)</td></tr>", page)
+    assert [r[1] for r in rows] == ["1.00", "2.90", "4.50", "12.50", "20.00", "40.00"]  # ascending
+    assert "real images (the floor)" in rows[0][0] and "a fifth of them each 5 times" in rows[1][0]
+    assert rows[2][0] == "<b>vae balanced n1000</b>" and "blurred, sigma 0.5 pixel" in rows[3][0]
+    assert rows[4][0] == "<b>gan balanced n1000</b>"  # the seeds' mean of FD over the floor: (15 + 25) / 2
+    assert "warp3" in rows[5][0]  # a yardstick this genaug does not know is shown by its key
+    old = html._yardstick_section(gen.drop(columns=[c for c in gen if c.startswith("floor_yardsticks")]))
+    assert len(old) == 1 and "No FD yardsticks" in old[0] and "--forcerun reference" in old[0]
+    assert html._yardstick_section(gen.assign(status="short")) == []  # no set was scored: nothing to rank
 
 
 def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():

@@ -34,6 +34,7 @@ from .io import CorruptFile, load_torch, read_json, save_npz, save_torch, write_
 from .metrics import (features, frechet_distance, frechet_from_stats, inception_score, kid, NearCopies, prdc,
                       reference_classifier)
 from .subsets import metric_count, metric_reference_indices, validation_indices
+from .yardsticks import score_yardsticks
 
 def _inception(weights: Path, device):
     """pytorch-fid's InceptionV3 (2048-d pool features), loaded from `weights` with no download:
@@ -105,7 +106,7 @@ def reference(*, data, out_model, out_features, out_floor,
 def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors: list[np.ndarray], *, prdc_k: int,
                 kid_subset_size: int) -> dict:
     """Score each real floor draw against the reference features; write their mean (and the domain FD of each,
-    and its spread) to `out`, and return what was written."""
+    its spread, and the yardsticks: the same draws altered in known ways) to `out`, and return what was written."""
     real, real_y = feats.astype(np.float64), ds.test_y.numpy()[ref]
     draws = [score_set(net, real, real_y, ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)],
                        prdc_k=prdc_k, kid_subset_size=kid_subset_size) for f in floors]
@@ -117,6 +118,8 @@ def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors
              "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds,
              "per_class_fd": {c: float(np.mean([d["per_class"][c]["fd"] for d in draws]))
                               for c in draws[0]["per_class"]}}
+    pairs = [(ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)]) for f in floors]
+    floor["yardsticks"] = score_yardsticks(net, real, pairs, floor["domain_fd"])
     write_json(out, floor)
     return floor
 
@@ -220,7 +223,8 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
               "reference_test_accuracy": ckpt["test_accuracy"], "genaug": __version__,
               **{f"floor_{k}": floor_scores.get(k) for k in FLOOR_KEYS},
               "floor_draws": floor_scores.get("draws", 1), "floor_domain_fd_sd": floor_scores.get("domain_fd_sd"),
-              "floor_per_class_fd": floor_scores.get("per_class_fd")}
+              "floor_per_class_fd": floor_scores.get("per_class_fd"),
+              "floor_yardsticks": {k: v["ratio"] for k, v in floor_scores.get("yardsticks", {}).items()} or None}
     pick, short = first_per_class(labels, n, ckpt["num_classes"])
     if meta.get("status") == "diverged" or short:
         reason = meta.get("reason") if meta.get("status") == "diverged" else (

@@ -41,9 +41,10 @@ def frechet_from_stats(mu_a, s_a, mu_b, s_b, eps: float = 1e-6) -> float:
     return float(((mu_a - mu_b) ** 2).sum() + np.trace(s_a) + np.trace(s_b) - 2 * np.trace(covmean))
 
 
-def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int = 3, log=sys.stderr):
+def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int = 3, augment=None, log=sys.stderr):
     """The cnn trained on the whole train pool minus the validation images (early-stopped on them),
-    as the feature extractor of the domain Fréchet distance; and its accuracy on the real test split."""
+    as the feature extractor of the domain Fréchet distance; and its accuracy on the real test split.
+    `augment` (a batch augmentation, as the classifiers take) is for measuring other feature spaces."""
     from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 
     val = torch.as_tensor(np.asarray(val_indices))
@@ -55,7 +56,7 @@ def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int 
     torch.manual_seed(streams.seed("reference", seed))
     net = build_classifier("cnn", ds.image_shape, ds.num_classes).to(device).to(**cl)
     print(f"reference classifier: cnn on {len(x)} train images, up to {epochs} epochs", file=log, flush=True)
-    fit_classifier(net, x, y, vx, vy, TrainConfig.passes(len(x), epochs), seed=seed, log=log)
+    fit_classifier(net, x, y, vx, vy, TrainConfig.passes(len(x), epochs), seed=seed, augment=augment, log=log)
     with torch.no_grad():
         logits = predict(net, ds.test_x.to(device).contiguous(**cl))
     accuracy = float((logits.argmax(1).cpu() == ds.test_y).float().mean())

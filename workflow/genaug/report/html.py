@@ -20,6 +20,7 @@ from .. import __version__
 from ..io import write_text
 from ..answer import arm_label, gains as paired_gains, label_filtered, load_runs, verdicts
 from ..stats import ALPHA, summarize
+from ..yardsticks import describe
 from . import fewshot, figures
 from .markup import NO_INTERVAL, acc_interval, diff_interval, esc, fig_img, figure, fmt_num, html_table
 
@@ -215,6 +216,33 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
         parts.append(fig_img(figures.scatter_panels(joined, cols[i:i + 5], "gain", "model", GEN_COLUMNS, headers),
                           "metrics vs gain"))
     return parts
+
+
+def _yardstick_section(gen: pd.DataFrame) -> list[str]:
+    """A generator's domain FD over the floor, ranked among real images altered in known ways (yardsticks.py),
+    so "15x the floor" reads as "between real images with 5 % pixel noise and real images blurred by half a
+    pixel". `gen` has its rows labelled by filter (`_genmetrics`)."""
+    ok = gen[gen["status"] == "ok"]
+    cols = [c for c in ok.columns if c.startswith("floor_yardsticks:") and ok[c].notna().any()]
+    if ok.empty or "floor_domain_fd" not in ok:
+        return []
+    if not cols:
+        return ["<p class=muted>No FD yardsticks in this run's gen_metrics.csv (its reference predates them): "
+                "<code>snakemake --forcerun reference</code> remakes the reference and the metrics (not the "
+                "generators or classifiers) and ranks each generator's FD among real images altered in known "
+                "ways.</p>"]
+    g = ok.assign(ratio=ok["domain_fd"] / ok["floor_domain_fd"]).groupby(["model", "regime", "size"], sort=False)
+    ladder = [(float(r), f"<b>{esc(' '.join(map(str, k)))}</b>") for k, r in g["ratio"].mean().items()]
+    ladder += [(1.0, "<span class=muted>real images (the floor)</span>")]
+    ladder += [(float(ok[c].dropna().iloc[0]), f"<span class=muted>{esc(describe(c.split(':', 1)[1]))}</span>")
+               for c in cols]
+    rows = [[name, f"{ratio:.2f}"] for ratio, name in sorted(ladder, key=lambda t: t[0])]
+    return ["<p>How far is a domain FD of k times the floor? The floor's own real draws, each altered in one "
+            "small, named way, scored against the same reference at the same count (grey rows), ranked with each "
+            "generator's domain FD over the floor (bold, mean of seeds). The reference network's features see "
+            "pixel-level changes that leave every image's class plain, so even a small shift or blur of real "
+            "images lies far above the floor: read a generator's ratio against these rows, not against 1.</p>",
+            html_table(["set", "domain FD / real floor"], rows, left=1)]
 
 
 def _class_fd_section(gen: pd.DataFrame, classes: list[str] | None) -> list[str]:
@@ -587,7 +615,8 @@ def _genmetrics(run: _Run) -> list[str]:
         return parts + ["<p class=muted>No generative metrics in this run (gen_metrics.enabled is false, or no "
                         "generator ran).</p>"]
     gen = label_filtered(run.gen.assign(filter=run.gen["filter"].fillna("none").astype(str)))
-    return parts + _gen_metrics_section(gen, run.gains) + _class_fd_section(gen, _class_names(run.files["dataset"]))
+    return (parts + _gen_metrics_section(gen, run.gains) + _yardstick_section(gen)
+            + _class_fd_section(gen, _class_names(run.files["dataset"])))
 
 
 def _probes(run: _Run) -> list[str]:
