@@ -108,8 +108,9 @@ def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors
     """Score each real floor draw against the reference features; write their mean (and the domain FD of each,
     its spread, and the yardsticks: the same draws altered in known ways) to `out`, and return what was written."""
     real, real_y = feats.astype(np.float64), ds.test_y.numpy()[ref]
-    draws = [score_set(net, real, real_y, ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)],
-                       prdc_k=prdc_k, kid_subset_size=kid_subset_size) for f in floors]
+    pairs = [(ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)]) for f in floors]
+    draws = [score_set(net, real, real_y, images, labels, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
+             for images, labels in pairs]
     fds = [d["domain_fd"] for d in draws]
     floor = {"per_class_count": n, "n": len(floors[0]), "draws": len(draws),
              "what": f"the mean of {len(draws)} disjoint real test-split draws of the same count, each scored "
@@ -118,7 +119,6 @@ def write_floor(out, net, feats: np.ndarray, ds, n: int, ref: np.ndarray, floors
              "domain_fd_sd": float(np.std(fds, ddof=1)) if len(fds) > 1 else None, "domain_fd_draws": fds,
              "per_class_fd": {c: float(np.mean([d["per_class"][c]["fd"] for d in draws]))
                               for c in draws[0]["per_class"]}}
-    pairs = [(ds.test_x[torch.from_numpy(f)], ds.test_y[torch.from_numpy(f)]) for f in floors]
     floor["yardsticks"] = score_yardsticks(net, real, pairs, floor["domain_fd"])
     write_json(out, floor)
     return floor

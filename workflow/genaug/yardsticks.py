@@ -24,10 +24,9 @@ SEED = 20261206
 def _corrupted(name: str, strength: float) -> Callable:
     """One of the denoising VAE's corruptions, on uint8 images."""
     def alter(images, labels):
-        import torch
-
+        from .data import to_uint8
         from .generators.corruptions import corrupt
-        return (corrupt(images.float() / 255, name, strength).clamp(0, 1) * 255).round().to(torch.uint8)
+        return to_uint8(corrupt(images.float() / 255, name, strength))
     return alter
 
 
