@@ -73,8 +73,41 @@ def test_bf16_autocasts_the_training_step_and_keeps_float32_weights(digits, quie
 
 
 def test_an_unknown_precision_is_refused():
-    with pytest.raises(GenaugError, match="precision 'fp16': use one of fp32, bf16"):
+    with pytest.raises(GenaugError, match="precision 'fp16': use one of fp32, bf16, auto"):
         TrainConfig(precision="fp16")
+
+
+@pytest.fixture
+def cpu_bf16(monkeypatch):
+    """Make this CPU look as if it had (True) or lacked (False) native bf16, whatever it has."""
+    def set_native(native: bool):
+        for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            monkeypatch.setattr(torch.cpu, check, lambda: native, raising=False)
+    return set_native
+
+
+def test_auto_precision_is_bf16_only_where_the_device_computes_it(cpu_bf16):
+    from genaug.device import resolve_precision
+
+    cpu = torch.device("cpu")
+    for native, auto in ((True, "bf16"), (False, "fp32")):
+        cpu_bf16(native)
+        assert [resolve_precision(p, cpu) for p in ("fp32", "bf16", "auto")] == ["fp32", "bf16", auto]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_an_auto_classifier_trains_as_the_precision_it_resolves_to(digits, quiet, cpu_bf16, native):
+    """auto reaches the training step: its weights are, bit for bit, those of the precision it stands for."""
+    cpu_bf16(native)
+    weights = {}
+    for precision in ("auto", "bf16" if native else "fp32"):
+        torch.manual_seed(0)
+        net = build_classifier("softmax", digits.image_shape, 10)
+        cfg = TrainConfig(max_steps=6, eval_every=3, patience_steps=6, ema=0.0, precision=precision)
+        fit_classifier(net, digits.train_x[:200], digits.train_y[:200], digits.train_x[200:300],
+                       digits.train_y[200:300], cfg, seed=0, log=quiet)
+        weights[precision] = torch.cat([p.detach().flatten() for p in net.parameters()])
+    assert len(set(weights)) == 2 and torch.equal(*weights.values())
 
 
 def test_unknown_classifier():
@@ -162,6 +195,46 @@ def test_every_arm_trains_the_same_steps_and_batches_mix_real_and_synthetic_as_a
                             n_real=200, augment=spy, log=quiet)
     assert result.steps_run == 60 and len(seen) == 60
     assert abs(np.mean(seen) - expected) <= 1 and max(seen) - min(seen) <= 1
+
+
+def test_a_balanced_pass_draws_every_class_as_often_as_the_largest():
+    from genaug.classifiers import balanced_pass
+
+    labels = torch.tensor([0] * 20 + [1] * 6 + [2] * 1 + [4] * 13)  # class 3 absent
+    gen = torch.Generator().manual_seed(0)
+    drawn = balanced_pass(labels, gen)
+    assert len(drawn) == 4 * 20
+    assert torch.bincount(labels[drawn], minlength=5).tolist() == [20, 20, 20, 0, 20]
+    times = torch.bincount(drawn, minlength=len(labels))
+    for c, (lo, hi) in {0: (1, 1), 1: (3, 4), 2: (20, 20), 4: (1, 2)}.items():
+        assert lo <= times[labels == c].min() and times[labels == c].max() <= hi  # floor or ceil of its share
+    assert (labels[drawn][:40] != labels[drawn][:40].sort().values).any()  # the classes are interleaved
+    again = balanced_pass(labels, torch.Generator().manual_seed(0))
+    assert torch.equal(drawn, again) and not torch.equal(drawn, balanced_pass(labels, gen))
+
+
+@pytest.mark.parametrize("oversample", [False, True])
+def test_oversampling_draws_each_class_equally_often_and_the_plain_order_as_the_set_has_them(digits, quiet,
+                                                                                            oversample):
+    """An imbalanced real set (one class 10x another): with oversample every class fills about a tenth of the
+    batches over the run; without, each its share of the set."""
+    counts = np.round(100 * 10.0 ** (-np.arange(10) / 9)).astype(int)
+    idx = torch.cat([(digits.train_y == c).nonzero().flatten()[:n] for c, n in enumerate(counts)])
+    x, y = digits.train_x[idx].clone(), digits.train_y[idx]
+    x[:, :, 0, 0] = (y * 20).to(torch.uint8).view(-1, 1)  # the label, readable from the batch
+    seen = []
+
+    def spy(xb, gen):
+        seen.append((xb[:, 0, 0, 0] * 255 / 20).round().long())
+        return xb
+
+    cfg = TrainConfig(max_steps=100, eval_every=50, patience_steps=100)
+    fit_classifier(build_classifier("softmax", digits.image_shape, 10), x, y, x[:50], y[:50], cfg, seed=0,
+                   augment=spy, oversample=oversample, log=quiet)
+    share = torch.bincount(torch.cat(seen), minlength=10).numpy() / (100 * 64)
+    assert torch.bincount(y, minlength=10).tolist() == counts.tolist()
+    expected = np.full(10, 0.1) if oversample else counts / counts.sum()
+    assert np.abs(share - expected).max() < 0.02
 
 
 def test_a_share_the_set_cannot_give_is_refused(digits, quiet):

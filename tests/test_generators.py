@@ -365,6 +365,25 @@ def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
     assert logs["bf16"] != pytest.approx(logs["fp32"], rel=1e-6)
 
 
+@pytest.mark.parametrize("name", ["cvae", "vae"])  # the conditional path and the per-class (vmapped) one
+def test_auto_precision_trains_a_generator_as_the_precision_it_resolves_to(digits, monkeypatch, name):
+    """auto reaches both training loops: on a CPU with native bf16 its loss log is bf16's, without it fp32's."""
+    spec = gcfg.generator_spec({"effort": "smoke"}, name)
+    x, y = to_float(digits.train_x[:200]), digits.train_y[:200]
+
+    def losses(precision):
+        torch.manual_seed(0)
+        model = gens.build(spec, digits.image_shape, digits.num_classes)
+        history = gens.train(model, x, y, {**spec["train"], "steps": 8, "precision": precision}, seed=0, log=DISCARD)
+        return [r["loss"] for r in history]
+
+    for native, same_as in ((True, "bf16"), (False, "fp32")):
+        for check in ("_is_avx512_bf16_supported", "_is_amx_tile_supported"):
+            monkeypatch.setattr(torch.cpu, check, lambda native=native: native, raising=False)
+        assert losses("auto") == losses(same_as)
+    assert losses("bf16") != losses("fp32")
+
+
 def test_a_batch_larger_than_the_training_set_is_capped_at_it(digits):
     """Both training paths draw batches with replacement; rows past the set's size add memory, not information."""
     x, y = real_subset(digits, per_class=3)

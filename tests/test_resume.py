@@ -82,12 +82,14 @@ def synthetic_set(digits, tmp_path_factory):
 
 
 @pytest.mark.heavy
-@pytest.mark.parametrize("arm", ["baseline", "classic", "mixed"])
+@pytest.mark.parametrize("arm", ["baseline", "classic", "oversampled", "mixed"])
 def test_classifier_resumes_to_identical_metrics(digits_cache, sub, synthetic_set, tmp_path, quiet, crash_after, arm):
     """A killed classifier job, rerun, ends with the metrics (and embeddings) of one never killed: baseline,
-    classic (its augmentation draws from the RNG) and mixed (two sources, each in its own order)."""
+    classic (its augmentation draws from the RNG), oversampled (class-balanced passes) and mixed (two sources,
+    each in its own order)."""
     classic = {"shift": 2, "flip": False, "erase_p": 0.5} if arm == "classic" else None
     extra = {"synthetic": synthetic_set, "train_set": "mixed"} if arm == "mixed" else {}
+    extra |= {"oversample": True} if arm == "oversampled" else {}
     common = dict(data=digits_cache, subset=sub, classifier=CLF, model="vae" if arm == "mixed" else arm,
                   classic=classic, seed=1, log=quiet, **extra)
     a = stages.train_clf(**common, out=tmp_path / "a.json", embeddings=tmp_path / "a.npz")

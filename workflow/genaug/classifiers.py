@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import copy
 import sys
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from typing import Callable
 
@@ -23,6 +23,7 @@ from . import board, memory
 from . import streams as random_streams
 from .checkpoint import Resume, Snapshots
 from .data import to_float
+from .device import PRECISION_SETTINGS, resolve_precision
 from .errors import GenaugError
 from .progress import Progress
 
@@ -112,9 +113,6 @@ def build_classifier(name: str, image_shape, num_classes: int, **kwargs) -> nn.M
     return CLASSIFIERS[name](c, h, num_classes, **kwargs)
 
 
-PRECISIONS = ("fp32", "bf16")
-
-
 @dataclass
 class TrainConfig:
     """The one training rule of every arm of a cell, counted in optimizer steps (the effort preset sets
@@ -135,12 +133,13 @@ class TrainConfig:
     # the patience, same cap).
     convergence_checks: list | None = None
     # "bf16": the training step's forward pass and loss under bfloat16 autocast (a CPU with avx512_bf16 or
-    # AMX, or a GPU, runs it faster); the weights, the optimizer and every validation stay float32.
+    # AMX, or a GPU, runs it faster; any other CPU emulates it, several times slower); the weights, the
+    # optimizer and every validation stay float32. "auto": bf16 where the device computes it natively, else fp32.
     precision: str = "fp32"
 
     def __post_init__(self):
-        if self.precision not in PRECISIONS:
-            raise GenaugError(f"precision {self.precision!r}: use one of {', '.join(PRECISIONS)}")
+        if self.precision not in PRECISION_SETTINGS:
+            raise GenaugError(f"precision {self.precision!r}: use one of {', '.join(PRECISION_SETTINGS)}")
         if not 0 < self.eval_every <= self.patience_steps:
             raise GenaugError(f"eval_every {self.eval_every} must be between 1 and patience_steps "
                               f"{self.patience_steps}")
@@ -194,19 +193,40 @@ def averaged(model: nn.Module, decay: float):
     return AveragedModel(model, avg_fn=ema, use_buffers=True)
 
 
+def balanced_pass(labels: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """One pass of class-balanced oversampling (positions into `labels`, shuffled): every class present
+    gives as many draws as the largest class has images, each of its images drawn floor or ceil times that
+    share (whole random orders of the class, repeated, the last cut short)."""
+    classes, counts = labels.unique(return_counts=True)
+    top = int(counts.max())
+    parts = []
+    for c, n in zip(classes.tolist(), counts.tolist()):
+        members = (labels == c).nonzero().flatten()
+        orders = torch.argsort(torch.rand(-(-top // n), n, generator=gen), dim=1)  # one random order per repeat
+        parts.append(members[orders.flatten()[:top]])
+    drawn = torch.cat(parts)
+    return drawn[torch.randperm(len(drawn), generator=gen)]
+
+
 class IndexStream:
     """Indices into one source of training images, in a fresh random order each pass, read without a
-    break at pass boundaries (a batch may end one pass and start the next)."""
+    break at pass boundaries (a batch may end one pass and start the next). With `labels` (the source's,
+    on the CPU) each pass is class-balanced instead (balanced_pass): the oversampled arm's real images."""
 
-    def __init__(self, start: int, count: int, gen: torch.Generator):
-        self.start, self.count, self.gen = start, count, gen
+    def __init__(self, start: int, count: int, gen: torch.Generator, labels: torch.Tensor | None = None):
+        self.start, self.count, self.gen, self.labels = start, count, gen, labels
         self.order, self.position = None, 0
+
+    def _new_pass(self) -> torch.Tensor:
+        if self.labels is None:
+            return torch.randperm(self.count, generator=self.gen) + self.start
+        return balanced_pass(self.labels, self.gen) + self.start
 
     def take(self, k: int) -> torch.Tensor:
         parts = []
         while k > 0:
-            if self.order is None or self.position == self.count:
-                self.order, self.position = torch.randperm(self.count, generator=self.gen) + self.start, 0
+            if self.order is None or self.position == len(self.order):
+                self.order, self.position = self._new_pass(), 0
             part = self.order[self.position:self.position + k]
             self.position += len(part)
             k -= len(part)
@@ -367,12 +387,13 @@ def _update(model, opt, x_uint8, y, precision: str, augment, gen, step: int) -> 
 def fit_classifier(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tensor, val_x: torch.Tensor,
                    val_y: torch.Tensor, cfg: TrainConfig, *, seed: int, n_real: int | None = None,
                    augment: Callable[[torch.Tensor, torch.Generator], torch.Tensor] | None = None,
-                   snapshots: Snapshots | None = None, log=sys.stderr) -> TrainResult:
+                   snapshots: Snapshots | None = None, oversample: bool = False, log=sys.stderr) -> TrainResult:
     """Train on uint8 (N, C, H, W) tensors already on the model's device and leave the model holding the
     best validated weights; the result holds, per convergence check, the weights that shorter rule kept.
 
     The first `n_real` images (default all) are real, the rest synthetic. Batch t draws real_in_batch(t)
-    images from the real ones and the rest from the synthetic ones, each source in its own reshuffled order.
+    images from the real ones and the rest from the synthetic ones, each source in its own reshuffled order
+    (with `oversample`, the real one in class-balanced passes).
     Every `eval_every` steps the moving average of the weights is scored on the validation split; training
     stops `patience_steps` steps after the best score, or at `max_steps`, and the best average is kept.
     With `snapshots`, everything needed to continue exactly (weights, average, optimizer, RNGs, both
@@ -381,9 +402,11 @@ def fit_classifier(model: nn.Module, train_x: torch.Tensor, train_y: torch.Tenso
     n = len(train_x)
     n_real = n if n_real is None else int(n_real)
     fraction = _real_fraction(n, n_real, cfg)
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, train_x.device))
     _check_memory(model, train_x, train_y, cfg, log)
     gen = torch.Generator(device="cpu").manual_seed(random_streams.seed("classifier.batches", seed))
-    streams = IndexStream(0, n_real, gen), IndexStream(n_real, n - n_real, gen)
+    real_labels = train_y[:n_real].cpu() if oversample else None
+    streams = IndexStream(0, n_real, gen, real_labels), IndexStream(n_real, n - n_real, gen)
     opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     average = averaged(model, cfg.ema) if cfg.ema else None
     validation = _Validation(cfg, average.module if average is not None else model, val_x, val_y)

@@ -16,7 +16,9 @@ from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
 
-ARMS = ("baseline", "classic")  # rows of the model axis that use no generator
+# Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
+# class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
+ARMS = ("baseline", "classic", "oversampled")
 COMBINED = "combined"  # the model-axis row whose synthetic set mixes several generators' (grid.combined)
 RESERVED = (*ARMS, COMBINED)
 # Config keys that change how jobs run, never what they compute: they reach jobs through the environment
@@ -80,14 +82,16 @@ PRESETS.update({
     # on 1,000 images the discriminator wins by step 600 and every class collapses to one image. bf16 for 8,000
     # steps (4,000 quick, 220-249 one-core s of its 480): paired on 3 seeds against fp32 for 5,000, domain FD
     # 80 against 128 and recall higher on every seed, CAS the same (docs/measured/2026-12-04-gan-bf16.md).
+    # Precision `auto` (here, in cdcgan_ms and in cddpm): bf16 where the CPU or GPU computes it natively, fp32 where
+    # torch would emulate it, several times slower (docs/measured/2026-12-06-precision-auto.md).
     "cdcgan_r1": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 8000, "r1": 0.2,
-                  "reg_every": 4, "precision": "bf16"},
+                  "reg_every": 4, "precision": "auto"},
     # cdcgan_r1 with MSGAN's mode-seeking term and no DiffAugment, issue 21's conditional GAN: cdcgan_r1 varies only
     # the brightness of one shape a class (recall 0.14-0.17), and its color policy is that brightness. On four seeds
     # against cdcgan_r1: CAS 0.90-0.91x the baseline against 0.77-0.81x, recall 0.74-0.78 against 0.14-0.17, domain
     # FD as far from the bar (42-57x the floor against 38-55x) (docs/measured/2026-12-05-gan-mode-seeking.md).
     "cdcgan_ms": {"family": "cgan", "arch": "dcgan_late", "loss": "vanilla", **_GAN, "steps": 8000, "r1": 0.2,
-                  "reg_every": 4, "precision": "bf16", "mode_seeking": 0.3, "diffaugment": []},
+                  "reg_every": 4, "precision": "auto", "mode_seeking": 0.3, "diffaugment": []},
     "biggan": {"family": "biggan", "loss": "hinge", **_GAN, "steps": 4000, "lr": 1e-4, "lr_d_scale": 4.0,
                "betas": [0.0, 0.999]},
     "stylegan": {"family": "stylegan", "loss": "vanilla", "r1": 0.01, "reg_every": 16, "per_class": True, **_GAN,
@@ -112,7 +116,7 @@ PRESETS.update({
     # spending a tenth of the labels on it cost domain FD on each of five seeds (-0.53 [-0.97, -0.08];
     # docs/measured/2026-12-05-cddpm-label-dropout.md). cddpm_cfg below keeps it for guided sampling.
     "cddpm": {"family": "cddpm", "label_dropout": 0.0, **_DIFFUSION, "channels": [16, 32, 64], "prediction": "v",
-              "schedule": "cosine", "ema": 0.999, "steps": 17600, "batch_size": 32, "precision": "bf16",
+              "schedule": "cosine", "ema": 0.999, "steps": 17600, "batch_size": 32, "precision": "auto",
               "sampling": {"guidance": 1.0}},
     # 000's CLIP-guided diffusion: rich prompts for the classes a classifier confuses. CLIP weights
     # cannot be downloaded here: give clip_weights (a local open_clip checkpoint for clip_model).
@@ -211,7 +215,7 @@ def filter_entries(config: dict) -> dict:
 
 
 def filters_for(config: dict, model: str) -> list[str]:
-    """The filter axis values of a model row: baseline and classic have no synthetic set to filter."""
+    """The filter axis values of a model row: the real-image arms (ARMS) have no synthetic set to filter."""
     return [NO_FILTER] if model in ARMS else list(config["grid"].get("filters") or [NO_FILTER])
 
 
@@ -393,7 +397,7 @@ def combined_members(config: dict) -> list[str]:
 
 
 def train_sets(config: dict, model: str) -> list[str]:
-    """What a model row's classifiers train on: `real` for baseline and classic, else grid.train_sets."""
+    """What a model row's classifiers train on: `real` for the real-image arms (ARMS), else grid.train_sets."""
     return ["real"] if model in ARMS else list(config["grid"].get("train_sets") or ["mixed"])
 
 

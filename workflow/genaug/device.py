@@ -9,6 +9,9 @@ import torch
 
 from .errors import GenaugError
 
+PRECISIONS = ("fp32", "bf16")  # the arithmetic a training step runs in
+PRECISION_SETTINGS = (*PRECISIONS, "auto")  # what a config may ask for: auto is bf16 where native, else fp32
+
 
 def setup(device: str = "auto", threads: int = 1) -> torch.device:
     """Resolve `auto` to CUDA when present, else CPU, and confine torch to the job's threads.
@@ -38,3 +41,23 @@ def name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
     return cpu_name()
+
+
+def native_bf16(device: torch.device) -> bool:
+    """Whether `device` computes bfloat16 in hardware: a GPU that supports it, or a CPU with avx512_bf16 or AMX.
+    Elsewhere torch emulates bf16 and autocast makes training several times slower, not faster (cddpm about
+    4.5x slower on a Xeon without either, docs/measured/2026-12-06-precision-auto.md)."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    if device.type != "cpu":
+        return False
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # torch.cpu's own (x86); absent: no
+    return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """A `precision` setting as a job on `device` runs it: `auto` is bf16 where the device computes it natively,
+    else fp32; fp32 and bf16 are kept as asked."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device) else "fp32"

@@ -124,6 +124,7 @@ def _train_peer_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
     from ema_pytorch import EMA
 
     from .data import to_float
+    from .device import resolve_precision
     from .stages import real_subset
 
     _one_thread()
@@ -134,7 +135,7 @@ def _train_peer_diffusion(res: str, subset: str, spec: dict, budgets, seed: int,
     ema = EMA(diffusion, beta=spec["hparams"]["ema"], update_every=1, update_after_step=0)
     opt = torch.optim.Adam(diffusion.parameters(), lr=spec["train"]["lr"])
     gen = torch.Generator().manual_seed(seed)
-    bf16 = spec["train"].get("precision", "fp32") == "bf16"
+    bf16 = resolve_precision(spec["train"].get("precision", "fp32"), torch.device("cpu")) == "bf16"
     marks, pending, step, t0 = [], list(budgets), 0, time.perf_counter()
     while pending:
         idx = torch.randint(0, len(x), (spec["train"]["batch_size"],), generator=gen)

@@ -10,7 +10,7 @@ import json
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import numpy as np
 import torch
@@ -23,6 +23,7 @@ from .classifiers import TrainConfig, build_classifier, fit_classifier, predict
 from .config import TRAIN_SETS, config_default, flip_for
 from .data import load_dataset, load_source, save_dataset, to_float, to_uint8
 from .device import name as device_name
+from .device import resolve_precision
 from .device import setup as setup_device
 from .errors import Diverged, GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, save_npz, write_csv, write_json
@@ -110,7 +111,8 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     trains = families.get(spec["family"]).trains  # images made elsewhere: the cell's pool is read, nothing trains
     if trains:
         print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
-              f"{spec['train']['steps']} steps", file=log, flush=True)
+              f"{spec['train']['steps']} steps, {resolve_precision(spec['train'].get('precision', 'fp32'), dev)}",
+              file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
     diverged, history, pool = None, [], None
     try:
@@ -124,7 +126,8 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
         print(f"DIVERGED: {spec['name']} {sub.regime}/{sub.size}/s{seed}: {diverged}. Its synthetic set will be "
               "empty and its classifier cells are marked diverged and left out of the report's rankings.", file=log)
     meta = {**cell_meta(ds, sub, seed, len(x)), **run_meta(time.perf_counter() - t0, spec["train"]["steps"], history),
-            **({"pool": pool} if pool else {})}
+            **({"pool": pool} if pool else {}),
+            **({"precision": resolve_precision(spec["train"].get("precision", "fp32"), dev)} if trains else {})}
     import pandas as pd
 
     write_csv(loss_log, pd.DataFrame(history))
@@ -410,7 +413,7 @@ def load_synthetic(path, image_shape, num_classes: int):
 
 
 def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, n_real=None, augment=None,
-                         snapshots=None, log=sys.stderr):
+                         snapshots=None, oversample=False, log=sys.stderr):
     """Train a classifier on uint8 images x, y (the first n_real real, default all) with early stopping on the
     cell's validation split."""
     val_idx = torch.from_numpy(sub.val_indices)
@@ -421,10 +424,11 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
     net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
     net = net.to(device).to(**channels_last)
     cfg = TrainConfig(**classifier.get("train", {}))
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))  # the record says what ran
     print(f"{classifier['name']}: at most {cfg.max_steps} steps of {cfg.batch_size} images, validated every "
-          f"{cfg.eval_every}, patience {cfg.patience_steps} steps", file=log, flush=True)
+          f"{cfg.eval_every}, patience {cfg.patience_steps} steps, {cfg.precision}", file=log, flush=True)
     result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, n_real=n_real, augment=augment,
-                            snapshots=snapshots, log=log)
+                            snapshots=snapshots, oversample=oversample, log=log)
     return net, cfg, result
 
 
@@ -473,18 +477,17 @@ def _synthetic_embeddings(net, sx, sy, seed: int, dim: int):
 
 
 def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, embeddings, synthetic=None,
-              train_set: str = "mixed", classic: dict | None = None, filter_name="none", test_per_class=None,
-              test_seed=config_default("test.seed"), device="auto", threads=1, snapshot=None, snapshot_every=0,
-              log=sys.stderr) -> dict:
+              train_set: str = "mixed", classic: dict | None = None, oversample: bool = False, filter_name="none",
+              test_per_class=None, test_seed=config_default("test.seed"), device="auto", threads=1, snapshot=None,
+              snapshot_every=0, log=sys.stderr) -> dict:
     """Train a classifier on a cell's real (+ synthetic) images and score it on the real test split.
 
     `train_set` (with a synthetic set): `mixed` trains on real + synthetic, `synthetic` on the synthetic
-    images alone (the generator's classification accuracy score, CAS). Early stopping uses the real
-    validation split either way, the same rule as every other arm. The test and synthetic images'
-    embeddings go to `embeddings` for the probes. `test_per_class` scores on a fixed, balanced subset of the
-    test split (003's 100 per class) instead of all of it."""
-    from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
-
+    images alone (the generator's classification accuracy score, CAS). `oversample` (the oversampled arm)
+    draws the real images in class-balanced passes. Early stopping uses the real validation split either
+    way, the same rule as every other arm. The test and synthetic images' embeddings go to `embeddings` for
+    the probes. `test_per_class` scores on a fixed, balanced subset of the test split (003's 100 per class)
+    instead of all of it."""
     t0, dev = time.perf_counter(), setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
     gen_meta, sx, sy, synth_counts = None, None, None, np.zeros(ds.num_classes, dtype=np.int64)
@@ -501,18 +504,16 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     n_real = len(x) - int(synth_counts.sum())
     augment, classic = _classic_augment(classic, ds.name)
     print(f"training {classifier['name']} for {model} on {n_real} real + {int(synth_counts.sum())} synthetic "
-          f"images ({train_set})", file=log, flush=True)
-    job = fingerprint("train_clf", classifier, model, classic, seed, x, y, torch.from_numpy(sub.val_indices))
+          f"images ({train_set}{', class-balanced batches' if oversample else ''})", file=log, flush=True)
+    job = fingerprint("train_clf", classifier, model, classic, oversample, seed, x, y,
+                      torch.from_numpy(sub.val_indices))
     snapshots = Snapshots(snapshot, snapshot_every, job, log=log)
     with board.beside(out):
         net, cfg, result = _fit_cell_classifier(ds, sub, x, y, classifier, seed=seed, device=dev, n_real=n_real,
-                                                augment=augment, snapshots=snapshots, log=log)
+                                                augment=augment, snapshots=snapshots, oversample=oversample,
+                                                log=log)
 
-    test_x, test_y = _test_split(ds, test_per_class, test_seed, dev)
-    logits, emb = predict(net, test_x, with_embeddings=True)
-    pred = logits.argmax(1).cpu().numpy()
-    scores = classification_scores(test_y, pred, ds.classes)
-    checks = convergence_checks(net, result, test_x, test_y, scores["accuracy"])
+    pred, emb, test_y, scores, checks = _score_on_test(net, result, ds, test_per_class, test_seed, dev)
     metrics = {
         **_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
@@ -520,7 +521,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
         "real_counts": sub.counts.tolist(), "synthetic_counts": synth_counts.tolist(),
         "best_step": result.best_step, "steps_run": result.steps_run, "stopped_by": result.stopped_by,
         "best_val_accuracy": result.best_val_accuracy, "convergence_checks": checks, "history": result.history,
-        "train": vars(cfg), "classic": classic, "generator": gen_meta,
+        "train": vars(cfg), "classic": classic, "oversample": oversample, "generator": gen_meta,
         "classifier_params": sum(p.numel() for p in net.parameters()),
         "wall_time_s": time.perf_counter() - t0, **_provenance(dev)}
     s_emb, s_lab = _synthetic_embeddings(net, sx, sy, seed, emb.shape[1])
@@ -531,6 +532,17 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     print(f"{model} {sub.regime}/{sub.size}/s{seed}: test accuracy {scores['accuracy']:.4f}, "
           f"macro-F1 {scores['macro_f1']:.4f} ({metrics['wall_time_s']:.0f}s)", file=log)
     return metrics
+
+
+def _score_on_test(net, result, ds, test_per_class, test_seed: int, dev):
+    """A trained classifier's test predictions, embeddings, labels, scores and convergence checks."""
+    from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
+
+    test_x, test_y = _test_split(ds, test_per_class, test_seed, dev)
+    logits, emb = predict(net, test_x, with_embeddings=True)
+    pred = logits.argmax(1).cpu().numpy()
+    scores = classification_scores(test_y, pred, ds.classes)
+    return pred, emb, test_y, scores, convergence_checks(net, result, test_x, test_y, scores["accuracy"])
 
 
 def convergence_checks(net, result, test_x, test_y, accuracy: float) -> list[dict]:

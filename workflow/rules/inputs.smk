@@ -10,10 +10,10 @@ def q(obj):
 
 
 def synthetic_input(wildcards):
-    """The synthetic set a classifier cell trains on; none for baseline and classic."""
+    """The synthetic set a classifier cell trains on; none for the real-image arms (gcfg.ARMS)."""
     if (wildcards.model in gcfg.ARMS) != (wildcards.train == "real"):
         raise WorkflowError(
-            f"classifiers/{wildcards.clf}/{wildcards.train}/{wildcards.model}: baseline and classic train on "
+            f"classifiers/{wildcards.clf}/{wildcards.train}/{wildcards.model}: {', '.join(gcfg.ARMS)} train on "
             f"`real` images, generators on {' or '.join(gcfg.TRAIN_SETS)}; fix the training-set part of the path"
         )
     if wildcards.model in gcfg.ARMS:
@@ -43,6 +43,8 @@ def train_clf_extra(wildcards, input):
     """The stage options that depend on the model axis value and the training set."""
     if wildcards.model == "classic":
         return f"--classic {q(gcfg.classic_spec(config))}"
+    if wildcards.model == "oversampled":
+        return "--oversample"
     if wildcards.model in gcfg.ARMS:
         return ""
     return f"--synthetic {input.synthetic} --train-set {wildcards.train}"

@@ -14,6 +14,7 @@ import torch.nn as nn
 
 from .. import families
 from ..checkpoint import Snapshots
+from ..device import resolve_precision
 from ..errors import GenaugError, rebuild_hint
 from ..io import CorruptFile, load_torch, save_torch
 from .base import Generator, PerClass, fit
@@ -43,8 +44,10 @@ def build(spec: dict, image_shape, num_classes: int) -> nn.Module:
     except (TypeError, ValueError) as err:  # an unknown hyperparameter name, or a value the family refuses
         raise GenaugError(f"model {spec.get('name', spec['family'])!r} (family {spec['family']!r}): "
                           f"bad hyperparameters {hparams} ({err})") from err
-    precision = spec.get("train", {}).get("precision", Generator.precision)
-    for member in model.modules():  # the arithmetic it trains in, for the families that sample in it too
+    # The arithmetic it trains in, for the families that sample in it too; they do so only on a CPU, so `auto`
+    # resolves against the CPU of the job that builds it (a sample job's, not the training job's).
+    precision = resolve_precision(spec.get("train", {}).get("precision", Generator.precision), torch.device("cpu"))
+    for member in model.modules():
         if isinstance(member, Generator):
             member.precision = precision
     return model

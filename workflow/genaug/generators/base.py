@@ -22,6 +22,7 @@ from torch.func import functional_call, stack_module_state, vmap
 
 from .. import board, memory, streams
 from ..checkpoint import Resume, Snapshots
+from ..device import resolve_precision
 from ..errors import Diverged, GenaugError
 from ..progress import Progress
 
@@ -323,6 +324,7 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
     """Train one model on float images `x` already on its device; batches are drawn uniformly at random."""
     if len(x) == 0:
         raise GenaugError(f"{name}: no training images")
+    precision = resolve_precision(precision, x.device)
     batch_size = capped_batch(batch_size, len(x), name, log)
     gen = torch.Generator(device="cpu").manual_seed(streams.seed("generator.batches", seed))
     torch.manual_seed(streams.seed("generator.noise", seed))
@@ -379,6 +381,7 @@ class PerClass(nn.Module):
     def fit(self, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int, lr: float, seed: int,
             precision: str = "fp32", snapshots: Snapshots | None = None, log=sys.stderr) -> list[dict]:
         """Train the models of every class that has images, all at once (stacked weights, vmapped loss)."""
+        precision = resolve_precision(precision, x.device)
         classes = [c for c in range(len(self.models)) if bool((y == c).any())]
         if not classes:
             raise GenaugError("per-class generator: no training images")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..config import ARMS
 from ..stats import paired_diff, t_interval
 from .markup import acc_interval, esc, fmt_num, gallery, html_table
 
@@ -41,10 +42,10 @@ def _long(summary: pd.DataFrame, gencls: pd.DataFrame | None, regime: str) -> pd
                 rows.append(part.assign(method=method))
     s = summary[(summary["regime"] == regime) & (summary["train_set"] != "synthetic")]
     s = s[s["status"] == "ok"] if "status" in s else s
-    gens = sorted(set(s["model"]) - {"baseline", "classic"} | (set(gencls["model"]) if gencls is not None
+    gens = sorted(set(s["model"]) - set(ARMS) | (set(gencls["model"]) if gencls is not None
                                                                    and not gencls.empty else set()))
     for r in s.itertuples():
-        if r.model in ("baseline", "classic"):
+        if r.model in ARMS:
             for g in gens:  # the arms without a generator sit in every generator's table
                 rows.append(pd.DataFrame([{"model": g, "size": r.size, "size_value": r.size_value, "seed": r.seed,
                                            "accuracy": r.accuracy, "method": f"{r.classifier} {r.model}"}]))

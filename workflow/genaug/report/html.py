@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .. import __version__
+from ..config import ARMS
 from ..io import write_text
 from ..answer import arm_label, gains as paired_gains, label_filtered, load_runs, verdicts
 from ..stats import ALPHA, summarize
@@ -136,7 +137,7 @@ def _real_synthetic_mixed(acc: pd.DataFrame, gen: pd.DataFrame | None) -> str:
     rows = []
     for (clf, regime, _, size), g in acc.groupby(["classifier", "regime", "size_value", "size"]):
         base = g[g["model"] == "baseline"]["mean"]
-        for model in [m for m in dict.fromkeys(g["model"]) if m not in ("baseline", "classic")]:
+        for model in [m for m in dict.fromkeys(g["model"]) if m not in ARMS]:
             get = g[g["model"] == model].set_index("train_set")
             cell = [esc(clf), esc(regime), esc(size), esc(model),
                     fmt_num(base.iloc[0] if len(base) else None, ".4f"),
@@ -308,14 +309,18 @@ def _seed_warning(df: pd.DataFrame) -> list[str]:
 
 
 def _classic_note(df: pd.DataFrame) -> list[str]:
-    """Exactly what the classic arm did to its images (as its runs recorded it)."""
-    if "augmentation" not in df:
-        return []
-    used = sorted(set(df.loc[df["model"] == "classic", "augmentation"].dropna().astype(str)) - {""})
-    if not used:
-        return []
-    return [f"<p>The <b>classic</b> arm's augmentation: {esc('; '.join(used))}. Flips are used only where a mirrored "
-            "image keeps its class (Fashion-MNIST; a folder dataset only with folder.mirror_safe).</p>"]
+    """Exactly what the classic arm did to its images (as its runs recorded it), and what the oversampled arm is."""
+    out = []
+    if (df["model"] == "oversampled").any():
+        out.append("<p>The <b>oversampled</b> arm trains on the real images alone, drawn in class-balanced passes: "
+                   "each class as often as the largest, a small class's images repeated. It is the plain fix for "
+                   "imbalance that a generator topping up small classes must beat.</p>")
+    used = sorted(set(df.loc[df["model"] == "classic", "augmentation"].dropna().astype(str)) - {""}) \
+        if "augmentation" in df else []
+    if used:
+        out.append(f"<p>The <b>classic</b> arm's augmentation: {esc('; '.join(used))}. Flips are used only where a "
+                   "mirrored image keeps its class (Fashion-MNIST; a folder dataset only with folder.mirror_safe).</p>")
+    return out
 
 
 def _diverged_note(diverged: pd.DataFrame) -> list[str]:
@@ -555,10 +560,10 @@ def _head(run: _Run) -> list[str]:
         ("<a href=#fewshot>Few-shot (003)</a>" if run.few else "") +
         "<a href=#run>Run</a></nav>",
         "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
-        "Every arm of a cell (baseline, classic augmentation, each generator, filtered or not, mixed or synthetic "
-        "only) is trained by the same rule counted in optimizer steps: Adam, the same step cap, validation on a real "
-        "split held out of every subset at the same interval, the same patience in steps, the best validated weights "
-        "restored. A mixed set twice the size of the real one gets no more steps. Intervals are 95% Student-t "
+        "Every arm of a cell (baseline, classic augmentation, oversampling, each generator, filtered or not, mixed or "
+        "synthetic only) is trained by the same rule counted in optimizer steps: Adam, the same step cap, validation on"
+        " a real split held out of every subset at the same interval, the same patience in steps, the best validated "
+        "weights restored. A mixed set twice the size of the real one gets no more steps. Intervals are 95% Student-t "
         "intervals over seeds. Gains are paired on the seed (same subset, same classifier initialisation) and tested "
         "with a paired t-test; Holm's method adjusts the p-values across the m arms compared within a classifier x "
         f"regime x size. A gain is marked real (*) when its Holm-adjusted p is below {ALPHA}. The corrected interval "
