@@ -125,6 +125,16 @@ def test_the_run_summary_warns_when_runs_come_from_several_machines():
     assert "AMD EPYC (1 run)" in line and "not recorded (1 run)" in line and "more than one machine" in line
 
 
+def test_the_report_says_what_the_classic_and_oversampled_arms_did_only_when_the_grid_has_them():
+    from genaug.report.html import _classic_note
+
+    both = pd.DataFrame({"model": ["baseline", "classic", "oversampled"], "augmentation": ["", "shift 2 px", ""]})
+    notes = " ".join(_classic_note(both))
+    assert "shift 2 px" in notes and "<b>oversampled</b>" in notes and "class-balanced" in notes
+    assert _classic_note(pd.DataFrame({"model": ["baseline", "vae"], "augmentation": ["", ""]})) == []
+    assert "oversampled" not in " ".join(_classic_note(both[both["model"] != "oversampled"]))
+
+
 def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
     """A user must see that their 16-bit images were scaled or nested folders read, not only the log."""
     import torch

@@ -234,6 +234,22 @@ def test_training_sets_combined_and_classifier_presets_plan_their_cells(tmp_path
 
 
 @pytest.mark.e2e
+def test_the_oversampled_arm_trains_on_real_images_in_class_balanced_passes(tmp_path):
+    """One oversampled cell of an unequal regime, through Snakemake: real images only, the rule's flag reaches
+    the stage, and the run records it."""
+    cfg = {**TINY, "seeds": [0], "grid": {**TINY["grid"], "regimes": ["semi_balanced"],
+                                          "models": ["baseline", "oversampled"]}}
+    cell = "results/digits/classifiers/cnn/real/oversampled/none/semi_balanced/n100/s0"
+    r = snakemake(tmp_path, "--cores", "1", f"{cell}/metrics.json", config=cfg)
+    assert r.returncode == 0, r.stderr[-2000:]
+    metrics = json.loads((tmp_path / cell / "metrics.json").read_text())
+    assert metrics["oversample"] is True and metrics["n_synthetic"] == 0 and metrics["model"] == "oversampled"
+    assert len(set(metrics["real_counts"])) > 1  # the classes it balanced were unequal
+    log = (tmp_path / "results/digits/logs/train_clf/cnn/real/oversampled/none/semi_balanced/n100/s0.log")
+    assert "class-balanced batches" in log.read_text()
+
+
+@pytest.mark.e2e
 @pytest.mark.parametrize("grid,message", [
     ({"models": ["baseline", "vae", "combined"]}, "mixes the synthetic sets of two or more generators"),
     ({"models": ["baseline", "combined"], "combined": ["vae", "baseline"]}, "grid.combined: 'baseline' has no"),
