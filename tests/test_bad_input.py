@@ -51,7 +51,7 @@ CONFIGS = [
      "genaug.generators.base.Generator"),
     ("a sampler for a model that has none", "models.vae.sampler", "ddim", "models.vae: Additional properties"),
     ("a generator precision genaug does not train in", "models.vae.precision", "fp16",
-     "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16']"),
+     "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16', 'auto']"),
     ("model in the grid but not defined", "grid.models", ["baseline", "diffusion"],
      "grid.models: unknown model 'diffusion'"),
     ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),

@@ -372,7 +372,8 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
 
     from . import classifiers
     from . import config as gcfg
-    from .classifiers import CLASSIFIERS, PRECISIONS, TrainConfig, build_classifier, fit_classifier
+    from .classifiers import CLASSIFIERS, TrainConfig, build_classifier, fit_classifier
+    from .device import PRECISIONS
     from .stages import real_subset
 
     ds, subset, x, y = real_subset(cache, sub, device)
