@@ -337,7 +337,8 @@ def test_dry_runs_of_the_convergence_and_sampler_grids(tmp_path):
 def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
     """Issue 21's grids plan what docs/cpu-generators.md says: the competence check trains each of the three
     CPU generators once and scores each synthetic set alone; the evidence grid trains them per cell and seed,
-    mixes them in `combined`, and its classifier trains in bf16."""
+    mixes them in `combined`, and its classifier trains in bf16 where the CPU has it (auto); its imbalanced
+    half tops the small classes up and trains the oversampled arm beside baseline and classic."""
     shutil.copy(REPO / "config.yaml", tmp_path / "config.yaml")
     r = snakemake(tmp_path, "-n", "--configfile", str(REPO / "workflow" / "configs" / "competence.yaml"))
     assert r.returncode == 0, r.stderr[-2000:]
@@ -349,7 +350,14 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
     counts = job_counts(r.stdout)
     cells = 1 * 3  # regimes x seeds at n1000: balanced only, what fits 120 minutes on 2 cores
     assert (counts["train_gen"], counts["combine"], counts["train_clf"]) == (3 * cells, cells, 6 * cells)
-    assert '"precision": "bf16"' in r.stdout
+    assert '"precision": "auto"' in r.stdout and "--policy match" in r.stdout
+    r = snakemake(tmp_path, "-n", "-p", "--configfile", *(str(REPO / "workflow" / "configs" / f"{name}.yaml")
+                                                        for name in ("evidence", "evidence_imbalanced")))
+    assert r.returncode == 0, r.stderr[-2000:]
+    counts = job_counts(r.stdout)
+    assert (counts["train_gen"], counts["combine"], counts["train_clf"]) == (3 * cells, cells, 7 * cells)
+    assert "--policy balance" in r.stdout and "--policy match" not in r.stdout and "--oversample" in r.stdout
+    assert "/balanced/" not in r.stdout and "classifiers/cnn/real/oversampled/none/imbalanced/n1000/s2" in r.stdout
 
 
 # ------------------------------------------------------------------ a changed source is re-read
