@@ -109,10 +109,10 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
     trains = families.get(spec["family"]).trains  # images made elsewhere: the cell's pool is read, nothing trains
+    precision = resolve_precision(spec["train"].get("precision", "fp32"), dev)  # what fit runs: the record says it
     if trains:
         print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
-              f"{spec['train']['steps']} steps, {resolve_precision(spec['train'].get('precision', 'fp32'), dev)}",
-              file=log, flush=True)
+              f"{spec['train']['steps']} steps, {precision}", file=log, flush=True)
     snapshots = Snapshots(snapshot, snapshot_every, fingerprint("train_gen", spec, seed, x, y), log=log)
     diverged, history, pool = None, [], None
     try:
@@ -127,7 +127,7 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
               "empty and its classifier cells are marked diverged and left out of the report's rankings.", file=log)
     meta = {**cell_meta(ds, sub, seed, len(x)), **run_meta(time.perf_counter() - t0, spec["train"]["steps"], history),
             **({"pool": pool} if pool else {}),
-            **({"precision": resolve_precision(spec["train"].get("precision", "fp32"), dev)} if trains else {})}
+            **({"precision": precision} if trains else {})}
     import pandas as pd
 
     write_csv(loss_log, pd.DataFrame(history))
