@@ -18,7 +18,7 @@ def _stand_in(folder: Path, name: str, body: str) -> None:
     path.chmod(path.stat().st_mode | stat.S_IEXEC)
 
 
-def _run(tmp_path: Path, snakemake_rc: int, with_gpu: bool = True):
+def _run(tmp_path: Path, snakemake_rc: int, with_gpu: bool = True, extras: tuple = ()):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     if with_gpu:
@@ -27,7 +27,7 @@ def _run(tmp_path: Path, snakemake_rc: int, with_gpu: bool = True):
     # python3 (with torch) from this interpreter's folder; no system nvidia-smi can leak in
     path = f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin"
     workdir = tmp_path / "work"
-    proc = subprocess.run(["bash", str(SCRIPT), str(workdir)], capture_output=True, text=True,
+    proc = subprocess.run(["bash", str(SCRIPT), str(workdir), *extras], capture_output=True, text=True,
                           env={**os.environ, "PATH": path, "JOBS_PER_GPU": "5", "CORES": "3"}, cwd=tmp_path)
     return proc, workdir
 
@@ -58,3 +58,32 @@ def test_without_a_gpu_the_script_refuses_before_running_anything(tmp_path):
     proc, _ = _run(tmp_path, snakemake_rc=0, with_gpu=False)
     assert proc.returncode == 2 and "no nvidia-smi" in proc.stderr
     assert not (tmp_path / "args").exists()
+
+
+def test_config_files_after_the_workdir_layer_over_the_grid_and_name_their_own_wall_record(tmp_path):
+    half = ROOT / "workflow" / "configs" / "evidence_imbalanced.yaml"
+    proc, workdir = _run(tmp_path, snakemake_rc=0, extras=(os.path.relpath(half, tmp_path),))
+    assert proc.returncode == 0, proc.stderr
+    args = (tmp_path / "args").read_text().split("\n")
+    at = args.index("--configfile")
+    assert args[at + 1:at + 4] == [str(ROOT / "config.yaml"), str(ROOT / "workflow/configs/evidence.yaml"), str(half)]
+    wall = json.loads((workdir / "evidence_gpu_wall-evidence_imbalanced.json").read_text())
+    assert wall["configfiles"][-1] == str(half) and wall["snakemake_exit"] == 0
+    assert not (workdir / "evidence_gpu_wall.json").exists()  # the balanced half's record is not overwritten
+
+
+def test_a_missing_config_file_is_named_and_nothing_runs(tmp_path):
+    proc, workdir = _run(tmp_path, snakemake_rc=0, extras=("no_such_half.yaml",))
+    assert proc.returncode == 2 and "no_such_half.yaml" in proc.stderr
+    assert not (tmp_path / "args").exists() and not workdir.exists()
+
+
+def test_a_config_file_given_as_the_workdir_is_refused(tmp_path):
+    config = tmp_path / "half.yaml"
+    config.write_text("seeds: [0]\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    _stand_in(bin_dir, "nvidia-smi", 'echo "Stand-in GPU, 1000 MiB"\n')
+    proc = subprocess.run(["bash", str(SCRIPT), str(config)], capture_output=True, text=True,
+                          env={**os.environ, "PATH": f"{bin_dir}:/usr/bin:/bin"}, cwd=tmp_path)
+    assert proc.returncode == 2 and "is a file" in proc.stderr
