@@ -42,7 +42,7 @@ PURPOSES = {
     "kid_subsets": 44,  # keys (seed,): KID's subset draws
     "permutations": 45,  # keys (seed,): the permutation test of the metric-vs-gain correlation
     "dataset_split": 46,  # no keys: the stratified train/test split of a dataset that has none (digits, folders)
-    "yardsticks": 47,  # no keys: the FD yardsticks' alterations of the real floor draws (noise, shifts)
+    "yardsticks": 47,  # no keys: the FD yardsticks' alterations of the real floor draws (noise, rotations, shifts)
 }
 
 
