@@ -38,3 +38,4 @@ rule all:
     input:
         "results/report.html",
         f"{RES}/gains.csv",
+        f"{RES}/gains_over_real_arms.csv",

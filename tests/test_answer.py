@@ -31,7 +31,7 @@ def summary(tmp_path, gain=0.05, seeds=4):
 
 def test_gains_csv_holds_every_paired_comparison_but_diverged_ones(tmp_path):
     path = summary(tmp_path)
-    table = answer.write_gains(path, tmp_path / "digits" / "gains.csv")
+    table = answer.write_gains(path, tmp_path / "digits" / "gains.csv", tmp_path / "digits" / "over.csv")
     back = pd.read_csv(tmp_path / "digits" / "gains.csv")
     assert list(back.columns) == answer.GAIN_COLUMNS and sorted(back["model"]) == ["bad", "good"]
     expect = paired_gain(pd.read_csv(path).query("status == 'ok'")).set_index("model")
@@ -43,7 +43,8 @@ def test_gains_csv_holds_every_paired_comparison_but_diverged_ones(tmp_path):
 
 
 def test_show_prints_the_answer_and_filters_by_cell_and_model(tmp_path):
-    answer.write_gains(summary(tmp_path), tmp_path / "results" / "digits" / "gains.csv")
+    res = tmp_path / "results" / "digits"
+    answer.write_gains(summary(tmp_path), res / "gains.csv", res / "gains_over_real_arms.csv")
     out = io.StringIO()
     answer.show(tmp_path / "results", out=out)
     text = out.getvalue()
@@ -55,6 +56,61 @@ def test_show_prints_the_answer_and_filters_by_cell_and_model(tmp_path):
     out = io.StringIO()
     answer.show(tmp_path / "results", cell="imbalanced", out=out)
     assert "nothing matches the filters" in out.getvalue()
+
+
+def with_real_arms(path, arms):
+    """summary.csv plus real-image arms and generator arms, each `arm: offset` from its seed's baseline (a small
+    per-seed wobble, the same for every arm, keeps the paired differences from having no spread)."""
+    df = pd.read_csv(path)
+    base = df[df["model"] == "baseline"]
+    rows = [base.assign(model=arm, train_set="real" if arm in ("classic", "oversampled") else "mixed",
+                        accuracy=base["accuracy"] + offset + 0.002 * np.sin(base["seed"] * (i + 1)))
+            for i, (arm, offset) in enumerate(arms.items())]
+    pd.concat([df[df["model"] != "good"], *rows]).to_csv(path, index=False)
+    return path
+
+
+def test_a_generator_that_beats_the_baseline_but_not_classic_is_not_recommended(tmp_path):
+    """The issue-21 question: a generator earns the answer only where it beats every arm that needs none."""
+    path = with_real_arms(summary(tmp_path, seeds=6), {"classic": 0.03, "better": 0.06})
+    df = pd.read_csv(path)
+    classic = df[df["model"] == "classic"]  # a hair above classic on average, either side of it by seed
+    tie = classic.assign(model="same_as_classic", train_set="mixed",
+                         accuracy=classic["accuracy"] + 0.001 + 0.01 * (-1.0) ** classic["seed"])
+    pd.concat([df, tie]).to_csv(path, index=False)
+    df, _, _ = answer.load_runs(path)
+    over = answer.gains_over_real_arms(df)
+    assert set(over["reference"]) == {"classic"} and set(over["model"]) == {"same_as_classic", "better", "bad"}
+    assert over.set_index("model").loc["better", "real"] and not over.set_index("model").loc["same_as_classic", "real"]
+    (v,) = answer.verdicts(answer.gains(df), over)
+    assert v["use"] == "better"
+    without_better = df[df["model"] != "better"]
+    (v,) = answer.verdicts(answer.gains(without_better), answer.gains_over_real_arms(without_better))
+    assert v["use"] == "classic" and [m for m, _ in v["short_of"]] == ["same_as_classic"]
+    assert v["short_of"][0][1][0].reference == "classic"
+    (v,) = answer.verdicts(answer.gains(without_better))  # without the comparisons: the old answer
+    assert v["use"] == "same_as_classic"
+
+
+def test_show_names_the_real_image_arm_a_generator_falls_short_of(tmp_path):
+    path = with_real_arms(summary(tmp_path), {"oversampled": 0.0, "topped_up": 0.03})
+    res = tmp_path / "results" / "digits"
+    answer.write_gains(path, res / "gains.csv", res / "gains_over_real_arms.csv")
+    back = pd.read_csv(res / "gains_over_real_arms.csv")
+    assert list(back.columns) == answer.OVER_REAL_COLUMNS and set(back["reference"]) == {"oversampled"}
+    out = io.StringIO()
+    answer.show(tmp_path / "results", out=out)
+    text = out.getvalue()
+    assert "use topped_up" in text and "Generator arms over the other real-image arms" in text
+    df = pd.read_csv(path)  # oversampled now as good as topped_up on average, either side of it by seed
+    topped = df.loc[df["model"] == "topped_up"].set_index("seed")["accuracy"]
+    over = df["model"] == "oversampled"
+    df.loc[over, "accuracy"] = [topped[k] - 0.0005 + 0.01 * (-1.0) ** k for k in df.loc[over, "seed"]]
+    df.to_csv(path, index=False)
+    answer.write_gains(path, res / "gains.csv", res / "gains_over_real_arms.csv")
+    out = io.StringIO()
+    answer.show(tmp_path / "results", out=out)
+    assert "use oversampled" in out.getvalue() and "topped_up beats the baseline, not oversampled" in out.getvalue()
 
 
 def test_show_without_a_finished_grid_says_what_to_run(tmp_path, capsys):
@@ -72,8 +128,13 @@ def test_the_workflow_writes_gains_csv_that_matches_the_report(evaluation_grid, 
     expect = answer.gains(df)
     assert len(back) == len(expect) > 0
     assert np.allclose(back["gain"], expect["gain"]) and list(back["model"]) == list(expect["model"])
+    over = pd.read_csv(res / "gains_over_real_arms.csv")  # the grid has classic: every generator arm against it
+    expect_over = answer.gains_over_real_arms(df)
+    assert len(over) == len(expect_over) > 0 and set(over["reference"]) == {"classic"}
+    assert np.allclose(over["gain"], expect_over["gain"])
     page = (evaluation_grid / "results" / "report.html").read_text()
-    for v in answer.verdicts(expect):  # the page's answer is the terminal's
+    assert "Generators against the other real-image arms" in page
+    for v in answer.verdicts(expect, expect_over):  # the page's answer is the terminal's
         assert f"{v['chosen'].gain:+.4f}" in page.split("<h2 id=answer>")[1].split("<h2 ")[0]
     assert main(["show", "--results", str(evaluation_grid / "results")]) == 0
     assert "Every comparison:" in capsys.readouterr().out

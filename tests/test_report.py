@@ -223,3 +223,25 @@ def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
     assert type(mesh.norm).__name__ == "LogNorm" and mesh.norm.vmin == 1 and mesh.norm.vmax == 40
     assert [t.get_text() for t in fig.axes[0].texts] == ["1.5", "40.0", "2.0", "3.0"]
     figures.png_bytes(fig)
+
+
+def test_the_answer_names_the_real_image_arm_a_generator_does_not_beat_and_the_table_shows_it():
+    from genaug import answer
+    from genaug.report.html import _over_real_section, _recommendations
+
+    rows = []
+    for seed in range(4):
+        base = 0.70 + 0.01 * seed
+        arms = [("baseline", "real", base), ("oversampled", "real", base + 0.03 + 0.003 * (seed % 2)),
+                ("topped_up", "mixed", base + 0.033 + 0.01 * (-1) ** seed)]
+        for model, train_set, acc in arms:
+            rows.append({"dataset": "digits", "classifier": "cnn", "filter": "none", "regime": "imbalanced",
+                         "size": "n100", "size_value": 100, "seed": seed, "model": model, "train_set": train_set,
+                         "accuracy": acc + 0.001 * seed ** 2})
+    df = pd.DataFrame(rows)
+    gains, over = answer.gains(df), answer.gains_over_real_arms(df)
+    page = _recommendations(gains, over)
+    assert "<b>oversampled</b>" in page and "topped_up beats the baseline, not oversampled" in page
+    table = " ".join(_over_real_section(over))
+    assert "Generators against the other real-image arms" in table and "topped_up" in table
+    assert _over_real_section(answer.gains_over_real_arms(df[df["model"] != "oversampled"])) == []

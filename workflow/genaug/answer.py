@@ -20,6 +20,14 @@ GAIN_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "model"
                 "ci_corr_low", "ci_corr_high", "real", "wins", "claim"]
 
 
+# gains_over_real_arms.csv: each generator arm (trained on real + synthetic) against each real-image arm of its
+# cell other than the baseline (classic augmentation, oversampling), paired on the seed; Holm within a cell and
+# reference. A generator earns its place only where it also beats what needs no generator.
+OVER_REAL_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "reference", "model", "train_set",
+                     "n_pairs", "reference_mean", "model_mean", "gain", "gain_ci_low", "gain_ci_high", "p_value",
+                     "holm_m", "p_holm", "ci_corr_low", "ci_corr_high", "real", "wins", "claim"]
+
+
 def arm_label(model: str, train_set: str) -> str:
     """A row's name in figures: the model, with `[synthetic only]` for its CAS classifier."""
     return f"{model} [synthetic only]" if train_set == "synthetic" else model
@@ -63,42 +71,108 @@ def gains(df: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def verdicts(gains_df: pd.DataFrame) -> list[dict]:
+def gains_over_real_arms(df: pd.DataFrame) -> pd.DataFrame:
+    """Every generator arm's paired gain over each real-image arm of its cell but the baseline (the arms whose
+    classifier trains on `real`: classic augmentation, oversampling), from scored runs (load_runs). Empty when the
+    grid has no such arm."""
+    references = sorted(set(df.loc[(df["train_set"] == "real") & (df["model"] != "baseline"), "model"]))
+    parts = []
+    for ref in references:
+        pair = df[(df["model"] == ref) | (df["train_set"] == "mixed")]
+        g = paired_gain(pair, baseline=ref)
+        if not g.empty:
+            parts.append(g.rename(columns={"baseline_mean": "reference_mean"}).assign(reference=ref))
+    if not parts:
+        return pd.DataFrame(columns=OVER_REAL_COLUMNS)
+    return pd.concat(parts, ignore_index=True).sort_values([*ORDER, "reference"], kind="stable")
+
+
+def _short_of(cand, over_real: pd.DataFrame) -> list:
+    """The rows of `over_real` (gains over the real-image arms) where generator arm `cand` is not shown better:
+    its gain over that arm is not real after Holm correction, or not positive."""
+    mine = over_real[(over_real["classifier"] == cand.classifier) & (over_real["regime"] == cand.regime)
+                     & (over_real["size"] == cand.size) & (over_real["model"] == cand.model)
+                     & (over_real["train_set"] == cand.train_set)]
+    return [r for r in mine.itertuples() if not (r.real and r.gain > 0)]
+
+
+def verdicts(gains_df: pd.DataFrame, over_real: pd.DataFrame | None = None) -> list[dict]:
     """Per classifier x regime x size (mixed and real arms): the best arm whose Holm-adjusted gain is real,
-    or why there is none; and the arms that really hurt. `tested` is False where no arm could be tested
-    (one seed, or no spread across seeds): such a cell makes no claim either way."""
+    or why there is none; and the arms that really hurt. A generator arm must also beat each real-image arm of
+    its cell (`over_real`, gains_over_real_arms) with a real gain; one that does not is listed in `short_of`
+    with the comparisons it fails, and the next arm is considered. `tested` is False where no arm could be
+    tested (one seed, or no spread across seeds): such a cell makes no claim either way."""
     out = []
     if gains_df.empty:
         return out
+    over_real = over_real if over_real is not None else pd.DataFrame(columns=OVER_REAL_COLUMNS)
     mixed = gains_df[gains_df["train_set"] != "synthetic"]
     for (clf, regime, _, size), g in mixed.groupby(["classifier", "regime", "size_value", "size"], sort=True):
         real = g[g["real"] & (g["gain"] > 0)].sort_values("gain", ascending=False)
         best = g.sort_values("gain", ascending=False).iloc[0]
         row = {"classifier": clf, "regime": regime, "size": size, "baseline_mean": best.baseline_mean,
-               "hurt": g[g["real"] & (g["gain"] < 0)]["model"].tolist(), "best": best}
-        if len(real):
-            row.update(use=real.iloc[0].model, chosen=real.iloc[0], why="real", tested=True)
-        elif (g["claim"] != "tested").all():
-            row.update(use=None, chosen=best, why="one seed" if best.n_pairs < 2 else "no spread across seeds",
-                       tested=False)
-        else:
-            row.update(use=None, chosen=best, why="no generator beats the baseline after Holm correction",
-                       tested=True)
+               "hurt": g[g["real"] & (g["gain"] < 0)]["model"].tolist(), "best": best, "short_of": []}
+        for cand in real.itertuples():
+            failed = _short_of(cand, over_real) if cand.train_set == "mixed" else []
+            if not failed:
+                row.update(use=cand.model, chosen=real.loc[cand.Index], why="real", tested=True)
+                break
+            row["short_of"].append((cand.model, failed))
+        if "use" not in row:
+            row.update(use=None, chosen=best, **_why_none(g, best, row["short_of"]))
         out.append(row)
     return out
 
 
-def write_gains(summary_csv, out) -> pd.DataFrame:
-    """gains.csv from summary.csv (the workflow's `gains` rule)."""
+def _why_none(g: pd.DataFrame, best, short_of: list) -> dict:
+    """Why a cell has no arm to use: generators that beat only the baseline, too few seeds, or no real gain."""
+    if short_of:
+        return {"why": "no generator beats every real-image arm after Holm correction (some beat the baseline)",
+                "tested": True}
+    if (g["claim"] != "tested").all():
+        return {"why": "one seed" if best.n_pairs < 2 else "no spread across seeds", "tested": False}
+    return {"why": "no generator beats the baseline after Holm correction", "tested": True}
+
+
+def write_gains(summary_csv, out, out_real) -> pd.DataFrame:
+    """gains.csv and gains_over_real_arms.csv (`out_real`) from summary.csv (the workflow's `gains` rule)."""
     df, _, _ = load_runs(summary_csv)
     table = gains(df)
     table = table.reindex(columns=GAIN_COLUMNS) if not table.empty else pd.DataFrame(columns=GAIN_COLUMNS)
     write_csv(out, table)
+    write_csv(out_real, gains_over_real_arms(df).reindex(columns=OVER_REAL_COLUMNS))
     return table
 
 
 def _fmt(v, spec="+.4f") -> str:
     return "–" if v is None or pd.isna(v) else format(v, spec)
+
+
+def _read_filtered(path: Path, cell=None, model=None, classifier=None) -> pd.DataFrame:
+    """A gains table as written, narrowed to a cell (regime or regime/size), a model and a classifier."""
+    g = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    if cell:
+        regime, _, size = cell.partition("/")
+        g = g[(g["regime"] == regime) & ((g["size"] == size) if size else True)]
+    if model:
+        g = g[g["model"] == model]
+    if classifier:
+        g = g[g["classifier"] == classifier]
+    return g.assign(real=g["real"].astype(str).str.lower().isin(["true", "1"]))
+
+
+def _comparison_table(g: pd.DataFrame, reference: str = "baseline_mean") -> pd.DataFrame:
+    """The printed rows of a gains table (`reference`: the column holding the compared arm's mean)."""
+    return pd.DataFrame({
+        "classifier": g["classifier"], "cell": g["regime"] + "/" + g["size"].astype(str),
+        **({"over": g["reference"]} if "reference" in g else {}),
+        "arm": [arm_label(m, t) for m, t in zip(g["model"], g["train_set"])],
+        "reference" if "reference" in g else "baseline": g[reference].map(lambda v: _fmt(v, ".4f")),
+        "model": g["model_mean"].map(lambda v: _fmt(v, ".4f")), "gain": g["gain"].map(_fmt),
+        "simultaneous 95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
+        "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
+        "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
+    })
 
 
 def show(results="results", dataset=None, *, cell=None, model=None, classifier=None, out=None) -> int:
@@ -111,37 +185,29 @@ def show(results="results", dataset=None, *, cell=None, model=None, classifier=N
         raise GenaugError(f"no gains.csv under {root}/<dataset>/: run `snakemake` (or `snakemake "
                           f"{root}/<dataset>/gains.csv` for a partial grid) first")
     for path in found:
-        g = pd.read_csv(path, keep_default_na=False, na_values=[""])
-        if cell:
-            regime, _, size = cell.partition("/")
-            g = g[(g["regime"] == regime) & ((g["size"] == size) if size else True)]
-        if model:
-            g = g[g["model"] == model]
-        if classifier:
-            g = g[g["classifier"] == classifier]
+        g = _read_filtered(path, cell, model, classifier)
+        over_path = path.with_name("gains_over_real_arms.csv")  # absent in results from before it was written
+        over = _read_filtered(over_path, cell, model, classifier) if over_path.exists() else None
         print(f"{path}  ({len(g)} comparisons, paired on seeds; Holm across a cell's arms)", file=out)
         if g.empty:
             print("  nothing matches the filters", file=out)
             continue
-        g["real"] = g["real"].astype(str).str.lower().isin(["true", "1"])
-        print("\nAnswer (per cell: the best arm whose corrected gain is real):", file=out)
-        for v in verdicts(g):
+        print("\nAnswer (per cell: the best arm whose corrected gain is real; a generator's over every real-image "
+              "arm too):", file=out)
+        for v in verdicts(g, over):
             c = v["chosen"]
             what = (f"use {v['use']}: {c.gain:+.4f} [{_fmt(c.ci_corr_low)}, {_fmt(c.ci_corr_high)}], Holm p "
                     f"{c.p_holm:.3g}, {int(c.wins)}/{int(c.n_pairs)} seeds" if v["use"] else
                     f"{v['why']} (highest mean: {c.model} {c.gain:+.4f})")
             hurt = f"; avoid {', '.join(v['hurt'])}" if v["hurt"] else ""
-            print(f"  {v['classifier']} {v['regime']} {v['size']} (baseline {v['baseline_mean']:.4f}): {what}{hurt}",
-                  file=out)
+            short = "".join(f"; {m} beats the baseline, not " + ", ".join(
+                f"{r.reference} ({r.gain:+.4f} [{_fmt(r.ci_corr_low)}, {_fmt(r.ci_corr_high)}])" for r in failed)
+                for m, failed in v["short_of"])
+            print(f"  {v['classifier']} {v['regime']} {v['size']} (baseline {v['baseline_mean']:.4f}): {what}"
+                  f"{hurt}{short}", file=out)
         print("\nEvery comparison:", file=out)
-        table = pd.DataFrame({
-            "classifier": g["classifier"], "cell": g["regime"] + "/" + g["size"].astype(str),
-            "arm": [arm_label(m, t) for m, t in zip(g["model"], g["train_set"])],
-            "baseline": g["baseline_mean"].map(lambda v: _fmt(v, ".4f")),
-            "model": g["model_mean"].map(lambda v: _fmt(v, ".4f")), "gain": g["gain"].map(_fmt),
-            "simultaneous 95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
-            "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
-            "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
-        })
-        print(table.to_string(index=False), file=out)
+        print(_comparison_table(g).to_string(index=False), file=out)
+        if over is not None and not over.empty:
+            print("\nGenerator arms over the other real-image arms (Holm across a cell's generator arms):", file=out)
+            print(_comparison_table(over, "reference_mean").to_string(index=False), file=out)
     return 0

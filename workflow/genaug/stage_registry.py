@@ -271,10 +271,12 @@ STAGES = {s.name: s for s in (
         opt("metric_paths", metavar="metrics", nargs="+", help="metrics.json files from train_clf"),
     ), done="{n} cells -> {out}"),
     Stage("gains", "answer:write_gains",
-          "every arm's paired gain over its cell's baseline, from summary.csv, as gains.csv", (
+          "every arm's paired gain over its cell's baseline (gains.csv), and every generator arm's over the "
+          "cell's other real-image arms (gains_over_real_arms.csv), from summary.csv", (
               opt("--summary", dest="summary_csv", required=True, help="summary.csv from `genaug aggregate`"),
               opt("--out", required=True, help="gains.csv"),
-          ), done="{n} paired comparisons -> {out}"),
+              opt("--out-real", required=True, help="gains_over_real_arms.csv"),
+          ), done="{n} paired comparisons over the baseline -> {out}"),
     Stage("show", "answer:show",
           "print the grid's answer and its paired gains in the terminal (from results/*/gains.csv)", (
               opt("--results", help="the results folder (default: results)"),
