@@ -594,7 +594,10 @@ def _head(run: _Run) -> list[str]:
 
 
 def _answer(run: _Run) -> list[str]:
-    return ["<h2 id=answer>Which generator to use, and how sure we are</h2>",
+    rule = ("<p>A generator is recommended only where its gain is real over the baseline and over each real-image "
+            "arm that needs no generator (<a href=#over-real>the table below the gains</a>).</p>"
+            if not run.over_real.empty else "")
+    return ["<h2 id=answer>Which generator to use, and how sure we are</h2>", rule,
             _recommendations(run.gains, run.over_real) if not run.gains.empty
             else "<p class=muted>Only the baseline ran: nothing to compare.</p>"]
 
