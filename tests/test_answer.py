@@ -92,6 +92,19 @@ def test_a_generator_that_beats_the_baseline_but_not_classic_is_not_recommended(
     assert v["use"] == "same_as_classic"
 
 
+def test_a_cell_where_no_arm_is_real_says_so_of_every_arm_not_only_generators(tmp_path):
+    """The highest mean may be a real-image arm (classic, oversampled): the reason must not call it a generator."""
+    path = with_real_arms(summary(tmp_path), {"classic": 0.005})
+    df = pd.read_csv(path)
+    on_classic = df["model"] == "classic"
+    df.loc[on_classic, "accuracy"] += 0.03 * (-1.0) ** df.loc[on_classic, "seed"]  # either side of the baseline
+    df.to_csv(path, index=False)
+    df, _, _ = answer.load_runs(path)
+    (v,) = answer.verdicts(answer.gains(df), answer.gains_over_real_arms(df))
+    assert v["use"] is None and v["tested"] and v["best"].model == "classic" and v["hurt"] == ["bad"]
+    assert v["why"] == "no arm beats the baseline after Holm correction"
+
+
 def test_show_names_the_real_image_arm_a_generator_falls_short_of(tmp_path):
     path = with_real_arms(summary(tmp_path), {"oversampled": 0.0, "topped_up": 0.03})
     res = tmp_path / "results" / "digits"

@@ -131,7 +131,7 @@ def _why_none(g: pd.DataFrame, best, short_of: list) -> dict:
                 "tested": True}
     if (g["claim"] != "tested").all():
         return {"why": "one seed" if best.n_pairs < 2 else "no spread across seeds", "tested": False}
-    return {"why": "no generator beats the baseline after Holm correction", "tested": True}
+    return {"why": "no arm beats the baseline after Holm correction", "tested": True}
 
 
 def write_gains(summary_csv, out, out_real) -> pd.DataFrame:
