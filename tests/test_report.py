@@ -74,7 +74,7 @@ def test_the_report_has_every_section_with_the_runs_numbers(grid):
         assert f"id={section}>" in page, section
     assert "No generative metrics" not in page and "No probes" not in page and "No t-SNE" not in page
     assert "Inception FID unavailable" in page and "Spearman rho" not in page  # rho is inside the figures
-    assert "real (floor)" in page and "20 images of every class" in page
+    assert "real (floor)" in page and "20 images of every class" in page and "KID is unbiased" in page
     assert "Fewer than 3 seeds" in page  # the grid has 2
     assert "random shifts of up to 2 px, no flips" in page  # digits are not mirror-safe
     df = pd.read_csv(grid / "results" / "digits" / "summary.csv")

@@ -197,7 +197,8 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
              "(after its filter, for a filtered row), against a real reference of the same count drawn from the "
              "test split, which no subset, generator or reference network has seen. These metrics depend on the "
              f"count, so only sets of the same count compare. The <b>floor</b> row scores {_floor_words(gen)}: what a "
-             "perfect generator would get. Means over seeds.</p>",
+             "perfect generator would get. Means over seeds. KID is unbiased, so a set as near the reference as "
+             "the floor can score below 0; its scale is the features' cubed, so compare it within a table.</p>",
              html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
     short = gen[gen["status"] != "ok"]
     if len(short):
