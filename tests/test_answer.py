@@ -171,3 +171,25 @@ def test_a_summary_or_metrics_file_without_a_training_set_is_refused_with_the_fi
     with pytest.raises(GenaugError, match="missing field 'train_set'"):
         aggregate([metrics], tmp_path / "s.csv")
     assert not (tmp_path / "s.csv").exists()
+
+
+def test_a_cell_without_an_answer_says_how_many_seeds_its_best_arm_needs(tmp_path):
+    """3 seeds of a gain that 3 seeds cannot resolve: the answer projects the seeds for each comparison the best arm
+    must win (over the baseline and over classic) and gives the larger."""
+    path = with_real_arms(summary(tmp_path, seeds=3), {"classic": 0.001, "gen": 0.03})
+    df = pd.read_csv(path)
+    df.loc[(df["model"] == "gen") & (df["seed"] == 1), "accuracy"] -= 0.03  # a wide spread over seeds
+    df.to_csv(path, index=False)
+    runs, _, _ = answer.load_runs(path)
+    g, over = answer.gains(runs), answer.gains_over_real_arms(runs)
+    (v,) = answer.verdicts(g, over)
+    assert v["use"] is None and v["best"].model == "gen"
+    needed = [g.set_index("model").loc["gen", "seeds_needed"], over.set_index("model").loc["gen", "seeds_needed"]]
+    assert 3 < v["more_seeds"] == max(needed) < np.inf and needed[0] < needed[1], needed
+    assert f"about {int(max(needed))} seeds would give each comparison it must win 80% power" in \
+        answer.more_seeds_text(v)
+    res = tmp_path / "results" / "digits"
+    answer.write_gains(path, res / "gains.csv", res / "gains_over_real_arms.csv")
+    out = io.StringIO()
+    answer.show(tmp_path / "results", out=out)
+    assert f"projected from its 3 seeds' gains and spreads, about {int(max(needed))} seeds" in out.getvalue()

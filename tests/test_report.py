@@ -245,3 +245,19 @@ def test_the_answer_names_the_real_image_arm_a_generator_does_not_beat_and_the_t
     table = " ".join(_over_real_section(over))
     assert "Generators against the other real-image arms" in table and "topped_up" in table
     assert _over_real_section(answer.gains_over_real_arms(df[df["model"] != "oversampled"])) == []
+
+
+def test_the_answer_of_a_cell_without_one_projects_the_seeds_its_best_arm_needs():
+    from genaug import answer
+    from genaug.report.html import _recommendations
+
+    rows = [{"dataset": "digits", "classifier": "cnn", "filter": "none", "regime": "balanced", "size": "n100",
+             "size_value": 100, "seed": seed, "model": model, "train_set": train_set,
+             "accuracy": 0.7 + 0.01 * seed + (0.02 + 0.015 * (-1) ** seed if model == "gen" else 0.0)}
+            for seed in range(3) for model, train_set in [("baseline", "real"), ("gen", "mixed")]]
+    df = pd.DataFrame(rows)
+    gains = answer.gains(df)
+    (v,) = answer.verdicts(gains, answer.gains_over_real_arms(df))
+    assert v["use"] is None and v["more_seeds"] == gains["seeds_needed"].iloc[0] > 3
+    page = _recommendations(gains, answer.gains_over_real_arms(df))
+    assert f"about {int(v['more_seeds'])} seeds would give each comparison it must win 80% power" in page

@@ -161,3 +161,28 @@ def test_blocked_rank_correlation_keeps_cells_apart():
     assert blocked_rank_correlation(shuffled, "fd", "gain", ["regime", "size"], permutations=2000)["p"] > 0.2
     one = blocked_rank_correlation(df[df["size"] == "n0"], "fd", "gain", ["regime", "size"])
     assert np.isnan(one["rho"]) and one["blocks"] == 1
+
+
+def test_seeds_needed_matches_statsmodels_sample_size_and_says_when_it_cannot():
+    """Reference: statsmodels' TTestPower.solve_power (the noncentral-t power of the two-sided one-sample test),
+    rounded up to whole seeds, at the family's corrected level alpha / m."""
+    from statsmodels.stats.power import TTestPower
+
+    from genaug.stats import MOST_SEEDS, seeds_needed
+
+    rng = np.random.default_rng(5)
+    for _ in range(12):
+        d, m = rng.normal(0.03, 0.02, 3), int(rng.integers(1, 7))
+        effect = abs(d.mean()) / d.std(ddof=1)
+        if effect > 5:  # statsmodels' power is nan there (scipy's noncentral t underflows on the wrong side)
+            continue
+        reference = TTestPower().solve_power(effect_size=effect, alpha=0.05 / m, power=0.8, alternative="two-sided")
+        expect = np.ceil(reference) if reference <= MOST_SEEDS else np.inf
+        assert seeds_needed(d, m) == expect
+    assert seeds_needed([0.05, 0.04, 0.06], 1) < seeds_needed([0.05, 0.04, 0.06], 6)  # correcting costs seeds
+    assert seeds_needed([-0.05, -0.04, -0.06], 2) == seeds_needed([0.05, 0.04, 0.06], 2)  # either sign
+    assert seeds_needed([0.001, -0.03, 0.03], 1) == np.inf  # a gain far inside its spread
+    big = [0.02616, 0.03, 0.03384]  # effect 7.8 at m 3: power 0.23 at 2 seeds, 0.95 at 3
+    assert abs(np.mean(big)) / np.std(big, ddof=1) == pytest.approx(7.7, abs=0.2) and seeds_needed(big, 3) == 3
+    for untestable in ([0.02], [0.02, 0.02, 0.02], [0.01, -0.01]):
+        assert np.isnan(seeds_needed(untestable, 1))

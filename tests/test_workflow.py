@@ -41,6 +41,30 @@ def test_a_classifier_entry_chooses_its_precision():
         validate(with_change("classifiers", {"fast": {"arch": "cnn", "precision": "fp16"}}), SCHEMA)
 
 
+def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_where_the_schema_wants_them():
+    """Snakemake reads `--config seeds='[0,1,2]'` as strings (YAML's BaseLoader); the Snakefile gives them back their
+    types before validating. A class name that looks like a number stays a name; a non-number stays an error."""
+    from snakemake.cli import parse_config
+    from snakemake.utils import update_config
+
+    from genaug.config import coerce_command_line
+
+    config = copy.deepcopy(DEFAULT)
+    update_config(config, parse_config(["seeds=[0,1,2]", "grid={sizes: [250], regimes: [semi_balanced]}",
+                                        "regimes={imbalanced: {ratio: 10}, semi_balanced: {minority_classes: [3]}}"]))
+    assert config["seeds"] == ["0", "1", "2"] and config["grid"]["sizes"] == ["250"]  # what snakemake hands over
+    changed = coerce_command_line(config, SCHEMA)
+    assert sorted(changed) == ["grid.sizes.0", "regimes.imbalanced.ratio", "seeds.0", "seeds.1", "seeds.2"]
+    assert config["seeds"] == [0, 1, 2] and config["grid"]["sizes"] == [250]
+    assert config["regimes"]["imbalanced"]["ratio"] == 10
+    assert config["regimes"]["semi_balanced"]["minority_classes"] == ["3"]
+    validate(config, SCHEMA)
+    update_config(config, parse_config(["seeds=[0,x]"]))
+    assert coerce_command_line(config, SCHEMA) == ["seeds.0"] and config["seeds"] == [0, "x"]
+    with pytest.raises(WorkflowError):
+        validate(config, SCHEMA)
+
+
 @pytest.mark.parametrize("path,value", [
     ("grid.modles", ["vae"]),                       # unknown key
     ("dataset", "cifar10"),                         # unknown dataset
@@ -78,6 +102,16 @@ def test_bad_config_fails_before_any_job_and_names_the_field(tmp_path, change, m
 
 
 # ------------------------------------------------------------------ dry runs of the shipped grids
+
+
+@pytest.mark.e2e
+def test_the_readme_s_command_line_narrowing_plans_the_narrowed_grid(tmp_path):
+    """`--config grid='{...}'` and `seeds='[...]'` as the README and docs/methods.md write them: numbers inside a list
+    used to reach the schema as strings and stop the run."""
+    r = snakemake(tmp_path, "-n", "--config", "grid={sizes: [250], regimes: [balanced]}", "seeds=[0,1,2]",
+                  config=DEFAULT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert job_counts(r.stdout)["train_clf"] == 3 * len(DEFAULT["grid"]["models"])
 
 
 @pytest.mark.e2e

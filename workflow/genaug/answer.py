@@ -11,13 +11,13 @@ import pandas as pd
 
 from .errors import GenaugError
 from .io import write_csv
-from .stats import paired_gain
+from .stats import MOST_SEEDS, POWER, paired_gain
 
 ORDER = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
 # gains.csv: one row per cell and arm (a model, and what its classifier trained on), paired on the seed.
 GAIN_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "model", "train_set", "n_pairs",
                 "baseline_mean", "model_mean", "gain", "gain_ci_low", "gain_ci_high", "p_value", "holm_m", "p_holm",
-                "ci_corr_low", "ci_corr_high", "real", "wins", "claim"]
+                "ci_corr_low", "ci_corr_high", "seeds_needed", "real", "wins", "claim"]
 
 
 # gains_over_real_arms.csv: each generator arm (trained on real + synthetic) against each real-image arm of its
@@ -25,7 +25,7 @@ GAIN_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "model"
 # reference. A generator earns its place only where it also beats what needs no generator.
 OVER_REAL_COLUMNS = ["dataset", "classifier", "regime", "size", "size_value", "reference", "model", "train_set",
                      "n_pairs", "reference_mean", "model_mean", "gain", "gain_ci_low", "gain_ci_high", "p_value",
-                     "holm_m", "p_holm", "ci_corr_low", "ci_corr_high", "real", "wins", "claim"]
+                     "holm_m", "p_holm", "ci_corr_low", "ci_corr_high", "seeds_needed", "real", "wins", "claim"]
 
 
 def arm_label(model: str, train_set: str) -> str:
@@ -119,9 +119,35 @@ def verdicts(gains_df: pd.DataFrame, over_real: pd.DataFrame | None = None) -> l
                 break
             row["short_of"].append((cand.model, failed))
         if "use" not in row:
-            row.update(use=None, chosen=best, **_why_none(g, best, row["short_of"]))
+            row.update(use=None, chosen=best, **_why_none(g, best, row["short_of"]),
+                       more_seeds=_more_seeds(best, over_real))
         out.append(row)
     return out
+
+
+def _more_seeds(best, over_real: pd.DataFrame) -> float | None:
+    """Seeds at which the cell's best arm would likely become its answer, if its gains and spreads held: the most
+    that any comparison it still has to win needs (over the baseline, and a generator's over each real-image arm;
+    stats.seeds_needed). None where more seeds would not make it the answer: a gain it needs is not positive or
+    supports no test."""
+    best = next(pd.DataFrame([best]).itertuples())  # a row as _short_of reads it (a Series' .size is its length)
+    needed = [best] if not (best.real and best.gain > 0) else []
+    if best.train_set == "mixed":
+        needed += _short_of(best, over_real)
+    if any(not r.gain > 0 or pd.isna(r.seeds_needed) for r in needed):
+        return None
+    return max((r.seeds_needed for r in needed), default=None)
+
+
+def more_seeds_text(v: dict) -> str:
+    """What a cell without an answer would need in seeds (verdicts' `more_seeds`), for the report and `show`."""
+    n = v.get("more_seeds")
+    if n is None:
+        return ""
+    if n == float("inf"):
+        return f"; too small for its spread to become real within {MOST_SEEDS} seeds"
+    return (f"; projected from its {int(v['chosen'].n_pairs)} seeds' gains and spreads, about {int(n)} seeds would "
+            f"give each comparison it must win {POWER:.0%} power")
 
 
 def _why_none(g: pd.DataFrame, best, short_of: list) -> dict:
@@ -158,6 +184,7 @@ def _read_filtered(path: Path, cell=None, model=None, classifier=None) -> pd.Dat
         g = g[g["model"] == model]
     if classifier:
         g = g[g["classifier"] == classifier]
+    g = g if "seeds_needed" in g else g.assign(seeds_needed=float("nan"))  # a table from before the column
     return g.assign(real=g["real"].astype(str).str.lower().isin(["true", "1"]))
 
 
@@ -198,7 +225,7 @@ def show(results="results", dataset=None, *, cell=None, model=None, classifier=N
             c = v["chosen"]
             what = (f"use {v['use']}: {c.gain:+.4f} [{_fmt(c.ci_corr_low)}, {_fmt(c.ci_corr_high)}], Holm p "
                     f"{c.p_holm:.3g}, {int(c.wins)}/{int(c.n_pairs)} seeds" if v["use"] else
-                    f"{v['why']} (highest mean: {c.model} {c.gain:+.4f})")
+                    f"{v['why']} (highest mean: {c.model} {c.gain:+.4f}{more_seeds_text(v)})")
             hurt = f"; avoid {', '.join(v['hurt'])}" if v["hurt"] else ""
             short = "".join(f"; {m} beats the baseline, not " + ", ".join(
                 f"{r.reference} ({r.gain:+.4f} [{_fmt(r.ci_corr_low)}, {_fmt(r.ci_corr_high)}])" for r in failed)

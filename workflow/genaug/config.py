@@ -726,14 +726,62 @@ def classic_spec(config: dict) -> dict:
     return spec
 
 
-def explain_schema_error(config: dict, schema_path) -> str:
-    """One line naming the config field that breaks the schema, for when snakemake's validate fails."""
+def _schema_validator(schema_path):
     import jsonschema
     import yaml
 
     with open(schema_path) as f:
-        schema = yaml.safe_load(f)
-    errors = list(jsonschema.Draft202012Validator(schema).iter_errors(config))
+        return jsonschema.Draft202012Validator(yaml.safe_load(f))
+
+
+_SCALAR_TYPES = {"integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+                 "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+                 "boolean": lambda v: isinstance(v, bool), "null": lambda v: v is None}
+
+
+def coerce_command_line(config: dict, schema_path) -> list[str]:
+    """Give a string the type its key wants where it reads as one (in place); returns the fields changed.
+
+    Snakemake reads the lists and mappings of `--config` with YAML's BaseLoader, so `--config seeds='[0,1,2]'`
+    arrives as ['0', '1', '2'] and `regimes='{imbalanced: {ratio: 10}}'` as '10', which the schema would refuse
+    although the user typed numbers. Only strings the schema refuses for their type, and that YAML reads as a
+    number, boolean or null the schema accepts there, change."""
+    import yaml
+
+    validator, changed = _schema_validator(schema_path), []
+    for _ in range(1000):  # one fix per pass, since a fix can change which branch of the schema applies
+        for err in _type_errors(validator.iter_errors(config)):
+            wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+            try:
+                value = yaml.safe_load(err.instance)
+            except yaml.YAMLError:
+                continue
+            if any(_SCALAR_TYPES.get(t, lambda v: False)(value) for t in wanted):
+                *parents, last = err.absolute_path
+                node = config
+                for key in parents:
+                    node = node[key]
+                node[last] = value
+                changed.append(".".join(str(p) for p in err.absolute_path))
+                break
+        else:
+            return changed
+    return changed
+
+
+def _type_errors(errors):
+    """Type errors on strings, including those inside anyOf / oneOf branches."""
+    for err in errors:
+        if err.validator == "type" and isinstance(err.instance, str) and err.absolute_path:
+            yield err
+        yield from _type_errors(err.context or [])
+
+
+def explain_schema_error(config: dict, schema_path) -> str:
+    """One line naming the config field that breaks the schema, for when snakemake's validate fails."""
+    import jsonschema
+
+    errors = list(_schema_validator(schema_path).iter_errors(config))
     # A wrong value can also fail a conditional branch's `required` (per_class: "yes" is not true, so the
     # branch for per-class false asks for label_strategy): name the value's own error first.
     error = jsonschema.exceptions.best_match([e for e in errors if e.validator != "required"] or errors)

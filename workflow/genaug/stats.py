@@ -55,6 +55,30 @@ def paired_p_value(diff) -> float:
     return float(stats.ttest_1samp(d, 0.0).pvalue)
 
 
+POWER = 0.8  # the chance of a real gain that `seeds_needed` plans for
+MOST_SEEDS = 100  # beyond this many seeds a projection says "more than": the gain is too small for its spread
+
+
+def seeds_needed(diff, m: int, alpha: float = ALPHA, power: float = POWER) -> float:
+    """Seeds at which a paired t-test at level alpha / m (Holm's first step, Bonferroni's every step) has `power`
+    to find a difference, if the true mean and spread of the differences are the observed ones: exact power of the
+    two-sided test from the noncentral t, as in sample-size tables (statsmodels' TTestPower). A projection from
+    a few seeds, so a guide to how many to add, not a promise: the observed gain of the best of several arms
+    tends to be too large. nan where the differences support no test (fewer than two, no spread or a zero mean);
+    inf past MOST_SEEDS."""
+    d = _finite(diff)
+    if len(d) < 2 or no_spread(d) or d.mean() == 0 or m < 1:
+        return float("nan")
+    effect = abs(d.mean()) / d.std(ddof=1)
+    for n in range(2, MOST_SEEDS + 1):
+        crit = stats.t.ppf(1 - alpha / m / 2, n - 1)
+        shift = effect * np.sqrt(n)
+        wrong_side = np.nan_to_num(stats.nct.cdf(-crit, n - 1, shift))  # nan where it underflows (a large shift)
+        if stats.nct.sf(crit, n - 1, shift) + wrong_side >= power:
+            return float(n)
+    return float("inf")
+
+
 def holm_steps(p_values) -> list[tuple[int, int]]:
     """Holm's steps: (position, divisor m - rank) of each non-nan p-value, smallest p first."""
     p = np.asarray(p_values, dtype=float)
@@ -104,7 +128,8 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     so all m cover their true gains together with probability at least 1 - alpha. Holm rejects
     everything Bonferroni does and sometimes more, so a corrected interval that excludes 0 always
     belongs to a real gain, while a real gain's interval may still touch 0. `claim` says why an arm is
-    not tested: `one seed`, or `no spread` (every paired difference equal)."""
+    not tested: `one seed`, or `no spread` (every paired difference equal). `seeds_needed` (seeds_needed) is how
+    many seeds would give the family's corrected test POWER at the observed gain and spread."""
     base = df[df["model"] == baseline].set_index([*PAIR, "seed"])[value]
     rows, diffs = [], []
     for key, g in df[df["model"] != baseline].groupby([*CELL, *ARM], sort=True):
@@ -126,6 +151,7 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     if out.empty:
         return out
     out["p_holm"], out["holm_m"], out["ci_corr_low"], out["ci_corr_high"] = np.nan, 0, np.nan, np.nan
+    out["seeds_needed"] = np.nan
     for _, idx in out.groupby(FAMILY, sort=False).groups.items():
         idx = np.asarray(idx)
         p = out.loc[idx, "p_value"].to_numpy()
@@ -133,6 +159,7 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
         out.loc[idx, "p_holm"], out.loc[idx, "holm_m"] = holm(p), m
         for j in np.flatnonzero(~np.isnan(p)):
             out.loc[idx[j], ["ci_corr_low", "ci_corr_high"]] = t_interval(diffs[idx[j]], level=1 - alpha / m)
+            out.loc[idx[j], "seeds_needed"] = seeds_needed(diffs[idx[j]], m, alpha)
     out["real"] = out["p_holm"] < alpha
     return out
 

@@ -19,6 +19,7 @@ from genaug import sources  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
 CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+gcfg.coerce_command_line(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")  # --config seeds='[0,1,2]'
 try:
     gcfg.check_renamed(config)
 except GenaugError as err:

@@ -19,7 +19,8 @@ import pandas as pd
 from .. import __version__
 from ..config import ARMS
 from ..io import write_text
-from ..answer import arm_label, gains as paired_gains, gains_over_real_arms, label_filtered, load_runs, verdicts
+from ..answer import (arm_label, gains as paired_gains, gains_over_real_arms, label_filtered, load_runs,
+                      more_seeds_text, verdicts)
 from ..stats import ALPHA, summarize
 from ..yardsticks import describe
 from . import fewshot, figures
@@ -112,7 +113,8 @@ def _recommendations(gains: pd.DataFrame, over_real: pd.DataFrame) -> str:
         else:
             verdict = (f"<span class=muted>{v['why']} (highest mean: "
                        f"{esc(best.model)} {best.gain:+.4f}, simultaneous CI "
-                       f"{diff_interval(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})</span>")
+                       f"{diff_interval(best.ci_corr_low, best.ci_corr_high, _why_untested(best))})"
+                       f"{esc(more_seeds_text(v))}</span>")
         if v["short_of"]:
             verdict += f"<br><span class=muted>{_short_of_text(v['short_of'])}</span>"
         rows.append([esc(v["classifier"]), esc(v["regime"]), esc(v["size"]), esc(f"{v['baseline_mean']:.4f}"),
