@@ -81,6 +81,16 @@ def test_semi_balanced_minority_classes_are_configurable_by_name_or_index(fmnist
     assert set(np.flatnonzero(by_name.counts == by_name.counts.min())) == {4, 8}
 
 
+def test_a_number_written_as_text_is_a_class_name_where_one_exists_and_an_index_otherwise():
+    """`--config` hands `minority_classes: [3]` over as '3'; a folder dataset's classes can be named 1, 2, 5."""
+    from genaug.config import class_index
+
+    assert class_index("3", ["a", "b", "c", "d"], "f") == 3 and class_index(3, ["a", "b", "c", "d"], "f") == 3
+    assert class_index("5", ["1", "2", "5"], "f") == 2 and class_index(2, ["1", "2", "5"], "f") == 2
+    with pytest.raises(GenaugError, match="index 7 is out of range 0..2"):
+        class_index("7", ["1", "2", "5"], "f")
+
+
 def test_unknown_minority_class_is_named_in_the_error(fmnist_labels):
     labels, classes = fmnist_labels
     with pytest.raises(GenaugError, match="'Jacket' is not a class"):

@@ -47,7 +47,7 @@ def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_whe
     from snakemake.cli import parse_config
     from snakemake.utils import update_config
 
-    from genaug.config import coerce_command_line
+    from genaug.config import check, coerce_command_line, coerce_model_entries
 
     config = copy.deepcopy(DEFAULT)
     update_config(config, parse_config(["seeds=[0,1,2]", "grid={sizes: [250], regimes: [semi_balanced]}",
@@ -57,8 +57,16 @@ def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_whe
     assert sorted(changed) == ["grid.sizes.0", "regimes.imbalanced.ratio", "seeds.0", "seeds.1", "seeds.2"]
     assert config["seeds"] == [0, 1, 2] and config["grid"]["sizes"] == [250]
     assert config["regimes"]["imbalanced"]["ratio"] == 10
-    assert config["regimes"]["semi_balanced"]["minority_classes"] == ["3"]
+    assert config["regimes"]["semi_balanced"]["minority_classes"] == ["3"]  # a name or an index: class_index decides
     validate(config, SCHEMA)
+    update_config(config, parse_config(["models={small: {family: vae, per_class: true, latent_dim: 8, hidden: [64, 32], "
+                                        "beta: 0.5}}"]))
+    assert coerce_command_line(config, SCHEMA) == ["models.small.per_class"]  # the main schema knows per_class
+    assert sorted(coerce_model_entries(config)) == ["models.small.beta", "models.small.hidden.0", "models.small.hidden.1",
+                                                    "models.small.latent_dim"]  # the family's hyperparameters
+    assert config["models"]["small"] == {"family": "vae", "per_class": True, "latent_dim": 8, "hidden": [64, 32],
+                                         "beta": 0.5}
+    check(config)
     update_config(config, parse_config(["seeds=[0,x]"]))
     assert coerce_command_line(config, SCHEMA) == ["seeds.0"] and config["seeds"] == [0, "x"]
     with pytest.raises(WorkflowError):
@@ -112,6 +120,11 @@ def test_the_readme_s_command_line_narrowing_plans_the_narrowed_grid(tmp_path):
                   config=DEFAULT)
     assert r.returncode == 0, r.stderr[-2000:]
     assert job_counts(r.stdout)["train_clf"] == 3 * len(DEFAULT["grid"]["models"])
+    r = snakemake(tmp_path, "-n", "-p", "--config", "models={small: {family: vae, per_class: true, latent_dim: 8}}",
+                  "grid={sizes: [250], regimes: [semi_balanced], models: [baseline, small]}",
+                  "regimes={semi_balanced: {minority_classes: [2, 6]}}", config=DEFAULT)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert '"latent_dim": 8' in r.stdout and '"per_class": true' in r.stdout  # typed in the job's spec
 
 
 @pytest.mark.e2e

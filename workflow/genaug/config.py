@@ -441,12 +441,16 @@ BUILTIN_CLASSES = {
 
 
 def class_index(spec, classes: list[str], field: str, dataset: str = "this dataset") -> int:
-    """The index of a class given by index or (case-insensitive) name; a ConfigError naming `field` if none."""
+    """The index of a class given by index or (case-insensitive) name; a ConfigError naming `field` if none. A name
+    wins over an index: "3" is a class named 3 where there is one, and index 3 otherwise (`--config` hands every
+    number in a list over as a string)."""
+    lowered = [c.lower() for c in classes]
+    if isinstance(spec, str) and spec.strip().isdigit() and spec.lower() not in lowered:
+        spec = int(spec)
     if isinstance(spec, numbers.Integral):
         if not 0 <= spec < len(classes):
             raise ConfigError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
         return int(spec)
-    lowered = [c.lower() for c in classes]
     if str(spec).lower() in lowered:
         return lowered.index(str(spec).lower())
     raise ConfigError(f"{field}: {spec!r} is not a class of {dataset} (classes: {', '.join(classes)}); "
@@ -745,12 +749,33 @@ def coerce_command_line(config: dict, schema_path) -> list[str]:
     Snakemake reads the lists and mappings of `--config` with YAML's BaseLoader, so `--config seeds='[0,1,2]'`
     arrives as ['0', '1', '2'] and `regimes='{imbalanced: {ratio: 10}}'` as '10', which the schema would refuse
     although the user typed numbers. Only strings the schema refuses for their type, and that YAML reads as a
-    number, boolean or null the schema accepts there, change."""
+    number, boolean or null the schema accepts there, change. `models:` entries follow in coerce_model_entries,
+    once a user's generator modules are importable."""
+    return _coerce(config, _schema_validator(schema_path))
+
+
+def coerce_model_entries(config: dict) -> list[str]:
+    """coerce_command_line for each `models:` entry, against its family's hyperparameters (families.py)."""
+    import jsonschema
+
+    changed = []
+    for name, entry in (config.get("models") or {}).items():
+        try:
+            family = families.get(entry["family"])
+        except (GenaugError, KeyError, TypeError):
+            continue  # check() names what is wrong with the entry
+        validator = jsonschema.Draft202012Validator(families.entry_schema(family))
+        changed += [f"models.{name}.{path}" for path in _coerce(entry, validator)]
+    return changed
+
+
+def _coerce(obj, validator) -> list[str]:
+    """The fixes of coerce_command_line on `obj` against `validator`'s schema."""
     import yaml
 
-    validator, changed = _schema_validator(schema_path), []
+    changed = []
     for _ in range(1000):  # one fix per pass, since a fix can change which branch of the schema applies
-        for err in _type_errors(validator.iter_errors(config)):
+        for err in _type_errors(validator.iter_errors(obj)):
             wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
             try:
                 value = yaml.safe_load(err.instance)
@@ -758,7 +783,7 @@ def coerce_command_line(config: dict, schema_path) -> list[str]:
                 continue
             if any(_SCALAR_TYPES.get(t, lambda v: False)(value) for t in wanted):
                 *parents, last = err.absolute_path
-                node = config
+                node = obj
                 for key in parents:
                     node = node[key]
                 node[last] = value

@@ -104,7 +104,7 @@ def _resolve(classes: list[str], wanted) -> list[int]:
     out = []
     for w in wanted:
         try:
-            out.append(class_index(int(w) if str(w).isdigit() else w, classes, "probes.overlap_classes"))
+            out.append(class_index(w, classes, "probes.overlap_classes"))
         except GenaugError:
             continue
     return out

@@ -35,6 +35,7 @@ except WorkflowError:
 # reruns nothing.
 try:
     sys.path[1:1] = jobenv.setup(WORKFLOW_DIR, Path(sys.executable).parent, conda=CONDA, config=config)
+    gcfg.coerce_model_entries(config)
     gcfg.check(config)
 except GenaugError as err:
     raise WorkflowError(f"config.yaml: {err}") from None
