@@ -54,8 +54,10 @@ def test_show_prints_the_answer_and_filters_by_cell_and_model(tmp_path):
     answer.show(tmp_path / "results", model="bad", out=out)
     assert "use good" not in out.getvalue() and "bad" in out.getvalue()
     out = io.StringIO()
-    answer.show(tmp_path / "results", cell="imbalanced", out=out)
-    assert "nothing matches the filters" in out.getvalue()
+    with pytest.raises(GenaugError, match="nothing matches --cell imbalanced; digits has cells balanced/n100, "
+                                          "models bad, good, classifiers cnn"):
+        answer.show(tmp_path / "results", cell="imbalanced", out=out)
+    assert "nothing matches the filters; digits has cells balanced/n100" in out.getvalue()
 
 
 def with_real_arms(path, arms):

@@ -211,13 +211,15 @@ def show(results="results", dataset=None, *, cell=None, model=None, classifier=N
     if not found:
         raise GenaugError(f"no gains.csv under {root}/<dataset>/: run `snakemake` (or `snakemake "
                           f"{root}/<dataset>/gains.csv` for a partial grid) first")
+    unmatched = []
     for path in found:
         g = _read_filtered(path, cell, model, classifier)
         over_path = path.with_name("gains_over_real_arms.csv")  # absent in results from before it was written
         over = _read_filtered(over_path, cell, model, classifier) if over_path.exists() else None
         print(f"{path}  ({len(g)} comparisons, paired on seeds; Holm across a cell's arms)", file=out)
         if g.empty:
-            print("  nothing matches the filters", file=out)
+            unmatched.append(_what_there_is(path))
+            print(f"  nothing matches the filters; {unmatched[-1]}", file=out)
             continue
         print("\nAnswer (per cell: the best arm whose corrected gain is real; a generator's over every real-image "
               "arm too):", file=out)
@@ -237,4 +239,15 @@ def show(results="results", dataset=None, *, cell=None, model=None, classifier=N
         if over is not None and not over.empty:
             print("\nGenerator arms over the other real-image arms (Holm across a cell's generator arms):", file=out)
             print(_comparison_table(over, "reference_mean").to_string(index=False), file=out)
+    if len(unmatched) == len(found):
+        given = " ".join(f"--{k} {v}" for k, v in (("cell", cell), ("model", model), ("classifier", classifier)) if v)
+        raise GenaugError(f"nothing matches {given}; " + "; ".join(unmatched))
     return 0
+
+
+def _what_there_is(path: Path) -> str:
+    """The values `show`'s filters can take in one gains table, for a filter that matched nothing."""
+    g = _read_filtered(path)
+    cells = sorted(set(g["regime"] + "/" + g["size"].astype(str)))
+    return (f"{path.parent.name} has cells {', '.join(cells) or 'none'}, models {', '.join(sorted(set(g['model'])))}"
+            f", classifiers {', '.join(sorted(set(g['classifier'])))}")
