@@ -195,3 +195,12 @@ def test_a_cell_without_an_answer_says_how_many_seeds_its_best_arm_needs(tmp_pat
     out = io.StringIO()
     answer.show(tmp_path / "results", out=out)
     assert f"projected from its 3 seeds' gains and spreads, about {int(max(needed))} seeds" in out.getvalue()
+
+
+def test_two_seeds_are_too_few_for_a_projection(tmp_path):
+    """The default grid's two seeds estimate a spread from one degree of freedom: no projection, a number to run."""
+    path = with_real_arms(summary(tmp_path, seeds=2), {"gen": 0.004})
+    runs, _, _ = answer.load_runs(path)
+    (v,) = answer.verdicts(answer.gains(runs), answer.gains_over_real_arms(runs))
+    assert v["use"] is None and v["best"].model == "gen" and v["more_seeds"] is None
+    assert answer.more_seeds_text(v) == "; 2 seeds are too few to project how many would settle it: run 3 or more"

@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import GenaugError
 from .io import write_csv
-from .stats import MOST_SEEDS, POWER, paired_gain
+from .stats import MIN_SEEDS, MOST_SEEDS, POWER, paired_gain
 
 ORDER = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
 # gains.csv: one row per cell and arm (a model, and what its classifier trained on), paired on the seed.
@@ -129,7 +129,9 @@ def _more_seeds(best, over_real: pd.DataFrame) -> float | None:
     """Seeds at which the cell's best arm would likely become its answer, if its gains and spreads held: the most
     that any comparison it still has to win needs (over the baseline, and a generator's over each real-image arm;
     stats.seeds_needed). None where more seeds would not make it the answer: a gain it needs is not positive or
-    supports no test."""
+    supports no test, or the spread comes from fewer than MIN_SEEDS seeds (two seeds estimate it too poorly)."""
+    if best.n_pairs < MIN_SEEDS:
+        return None
     best = next(pd.DataFrame([best]).itertuples())  # a row as _short_of reads it (a Series' .size is its length)
     needed = [best] if not (best.real and best.gain > 0) else []
     if best.train_set == "mixed":
@@ -141,12 +143,13 @@ def _more_seeds(best, over_real: pd.DataFrame) -> float | None:
 
 def more_seeds_text(v: dict) -> str:
     """What a cell without an answer would need in seeds (verdicts' `more_seeds`), for the report and `show`."""
-    n = v.get("more_seeds")
+    n, seeds = v.get("more_seeds"), int(v["chosen"].n_pairs)
     if n is None:
-        return ""
+        return (f"; {seeds} seeds are too few to project how many would settle it: run {MIN_SEEDS} or more"
+                if v.get("tested") and 2 <= seeds < MIN_SEEDS and v["chosen"].gain > 0 else "")
     if n == float("inf"):
         return f"; too small for its spread to become real within {MOST_SEEDS} seeds"
-    return (f"; projected from its {int(v['chosen'].n_pairs)} seeds' gains and spreads, about {int(n)} seeds would "
+    return (f"; projected from its {seeds} seeds' gains and spreads, about {int(n)} seeds would "
             f"give each comparison it must win {POWER:.0%} power")
 
 
