@@ -21,7 +21,7 @@ from ..config import ARMS
 from ..io import write_text
 from ..answer import (arm_label, gains as paired_gains, gains_over_real_arms, label_filtered, load_runs,
                       more_seeds_text, verdicts)
-from ..stats import ALPHA, summarize
+from ..stats import ALPHA, POWER, summarize
 from ..yardsticks import describe
 from . import fewshot, figures
 from .markup import NO_INTERVAL, acc_interval, diff_interval, esc, fig_img, figure, fmt_num, html_table
@@ -588,8 +588,10 @@ def _head(run: _Run) -> list[str]:
         "is simultaneous: level 1 - 0.05/m, so the m intervals of a cell cover their true gains together with 95% "
         "probability; one that excludes 0 always belongs to a real gain, while a real gain's interval can still "
         "touch 0 (Holm is the more powerful of the two). A comparison whose paired differences are all equal "
-        "(no spread across seeds) makes no claim. With few seeds the intervals are wide: read them before the means."
-        "</p>",
+        "(no spread across seeds) makes no claim. With few seeds the intervals are wide: read them before the means. "
+        "Where a cell has no answer, it says how many seeds would give each comparison its best arm must win "
+        f"{POWER:.0%} power if the observed gains and spreads held: a guide to whether more seeds are worth running, "
+        "not a promise.</p>",
         *_seed_warning(run.df),
         *_classic_note(run.df),
         *_diverged_note(run.diverged),
