@@ -202,7 +202,13 @@ def _comparison_table(g: pd.DataFrame, reference: str = "baseline_mean") -> pd.D
         "simultaneous 95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]" for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
         "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
         "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
+        f"seeds for {POWER:.0%}": g["seeds_needed"].map(fmt_seeds),
     })
+
+
+def fmt_seeds(n) -> str:
+    """A `seeds_needed` value as printed: a count, `>100` past MOST_SEEDS, `–` where no test is possible."""
+    return "–" if pd.isna(n) else f">{MOST_SEEDS}" if n == float("inf") else str(int(n))
 
 
 def show(results="results", dataset=None, *, cell=None, model=None, classifier=None, out=None) -> int:

@@ -19,8 +19,8 @@ import pandas as pd
 from .. import __version__
 from ..config import ARMS
 from ..io import write_text
-from ..answer import (arm_label, gains as paired_gains, gains_over_real_arms, label_filtered, load_runs,
-                      more_seeds_text, verdicts)
+from ..answer import (arm_label, fmt_seeds, gains as paired_gains, gains_over_real_arms, label_filtered,
+                      load_runs, more_seeds_text, verdicts)
 from ..stats import ALPHA, POWER, summarize
 from ..yardsticks import describe
 from . import fewshot, figures
@@ -72,7 +72,8 @@ def _gain_table(gains: pd.DataFrame, reference: bool = False) -> str:
     each row of gains_over_real_arms."""
     head = ["classifier", "regime", "size", *(["over"] if reference else []), "model", "training set",
             "reference acc" if reference else "baseline", "model acc", "gain",
-            "95% CI", "p", "Holm p", "simultaneous 95% CI (Bonferroni, m arms)", "seeds won"]
+            "95% CI", "p", "Holm p", "simultaneous 95% CI (Bonferroni, m arms)", "seeds won",
+            f"seeds for {POWER:.0%} power"]
     rows = []
     for r in gains.itertuples():
         why = _why_untested(r)
@@ -82,7 +83,7 @@ def _gain_table(gains: pd.DataFrame, reference: bool = False) -> str:
                      diff_interval(r.gain_ci_low, r.gain_ci_high, why),
                      fmt_num(r.p_value, ".3g"), fmt_num(r.p_holm, ".3g"),
                      diff_interval(r.ci_corr_low, r.ci_corr_high, why) + (f" (m {r.holm_m})" if r.holm_m else ""),
-                     f"{r.wins}/{r.n_pairs}"])
+                     f"{r.wins}/{r.n_pairs}", fmt_seeds(r.seeds_needed)])
     out = html_table(head, rows, left=6 if reference else 5)
     for r in gains.itertuples():  # the gain cell carries its colour class
         out = out.replace("<td>GAIN</td>", _gain_cell(r), 1)
