@@ -128,8 +128,8 @@ def paired_gain(df: pd.DataFrame, value: str = "accuracy", baseline: str = "base
     so all m cover their true gains together with probability at least 1 - alpha. Holm rejects
     everything Bonferroni does and sometimes more, so a corrected interval that excludes 0 always
     belongs to a real gain, while a real gain's interval may still touch 0. `claim` says why an arm is
-    not tested: `one seed`, or `no spread` (every paired difference equal). `seeds_needed` (seeds_needed) is how
-    many seeds would give the family's corrected test POWER at the observed gain and spread."""
+    not tested: `one seed`, or `no spread` (every paired difference equal). `seeds_needed` is how many seeds
+    would give the family's corrected test POWER at the observed gain and spread (the function of that name)."""
     base = df[df["model"] == baseline].set_index([*PAIR, "seed"])[value]
     rows, diffs = [], []
     for key, g in df[df["model"] != baseline].groupby([*CELL, *ARM], sort=True):
