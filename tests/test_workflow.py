@@ -70,6 +70,9 @@ def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_whe
     update_config(config, yaml.safe_load("classifiers: {cnn: {arch: cnn, lr: 1e-3}}"))  # PyYAML: text, not a float
     assert config["classifiers"]["cnn"]["lr"] == "1e-3" and coerce_command_line(config, SCHEMA) == ["classifiers.cnn.lr"]
     assert config["classifiers"]["cnn"]["lr"] == 0.001
+    update_config(config, parse_config(["tensorboard=yes"]))
+    assert coerce_command_line(config, SCHEMA) == [] and config["tensorboard"] == "yes"  # YAML 1.1's yes: refused
+    config["tensorboard"] = False
     update_config(config, parse_config(["seeds=[0,x]"]))
     assert coerce_command_line(config, SCHEMA) == ["seeds.0"] and config["seeds"] == [0, "x"]
     with pytest.raises(WorkflowError):

@@ -743,6 +743,7 @@ _SCALAR_TYPES = {"integer": lambda v: isinstance(v, int) and not isinstance(v, b
                  "boolean": lambda v: isinstance(v, bool), "null": lambda v: v is None}
 
 
+_CORE_WORDS = {"true", "false", "null", "~"}  # YAML 1.2's booleans and null
 _FLOAT = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
 
@@ -751,8 +752,8 @@ def coerce_command_line(config: dict, schema_path) -> list[str]:
 
     Snakemake reads the lists and mappings of `--config` with YAML's BaseLoader, so `--config seeds='[0,1,2]'`
     arrives as ['0', '1', '2'] and `regimes='{imbalanced: {ratio: 10}}'` as '10', which the schema would refuse
-    although the user typed numbers. Only strings the schema refuses for their type, and that YAML reads as a
-    number, boolean or null the schema accepts there, change; so does `lr: 1e-3` in a config file, which PyYAML
+    although the user typed numbers. Only strings the schema refuses for their type, and that read as a number,
+    true, false or null (YAML 1.2's words, not 1.1's yes and no) of a type the schema accepts there, change; so does `lr: 1e-3` in a config file, which PyYAML
     reads as text. `models:` entries follow in coerce_model_entries,
     once a user's generator modules are importable."""
     return _coerce(config, _schema_validator(schema_path))
@@ -787,6 +788,8 @@ def _coerce(obj, validator) -> list[str]:
                 continue
             if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
                 value = float(value)  # 1e-3: YAML 1.1 (PyYAML) reads a float without a dot as text
+            if (isinstance(value, bool) or value is None) and err.instance.strip().lower() not in _CORE_WORDS:
+                continue  # yes, no, on, off, '': YAML 1.1's words, ambiguous in a string the user quoted
             if any(_SCALAR_TYPES.get(t, lambda v: False)(value) for t in wanted):
                 *parents, last = err.absolute_path
                 node = obj
