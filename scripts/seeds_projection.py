@@ -43,8 +43,9 @@ def main(argv=None) -> int:
         for r in merged.itertuples():
             rows.append({**{k: getattr(r, k) for k in [*KEY, "reference"]},
                          "gain_few": r.gain_few, "p_holm_few": r.p_holm_few, "real_few": bool(r.real_few),
-                         "seeds_needed_few": None if r.seeds_needed_few == float("inf") else r.seeds_needed_few, "gain_all": r.gain_all, "p_holm_all": r.p_holm_all,
-                         "real_all": bool(r.real_all), "seeds_all": int(r.n_pairs_all)})
+                         "seeds_needed_few": None if r.seeds_needed_few == float("inf") else r.seeds_needed_few,
+                         "gain_all": r.gain_all, "p_holm_all": r.p_holm_all, "real_all": bool(r.real_all),
+                         "seeds_all": int(r.n_pairs_all)})
     rows.sort(key=lambda r: r["seeds_needed_few"] or float("inf"))
     write_json(args.out, {"summary": args.summary, "first_seeds": [int(s) for s in seeds[: args.first]],
                           "all_seeds": [int(s) for s in seeds], "comparisons": rows})

@@ -59,16 +59,17 @@ def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_whe
     assert config["regimes"]["imbalanced"]["ratio"] == 10
     assert config["regimes"]["semi_balanced"]["minority_classes"] == ["3"]  # a name or an index: class_index decides
     validate(config, SCHEMA)
-    update_config(config, parse_config(["models={small: {family: vae, per_class: true, latent_dim: 8, hidden: [64, 32], "
-                                        "beta: 0.5}}"]))
+    update_config(config, parse_config(["models={small: {family: vae, per_class: true, latent_dim: 8, "
+                                        "hidden: [64, 32], beta: 0.5}}"]))
     assert coerce_command_line(config, SCHEMA) == ["models.small.per_class"]  # the main schema knows per_class
-    assert sorted(coerce_model_entries(config)) == ["models.small.beta", "models.small.hidden.0", "models.small.hidden.1",
-                                                    "models.small.latent_dim"]  # the family's hyperparameters
+    assert sorted(coerce_model_entries(config)) == [  # the family's hyperparameters
+        "models.small.beta", "models.small.hidden.0", "models.small.hidden.1", "models.small.latent_dim"]
     assert config["models"]["small"] == {"family": "vae", "per_class": True, "latent_dim": 8, "hidden": [64, 32],
                                          "beta": 0.5}
     check(config)
     update_config(config, yaml.safe_load("classifiers: {cnn: {arch: cnn, lr: 1e-3}}"))  # PyYAML: text, not a float
-    assert config["classifiers"]["cnn"]["lr"] == "1e-3" and coerce_command_line(config, SCHEMA) == ["classifiers.cnn.lr"]
+    assert config["classifiers"]["cnn"]["lr"] == "1e-3"
+    assert coerce_command_line(config, SCHEMA) == ["classifiers.cnn.lr"]
     assert config["classifiers"]["cnn"]["lr"] == 0.001
     update_config(config, parse_config(["tensorboard=yes"]))
     assert coerce_command_line(config, SCHEMA) == [] and config["tensorboard"] == "yes"  # YAML 1.1's yes: refused

@@ -109,7 +109,7 @@ def verdicts(gains_df: pd.DataFrame, over_real: pd.DataFrame | None = None) -> l
     mixed = gains_df[gains_df["train_set"] != "synthetic"]
     for (clf, regime, _, size), g in mixed.groupby(["classifier", "regime", "size_value", "size"], sort=True):
         real = g[g["real"] & (g["gain"] > 0)].sort_values("gain", ascending=False)
-        best = g.sort_values("gain", ascending=False).iloc[0]
+        best = next(g.sort_values("gain", ascending=False).itertuples())  # a row, as _short_of reads one
         row = {"classifier": clf, "regime": regime, "size": size, "baseline_mean": best.baseline_mean,
                "hurt": g[g["real"] & (g["gain"] < 0)]["model"].tolist(), "best": best, "short_of": []}
         for cand in real.itertuples():
@@ -132,7 +132,6 @@ def _more_seeds(best, over_real: pd.DataFrame) -> float | None:
     supports no test, or the spread comes from fewer than MIN_SEEDS seeds (two seeds estimate it too poorly)."""
     if best.n_pairs < MIN_SEEDS:
         return None
-    best = next(pd.DataFrame([best]).itertuples())  # a row as _short_of reads it (a Series' .size is its length)
     needed = [best] if not (best.real and best.gain > 0) else []
     if best.train_set == "mixed":
         needed += _short_of(best, over_real)

@@ -753,9 +753,9 @@ def coerce_command_line(config: dict, schema_path) -> list[str]:
     Snakemake reads the lists and mappings of `--config` with YAML's BaseLoader, so `--config seeds='[0,1,2]'`
     arrives as ['0', '1', '2'] and `regimes='{imbalanced: {ratio: 10}}'` as '10', which the schema would refuse
     although the user typed numbers. Only strings the schema refuses for their type, and that read as a number,
-    true, false or null (YAML 1.2's words, not 1.1's yes and no) of a type the schema accepts there, change; so does `lr: 1e-3` in a config file, which PyYAML
-    reads as text. `models:` entries follow in coerce_model_entries,
-    once a user's generator modules are importable."""
+    true, false or null (YAML 1.2's words, not 1.1's yes and no) of a type the schema accepts there, change; so
+    does `lr: 1e-3` in a config file, which PyYAML reads as text. `models:` entries follow in
+    coerce_model_entries, once a user's generator modules are importable."""
     return _coerce(config, _schema_validator(schema_path))
 
 
@@ -775,32 +775,44 @@ def coerce_model_entries(config: dict) -> list[str]:
 
 
 def _coerce(obj, validator) -> list[str]:
-    """The fixes of coerce_command_line on `obj` against `validator`'s schema."""
+    """The fixes of coerce_command_line on `obj` against `validator`'s schema. A fixed value is no longer a string,
+    so each field changes at most once; the schema is checked again after each round, since a fix can change which
+    branch of it applies."""
+    changed = []
+    while True:
+        fixes = {}
+        for err in _type_errors(validator.iter_errors(obj)):
+            path = tuple(err.absolute_path)
+            value = _typed(err)
+            if path not in fixes and value is not _UNTYPED:
+                fixes[path] = value
+        if not fixes:
+            return changed
+        for (*parents, last), value in fixes.items():
+            node = obj
+            for key in parents:
+                node = node[key]
+            node[last] = value
+        changed += [".".join(str(p) for p in path) for path in fixes]
+
+
+_UNTYPED = object()  # _typed's answer for a string that is not what the schema wants there
+
+
+def _typed(err):
+    """The value a string refused for its type stands for, where it reads as one of the types wanted there."""
     import yaml
 
-    changed = []
-    for _ in range(1000):  # one fix per pass, since a fix can change which branch of the schema applies
-        for err in _type_errors(validator.iter_errors(obj)):
-            wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
-            try:
-                value = yaml.safe_load(err.instance)
-            except yaml.YAMLError:
-                continue
-            if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
-                value = float(value)  # 1e-3: YAML 1.1 (PyYAML) reads a float without a dot as text
-            if (isinstance(value, bool) or value is None) and err.instance.strip().lower() not in _CORE_WORDS:
-                continue  # yes, no, on, off, '': YAML 1.1's words, ambiguous in a string the user quoted
-            if any(_SCALAR_TYPES.get(t, lambda v: False)(value) for t in wanted):
-                *parents, last = err.absolute_path
-                node = obj
-                for key in parents:
-                    node = node[key]
-                node[last] = value
-                changed.append(".".join(str(p) for p in err.absolute_path))
-                break
-        else:
-            return changed
-    return changed
+    wanted = err.validator_value if isinstance(err.validator_value, list) else [err.validator_value]
+    try:
+        value = yaml.safe_load(err.instance)
+    except yaml.YAMLError:
+        return _UNTYPED
+    if isinstance(value, str) and _FLOAT.fullmatch(value.strip()):
+        value = float(value)  # 1e-3: YAML 1.1 (PyYAML) reads a float without a dot as text
+    if (isinstance(value, bool) or value is None) and err.instance.strip().lower() not in _CORE_WORDS:
+        return _UNTYPED  # yes, no, on, off, '': YAML 1.1's words, ambiguous in a string the user quoted
+    return value if any(_SCALAR_TYPES.get(t, lambda v: False)(value) for t in wanted) else _UNTYPED
 
 
 def _type_errors(errors):
