@@ -80,6 +80,23 @@ def test_numbers_in_command_line_lists_and_mappings_get_their_types_and_only_whe
         validate(config, SCHEMA)
 
 
+def test_a_config_error_names_the_file_that_set_the_field():
+    """config.yaml, a user's --configfile and --config merge; the error must send the user to the right one."""
+    from genaug.config import config_source
+
+    layers = [("--config", {"seeds": ["0", "0"], "grid": {"sizes": ["-3"]}}),
+              ("mine.yaml", {"synthesis": {"policy": "balance"}, "grid": {"regimes": ["balanced"]}, "models": None}),
+              ("config.yaml", DEFAULT)]
+    assert config_source("seeds: a seed is listed twice", layers) == "--config"
+    assert config_source("grid.sizes.0: -3 is less than the minimum of 1", layers) == "--config"
+    assert config_source("grid.regimes is empty", layers) == "mine.yaml"  # --config sets grid, not its regimes
+    assert config_source("synthesis.policy: balance tops each class", layers) == "mine.yaml"
+    assert config_source("models.vae.family: unknown", layers) == "mine.yaml"  # models: null there, a value above
+    assert config_source("effort: 'huge' is not one of", layers) == "config.yaml"
+    assert config_source("top level: 'seeds' is a required property", layers) == "config.yaml + mine.yaml + --config"
+    assert config_source("seeds: listed twice", [("config.yaml", DEFAULT)]) == "config.yaml"
+
+
 @pytest.mark.parametrize("path,value", [
     ("grid.modles", ["vae"]),                       # unknown key
     ("dataset", "cifar10"),                         # unknown dataset
@@ -113,6 +130,16 @@ def test_bad_config_fails_before_any_job_and_names_the_field(tmp_path, change, m
     r = snakemake(tmp_path, "-n", config=with_change(*change))
     assert r.returncode != 0
     assert message in r.stdout + r.stderr
+    assert not (tmp_path / "results").exists()
+
+
+@pytest.mark.e2e
+def test_a_config_error_from_a_configfile_or_the_command_line_names_it(tmp_path):
+    (tmp_path / "mine.yaml").write_text("synthesis: {policy: balance}\n")
+    r = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "mine.yaml"), config=DEFAULT)
+    assert r.returncode != 0 and "mine.yaml: synthesis.policy: balance tops each class" in r.stdout, r.stdout[-2000:]
+    r = snakemake(tmp_path, "-n", "--config", "seeds=[1,1]", config=DEFAULT)
+    assert r.returncode != 0 and "--config: seeds: a seed is listed twice" in r.stdout, r.stdout[-2000:]
     assert not (tmp_path / "results").exists()
 
 

@@ -10,6 +10,7 @@ import functools
 import json
 import numbers
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from . import families
@@ -821,6 +822,28 @@ def _type_errors(errors):
         if err.validator == "type" and isinstance(err.instance, str) and err.absolute_path:
             yield err
         yield from _type_errors(err.context or [])
+
+
+_KEY_PATH = re.compile(r"[\w@-]+(?:\.[\w@-]+)*(?=[: ]|$)")  # grid.sizes.0: ...
+
+
+def config_source(message: str, layers: list[tuple[str, Mapping]]) -> str:
+    """Which config file a message about a config field should name: `layers` are (name, mapping) from the highest
+    precedence down (--config, the --configfile files last to first, config.yaml), and the first that sets the
+    message's leading key path, or a value above it, is the source. A field no layer sets (a default, or the
+    grid as a whole) names them all, so a user with their own --configfile is not sent to edit config.yaml."""
+    match = _KEY_PATH.match(message)
+    keys = match.group(0).split(".") if match else []
+    for name, layer in layers:
+        node = layer
+        for depth, key in enumerate(keys):
+            if not isinstance(node, Mapping) or key not in node:
+                break
+            node = node[key]
+            if not isinstance(node, Mapping) or depth == len(keys) - 1:
+                return name
+    names = [name for name, layer in reversed(layers) if layer]
+    return " + ".join(names) if len(names) > 1 else (names or ["config.yaml"])[0]
 
 
 def explain_schema_error(config: dict, schema_path) -> str:

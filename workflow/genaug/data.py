@@ -133,7 +133,7 @@ def locate_torchvision_root(name: str, data_dir: str | Path | None, cache_dir: s
         return cache_dir
     except Exception as err:  # any network or checksum failure: report all remedies at once
         tried.append(f"torchvision download into {cache_dir}: {type(err).__name__}: {err}")
-    remedies = [f"set data_dir in config.yaml to a folder holding the four IDX files of {name}"]
+    remedies = [f"set data_dir (config.yaml or your --configfile) to a folder holding the four IDX files of {name}"]
     remedies.append(f"put them in {cache_dir / tv_name / 'raw'}")
     if name == "fashion_mnist":
         remedies.append("install Debian's copy: apt-get install dataset-fashion-mnist")
@@ -313,7 +313,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
     kept in the dataset's notes, which the prepare log and the report show.
     """
     if root is None:
-        raise GenaugError("dataset 'folder' needs data_dir in config.yaml: the root of root/<class>/*.png")
+        raise GenaugError("dataset 'folder' needs data_dir (config.yaml or your --configfile): the root of "
+                          "root/<class>/*.png")
     root = Path(root)
     if not root.is_dir():
         raise GenaugError(f"data_dir {root} is not a directory; set data_dir to the folder dataset's root")

@@ -99,7 +99,7 @@ def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> 
         if len(idx) <= per_class:
             raise GenaugError(
                 f"class {c} has {len(idx)} training images, too few to hold out validation_per_class={per_class}; "
-                "lower validation_per_class in config.yaml"
+                "lower validation_per_class in config.yaml or your --configfile"
             )
         out.append(rng.choice(idx, size=per_class, replace=False))
     return np.sort(np.concatenate(out))
@@ -252,7 +252,7 @@ def draw_subset(
             raise GenaugError(
                 f"regime {regime!r} at size {size} needs {counts[c]} images of class {classes[c]!r}, but its train "
                 f"pool has only {len(pools[c])} (after {validation_per_class} held out for validation); "
-                "use a smaller size in config.yaml's grid"
+                "use a smaller size in grid.sizes (config.yaml or your --configfile)"
             )
     if regime != "fraction" and (counts == 0).any():
         empty = [classes[c] for c in np.flatnonzero(counts == 0)]

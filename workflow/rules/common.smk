@@ -5,6 +5,7 @@ import re
 import sys
 from pathlib import Path
 
+from snakemake.common.configfile import load_configfile
 from snakemake.exceptions import WorkflowError
 from snakemake.utils import validate
 
@@ -19,16 +20,30 @@ from genaug import sources  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
 CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
+# An error names the file that set the field (--config, a --configfile, config.yaml), from the highest precedence.
+_CLI_FILES = [Path(p) for p in workflow.config_settings.configfiles]  # absolute, in the order given
+_CONFIG_LAYERS = [
+    ("--config", workflow.config_settings.config),
+    *((str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p), load_configfile(p))
+      for p in reversed(_CLI_FILES)),
+    *((str(p), load_configfile(p)) for p in workflow.configfiles if Path(p).absolute() not in _CLI_FILES),
+]
+
+
+def _config_error(message):
+    return WorkflowError(f"{gcfg.config_source(message, _CONFIG_LAYERS)}: {message}")
+
+
 gcfg.coerce_command_line(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")  # --config seeds='[0,1,2]'
 try:
     gcfg.check_renamed(config)
 except GenaugError as err:
-    raise WorkflowError(f"config.yaml: {err}") from None
+    raise _config_error(str(err)) from None
 try:
     validate(config, schema="../schemas/config.schema.yaml")
 except WorkflowError:
     reason = gcfg.explain_schema_error(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")
-    raise WorkflowError(f"config.yaml: {reason}. Every key: docs/config.md.") from None
+    raise _config_error(f"{reason}. Every key: docs/config.md.") from None
 # Folders holding a user's generator modules are importable here (the config check imports the class) and in
 # every job (PYTHONPATH), locally and on cluster nodes, whose job-side snakemake parses this file too; the
 # run-only settings (device, snapshot interval) reach the jobs through the environment, so changing one
@@ -38,7 +53,7 @@ try:
     gcfg.coerce_model_entries(config)
     gcfg.check(config)
 except GenaugError as err:
-    raise WorkflowError(f"config.yaml: {err}") from None
+    raise _config_error(str(err)) from None
 
 DS = config["dataset"]
 RES = f"results/{DS}"
