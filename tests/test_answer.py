@@ -204,3 +204,16 @@ def test_two_seeds_are_too_few_for_a_projection(tmp_path):
     (v,) = answer.verdicts(answer.gains(runs), answer.gains_over_real_arms(runs))
     assert v["use"] is None and v["best"].model == "gen" and v["more_seeds"] is None
     assert answer.more_seeds_text(v) == "; 2 seeds are too few to project how many would settle it: run 3 or more"
+
+
+def test_a_cell_whose_baseline_is_perfect_says_there_is_nothing_to_gain(tmp_path):
+    """A small or easy test split can put every arm at 1.0: "no arm beats the baseline" would suggest a loss of
+    power, where there is no room at all."""
+    path = with_real_arms(summary(tmp_path, seeds=3), {"gen": 0.0})
+    df = pd.read_csv(path)
+    df.loc[df["model"].isin(["baseline", "gen"]), "accuracy"] = 1.0
+    df.to_csv(path, index=False)
+    runs, _, _ = answer.load_runs(path)
+    (v,) = answer.verdicts(answer.gains(runs), answer.gains_over_real_arms(runs))
+    assert v["use"] is None and v["why"].startswith("the baseline is already right on every test image")
+    assert answer.more_seeds_text(v) == ""

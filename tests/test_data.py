@@ -221,6 +221,30 @@ def test_folder_dataset_rgb_auto_and_train_test_subfolders(tmp_path):
     assert ds.train_x.shape == (18, 3, 28, 28) and ds.test_x.shape == (6, 3, 28, 28)
 
 
+@pytest.mark.parametrize("fit", ["stretch", "crop", "pad"])
+def test_folder_fit_makes_a_non_square_image_square_as_asked_and_says_so(tmp_path, fit):
+    """A 30x10 image of three bands (white, grey, black) at image_size 10: stretched keeps all three bands,
+    cropped keeps the grey centre, padded keeps the bands between black borders above and below."""
+    from PIL import Image
+
+    bands = np.repeat(np.array([255, 128, 0], dtype=np.uint8), 10)[None].repeat(10, axis=0)
+    for c in ("a", "b"):
+        (tmp_path / "imgs" / c).mkdir(parents=True)
+        for i in range(5):
+            Image.fromarray(bands).save(tmp_path / "imgs" / c / f"{i}.png")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=10, fit=fit, test_fraction=0.2)
+    x = ds.train_x[0, 0].float()
+    assert x.shape == (10, 10)
+    if fit == "stretch":
+        assert x[:, 0].min() > 240 and x[:, 4:6].sub(128).abs().max() < 20 and x[:, 9].max() < 15
+    elif fit == "crop":
+        assert x.sub(128).abs().max() < 1
+    else:
+        assert x[0].max() < 15 and x[9].max() < 15 and x[5, 0] > 240 and x[5, 9] < 15
+    word = {"stretch": "stretched", "crop": "cropped", "pad": "padded"}[fit]
+    assert [n for n in ds.notes if "not square" in n and word in n and n.startswith("10 images:")], ds.notes
+
+
 def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")

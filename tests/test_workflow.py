@@ -462,6 +462,9 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
         os.utime(png)
     again = snakemake(tmp_path, target, "-n", "--cores", "1")
     assert "Nothing to be done" in again.stdout + again.stderr and "same content" in again.stderr
+    crop = snakemake(tmp_path, target, "-n", "-p", "--cores", "1", "--config", "folder={fit: crop}")
+    assert job_counts(crop.stdout).get("prepare") == 1 and "--fit crop" in crop.stdout, crop.stdout  # a new dataset
+    assert "--fit" not in again.stdout  # the default adds no parameter, so a cache from before folder.fit stands
 
     make_folder(tmp_path / "more", per_class=3, classes=("dog",))
     for png in (tmp_path / "more" / "dog").iterdir():

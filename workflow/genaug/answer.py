@@ -153,7 +153,11 @@ def more_seeds_text(v: dict) -> str:
 
 
 def _why_none(g: pd.DataFrame, best, short_of: list) -> dict:
-    """Why a cell has no arm to use: generators that beat only the baseline, too few seeds, or no real gain."""
+    """Why a cell has no arm to use: a baseline already perfect, generators that beat only the baseline, too few
+    seeds, or no real gain."""
+    if best.baseline_mean >= 1.0:  # a mean accuracy of 1 is 1 on every seed: there is nothing to gain
+        return {"why": "the baseline is already right on every test image, on every seed: nothing to gain (try a "
+                       "smaller size or a harder regime)", "tested": True}
     if short_of:
         return {"why": "no generator beats every real-image arm after Holm correction (some beat the baseline)",
                 "tested": True}

@@ -270,8 +270,28 @@ def _resize(a: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
 
 
-def _read_image(path: Path, mode: str, size: int) -> tuple[np.ndarray, str | None]:
-    """One image as uint8 (C, size, size) in `mode`, and the conversion it needed beyond resizing, if any."""
+def _square(a: np.ndarray, fit: str) -> tuple[np.ndarray, str | None]:
+    """A non-square (H, W[, 3]) image made square as `fit` says (stretch leaves it to the resize), and what was done."""
+    h, w = a.shape[:2]
+    if h == w:
+        return a, None
+    if fit == "stretch":
+        return a, "not square: stretched (folder.fit crop or pad keeps the aspect ratio)"
+    if fit == "crop":
+        m = min(h, w)
+        top, left = (h - m) // 2, (w - m) // 2
+        return a[top:top + m, left:left + m], "not square: centre square cropped (folder.fit)"
+    if fit != "pad":
+        raise GenaugError(f"folder.fit: {fit!r}; use stretch, crop or pad")
+    m = max(h, w)
+    out = np.zeros((m, m, *a.shape[2:]), dtype=a.dtype)
+    top, left = (m - h) // 2, (m - w) // 2
+    out[top:top + h, left:left + w] = a
+    return out, "not square: padded with black to a square (folder.fit)"
+
+
+def _read_image(path: Path, mode: str, size: int, fit: str = "stretch") -> tuple[np.ndarray, list[str]]:
+    """One image as uint8 (C, size, size) in `mode`, and the conversions it needed beyond resizing, if any."""
     from PIL import Image, UnidentifiedImageError
 
     if path.suffix.lower() not in IMAGE_SUFFIXES:
@@ -281,8 +301,9 @@ def _read_image(path: Path, mode: str, size: int) -> tuple[np.ndarray, str | Non
             a, did = _decode(im, path, mode)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise GenaugError(f"{path}: cannot be read as an image ({err}); fix or remove it") from err
+    a, squared = _square(a, fit)
     arr = _resize(a, size)
-    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), did
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), [d for d in (did, squared) if d]
 
 
 def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> str:
@@ -306,11 +327,12 @@ def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> st
     return "L"
 
 
-def _load_folder(root: str | Path | None, image_size: int, channels, test_fraction: float) -> Dataset:
+def _load_folder(root: str | Path | None, image_size: int, channels, test_fraction: float,
+                 fit: str = "stretch") -> Dataset:
     """An ImageFolder tree root/<class>/**; root/train and root/test are used as the splits if present.
 
-    Every choice made on the user's behalf (nested folders, grey or colour, 16-bit scaling, transparency) is
-    kept in the dataset's notes, which the prepare log and the report show.
+    Every choice made on the user's behalf (nested folders, grey or colour, 16-bit scaling, transparency,
+    non-square images) is kept in the dataset's notes, which the prepare log and the report show.
     """
     if root is None:
         raise GenaugError("dataset 'folder' needs data_dir (config.yaml or your --configfile): the root of "
@@ -334,8 +356,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
         xs, ys = [], []
         for label, c in enumerate(classes):
             for path in tree[c]:
-                x, did = _read_image(path, mode, image_size)
-                if did:
+                x, dids = _read_image(path, mode, image_size, fit)
+                for did in dids:
                     done[did] = done.get(did, 0) + 1
                 xs.append(x)
                 ys.append(label)
@@ -368,6 +390,7 @@ def load_source(
     cache_dir="data/raw",
     image_size: int = 28,
     channels="auto",
+    fit: str = "stretch",
     test_fraction: float = 0.2,
 ) -> Dataset:
     """Load a dataset from wherever its files are; docs/models.md (Data sources) gives the search order."""
@@ -376,7 +399,7 @@ def load_source(
     if name == "digits":
         return _load_digits(image_size, 0.3)
     if name == "folder":
-        return _load_folder(data_dir, image_size, channels, test_fraction)
+        return _load_folder(data_dir, image_size, channels, test_fraction, fit)
     raise GenaugError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 

@@ -98,6 +98,8 @@ STAGES = {s.name: s for s in (
         opt("--cache-dir", help="where IDX files are extracted / downloaded"),
         opt("--image-size", type=int, help="side length of digits and folder images"),
         opt("--channels", help="folder images: 1, 3 or auto (RGB if any image has colour)"),
+        opt("--fit", choices=("stretch", "crop", "pad"),
+            help="folder images that are not square: stretch, crop (centre square) or pad (black borders)"),
         opt("--test-fraction", type=float,
             help="folder without train/ and test/: the stratified test share"),
         opt("--manifest", dest="manifest_out",

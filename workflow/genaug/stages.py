@@ -33,8 +33,8 @@ from .subsets import RegimeParams, Subset, draw_subset, parse_size, scoring_indi
 
 
 def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=config_default("image_size"),
-            channels=config_default("folder.channels"), test_fraction=config_default("folder.test_fraction"),
-            manifest_out=None, log=sys.stderr) -> None:
+            channels=config_default("folder.channels"), fit=config_default("folder.fit"),
+            test_fraction=config_default("folder.test_fraction"), manifest_out=None, log=sys.stderr) -> None:
     """Load a dataset from its source and write the uint8 cache every later stage reads.
 
     The cache records the manifest of the files it was read from (sources.manifest); with `manifest_out` the
@@ -43,7 +43,7 @@ def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_siz
     t0 = time.perf_counter()
     before = sources.manifest(dataset, data_dir, cache_dir)
     ds = load_source(dataset, data_dir=data_dir, cache_dir=cache_dir, image_size=image_size, channels=channels,
-                     test_fraction=test_fraction)
+                     fit=fit, test_fraction=test_fraction)
     after = sources.manifest(dataset, data_dir, cache_dir)
     if before.get("files") is not None and after != before:
         raise GenaugError(f"the files of dataset {dataset!r} ({after.get('root')}) changed while prepare read them; "

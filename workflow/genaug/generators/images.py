@@ -138,9 +138,8 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndar
             raise GenaugError(f"{path}: a colour image, the dataset is greyscale; convert it, or set the model's "
                               "resize: true (converted to grey)")
         notes.append("colour converted to grey")
-    arr, did = _read_image(path, _target_mode(image_shape), h)
-    if did:
-        notes.append(did)
+    arr, dids = _read_image(path, _target_mode(image_shape), h)
+    notes.extend(d for d in dids if not d.startswith("not square"))  # "resized from" above says it
     return arr
 
 
