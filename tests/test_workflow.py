@@ -97,6 +97,25 @@ def test_a_config_error_names_the_file_that_set_the_field():
     assert config_source("seeds: listed twice", [("config.yaml", DEFAULT)]) == "config.yaml"
 
 
+def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):
+    """config.yaml names Fashion-MNIST's classes; on a folder dataset that must stop the run before any job, not
+    fail every semi-balanced subset job after the dataset was read."""
+    from genaug.config import ConfigError, check
+
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "imgs" / "train", classes=("cat", "dog", "owl"))
+    make_folder(tmp_path / "imgs" / "test", classes=("cat", "dog", "owl"))
+    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    with pytest.raises(ConfigError, match=r"minority_classes: 'Pullover' is not a class of folder \(classes: cat, dog, "
+                                          r"owl\)"):
+        check(config)
+    config["regimes"]["semi_balanced"]["minority_classes"] = ["OWL", 0]
+    check(config)
+    config["data_dir"] = str(tmp_path / "not-yet")  # no folder (yet): prepare names the problem
+    check(config)
+
+
 @pytest.mark.parametrize("path,value", [
     ("grid.modles", ["vae"]),                       # unknown key
     ("dataset", "cifar10"),                         # unknown dataset

@@ -16,6 +16,7 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
+from .sources import folder_class_names
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -459,7 +460,11 @@ def class_index(spec, classes: list[str], field: str, dataset: str = "this datas
 
 
 def _check_minority_classes(config: dict) -> None:
+    """The semi-balanced regime's classes against the dataset's, before any job: a built-in's, or a folder's
+    class subfolders (config.yaml's default names Fashion-MNIST's, which a folder rarely has)."""
     classes = BUILTIN_CLASSES.get(config["dataset"])
+    if config["dataset"] == "folder":
+        classes = folder_class_names(config.get("data_dir"))
     if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
         return
     wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", [])

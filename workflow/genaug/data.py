@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from . import streams
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
-from .sources import DATASETS, IDX_FILES, TORCHVISION, idx_candidates, raw_files_in, visible_files
+from .sources import DATASETS, IDX_FILES, TORCHVISION, class_folders, idx_candidates, raw_files_in, visible_files
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -198,7 +198,7 @@ def _load_digits(image_size: int, test_fraction: float) -> Dataset:
 
 def _scan_class_folders(root: Path, notes: list[str]) -> dict[str, list[Path]]:
     """root/<class>/**: each class folder's files; images in nested subfolders belong to their class (noted)."""
-    classes = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    classes = class_folders(root)
     if len(classes) < 2:
         raise GenaugError(f"{root}: a folder dataset needs at least two class subfolders (root/<class>/*.png)")
     out = {}

@@ -69,6 +69,21 @@ def visible_files(folder: Path) -> list[Path]:
                   if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
 
 
+def class_folders(root: Path) -> list[Path]:
+    """The class folders of a folder dataset's tree, in label order (sorted, hidden ones skipped)."""
+    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def folder_class_names(data_dir) -> list[str] | None:
+    """A folder dataset's class names in label order, read from its directory alone (root/train's where root has
+    train/ and test/), or None where data_dir is no folder: what the config check names classes against."""
+    root = Path(data_dir) if data_dir is not None else None
+    if root is None or not root.is_dir():
+        return None
+    split = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
+    return [p.name for p in class_folders(split)]
+
+
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
     """What `prepare` would read for this dataset: every source file's [path, size, mtime_ns].
 
