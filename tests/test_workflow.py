@@ -97,6 +97,19 @@ def test_a_config_error_names_the_file_that_set_the_field():
     assert config_source("seeds: listed twice", [("config.yaml", DEFAULT)]) == "config.yaml"
 
 
+def test_an_image_size_a_generator_s_networks_cannot_take_stops_the_run_before_any_job():
+    from genaug.config import ConfigError, check
+
+    config = {**with_change("grid", {**DEFAULT["grid"], "regimes": ["balanced"], "models": ["baseline", "gan",
+              "cdcgan_ms"]}), "dataset": "digits", "image_size": 30}
+    with pytest.raises(ConfigError, match=r"image_size: 30 does not suit 'cdcgan_ms', whose cgan networks need a side "
+                                          r"divisible by 4; set image_size to 28 or 32"):
+        check(config)
+    check({**config, "image_size": 32})
+    check({**config, "dataset": "fashion_mnist"})  # always 28: image_size does not apply
+    check({**config, "grid": {**config["grid"], "models": ["baseline", "gan", "cddpm"]}})  # 003's MLP GAN, a UNet
+
+
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):
     """config.yaml names Fashion-MNIST's classes; on a folder dataset that must stop the run before any job, not
     fail every semi-balanced subset job after the dataset was read."""

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import folder_class_names
+from .sources import TORCHVISION, folder_class_names
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -472,6 +472,19 @@ def _check_minority_classes(config: dict) -> None:
         class_index(c, classes, "regimes.semi_balanced.minority_classes", config["dataset"])
 
 
+def _check_image_side(config: dict) -> None:
+    """Each generator's networks against the dataset's image side, before any job (fashion_mnist and mnist are 28)."""
+    side = 28 if config["dataset"] in TORCHVISION else config.get("image_size", config_default("image_size"))
+    for name in generator_models(config):
+        spec = generator_spec(config, name)
+        m = families.side_multiple(families.get(spec["family"]), spec["hparams"])
+        if side % m:
+            fits = f"{side - side % m} or {side - side % m + m}"
+            raise ConfigError(f"image_size: {side} does not suit {spec['name']!r}, whose {spec['family']} networks "
+                              f"need a side divisible by {m}; set image_size to {fits}, or drop {spec['name']!r} "
+                              "from grid.models")
+
+
 # Regimes that give every class the same number of real images, so policy balance asks for none.
 EQUAL_CLASS_REGIMES = ("balanced", "shots")
 
@@ -542,6 +555,7 @@ def check(config: dict) -> None:
             _check_clip(base, models[base])
     _check_synthesis_makes_images(config)
     _check_minority_classes(config)
+    _check_image_side(config)
     if config.get("tensorboard"):
         from .board import available
 

@@ -138,6 +138,7 @@ class Family:
     gpu: bool = False  # its training asks the scheduler for a GPU
     hparams: dict | None = field(default_factory=dict)  # name -> JSON schema; None: any (a user's class checks)
     required: tuple[str, ...] = ()  # hyperparameters a model entry must give
+    side_multiple: int | dict = 1  # an image side must be a multiple of it (a dict: per arch; 1: any side)
 
     @property
     def trains(self) -> bool:
@@ -180,7 +181,7 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
     _builtin("vae", "vae:VAE", "autoencoder", False, _AE, _VAE, can_reconstruct=True),
     _builtin("conv_vae", "conv_vae:ConvVAE", "autoencoder", False, _AE, {
         **_VAE, "channels": _ints("the two conv widths"),
-        "hidden": _int(1, "the dense layer between convs and latent")}, can_reconstruct=True),
+        "hidden": _int(1, "the dense layer between convs and latent")}, can_reconstruct=True, side_multiple=4),
     _builtin("cvae", "vae:CVAE", "autoencoder", True, _COND_AE, {
         **_VAE, "label_dim": _int(1, "width of the learned label embedding")}, can_reconstruct=True),
     _builtin("vqvae", "vqvae:VQVAE", "autoencoder", True, _COND_AE, {
@@ -191,17 +192,19 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
         "prior_dim": _int(4, "width of the code prior (a causal transformer)"), "prior_layers": _int(),
         "prior_heads": _int(1, "must divide prior_dim"),
         "prior_batch": _int(1, "codes per step the prior trains on (the first of each batch)"),
-        "temperature": _num("sampling temperature of the prior", exclusiveMinimum=0)}, can_reconstruct=True),
+        "temperature": _num("sampling temperature of the prior", exclusiveMinimum=0)}, can_reconstruct=True,
+        side_multiple={"conv": 4}),
     _builtin("gan", "gan_nets:GAN", "gan", False, ("pseudo_label",), {
         **_GAN, **_MBSTD, "arch": _enum("mlp (003) | dcgan | resnet (001's WGAN-GP)", "mlp", "dcgan", "resnet")},
-        gpu=True),
+        gpu=True, side_multiple={"dcgan": 4, "resnet": 4}),
     _builtin("cgan", "gan_nets:CGAN", "gan", True, ("conditional", "pseudo_label"), {
         **_GAN, **_MBSTD, "arch": _enum("mlp (000's cGAN) | dcgan (004's cDCGAN, labels early) | dcgan_late (cDCGAN2)",
-                              "mlp", "dcgan", "dcgan_late")}, gpu=True),
+                              "mlp", "dcgan", "dcgan_late")}, gpu=True, side_multiple=4),  # mlp: a conv D
     _builtin("biggan", "biggan:BigGAN", "gan", True, ("conditional", "pseudo_label"), {
-        **_GAN, "embed_dim": _int(1, "width of the shared class embedding")}, gpu=True),
+        **_GAN, "embed_dim": _int(1, "width of the shared class embedding")}, gpu=True, side_multiple=4),
     _builtin("stylegan", "stylegan:StyleGAN", "gan", False, ("pseudo_label",), {
-        **_GAN, "style_dim": _int(1, "width of the style vector w"), "mapping_layers": _int()}, gpu=True),
+        **_GAN, "style_dim": _int(1, "width of the style vector w"), "mapping_layers": _int()}, gpu=True,
+        side_multiple=4),
     _builtin("ddpm", "diffusion:DDPM", "diffusion", False, ("pseudo_label",), _DIFFUSION, gpu=True),
     _builtin("cddpm", "diffusion:CDDPM", "diffusion", True, ("conditional",), {
         **_DIFFUSION, "label_dropout": _num("share of training labels replaced by the null label (classifier-free "
@@ -229,6 +232,13 @@ BUILTIN: dict[str, Family] = {f.name: f for f in (
                                   "dataset's (else refused, naming the file)", "type": "boolean"}},
         required=("path",)),
 )}
+
+
+def side_multiple(family: Family, hparams: dict) -> int:
+    """What an image side must be a multiple of for the family's networks with these hyperparameters (1: any side).
+    An arch left to the class's default is not known here: the model's build checks it."""
+    m = family.side_multiple
+    return m.get(hparams.get("arch"), 1) if isinstance(m, dict) else m
 
 
 def names(kind: str | None = None) -> tuple[str, ...]:
@@ -374,11 +384,15 @@ def reference_markdown() -> str:
              "Generated from `workflow/genaug/families.py` and the classes' constructors by "
              "`python -m genaug.families > docs/families.md`; `tests/test_families.py` fails when this file drifts.",
              "A user's class by import path or entry point is described in [plugins.md](plugins.md).", "",
-             "| family | kind | class | conditional | label strategies | GPU when lent |", "|---|---|---|---|---|---|"]
+             "| family | kind | class | conditional | label strategies | image side | GPU when lent |",
+             "|---|---|---|---|---|---|---|"]
     for f in BUILTIN.values():
         strategies = ", ".join((*(("per_class",) if f.per_class else ()), *f.strategies))
+        m = f.side_multiple
+        side = (", ".join(f"{a}: multiple of {k}" for a, k in m.items()) + ", else any" if isinstance(m, dict) else
+                f"multiple of {m}" if m > 1 else "any")
         lines.append(f"| `{f.name}` | {f.kind} | `{f.target}` | {'yes' if f.conditional else 'no'} | {strategies} | "
-                     f"{'yes' if f.gpu else 'no'} |")
+                     f"{side} | {'yes' if f.gpu else 'no'} |")
     for f in BUILTIN.values():
         cls = f.load()
         lines += ["", f"## `{f.name}`", "", (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else "", "",
