@@ -108,6 +108,12 @@ def test_an_image_size_a_generator_s_networks_cannot_take_stops_the_run_before_a
     check({**config, "image_size": 32})
     check({**config, "dataset": "fashion_mnist"})  # always 28: image_size does not apply
     check({**config, "grid": {**config["grid"], "models": ["baseline", "gan", "cddpm"]}})  # 003's MLP GAN, a UNet
+    shots = {**config, "grid": {**config["grid"], "regimes": ["shots"], "models": ["baseline", "gan"]}}
+    with pytest.raises(ConfigError, match=r"does not suit 'autoencoder', whose conv_vae networks .* or set "
+                                          r"autoencoder.family: vae"):  # M2/M4's latent space
+        check(shots)
+    check({**shots, "autoencoder": {"family": "vae"}})
+    check({**shots, "gencls": {"enabled": False}})
 
 
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):
@@ -475,6 +481,8 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
 
 # ------------------------------------------------------------------ a changed source is re-read
 
+FOLDER_SEMI = {"semi_balanced": {"minority_classes": ["owl"], "ratio": 6}}  # make_folder's classes: cat, dog, owl
+
 
 @pytest.mark.e2e
 def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_path):
@@ -483,7 +491,7 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
     from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
-    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI}
     target = "results/folder/dataset.npz"
     done = snakemake(tmp_path, target, "--cores", "1", config=config)
     assert done.returncode == 0, done.stderr
@@ -521,7 +529,7 @@ def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
     from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
-    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI}
     (tmp_path / "results" / "folder").mkdir(parents=True)
     save_dataset(load_source("folder", data_dir=tmp_path / "imgs"), tmp_path / "results/folder/dataset.npz")
     plan = snakemake(tmp_path, "results/folder/dataset.npz", "-n", "--cores", "1", config=config)

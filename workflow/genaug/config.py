@@ -265,6 +265,23 @@ def gencls_spec(config: dict) -> dict:
     return {"enabled": True, "regimes": ["shots"], "m": 100, "L": 5, "N": 10, "mu": 0.05, **(config.get("gencls") or {})}
 
 
+def gencls_models(config: dict) -> list[str]:
+    """The generator rows M1-M4 can use: those that draw images of a chosen class."""
+    entries = model_entries(config)
+    return [m for m in generator_models(config)
+            if (entry := entries[split_model(m)[0]]).get("per_class") or families.get(entry["family"]).conditional
+            or entry.get("label_strategy") in ("conditional", "reconstruct")]
+
+
+def uses_autoencoder(config: dict) -> bool:
+    """The grid trains the cell autoencoder: a filter in its latent space, or M2/M4 (gencls) in some regime."""
+    gencls = gencls_spec(config)
+    return (any(filter_spec(config, f)["space"] != "reference" for f in config["grid"].get("filters") or []
+                if f != NO_FILTER)
+            or (gencls["enabled"] and any(r in gencls["regimes"] for r in config["grid"]["regimes"])
+                and bool(gencls_models(config))))
+
+
 def test_spec(config: dict) -> dict:
     """The test section: the whole official test split (per_class null) or a fixed balanced subset of it."""
     return {"per_class": None, "seed": 0, **(config.get("test") or {})}
@@ -475,14 +492,15 @@ def _check_minority_classes(config: dict) -> None:
 def _check_image_side(config: dict) -> None:
     """Each generator's networks against the dataset's image side, before any job (fashion_mnist and mnist are 28)."""
     side = 28 if config["dataset"] in TORCHVISION else config.get("image_size", config_default("image_size"))
-    for name in generator_models(config):
-        spec = generator_spec(config, name)
+    specs = [generator_spec(config, name) for name in generator_models(config)]
+    for spec in [*specs, *([autoencoder_spec(config)] if uses_autoencoder(config) else [])]:
         m = families.side_multiple(families.get(spec["family"]), spec["hparams"])
         if side % m:
-            fits = f"{side - side % m} or {side - side % m + m}"
+            drop = ("set autoencoder.family: vae" if spec["name"] == "autoencoder" else
+                    f"drop {spec['name']!r} from grid.models")
             raise ConfigError(f"image_size: {side} does not suit {spec['name']!r}, whose {spec['family']} networks "
-                              f"need a side divisible by {m}; set image_size to {fits}, or drop {spec['name']!r} "
-                              "from grid.models")
+                              f"need a side divisible by {m}; set image_size to {side - side % m} or "
+                              f"{side - side % m + m}, or {drop}")
 
 
 # Regimes that give every class the same number of real images, so policy balance asks for none.
@@ -555,7 +573,6 @@ def check(config: dict) -> None:
             _check_clip(base, models[base])
     _check_synthesis_makes_images(config)
     _check_minority_classes(config)
-    _check_image_side(config)
     if config.get("tensorboard"):
         from .board import available
 
@@ -593,6 +610,7 @@ def check(config: dict) -> None:
                           f"{FID_WEIGHTS_NAME}, or null to use torch hub's cache (else Inception FID is unavailable)")
     if len(set(config["seeds"])) != len(config["seeds"]):
         raise ConfigError("seeds: a seed is listed twice; replicates need distinct seeds")
+    _check_image_side(config)  # last: it builds every generator's spec, which needs the checks above
 
 
 FID_WEIGHTS_NAME = "pt_inception-2015-12-05-6726825d.pth"  # the file pytorch-fid downloads into torch hub's cache

@@ -125,27 +125,12 @@ def all_sphere_figures():
     ]
 
 
-def gencls_models():
-    """The generator rows M1-M4 can use: those that draw images of a chosen class."""
-    entries = gcfg.model_entries(config)
-    out = []
-    for m in GEN_MODELS:
-        entry = entries[gcfg.split_model(m)[0]]
-        if (
-            entry.get("per_class")
-            or families.get(entry["family"]).conditional
-            or entry.get("label_strategy") in ("conditional", "reconstruct")
-        ):
-            out.append(m)
-    return out
-
-
 def all_gencls():
     if not GENCLS["enabled"]:
         return []
     return [
         f"{RES}/gencls/{m}/{regime}/{size}/s{seed}.json"
-        for m in gencls_models()
+        for m in gcfg.gencls_models(config)
         for regime in REGIMES
         if regime in GENCLS["regimes"]
         for size in gcfg.size_tokens(config, regime)
