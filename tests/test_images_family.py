@@ -141,3 +141,16 @@ def test_shared_and_per_cell_pools_run_end_to_end_through_snakemake(digits, tmp_
     Image.fromarray(digits.train_x[0, 0].numpy()).save(tmp_path / "shared_pool" / digits.classes[0] / "new.png")
     r = snakemake(work, "-n", config=config)
     assert "train_gen" in r.stdout and "generators/cells" not in r.stdout
+
+
+def test_a_pool_folder_named_like_a_number_is_the_class_of_that_name(tmp_path):
+    """Folder '3' is the dataset's class named 3 where there is one (here index 0), else index 3."""
+    from genaug.generators.images import _read_folder
+
+    for name in ("3", "c"):
+        (tmp_path / name).mkdir()
+        Image.fromarray(np.zeros((8, 8), np.uint8)).save(tmp_path / name / "0.png")
+    _, labels, _ = _read_folder(tmp_path, ["3", "a", "b", "c"], (1, 8, 8), False)
+    assert labels.tolist() == [0, 3]
+    _, labels, _ = _read_folder(tmp_path, ["a", "b", "x", "y", "z", "c"], (1, 8, 8), False)
+    assert labels.tolist() == [3, 5]

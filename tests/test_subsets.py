@@ -91,6 +91,20 @@ def test_a_number_written_as_text_is_a_class_name_where_one_exists_and_an_index_
         class_index("7", ["1", "2", "5"], "f")
 
 
+def test_the_subset_job_reads_a_class_named_like_a_number_as_that_class():
+    """The rule hands the classes over as `--minority-classes 3,zéro cat`: "3" must stay the class named 3
+    (index 0 here), not become index 3 (the folder dataset run of 2026-12-07 drew 'zéro cat' as the only
+    minority class)."""
+    from genaug.stage_registry import class_list
+    from genaug.subsets import regime_weights
+
+    classes = ["3", "one-dog", "seven", "zéro cat"]
+    wanted = class_list("3,zéro cat")
+    assert wanted == ["3", "zéro cat"]
+    w = regime_weights("semi_balanced", classes, 0, RegimeParams(wanted, 4, 50))
+    assert w.tolist() == [1.0, 4.0, 4.0, 1.0]
+
+
 def test_unknown_minority_class_is_named_in_the_error(fmnist_labels):
     labels, classes = fmnist_labels
     with pytest.raises(GenaugError, match="'Jacket' is not a class"):

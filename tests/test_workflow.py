@@ -133,6 +133,14 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
     check(config)
     config["data_dir"] = str(tmp_path / "not-yet")  # no folder (yet): prepare names the problem
     check(config)
+    make_folder(tmp_path / "nums", classes=("3", "apple", "bee", "zebra"))
+    config["data_dir"] = str(tmp_path / "nums")
+    config["regimes"]["semi_balanced"]["minority_classes"] = [3]  # YAML's 3: index 3, or the class named 3?
+    with pytest.raises(ConfigError, match=r"3 is index 3 \('zebra'\) and also the name of class 0; give the name, "
+                                          r"'zebra' or '3'"):
+        check(config)
+    config["regimes"]["semi_balanced"]["minority_classes"] = ["3", 2]
+    check(config)
 
 
 @pytest.mark.parametrize("path,value", [

@@ -485,8 +485,13 @@ def _check_minority_classes(config: dict) -> None:
     if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
         return
     wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", [])
+    field, lowered = "regimes.semi_balanced.minority_classes", [n.lower() for n in classes]
     for c in wanted:
-        class_index(c, classes, "regimes.semi_balanced.minority_classes", config["dataset"])
+        i = class_index(c, classes, field, config["dataset"])
+        named = lowered.index(str(c).lower()) if str(c).lower() in lowered else i
+        if named != i:  # the subset job reads every class as text, where a name wins over an index
+            raise ConfigError(f"{field}: {c} is index {c} ({classes[i]!r}) and also the name of class {named}; "
+                              f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
 def _check_image_side(config: dict) -> None:

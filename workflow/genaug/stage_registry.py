@@ -26,8 +26,10 @@ def json_arg(text: str):
         raise argparse.ArgumentTypeError(f"not valid JSON: {err}") from err
 
 
-def class_list(text: str) -> list:
-    return [int(t) if t.strip().isdigit() else t.strip() for t in text.split(",") if t.strip()]
+def class_list(text: str) -> list[str]:
+    """Class names or indices, comma-separated, kept as text: class_index reads "3" as the class named 3 where
+    the dataset has one, else as index 3 (the config check refuses an index that is also another class's name)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
 
 
 @dataclass(frozen=True)

@@ -94,16 +94,15 @@ def _target_mode(image_shape) -> str:
 
 
 def _read_folder(root: Path, classes: list[str], image_shape, resize: bool):
-    from ..sources import visible_files
+    from ..sources import class_folders, visible_files
 
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    folders = class_folders(root)
     if not folders:
         raise GenaugError(f"{root}: no class folders; put each class's images in <path>/<class name or index>/")
     xs, ys, notes = [], [], []
     for folder in folders:
-        name = int(folder.name) if folder.name.isdigit() else folder.name
-        try:
-            c = class_index(name, classes, f"{root}: folder {folder.name!r}")
+        try:  # a digit name is a class of that name where there is one, else an index
+            c = class_index(folder.name, classes, f"{root}: folder {folder.name!r}")
         except GenaugError as err:
             raise GenaugError(f"{err}; rename the folder") from None
         files = visible_files(folder)
