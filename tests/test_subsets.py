@@ -105,6 +105,13 @@ def test_the_subset_job_reads_a_class_named_like_a_number_as_that_class():
     assert w.tolist() == [1.0, 4.0, 4.0, 1.0]
 
 
+def test_a_class_too_small_for_the_validation_split_is_named():
+    labels = np.array([0] * 50 + [1] * 8 + [2] * 50)
+    with pytest.raises(GenaugError, match="class 'owl' has 8 training images, too few to hold out "
+                                          "validation_per_class=10; lower validation_per_class"):
+        draw_subset(labels, ["cat", "owl", "dog"], "balanced", "n30", 0, validation_per_class=10)
+
+
 def test_unknown_minority_class_is_named_in_the_error(fmnist_labels):
     labels, classes = fmnist_labels
     with pytest.raises(GenaugError, match="'Jacket' is not a class"):

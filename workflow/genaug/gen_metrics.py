@@ -88,7 +88,7 @@ def reference(*, data, out_model, out_features, out_floor,
     dev = setup_device(device, threads)
     ds = load_dataset(data)
     n, ref, floor = reference_draws(ds, per_class)
-    val = validation_indices(ds.train_y.numpy(), validation_per_class, ds.num_classes)
+    val = validation_indices(ds.train_y.numpy(), validation_per_class, ds.num_classes, ds.classes)
     net, accuracy = reference_classifier(ds, val, device=dev, epochs=epochs, log=log)
     feats = features(net, ds.test_x[torch.from_numpy(ref)])
     save_torch(out_model, {"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": "cnn",

@@ -90,15 +90,17 @@ def parse_size(regime: str, token: str) -> int:
     return int(token[1:])
 
 
-def validation_indices(labels: np.ndarray, per_class: int, num_classes: int) -> np.ndarray:
-    """A fixed, class-balanced validation split of the train split, the same for every seed and regime."""
+def validation_indices(labels: np.ndarray, per_class: int, num_classes: int, classes=None) -> np.ndarray:
+    """A fixed, class-balanced validation split of the train split, the same for every seed and regime
+    (`classes`: names for the error)."""
     rng = streams.rng("validation")
     out = []
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) <= per_class:
             raise GenaugError(
-                f"class {c} has {len(idx)} training images, too few to hold out validation_per_class={per_class}; "
+                f"class {classes[c] if classes else c!r} has {len(idx)} training images, too few to hold out "
+                f"validation_per_class={per_class}; "
                 "lower validation_per_class in config.yaml or your --configfile"
             )
         out.append(rng.choice(idx, size=per_class, replace=False))
@@ -244,7 +246,7 @@ def draw_subset(
     if value < 1:
         raise GenaugError(f"size {size!r} must be positive")
     k = len(classes)
-    val_idx = validation_indices(labels, validation_per_class, k)
+    val_idx = validation_indices(labels, validation_per_class, k, classes)
     pools = class_pools(labels, val_idx, seed, k)
     counts = regime_counts(regime, value, pools, classes, seed, params)
     for c in range(k):
