@@ -32,3 +32,17 @@ def test_npz_keeps_its_name_and_gets_normal_permissions(tmp_path):
     umask = os.umask(0)
     os.umask(umask)
     assert (tmp_path / "s0.npz").stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_text_outputs_are_utf8_in_an_ascii_locale(tmp_path):
+    """The report declares UTF-8 and holds a folder dataset's class names ('zéro'); a cluster node whose locale
+    is plain C (no UTF-8 coercion) must not fail writing it, nor write another encoding."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "page.html"
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+    code = f"from genaug.io import write_text; write_text({str(out)!r}, 'z\\u00e9ro \\u2713')"
+    r = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert out.read_bytes() == "zéro ✓".encode("utf-8")

@@ -109,7 +109,7 @@ def _run_logged(args) -> int:
             from pathlib import Path
 
             Path(args.log).parent.mkdir(parents=True, exist_ok=True)
-            log = open(args.log, "w", buffering=1)
+            log = open(args.log, "w", buffering=1, encoding="utf-8", errors="backslashreplace")
         run(args, log)
     except GenaugError as err:
         message = f"genaug {args.stage}: error: {err}"

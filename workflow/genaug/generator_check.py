@@ -296,7 +296,7 @@ def build_parser():
 
 def cli_main(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
-    log = open(args.log, "w", buffering=1) if args.log else open("/dev/null", "w")
+    log = open(args.log, "w", buffering=1, encoding="utf-8") if args.log else open("/dev/null", "w")
     with log, contextlib.redirect_stderr(log):
         checks = run_checks(args.target, hparams=args.hparams, steps=args.steps, batch_size=args.batch_size,
                             lr=args.lr, image_size=args.image_size, seed=args.seed, log=log)

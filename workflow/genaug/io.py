@@ -90,9 +90,9 @@ def write_json(path: str | os.PathLike, obj) -> None:
 
 
 def write_text(path: str | os.PathLike, text: str) -> None:
-    """Write a text file atomically."""
+    """Write a text file atomically, in UTF-8 whatever the locale (the report declares it; class names may need it)."""
     with atomic_path(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_text(text, encoding="utf-8")
 
 
 def write_csv(path: str | os.PathLike, df) -> None:
@@ -167,7 +167,7 @@ def load_torch(path: str | os.PathLike, map_location="cpu") -> dict:
 
 
 def read_json(path: str | os.PathLike):
-    with open(path) as f:
+    with open(path, encoding="utf-8") as f:
         return json.load(f)
 
 

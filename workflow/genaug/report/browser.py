@@ -74,11 +74,11 @@ def _run(browser: str, args: list[str], timeout: float) -> subprocess.CompletedP
 
 
 def _with_probe(html: Path, folder: Path) -> Path:
-    page = html.read_text()
+    page = html.read_text(encoding="utf-8")
     head = re.search(r"<head[^>]*>", page, re.I)
     at = head.end() if head else 0
     probed = folder / html.name
-    probed.write_text(page[:at] + PROBE + page[at:])
+    probed.write_text(page[:at] + PROBE + page[at:], encoding="utf-8")
     return probed
 
 

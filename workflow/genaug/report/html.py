@@ -709,7 +709,7 @@ def _pictures(run: _Run) -> list[str]:
 def _closing(run: _Run) -> list[str]:
     return [*run.few, *_run_summary(run.df, run.meta, run.gen, _dataset_notes(run.files["dataset"])),
             "<h3>Configuration</h3>",
-            f"<pre>{esc(json.dumps(run.meta.get('config', {}), indent=2, sort_keys=True))}</pre>"]
+            f"<pre>{esc(json.dumps(run.meta.get('config', {}), indent=2, sort_keys=True, ensure_ascii=False))}</pre>"]
 
 
 SECTIONS = (_head, _answer, _accuracy, _gains, _rsm, _genmetrics, _probes, _pictures, _closing)
