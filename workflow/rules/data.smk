@@ -19,7 +19,7 @@ rule prepare:
         folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
         f"--test-fraction {config['folder']['test_fraction']}"
         # only when not the default, so that a dataset prepared before folder.fit existed is not read again
-        + (f" --fit {config['folder']['fit']}" if config["folder"].get("fit", "stretch") != "stretch" else ""),
+        + (f" --fit {config['folder']['fit']}" if config["folder"]["fit"] != gcfg.config_default("folder.fit") else ""),
         manifest=lambda wildcards, input: f"--manifest {input[0]}" if input else "",
     shell:
         "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} "
