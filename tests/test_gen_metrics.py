@@ -105,6 +105,10 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
     assert metric_count(labels, 7, 10) == 7
     with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* use 2..{smallest // 2}"):
         metric_count(labels, 40, 10)
+    with pytest.raises(GenaugError, match="per_class: 1 needs 2 test images .* use 2..5"):
+        metric_count(np.repeat(np.arange(3), 10), 1, 3)  # one image per class has no spread; auto asks for 2
+    with pytest.raises(GenaugError, match="smallest class has 3 images; .* add test images, or set gen_metrics"):
+        metric_count(np.repeat(np.arange(3), 3), 1, 3)  # not "use 2..1"
 
 
 @pytest.mark.heavy

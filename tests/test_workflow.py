@@ -530,6 +530,30 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
 
 
 @pytest.mark.e2e
+def test_a_colour_folder_dataset_of_non_square_images_runs_to_the_report(tmp_path):
+    """A user's own images: colour, 40x30, cropped to a square and resized to 16 px; a generator, its metrics and
+    the probes run on three channels, and the report says what was done to the images."""
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "imgs", mode="RGB", per_class=24)
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "image_size": 16,
+              "folder": {"fit": "crop"}, "validation_per_class": 3,
+              "grid": {"regimes": ["balanced"], "sizes": [18], "models": ["baseline", "cvae"], "classifiers": ["cnn"]},
+              "gen_metrics": {"enabled": True, "per_class": 2, "reference_epochs": 1},
+              "probes": {"enabled": True, "max_points": 60, "tsne_points": 50}}
+    r = snakemake(tmp_path, "--cores", "2", config=config)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    res = tmp_path / "results" / "folder"
+    summary = pd.read_csv(res / "summary.csv")
+    assert sorted(set(summary["model"])) == ["baseline", "cvae"] and summary["accuracy"].between(0, 1).all()
+    with np.load(res / "synthetic" / "cvae" / "balanced" / "n18" / "s0.npz") as z:
+        assert z["images"].shape[1:] == (3, 16, 16)
+    assert len(pd.read_csv(res / "gen_metrics.csv")) == 2
+    page = (tmp_path / "results" / "report.html").read_text(encoding="utf-8")
+    assert "not square: centre square cropped" in page and "(3, 16, 16)" in (res / "logs" / "prepare.log").read_text()
+
+
+@pytest.mark.e2e
 def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
     """Upgrading must not rerun a grid: a cache without a manifest is trusted and the rebuild command named."""
     from genaug.data import load_source, save_dataset

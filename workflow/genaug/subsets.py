@@ -128,14 +128,14 @@ def metric_count(labels: np.ndarray, per_class, num_classes: int) -> int:
     """The images per class every synthetic set is scored on (gen_metrics.per_class): `auto` is as many as
     the test split's smallest class allows twice over (reference and floor), at most METRIC_MAX_PER_CLASS."""
     smallest = int(np.bincount(labels, minlength=num_classes).min())
+    if smallest < 4:
+        raise GenaugError(f"gen_metrics: the test split's smallest class has {smallest} images; generative "
+                          "metrics need two disjoint real draws of at least 2 per class: add test images, or set "
+                          "gen_metrics.enabled false")
     if per_class == "auto":
-        if smallest < 4:
-            raise GenaugError(f"gen_metrics: the test split's smallest class has {smallest} images; generative "
-                              "metrics need two disjoint real draws of at least 2 per class: set gen_metrics.enabled "
-                              "false")
         return min(METRIC_MAX_PER_CLASS, smallest // 2)
     per_class = int(per_class)
-    if not 2 <= 2 * per_class <= smallest:
+    if not 2 <= per_class <= smallest // 2:
         raise GenaugError(f"gen_metrics.per_class: {per_class} needs {2 * per_class} test images of every class (a "
                           f"reference and a real-vs-real floor draw), but the smallest class has {smallest}; use "
                           f"2..{smallest // 2}, or auto")
