@@ -38,6 +38,30 @@ def test_gen_steps_caps_the_timed_training_and_the_row_says_so(tmp_path):
 
 
 @pytest.mark.e2e
+def test_a_users_configfile_benches_their_own_folder_dataset(tmp_path, capsys):
+    """`genaug bench --configfile mine.yaml` times the generators on the user's images, read as their grid reads
+    them, at their grid's size; a size their folder cannot fill is one error naming --size."""
+    import yaml
+
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "imgs", mode="RGB", per_class=20)
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump({"dataset": "folder", "data_dir": str(tmp_path / "imgs"), "image_size": 16,
+                                    "folder": {"fit": "crop"}, "validation_per_class": 4, "grid": {"sizes": [30]}}))
+    report = bench.run(out=str(tmp_path / "bench.json"), skip=["gans", "classifier", "dry_run"], models=["cvae"],
+                       gen_steps=3, configfile=str(mine), log=DISCARD)
+    assert report["generators"]["dataset"] == "folder" and report["generators"]["subset"] == "balanced/n30/s0"
+    assert report["generators"]["cvae"]["train_images_per_s"] > 0
+    from genaug.cli import main
+
+    rc = main(["bench", "--out", str(tmp_path / "bench.json"), "--size", "n300", "--skip", "gans", "classifier",
+               "dry_run", "--models", "cvae", "--gen-steps", "3", "--configfile", str(mine)])
+    err = capsys.readouterr().err
+    assert rc == 2 and "genaug bench: error: regime 'balanced' at size n300" in err and "smaller --size" in err, err
+
+
+@pytest.mark.e2e
 def test_the_classifier_section_times_every_training_precision(tmp_path):
     out = tmp_path / "bench.json"
     report = bench.run(out=str(out), dataset="digits", size="n500", skip=["generators", "gans", "dry_run"],

@@ -101,22 +101,40 @@ def _machine(device) -> dict:
             "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "python": platform.python_version()}
 
 
-def _cell(dataset: str, size: str, workdir: Path, log):
-    """A real (regime, size, seed) subset of `dataset`, falling back to digits when it is not available."""
+def _cell(dataset: str, size: str, workdir: Path, log, config: dict | None = None):
+    """A real (regime, size, seed) subset of `dataset`, read as the config says where it is the config's dataset
+    (a user's folder: its data_dir, image_size and folder settings), falling back to digits when not available."""
     from . import stages
     from .errors import GenaugError
 
+    config = config or {}
+    mine = config.get("dataset") == dataset
+    source = _source_settings(config) if mine else {}
     cache = workdir / f"{dataset}.npz"
     try:
-        stages.prepare(dataset=dataset, out=cache, cache_dir=REPO / "data" / "raw", log=log)
+        stages.prepare(dataset=dataset, out=cache, cache_dir=REPO / "data" / "raw", log=log, **source)
     except GenaugError as err:
         print(f"bench: {dataset} unavailable ({err}); using digits", file=log)
         dataset, size, cache = "digits", "n500", workdir / "digits.npz"
         stages.prepare(dataset="digits", out=cache, log=log)
     sub = workdir / "subset.npz"
-    held_out = {"validation_per_class": 20} if dataset == "digits" else {}  # digits has ~125 train images a class
-    stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log, **held_out)
+    held_out = ({"validation_per_class": 20} if dataset == "digits" else  # digits has ~125 train images a class
+                {"validation_per_class": config["validation_per_class"]} if mine and "validation_per_class" in config
+                else {})
+    try:
+        stages.subset(data=cache, regime="balanced", size=size, seed=0, out=sub, log=log, **held_out)
+    except GenaugError as err:
+        raise GenaugError(f"{err}; for genaug bench, give a smaller --size") from None
     return {"dataset": dataset, "subset": f"balanced/{size}/s0"}, cache, sub
+
+
+def _source_settings(config: dict) -> dict:
+    """prepare's arguments for the config's own dataset: where it is and how a folder's images are read."""
+    from .config import config_default
+
+    folder = config.get("folder") or {}
+    return {"data_dir": config.get("data_dir"), "image_size": config.get("image_size", config_default("image_size")),
+            **{k: folder.get(k, config_default(f"folder.{k}")) for k in ("channels", "fit", "test_fraction")}}
 
 
 def bench_generators(config: dict, cache, sub, device, log, models=None, max_steps: int = 0) -> dict:
@@ -782,7 +800,7 @@ def bench_convergence(workdir, log) -> dict:
     return out
 
 
-def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device="cpu", threads=1,
+def run(out="results/bench.json", dataset=None, size=None, device="cpu", threads=1,
         default_run=False, cores="all", skip=(), models=None, gen_steps=0, samplers=None, sampler_draws=1,
         convergence=None, competence=None, levers=False, peers=None, peer_budgets=None, peer_vae_epochs=None,
         peer_races=None, configfile=None, log=sys.stderr) -> dict:
@@ -793,6 +811,8 @@ def run(out="results/bench.json", dataset="fashion_mnist", size="n1000", device=
 
     dev = setup_device(device, threads)
     config = _bench_config(configfile)
+    dataset = dataset or config["dataset"]
+    size = size or f"n{max(config['grid']['sizes'])}"
     report = read_json(out) if Path(out).exists() else {}
     report.pop("machine", None)  # each section records its own
     report["targets"] = TARGETS
@@ -835,7 +855,7 @@ def _bench_config(configfile) -> dict:
 def _cell_sections(report: dict, stamp, config, dataset, size, dev, skip, models, gen_steps, levers, log) -> None:
     """The sections measured on one real cell (generators, gans, levers, classifier), made in a temp folder."""
     with tempfile.TemporaryDirectory(prefix="genaug-bench-") as d:
-        data, cache, sub = _cell(dataset, size, Path(d), log)
+        data, cache, sub = _cell(dataset, size, Path(d), log, config)
         if "generators" not in skip:
             # Rows kept from an earlier run (--models reruns some) keep that run's stamp, row by row.
             old = report.get("generators", {})
@@ -892,8 +912,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="genaug bench", description=__doc__.splitlines()[0])
     p.add_argument("--out", default="results/bench.json",
                    help="the record to update (sections not rerun are kept); the project's: docs/measured/bench.json")
-    p.add_argument("--dataset", default="fashion_mnist", help="real data to time on (digits if unavailable)")
-    p.add_argument("--size", default="n1000", help="balanced subset size the loops train on")
+    p.add_argument("--dataset", default=None,
+                   help="real data to time on: the config's dataset (yours with --configfile), digits if unavailable")
+    p.add_argument("--size", default=None,
+                   help="balanced subset size the loops train on (default: the config's largest grid.sizes)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     p.add_argument("--threads", type=int, default=1, help="torch threads (a grid job's default)")
     p.add_argument("--default-run", action="store_true", help="also time the full default run (tens of minutes)")
@@ -928,7 +950,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--peer-races", nargs="+", default=None, choices=["diffusion", "vae"],
                    help="run only these races (default both); the others keep their earlier results in --out")
     p.add_argument("--configfile", default=None,
-                   help="the grid's --configfile, merged onto config.yaml (the classifier and cddpm that --peers uses)")
+                   help="the grid's --configfile, merged onto config.yaml (its dataset, read as the grid reads it; the "
+                        "classifier and cddpm that --peers uses)")
     return p
 
 

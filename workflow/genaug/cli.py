@@ -70,7 +70,11 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] and argv[0] in OWN_PARSERS:  # subcommands with options of their own (genaug bench --help)
         module, name = OWN_PARSERS[argv[0]][0].split(":")
-        return getattr(importlib.import_module(f"genaug.{module}"), name)(argv[1:])
+        try:
+            return getattr(importlib.import_module(f"genaug.{module}"), name)(argv[1:])
+        except GenaugError as err:
+            print(f"genaug {argv[0]}: error: {err}", file=sys.stderr)
+            return 2
     args = build_parser(argv[0] if argv else None).parse_args(argv)
     from .process import die_with_snakemake, exclusive
 
