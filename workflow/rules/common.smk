@@ -22,10 +22,15 @@ from genaug.errors import GenaugError  # noqa: E402
 CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}
 # An error names the file that set the field (--config, a --configfile, config.yaml), from the highest precedence.
 _CLI_FILES = [Path(p) for p in workflow.config_settings.configfiles]  # absolute, in the order given
+
+
+def _shown(path):
+    return str(path.relative_to(Path.cwd())) if path.is_relative_to(Path.cwd()) else str(path)
+
+
 _CONFIG_LAYERS = [
     ("--config", workflow.config_settings.config),
-    *((str(p.relative_to(Path.cwd())) if p.is_relative_to(Path.cwd()) else str(p), load_configfile(p))
-      for p in reversed(_CLI_FILES)),
+    *((_shown(p), load_configfile(p)) for p in reversed(_CLI_FILES)),
     *((str(p), load_configfile(p)) for p in workflow.configfiles if Path(p).absolute() not in _CLI_FILES),
 ]
 
