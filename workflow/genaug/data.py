@@ -19,7 +19,8 @@ import torch.nn.functional as F
 from . import streams
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
-from .sources import DATASETS, IDX_FILES, TORCHVISION, class_folders, idx_candidates, raw_files_in, visible_files
+from .sources import (DATASETS, IDX_FILES, TORCHVISION, class_folders, folder_splits, idx_candidates, raw_files_in,
+                      visible_files)
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
@@ -270,10 +271,11 @@ def _resize(a: np.ndarray, size: int) -> np.ndarray:
     return np.clip(np.round(out * 255), 0, 255).astype(np.uint8)
 
 
-def _square(a: np.ndarray, fit: str) -> tuple[np.ndarray, str | None]:
-    """A non-square (H, W[, 3]) image made square as `fit` says (stretch leaves it to the resize), and what was done."""
+def _square(a: np.ndarray, fit: str | None) -> tuple[np.ndarray, str | None]:
+    """A non-square (H, W[, 3]) image made square as `fit` says (stretch leaves it to the resize), and what was done;
+    None: left to the resize, unnoted (the caller says what it did)."""
     h, w = a.shape[:2]
-    if h == w:
+    if h == w or fit is None:
         return a, None
     if fit == "stretch":
         return a, "not square: stretched (folder.fit crop or pad keeps the aspect ratio)"
@@ -290,7 +292,7 @@ def _square(a: np.ndarray, fit: str) -> tuple[np.ndarray, str | None]:
     return out, "not square: padded with black to a square (folder.fit)"
 
 
-def _read_image(path: Path, mode: str, size: int, fit: str = "stretch") -> tuple[np.ndarray, list[str]]:
+def _read_image(path: Path, mode: str, size: int, fit: str | None = None) -> tuple[np.ndarray, list[str]]:
     """One image as uint8 (C, size, size) in `mode`, and the conversions it needed beyond resizing, if any."""
     from PIL import Image, UnidentifiedImageError
 
@@ -341,13 +343,9 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
     if not root.is_dir():
         raise GenaugError(f"data_dir {root} is not a directory; set data_dir to the folder dataset's root")
     notes: list[str] = []
-    split_roots = (root / "train", root / "test")
-    if all(p.is_dir() for p in split_roots):
-        trees = [_scan_class_folders(p, notes) for p in split_roots]
-        if list(trees[0]) != list(trees[1]):
-            raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
-    else:
-        trees = [_scan_class_folders(root, notes)]
+    trees = [_scan_class_folders(p, notes) for p in folder_splits(root)]
+    if len(trees) == 2 and list(trees[0]) != list(trees[1]):
+        raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
     classes = list(trees[0])
     mode = _folder_mode([f for tree in trees for files in tree.values() for f in files], channels, notes)
     done: dict[str, int] = {}

@@ -74,14 +74,19 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+def folder_splits(root: Path) -> list[Path]:
+    """A folder dataset's split roots: [root/train, root/test] where root has both, else [root] (split later)."""
+    splits = [root / "train", root / "test"]
+    return splits if all(p.is_dir() for p in splits) else [root]
+
+
 def folder_class_names(data_dir) -> list[str] | None:
-    """A folder dataset's class names in label order, read from its directory alone (root/train's where root has
-    train/ and test/), or None where data_dir is no folder: what the config check names classes against."""
+    """A folder dataset's class names in label order, read from its directory alone (its first split's), or None
+    where data_dir is no folder: what the config check names classes against."""
     root = Path(data_dir) if data_dir is not None else None
     if root is None or not root.is_dir():
         return None
-    split = root / "train" if (root / "train").is_dir() and (root / "test").is_dir() else root
-    return [p.name for p in class_folders(split)]
+    return [p.name for p in class_folders(folder_splits(root)[0])]
 
 
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:

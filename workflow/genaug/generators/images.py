@@ -138,7 +138,7 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndar
                               "resize: true (converted to grey)")
         notes.append("colour converted to grey")
     arr, dids = _read_image(path, _target_mode(image_shape), h)
-    notes.extend(d for d in dids if not d.startswith("not square"))  # "resized from" above says it
+    notes.extend(dids)
     return arr
 
 
