@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import torch
 
-from genaug.cli import main
+from genaug.cli import build_parser, main
 
 from .helpers import BIN
 
@@ -229,3 +229,25 @@ def test_a_left_out_flag_takes_the_config_default_from_the_one_place_it_is_set(d
     assert gcfg.config_default("synthesis.min_diversity") == gcfg.SYNTHESIS_DEFAULTS["min_diversity"]
     with pytest.raises(KeyError, match="no default"):
         gcfg.config_default("grid.models")
+
+
+@pytest.mark.parametrize("config", [{}, {"data_dir": "/my images/cats & dogs", "image_size": 32,
+                                         "folder": {"channels": 3, "fit": "pad", "test_fraction": 0.25}}])
+def test_the_prepare_rule_and_genaug_bench_pass_prepare_the_same_settings(config):
+    """The rule's command-line params, parsed by `genaug prepare`'s own parser, give back the settings that
+    `genaug bench` passes to the stage directly: one mapping, two callers."""
+    import inspect
+    import shlex
+
+    from genaug import config as gcfg
+    from genaug import stages
+
+    options = gcfg.prepare_options(config)
+    argv = ["prepare", "--dataset", "folder", *shlex.split(options["data_dir"]), *shlex.split(options["folder"]),
+            "--out", "x.npz"]
+    parsed = vars(build_parser("prepare").parse_args(argv))
+    stage_defaults = {n: p.default for n, p in inspect.signature(stages.prepare).parameters.items()}
+    settings = gcfg.prepare_settings(config)
+    seen = {k: str(parsed.get(k, stage_defaults[k])) for k in settings}  # a flag left out: the stage's default
+    assert seen == {k: str(v) for k, v in settings.items()}
+    assert ("--fit" in options["folder"]) == ("fit" in config.get("folder", {}))  # the default adds no parameter

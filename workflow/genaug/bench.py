@@ -104,12 +104,13 @@ def _machine(device) -> dict:
 def _cell(dataset: str, size: str, workdir: Path, log, config: dict | None = None):
     """A real (regime, size, seed) subset of `dataset`, read as the config says where it is the config's dataset
     (a user's folder: its data_dir, image_size and folder settings), falling back to digits when not available."""
+    from . import config as gcfg
     from . import stages
     from .errors import GenaugError
 
     config = config or {}
     mine = config.get("dataset") == dataset
-    source = _source_settings(config) if mine else {}
+    source = gcfg.prepare_settings(config) if mine else {}
     cache = workdir / f"{dataset}.npz"
     try:
         stages.prepare(dataset=dataset, out=cache, cache_dir=REPO / "data" / "raw", log=log, **source)
@@ -126,15 +127,6 @@ def _cell(dataset: str, size: str, workdir: Path, log, config: dict | None = Non
     except GenaugError as err:
         raise GenaugError(f"{err}; for genaug bench, give a smaller --size") from None
     return {"dataset": dataset, "subset": f"balanced/{size}/s0"}, cache, sub
-
-
-def _source_settings(config: dict) -> dict:
-    """prepare's arguments for the config's own dataset: where it is and how a folder's images are read."""
-    from .config import config_default
-
-    folder = config.get("folder") or {}
-    return {"data_dir": config.get("data_dir"), "image_size": config.get("image_size", config_default("image_size")),
-            **{k: folder.get(k, config_default(f"folder.{k}")) for k in ("channels", "fit", "test_fraction")}}
 
 
 def bench_generators(config: dict, cache, sub, device, log, models=None, max_steps: int = 0) -> dict:

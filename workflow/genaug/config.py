@@ -724,6 +724,26 @@ def config_default(key: str):
     return node["default"]
 
 
+def prepare_settings(config: dict) -> dict:
+    """`prepare`'s arguments for the config's own dataset (where it is, how a folder's images are read), defaults
+    filled in: the one mapping that the grid's `prepare` rule and `genaug bench` share."""
+    folder = config.get("folder") or {}
+    return {"data_dir": config.get("data_dir"), "image_size": config.get("image_size", config_default("image_size")),
+            **{k: folder.get(k, config_default(f"folder.{k}")) for k in ("channels", "fit", "test_fraction")}}
+
+
+def prepare_options(config: dict) -> dict:
+    """prepare_settings as the `prepare` rule's command-line params. `--fit` appears only off its default, so a
+    dataset prepared before folder.fit existed is not read again (Snakemake reruns a job whose params change)."""
+    import shlex
+
+    s = prepare_settings(config)
+    fit = f" --fit {s['fit']}" if s["fit"] != config_default("folder.fit") else ""
+    return {"data_dir": f"--data-dir {shlex.quote(s['data_dir'])}" if s["data_dir"] else "",
+            "folder": f"--image-size {s['image_size']} --channels {s['channels']} --test-fraction {s['test_fraction']}"
+            + fit}
+
+
 def section_defaults(section: str) -> dict:
     """Every default the schema gives the keys of a config section (a fresh dict: callers update it)."""
     import copy

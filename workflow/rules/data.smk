@@ -1,5 +1,7 @@
 # Dataset cache and data-regime subsets.
 
+PREPARE_OPTIONS = gcfg.prepare_options(config)
+
 
 rule prepare:
     input:
@@ -15,11 +17,8 @@ rule prepare:
         runtime=30,
     params:
         dataset=DS,
-        data_dir=(f"--data-dir {shlex.quote(config['data_dir'])}" if config.get("data_dir") else ""),
-        folder=f"--image-size {config['image_size']} --channels {config['folder']['channels']} "
-        f"--test-fraction {config['folder']['test_fraction']}"
-        # only when not the default, so that a dataset prepared before folder.fit existed is not read again
-        + (f" --fit {config['folder']['fit']}" if config["folder"]["fit"] != gcfg.config_default("folder.fit") else ""),
+        data_dir=PREPARE_OPTIONS["data_dir"],
+        folder=PREPARE_OPTIONS["folder"],
         manifest=lambda wildcards, input: f"--manifest {input[0]}" if input else "",
     shell:
         "genaug prepare --dataset {params.dataset} {params.data_dir} --cache-dir data/raw {params.folder} "
