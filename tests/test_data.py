@@ -272,7 +272,7 @@ def test_sixteen_bit_images_are_scaled_not_clipped(tmp_path):
     expected = np.round(ramp / 65535 * 255)
     assert np.abs(deep[0, 0].numpy().astype(int) - expected).max() <= 1
     assert (deep[0] == 255).float().mean() < 0.01
-    assert "1 images: 16-bit image scaled to 8 bits" in ds.notes
+    assert "1 image: 16-bit image scaled to 8 bits" in ds.notes
 
 
 def test_grey_palette_and_grey_alpha_images_count_as_grey_and_transparency_goes_black(tmp_path):
@@ -283,12 +283,36 @@ def test_grey_palette_and_grey_alpha_images_count_as_grey_and_transparency_goes_
     Image.fromarray(la, "LA").save(tmp_path / "imgs" / "owl" / "alpha.png")
     ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
     assert ds.image_shape == (1, 28, 28)
-    assert "channels auto: 1 (every image is grey)" in ds.notes
+    grey_note = "channels auto: 1 (every image is grey; {} stored in a colour mode, with equal red, green and blue, " \
+                "read as grey)"
+    assert grey_note.format(1) in ds.notes  # the palette of greys
     x = torch.cat([ds.train_x, ds.test_x])
     assert (x == 200).flatten(1).all(1).sum() == 1  # the palette image, unchanged
     half = x[((x[:, 0, :, :14] == 0).flatten(1).all(1)) & ((x[:, 0, :, 14:] == 200).flatten(1).all(1))]
     assert len(half) == 1  # transparent half black, opaque half its grey
-    assert "1 images: transparent pixels composited onto black" in ds.notes
+    assert "1 image: transparent pixels composited onto black" in ds.notes
+
+
+def test_grey_images_stored_in_colour_count_as_grey_and_a_faint_tint_does_not(tmp_path):
+    """A grey scan saved as RGB, a grey JPEG saved in colour (a level or two of chroma noise), a CMYK file and an
+    RGBA image whose only colour is under transparent pixels are grey; a real tint of 12 levels is colour."""
+    make_folder(tmp_path / "imgs", per_class=3)
+    ramp = np.linspace(0, 255, 28 * 28).reshape(28, 28).astype(np.uint8)
+    rgb = np.repeat(ramp[..., None], 3, axis=2)
+    Image.fromarray(rgb).save(tmp_path / "imgs" / "cat" / "scan.png")
+    Image.fromarray(rgb).save(tmp_path / "imgs" / "cat" / "scan.jpg", quality=70)
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "imgs" / "dog" / "print.jpg")
+    hidden = np.dstack([rgb, np.full((28, 28), 255, np.uint8)])
+    hidden[:4, :, 0], hidden[:4, :, 3] = 250, 0  # red, but fully transparent
+    Image.fromarray(hidden, "RGBA").save(tmp_path / "imgs" / "owl" / "cut.png")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.image_shape == (1, 28, 28)
+    assert any("every image is grey; 4 stored in a colour mode, with equal red, green and blue" in n for n in ds.notes)
+    tint = rgb.copy()
+    tint[..., 2] = np.clip(ramp.astype(int) + 12, 0, 255)
+    Image.fromarray(tint).save(tmp_path / "imgs" / "owl" / "tint.png")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.image_shape == (3, 28, 28) and any("tint.png" in n for n in ds.notes)
 
 
 def test_a_colour_palette_image_makes_the_dataset_colour(tmp_path):

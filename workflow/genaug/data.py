@@ -225,14 +225,23 @@ def _has_alpha(im) -> bool:
     return im.mode in _MODES_ALPHA or (im.mode in ("P", "L", "RGB") and "transparency" in im.info)
 
 
+# The largest channel spread (of 255) that still counts as grey: a JPEG of a grey image saved in colour carries
+# a level or two of chroma noise.
+GREY_SPREAD = 2
+
+
 def _is_grey(im) -> bool:
-    """An image's real channel count: grey modes, and palette images whose colours are all grey."""
+    """An image's real channel count: grey modes, and images stored in colour (RGB, palette, CMYK, ...) whose visible
+    pixels have equal red, green and blue within GREY_SPREAD levels: a grey scan saved as RGB is grey."""
     if im.mode in _MODES_GREY:
         return True
-    if im.mode in ("P", "PA"):
-        rgb = np.asarray(im.convert("RGB"))
-        return bool((rgb[..., 0] == rgb[..., 1]).all() and (rgb[..., 1] == rgb[..., 2]).all())
-    return False
+    if _has_alpha(im):
+        rgba = np.asarray(im.convert("RGBA"))
+        rgb, visible = rgba[..., :3], rgba[..., 3] > 0
+    else:
+        rgb, visible = np.asarray(im.convert("RGB")), slice(None)
+    spread = rgb.max(axis=-1).astype(np.int16) - rgb.min(axis=-1)
+    return bool((spread[visible] <= GREY_SPREAD).all())
 
 
 def _decode(im, path: Path, mode: str) -> tuple[np.ndarray, str | None]:
@@ -316,6 +325,7 @@ def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> st
         return "RGB"
     from PIL import Image
 
+    stored_in_colour = 0
     for path in files:
         if path.suffix.lower() in IMAGE_SUFFIXES:
             try:
@@ -323,9 +333,11 @@ def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> st
                     if not _is_grey(im):
                         notes.append(f"channels auto: 3 (colour), first colour image {path}")
                         return "RGB"
+                    stored_in_colour += im.mode not in _MODES_GREY
             except (OSError, ValueError):
                 continue  # reported with its path when it is read
-    notes.append("channels auto: 1 (every image is grey)")
+    in_colour = f"; {stored_in_colour} stored in a colour mode, with equal red, green and blue, read as grey"
+    notes.append(f"channels auto: 1 (every image is grey{in_colour if stored_in_colour else ''})")
     return "L"
 
 
@@ -374,7 +386,7 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
             raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
         i_tr, i_te = np.sort(i_tr), np.sort(i_te)
         train_x, train_y, test_x, test_y = x[i_tr], y[i_tr], x[i_te], y[i_te]
-    notes += [f"{n} images: {did}" for did, n in sorted(done.items())]
+    notes += [f"{n} image{'s' if n != 1 else ''}: {did}" for did, n in sorted(done.items())]
     return Dataset("folder", classes, train_x, train_y, test_x, test_y, notes)
 
 

@@ -146,7 +146,7 @@ def _summarise(notes: list[str]) -> list[str]:
     counts: dict[str, int] = {}
     for n in notes:
         counts[n] = counts.get(n, 0) + 1
-    return [f"{k} images: {n}" for n, k in sorted(counts.items())]
+    return [f"{k} image{'s' if k != 1 else ''}: {n}" for n, k in sorted(counts.items())]
 
 
 def _read_npz(path: Path, classes: list[str], image_shape, resize: bool):

@@ -448,9 +448,9 @@ def _near_copy_warnings(gen: pd.DataFrame) -> list[str]:
         return []
     named = ", ".join(f"{esc(m)} {v:.2f}" for m, v in high.items())
     real_words = f"{real:.2f}" if known else "about 0.05"
-    return [f"<b>near-copies</b>: the share of images nearer, in pixels, to one of the cell's training images than "
-            f"95 % of new real images are is high for {named} (new real images: {real_words}): part of what their "
-            f"images add is the training subset itself, blurred or repeated"]
+    return [f"<b>near-copies</b>: many of the images of {named} (their share) are nearer, in pixels, to one of the "
+            f"cell's training images than 95 % of new real images are (share of new real images: {real_words}): part "
+            f"of what their images add is the training subset itself, blurred or repeated"]
 
 
 def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: list[str] = ()) -> list[str]:
