@@ -116,6 +116,35 @@ def test_an_image_size_a_generator_s_networks_cannot_take_stops_the_run_before_a
     check({**shots, "gencls": {"enabled": False}})
 
 
+def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_class(tmp_path):
+    """Every subset job holds out validation_per_class images of each class: on a folder dataset with a small class
+    that must stop the run before any job, naming the class, with or without train/ and test/ folders."""
+    from genaug.config import ConfigError, check
+    from genaug.data import load_source
+
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "split" / "train", per_class=12, classes=("big", "cat"))
+    make_folder(tmp_path / "split" / "train", per_class=5, classes=("tiny", "wee"))
+    make_folder(tmp_path / "split" / "test", per_class=2, classes=("big", "cat", "tiny", "wee"))
+    config = {**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "split")}
+    with pytest.raises(ConfigError, match=r"validation_per_class: 100 images of every class are held out for early "
+                                          r"stopping, but class 'tiny' has 5 training images, the fewest of the 4 "
+                                          r"classes with too few; set validation_per_class below 5, e.g. 1, or add "
+                                          r"images"):
+        check(config)
+    check({**config, "validation_per_class": 4})
+    make_folder(tmp_path / "flat", per_class=10, classes=("a", "b"))  # a fifth of 10 goes to the test split
+    flat = {**config, "data_dir": str(tmp_path / "flat"), "folder": {"test_fraction": 0.2}}
+    for held_out, refused in ((8, True), (7, False)):
+        if refused:
+            with pytest.raises(ConfigError, match="class 'a' has 8 training images"):
+                check({**flat, "validation_per_class": held_out})
+        else:
+            check({**flat, "validation_per_class": held_out})
+    assert load_source("folder", data_dir=tmp_path / "flat", image_size=28, test_fraction=0.2).train_y.eq(0).sum() == 8
+
+
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):
     """config.yaml names Fashion-MNIST's classes; on a folder dataset that must stop the run before any job, not
     fail every semi-balanced subset job after the dataset was read."""
@@ -125,7 +154,8 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
 
     make_folder(tmp_path / "imgs" / "train", classes=("cat", "dog", "owl"))
     make_folder(tmp_path / "imgs" / "test", classes=("cat", "dog", "owl"))
-    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs")}
+    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs"),
+              "validation_per_class": 2}
     with pytest.raises(ConfigError, match=r"minority_classes: 'Pullover' is not a class of folder \(classes: cat, dog, "
                                           r"owl\)"):
         check(config)

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import TORCHVISION, folder_class_names
+from .sources import TORCHVISION, folder_class_names, folder_train_counts
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -494,6 +494,29 @@ def _check_minority_classes(config: dict) -> None:
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
+def _check_validation_per_class(config: dict) -> None:
+    """validation_per_class against a folder dataset's smallest class, before any job: every subset job would
+    fail on it (the built-in datasets hold thousands of images a class)."""
+    if config["dataset"] != "folder":
+        return
+    test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
+    counts = folder_train_counts(config.get("data_dir"), test_fraction)
+    per_class = config.get("validation_per_class", config_default("validation_per_class"))
+    short = sorted((n, c) for c, n in (counts or {}).items() if n <= per_class)
+    if short:
+        n, c = short[0]
+        others = f", the fewest of the {len(short)} classes with too few" if len(short) > 1 else ""
+        raise ConfigError(f"validation_per_class: {per_class} images of every class are held out for early stopping, "
+                          f"but class {c!r} has {n} training images{others}; set validation_per_class below {n}, "
+                          f"e.g. {max(1, n // 5)}, or add images")
+
+
+def _check_against_classes(config: dict) -> None:
+    """The fields that name or count a dataset's classes, against its classes (a folder's read from its directory)."""
+    _check_minority_classes(config)
+    _check_validation_per_class(config)
+
+
 def _check_image_side(config: dict) -> None:
     """Each generator's networks against the dataset's image side, before any job (fashion_mnist and mnist are 28)."""
     side = 28 if config["dataset"] in TORCHVISION else config.get("image_size", config_default("image_size"))
@@ -577,7 +600,7 @@ def check(config: dict) -> None:
             sampling_spec(config, name)
             _check_clip(base, models[base])
     _check_synthesis_makes_images(config)
-    _check_minority_classes(config)
+    _check_against_classes(config)
     if config.get("tensorboard"):
         from .board import available
 

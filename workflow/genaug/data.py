@@ -19,10 +19,8 @@ import torch.nn.functional as F
 from . import streams
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
-from .sources import (DATASETS, IDX_FILES, TORCHVISION, class_folders, folder_splits, idx_candidates, raw_files_in,
-                      visible_files)
-
-IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+from .sources import (DATASETS, IDX_FILES, IMAGE_SUFFIXES, TORCHVISION, class_folders, folder_splits, idx_candidates,
+                      raw_files_in, visible_files)
 
 
 @dataclass

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import sys
 import zipfile
@@ -22,6 +23,8 @@ TORCHVISION = {
     "fashion_mnist": ("FashionMNIST", [Path("/usr/share/datasets/fashion-mnist")]),
     "mnist": ("MNIST", []),
 }
+# The file suffixes a folder dataset reads as images; any other visible file stops `prepare`, naming it.
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 IDX_FILES = {  # raw file name -> number of dimensions it must have
     "train-images-idx3-ubyte": 3,
     "train-labels-idx1-ubyte": 1,
@@ -87,6 +90,19 @@ def folder_class_names(data_dir) -> list[str] | None:
     if root is None or not root.is_dir():
         return None
     return [p.name for p in class_folders(folder_splits(root)[0])]
+
+
+def folder_train_counts(data_dir, test_fraction: float) -> dict[str, int] | None:
+    """Each class's training images in a folder dataset, read from its directory alone: its train/ images, or, with
+    no train/ and test/, all but the stratified test share (at most; the split may move one). None where data_dir
+    is no folder. What the config check holds validation_per_class against."""
+    root = Path(data_dir) if data_dir is not None else None
+    if root is None or not root.is_dir():
+        return None
+    splits = folder_splits(root)
+    counts = {c.name: sum(p.suffix.lower() in IMAGE_SUFFIXES for p in visible_files(c))
+              for c in class_folders(splits[0])}
+    return counts if len(splits) == 2 else {c: n - math.floor(n * test_fraction) for c, n in counts.items()}
 
 
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:

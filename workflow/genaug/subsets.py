@@ -256,10 +256,12 @@ def draw_subset(
                 f"pool has only {len(pools[c])} (after {validation_per_class} held out for validation); "
                 "use a smaller size in grid.sizes (config.yaml or your --configfile)"
             )
-    if regime != "fraction" and (counts == 0).any():
+    if (counts == 0).any():  # nothing to learn it from: a classifier never predicts it, a generator draws noise for it
         empty = [classes[c] for c in np.flatnonzero(counts == 0)]
+        axis = {"fraction": "grid.fractions"}.get(regime, "grid.sizes")
         raise GenaugError(
-            f"regime {regime!r} at size {size} leaves classes {empty} with no image; use a larger size"
+            f"regime {regime!r} at size {size} leaves classes {empty} with no image (per class {counts.tolist()}); "
+            f"use a larger size in {axis}"
         )
     indices = np.concatenate([pools[c][: counts[c]] for c in range(k)])
     return Subset(
