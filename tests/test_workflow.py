@@ -134,6 +134,8 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
                                           r"images"):
         check(config)
     check({**config, "validation_per_class": 4})
+    with pytest.raises(ConfigError, match=r"folder.name: 'mnist' is the results folder of the built-in dataset mnist"):
+        check({**config, "validation_per_class": 4, "folder": {"name": "mnist"}})
     make_folder(tmp_path / "flat", per_class=10, classes=("a", "b"))  # a fifth of 10 goes to the test split
     flat = {**config, "data_dir": str(tmp_path / "flat"), "folder": {"test_fraction": 0.2}}
     for held_out, refused in ((8, True), (7, False)):
@@ -529,7 +531,8 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
     from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
-    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI}
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI,
+              "validation_per_class": 2}
     target = "results/folder/dataset.npz"
     done = snakemake(tmp_path, target, "--cores", "1", config=config)
     assert done.returncode == 0, done.stderr
@@ -557,6 +560,34 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
     (tmp_path / "imgs" / "owl" / "0.png").unlink()
     plan = snakemake(tmp_path, target, "-n", "--cores", "1")
     assert job_counts(plan.stdout).get("prepare") == 1, plan.stdout
+
+
+@pytest.mark.e2e
+def test_another_folder_dataset_does_not_replace_the_results_of_the_first(tmp_path):
+    """Pointing data_dir at another folder would have read it into results/folder/ and recomputed every cell over
+    the first dataset's results. It is refused, naming folder.name, which gives it a results folder of its own;
+    the same files copied elsewhere are the same dataset."""
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "imgs", per_class=6)
+    make_folder(tmp_path / "birds", per_class=5, classes=("crow", "wren", "owl"))
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "validation_per_class": 2,
+              "grid": {**TINY["grid"], "regimes": ["balanced"]}}
+    target = "results/folder/dataset.npz"
+    assert snakemake(tmp_path, target, "--cores", "1", config=config).returncode == 0
+    manifest = (tmp_path / "results" / "folder" / "source_manifest.json").read_text()
+    other = snakemake(tmp_path, target, "-n", "--cores", "1", "--config", f"data_dir={tmp_path / 'birds'}")
+    assert other.returncode != 0
+    assert (f"--config: data_dir: {tmp_path / 'birds'} (15 files) is another folder dataset than the one whose results "
+            f"are in results/folder/ ({tmp_path / 'imgs'}, 18 files); running would replace them. Keep both: set "
+            f"folder.name (e.g. folder.name: birds) to put this dataset's results in results/birds/") in other.stdout
+    assert (tmp_path / "results" / "folder" / "source_manifest.json").read_text() == manifest  # untouched
+    named = snakemake(tmp_path, "results/birds/dataset.npz", "--cores", "1", "--config",
+                      f"data_dir={tmp_path / 'birds'}", "folder={name: birds}")
+    assert named.returncode == 0, named.stderr
+    shutil.copytree(tmp_path / "imgs", tmp_path / "imgs_copy")  # the same files elsewhere: the same dataset
+    again = snakemake(tmp_path, target, "-n", "--cores", "1", "--config", f"data_dir={tmp_path / 'imgs_copy'}")
+    assert again.returncode == 0 and "same content" in again.stderr, again.stdout + again.stderr
 
 
 @pytest.mark.e2e

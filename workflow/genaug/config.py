@@ -16,7 +16,7 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import TORCHVISION, folder_class_names, folder_train_counts
+from .sources import DATASETS, TORCHVISION, folder_class_names, folder_train_counts
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -511,8 +511,19 @@ def _check_validation_per_class(config: dict) -> None:
                           f"e.g. {max(1, n // 5)}, or add images")
 
 
+def results_name(config: dict) -> str:
+    """The folder under results/ for the config's dataset: its name, or a folder dataset's `folder.name`."""
+    if config["dataset"] != "folder":
+        return config["dataset"]
+    return (config.get("folder") or {}).get("name", config_default("folder.name"))
+
+
 def _check_against_classes(config: dict) -> None:
     """The fields that name or count a dataset's classes, against its classes (a folder's read from its directory)."""
+    name = results_name(config)
+    if config["dataset"] == "folder" and name in DATASETS and name != "folder":
+        raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
+                          "another")
     _check_minority_classes(config)
     _check_validation_per_class(config)
 

@@ -12,9 +12,12 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import zipfile
 from pathlib import Path
+
+from .errors import GenaugError
 
 DATASETS = ("fashion_mnist", "mnist", "digits", "folder")
 
@@ -189,6 +192,24 @@ def write_manifest(path, content: dict, older_than=None, keep_time: bool = False
     if stamp is not None:
         os.utime(tmp, ns=(stamp, stamp))
     os.replace(tmp, path)
+
+
+def check_same_folder_dataset(path, content: dict, cache, results: str) -> None:
+    """Refuse to point a results folder that holds one folder dataset's results at another's images: prepare
+    would read the new folder and every cell would be recomputed over the old results. The same files moved or
+    copied elsewhere (same names and sizes) are the same dataset; `track_source` then compares their content."""
+    old = read_manifest(path)
+    if (not Path(cache).exists() or not old or old.get("dataset") != "folder" or content.get("dataset") != "folder"
+            or not old.get("files") or not content.get("files") or old.get("root") == content.get("root")):
+        return
+    if [e[:2] for e in old["files"]] == [e[:2] for e in content["files"]]:
+        return
+    suggest = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(content["root"]).name).lstrip("._-") or "mine"
+    raise GenaugError(
+        f"data_dir: {content['root']} ({len(content['files'])} files) is another folder dataset than the one whose "
+        f"results are in {results}/ ({old['root']}, {len(old['files'])} files); running would replace them. Keep "
+        f"both: set folder.name (e.g. folder.name: {suggest}) to put this dataset's results in "
+        f"results/{suggest}/. Or delete {results}/ to replace them")
 
 
 def cache_is_tracked(cache) -> bool:

@@ -61,17 +61,17 @@ except GenaugError as err:
     raise _config_error(str(err)) from None
 
 DS = config["dataset"]
-RES = f"results/{DS}"
+RES = f"results/{gcfg.results_name(config)}"  # a folder dataset's: results/<folder.name>
 LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes, SHA-256s of the dataset's files
+_SOURCE = sources.manifest(DS, config.get("data_dir"), "data/raw")
+try:  # another folder dataset's results are not replaced
+    sources.check_same_folder_dataset(SOURCE_MANIFEST, _SOURCE, f"{RES}/dataset.npz", RES)
+except GenaugError as err:
+    raise _config_error(str(err)) from None
 # prepare depends on it, and its date moves only when a source file's content changed: a changed folder is re-read.
-_SOURCE_TRACKED = sources.track_source(
-    SOURCE_MANIFEST,
-    sources.manifest(DS, config.get("data_dir"), "data/raw"),
-    f"{RES}/dataset.npz",
-    write=workflow.is_main_process,
-)
+_SOURCE_TRACKED = sources.track_source(SOURCE_MANIFEST, _SOURCE, f"{RES}/dataset.npz", write=workflow.is_main_process)
 
 
 def source_manifest():

@@ -568,7 +568,9 @@ class _Run:
 
 
 def _head(run: _Run) -> list[str]:
-    datasets = ", ".join(run.df["dataset"].unique())
+    named = ((run.meta.get("config") or {}).get("folder") or {}).get("name", "folder")  # results/<folder.name>
+    datasets = ", ".join(f"folder {named}" if d == "folder" and named != "folder" else d
+                         for d in run.df["dataset"].unique())
     return [
         f"<h1>genaug report: {esc(datasets)}</h1>",
         f"<p class=muted>Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M UTC} by genaug {__version__}.</p>",
