@@ -225,6 +225,32 @@ def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
     figures.png_bytes(fig)
 
 
+def test_thirty_classes_get_thirty_colours_a_legend_outside_the_panels_and_a_heatmap_a_row_each():
+    """A folder dataset with many classes: tab10 repeated each colour three times, and the legend covered the
+    panels; the per-class heatmap was one strip far wider than a page."""
+    import numpy as np
+
+    from genaug.report import figures
+
+    classes = [f"class {i}" for i in range(30)]
+    assert len(set(figures.distinct_colours(30))) == 30 and len(set(figures.distinct_colours(10))) == 10
+    labels = np.repeat(np.arange(30), 5)
+    coords, synthetic = np.random.default_rng(0).normal(size=(150, 2)), np.zeros(150, bool)
+    fig = figures.tsne_grid([(coords, labels, synthetic, classes, "a")])
+    colours = {tuple(c.get_facecolor()[0][:3]) for c in fig.axes[0].collections}
+    assert len(colours) == 30
+    fig.canvas.draw()
+    legend = fig.legends[0].get_window_extent()
+    assert legend.y1 < fig.axes[0].get_window_extent().y0  # below the panel, not over it
+    assert 0 <= legend.x0 and legend.x1 <= fig.bbox.width  # and within the figure
+    table = pd.DataFrame(np.random.default_rng(0).random((3, 30)), index=["baseline", "classic", "cvae"],
+                         columns=classes)
+    heat = figures.class_heatmap(table, "t")
+    assert [t.get_text() for t in heat.axes[0].get_yticklabels()] == classes
+    assert heat.get_figwidth() < heat.get_figheight()
+    figures.png_bytes(heat)
+
+
 def test_the_answer_names_the_real_image_arm_a_generator_does_not_beat_and_the_table_shows_it():
     from genaug import answer
     from genaug.report.html import _over_real_section, _recommendations

@@ -598,13 +598,13 @@ def test_a_colour_folder_dataset_of_non_square_images_runs_to_the_report(tmp_pat
 
     make_folder(tmp_path / "imgs", mode="RGB", per_class=24)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "image_size": 16,
-              "folder": {"fit": "crop"}, "validation_per_class": 3,
+              "folder": {"fit": "crop", "name": "colour"}, "validation_per_class": 3,
               "grid": {"regimes": ["balanced"], "sizes": [18], "models": ["baseline", "cvae"], "classifiers": ["cnn"]},
               "gen_metrics": {"enabled": True, "per_class": 2, "reference_epochs": 1},
               "probes": {"enabled": True, "max_points": 60, "tsne_points": 50}}
     r = snakemake(tmp_path, "--cores", "2", config=config)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
-    res = tmp_path / "results" / "folder"
+    res = tmp_path / "results" / "colour"  # folder.name
     summary = pd.read_csv(res / "summary.csv")
     assert sorted(set(summary["model"])) == ["baseline", "cvae"] and summary["accuracy"].between(0, 1).all()
     with np.load(res / "synthetic" / "cvae" / "balanced" / "n18" / "s0.npz") as z:
@@ -612,6 +612,7 @@ def test_a_colour_folder_dataset_of_non_square_images_runs_to_the_report(tmp_pat
     assert len(pd.read_csv(res / "gen_metrics.csv")) == 2
     page = (tmp_path / "results" / "report.html").read_text(encoding="utf-8")
     assert "not square: centre square cropped" in page and "(3, 16, 16)" in (res / "logs" / "prepare.log").read_text()
+    assert "<h1>genaug report: folder colour</h1>" in page
 
 
 @pytest.mark.e2e

@@ -68,6 +68,17 @@ def _errorbar(values):
     return (m, m) if np.isnan(lo) else (max(lo, 0.0), min(hi, 1.0))
 
 
+def distinct_colours(n: int) -> list:
+    """n colours no two of which repeat: tab10 up to 10, tab20 up to 20, then evenly spaced hues (HUSL)."""
+    import seaborn as sns
+
+    return sns.color_palette("tab10" if n <= 10 else "tab20" if n <= 20 else "husl", n)
+
+
+def _legend_columns(n: int) -> int:
+    return 1 if n <= 15 else 2 if n <= 40 else 3
+
+
 def accuracy_vs_size(df, value: str = "accuracy"):
     """Test accuracy against subset size, one panel per regime and one line per model (mean, 95 % t-interval)."""
     import seaborn as sns
@@ -77,7 +88,7 @@ def accuracy_vs_size(df, value: str = "accuracy"):
     regimes = list(dict.fromkeys(df["regime"]))
     fig, axes = plt.subplots(1, len(regimes), figsize=(4.6 * len(regimes), 3.8), squeeze=False)
     models = list(dict.fromkeys(df["model"]))
-    palette = dict(zip(models, sns.color_palette("tab10", len(models))))
+    palette = dict(zip(models, distinct_colours(len(models))))
     for ax, regime in zip(axes[0], regimes):
         sub = df[df["regime"] == regime]
         # Sizes as evenly spaced categories, models dodged so that their intervals do not hide each other
@@ -106,12 +117,12 @@ def tsne_figure(coords, labels, synthetic, classes, title: str = "", ax=None):
     own = ax is None
     if own:
         fig, ax = plt.subplots(figsize=(5.2, 4.6))
-    colors = sns.color_palette("tab10", max(len(classes), 10))
+    colors = distinct_colours(len(classes))
     for k, name in enumerate(classes):
         for fake, marker, size in ((False, "o", 6), (True, "x", 10)):
             sel = (labels == k) & (synthetic == fake)
             if sel.any():
-                ax.scatter(coords[sel, 0], coords[sel, 1], s=size, marker=marker, color=colors[k % len(colors)],
+                ax.scatter(coords[sel, 0], coords[sel, 1], s=size, marker=marker, color=colors[k],
                            linewidths=0.6, alpha=0.7, label=name if not fake else None)
     if len(coords) == 0:
         ax.text(0.5, 0.5, "no embeddings (diverged)", ha="center", va="center", transform=ax.transAxes)
@@ -119,7 +130,7 @@ def tsne_figure(coords, labels, synthetic, classes, title: str = "", ax=None):
     ax.set_xticks([]), ax.set_yticks([])
     if own:
         ax.legend(fontsize=7, markerscale=2, bbox_to_anchor=(1.01, 1), loc="upper left",
-                  title="class (x: synthetic)", title_fontsize=7)
+                  title="class (x: synthetic)", title_fontsize=7, ncol=_legend_columns(len(classes)))
         fig.tight_layout()
         return fig
     return ax
@@ -210,13 +221,18 @@ def learning_curves(frame, y: str, panel: str, hue: str, ylabel: str):
 
 def class_heatmap(table, title: str, cmap: str = "viridis", ratio: bool = False):
     """Rows x classes heatmap of a score in [0, 1] (per-class precision or recall), or with `ratio` of a
-    multiple of a floor (per-class FD over the real floor's), on a log scale from 1."""
+    multiple of a floor (per-class FD over the real floor's), on a log scale from 1. Over 12 classes, classes
+    are the rows."""
     import seaborn as sns
     from matplotlib.colors import LogNorm
 
     plt = _pyplot()
     sns.set_theme(style="white", context="notebook")
-    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1], 0.9 + 0.4 * table.shape[0]))
+    if table.shape[1] > 12:  # many classes: one row each, so the figure stays as wide as a page
+        table = table.T
+    longest = lambda labels: max(map(len, map(str, labels)), default=0)  # noqa: E731  (tick labels take room)
+    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1] + 0.06 * longest(table.index),
+                                    0.9 + 0.4 * table.shape[0] + 0.06 * longest(table.columns)))
     scale = ({"norm": LogNorm(vmin=1, vmax=max(10.0, float(np.nanmax(table.to_numpy())))), "fmt": ".1f"} if ratio
              else {"vmin": 0, "vmax": 1, "fmt": ".2f"})
     sns.heatmap(table, ax=ax, cmap=cmap, annot=True, annot_kws={"fontsize": 7}, linewidths=0.5, **scale)
@@ -238,9 +254,14 @@ def tsne_grid(panels: list):
     for ax in list(axes.flat)[len(panels):]:
         ax.axis("off")
     handles, names = axes.flat[0].get_legend_handles_labels()
+    # As many columns as the figure's width holds at 7 pt (about 0.05 in a character, 0.4 in for the marker);
+    # the figure grows by the legend's rows, so many classes never cover the panels.
+    ncol = max(1, min(len(names), int(fig.get_figwidth() / (0.4 + 0.05 * max(map(len, names), default=1)))))
+    legend_height = 0.15 + 0.19 * -(-len(names) // ncol) if handles else 0.0
     if handles:
-        fig.legend(handles, names, loc="lower center", ncol=min(10, len(names)), fontsize=7, markerscale=2)
-    fig.tight_layout(rect=(0, 0.05, 1, 1))
+        fig.legend(handles, names, loc="lower center", ncol=ncol, fontsize=7, markerscale=2)
+    fig.set_figheight(fig.get_figheight() + legend_height)
+    fig.tight_layout(rect=(0, legend_height / fig.get_figheight(), 1, 1))
     return fig
 
 
