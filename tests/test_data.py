@@ -245,6 +245,30 @@ def test_folder_fit_makes_a_non_square_image_square_as_asked_and_says_so(tmp_pat
     assert [n for n in ds.notes if "not square" in n and word in n and n.startswith("10 images:")], ds.notes
 
 
+def test_a_root_of_splits_without_test_is_refused_not_read_as_classes_and_a_third_split_is_noted(tmp_path):
+    """ImageNet's train/ and val/ were read as a two-class dataset, 'train' against 'val'. The config check
+    refuses it too, before any job."""
+    from genaug.config import check
+    from genaug.sources import folder_class_names
+
+    make_folder(tmp_path / "imgs" / "train", per_class=4)
+    make_folder(tmp_path / "imgs" / "val", per_class=2)
+    with pytest.raises(GenaugError, match=r"imgs has train/, val/ but not both train/ and test/, so its splits would be "
+                                          r"read as classes.*rename the held-out folder to test/"):
+        load_source("folder", data_dir=tmp_path / "imgs", image_size=28)
+    with pytest.raises(GenaugError, match="so its splits would be read as classes"):
+        folder_class_names(tmp_path / "imgs")
+    config = {"dataset": "folder", "data_dir": str(tmp_path / "imgs"), "seeds": [0], "validation_per_class": 1,
+              "grid": {"regimes": ["balanced"], "sizes": [6], "models": ["baseline"], "classifiers": ["cnn"]}}
+    with pytest.raises(GenaugError, match="so its splits would be read as classes"):
+        check(config)
+    make_folder(tmp_path / "imgs" / "test", per_class=2)
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28)
+    assert ds.classes == ["cat", "dog", "owl"] and len(ds.train_y) == 12 and len(ds.test_y) == 6
+    assert f"{tmp_path / 'imgs' / 'val'}: not read (genaug reads train/ and test/, and holds validation images out " \
+           "of train/)" in ds.notes
+
+
 def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")

@@ -353,7 +353,11 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
     if not root.is_dir():
         raise GenaugError(f"data_dir {root} is not a directory; set data_dir to the folder dataset's root")
     notes: list[str] = []
-    trees = [_scan_class_folders(p, notes) for p in folder_splits(root)]
+    splits = folder_splits(root)
+    if len(splits) == 2:
+        notes += [f"{p}: not read (genaug reads train/ and test/, and holds validation images out of train/)"
+                  for p in class_folders(root) if p not in splits]
+    trees = [_scan_class_folders(p, notes) for p in splits]
     if len(trees) == 2 and list(trees[0]) != list(trees[1]):
         raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
     classes = list(trees[0])

@@ -80,10 +80,24 @@ def class_folders(root: Path) -> list[Path]:
     return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
+# Folder names that mark a split, not a class: a root with one of them but not train/ and test/ is refused, since
+# its splits would be read as classes (train/ and val/ as a two-class dataset).
+SPLIT_NAMES = ("train", "training", "test", "testing", "val", "valid", "validation", "dev", "eval")
+
+
 def folder_splits(root: Path) -> list[Path]:
     """A folder dataset's split roots: [root/train, root/test] where root has both, else [root] (split later)."""
     splits = [root / "train", root / "test"]
-    return splits if all(p.is_dir() for p in splits) else [root]
+    if all(p.is_dir() for p in splits):
+        return splits
+    named = [f"{p.name}/" for p in class_folders(root) if p.name.lower() in SPLIT_NAMES]
+    if named:
+        raise GenaugError(
+            f"data_dir: {root} has {', '.join(named)} but not both train/ and test/, so its splits would be read as "
+            f"classes. genaug reads root/train/<class>/ and root/test/<class>/, or root/<class>/ split by "
+            f"folder.test_fraction: rename the held-out folder to test/ (validation images are held out of train/), "
+            f"or point data_dir at one folder of classes")
+    return [root]
 
 
 def folder_class_names(data_dir) -> list[str] | None:
