@@ -91,6 +91,19 @@ def test_a_number_written_as_text_is_a_class_name_where_one_exists_and_an_index_
         class_index("7", ["1", "2", "5"], "f")
 
 
+def test_a_class_name_matches_in_any_case_and_either_unicode_form():
+    """macOS names a folder 'zéro' decomposed (e + U+0301); a config typed elsewhere has the composed é."""
+    import unicodedata
+
+    from genaug.config import class_index
+
+    classes = ["chat", unicodedata.normalize("NFD", "zéro cat"), "Straße"]
+    assert class_index(unicodedata.normalize("NFC", "Zéro Cat"), classes, "f") == 1
+    assert class_index("STRASSE", classes, "f") == 2
+    with pytest.raises(GenaugError, match="'zero cat' is not a class"):
+        class_index("zero cat", classes, "f")
+
+
 def test_the_subset_job_reads_a_class_named_like_a_number_as_that_class():
     """The rule hands the classes over as `--minority-classes 3,zéro cat`: "3" must stay the class named 3
     (index 0 here), not become index 3 (the folder dataset run of 2026-12-07 drew 'zéro cat' as the only

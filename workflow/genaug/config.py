@@ -459,19 +459,27 @@ BUILTIN_CLASSES = {
 }
 
 
+def name_key(name) -> str:
+    """A class name as names are compared: case-insensitive and in one Unicode form (NFC), since macOS writes
+    folder names decomposed (e + combining accent) where a config typed elsewhere has the composed é."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", str(name)).casefold()
+
+
 def class_index(spec, classes: list[str], field: str, dataset: str = "this dataset") -> int:
     """The index of a class given by index or (case-insensitive) name; a ConfigError naming `field` if none. A name
     wins over an index: "3" is a class named 3 where there is one, and index 3 otherwise (`--config` hands every
     number in a list over as a string)."""
-    lowered = [c.lower() for c in classes]
-    if isinstance(spec, str) and spec.strip().isdigit() and spec.lower() not in lowered:
+    lowered = [name_key(c) for c in classes]
+    if isinstance(spec, str) and spec.strip().isdigit() and name_key(spec) not in lowered:
         spec = int(spec)
     if isinstance(spec, numbers.Integral):
         if not 0 <= spec < len(classes):
             raise ConfigError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
         return int(spec)
-    if str(spec).lower() in lowered:
-        return lowered.index(str(spec).lower())
+    if name_key(spec) in lowered:
+        return lowered.index(name_key(spec))
     raise ConfigError(f"{field}: {spec!r} is not a class of {dataset} (classes: {', '.join(classes)}); "
                       "use class names or indices")
 
@@ -485,10 +493,10 @@ def _check_minority_classes(config: dict) -> None:
     if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
         return
     wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", [])
-    field, lowered = "regimes.semi_balanced.minority_classes", [n.lower() for n in classes]
+    field, lowered = "regimes.semi_balanced.minority_classes", [name_key(n) for n in classes]
     for c in wanted:
         i = class_index(c, classes, field, config["dataset"])
-        named = lowered.index(str(c).lower()) if str(c).lower() in lowered else i
+        named = lowered.index(name_key(c)) if name_key(c) in lowered else i
         if named != i:  # the subset job reads every class as text, where a name wins over an index
             raise ConfigError(f"{field}: {c} is index {c} ({classes[i]!r}) and also the name of class {named}; "
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
