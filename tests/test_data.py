@@ -269,6 +269,23 @@ def test_a_root_of_splits_without_test_is_refused_not_read_as_classes_and_a_thir
            "of train/)" in ds.notes
 
 
+def test_what_windows_macos_and_a_nas_leave_in_image_folders_is_skipped(tmp_path):
+    """Thumbs.db and desktop.ini beside the images, a __MACOSX folder from unzipping a macOS archive, a Synology
+    @eaDir: never data, so neither a class nor an image that stops the run."""
+    from genaug.sources import manifest
+
+    make_folder(tmp_path / "imgs", per_class=4)
+    (tmp_path / "imgs" / "cat" / "Thumbs.db").write_bytes(b"\0" * 64)
+    (tmp_path / "imgs" / "dog" / "desktop.ini").write_text("[.ShellClassInfo]")
+    (tmp_path / "imgs" / "__MACOSX" / "cat").mkdir(parents=True)
+    (tmp_path / "imgs" / "__MACOSX" / "cat" / "._0.png").write_bytes(b"\0" * 64)
+    (tmp_path / "imgs" / "owl" / "@eaDir").mkdir()
+    (tmp_path / "imgs" / "owl" / "@eaDir" / "0.png").write_bytes(b"\0" * 64)
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.classes == ["cat", "dog", "owl"] and len(ds.train_y) + len(ds.test_y) == 12
+    assert len(manifest("folder", tmp_path / "imgs")["files"]) == 12
+
+
 def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")

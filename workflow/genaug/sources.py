@@ -68,16 +68,25 @@ def _stat(path: Path, relative_to: Path | None = None) -> list:
     return [str(path.relative_to(relative_to) if relative_to else path), st.st_size, st.st_mtime_ns]
 
 
+# What operating systems leave in image folders, never a user's data: Windows' thumbnail cache and folder
+# settings, macOS's archive metadata, a Synology NAS's index. Skipped like hidden (dot) files.
+SYSTEM_FILES = {"thumbs.db", "desktop.ini", "__macosx", "@eadir"}
+
+
+def _hidden(name: str) -> bool:
+    return name.startswith(".") or name.lower() in SYSTEM_FILES
+
+
 def visible_files(folder: Path) -> list[Path]:
-    """Every file under `folder` whose path below it has no hidden (dot) part, in a fixed order: what a folder
-    dataset reads and what its manifest lists, so the two cannot disagree."""
+    """Every file under `folder` whose path below it has no hidden part (a dot file, SYSTEM_FILES), in a fixed
+    order: what a folder dataset reads and what its manifest lists, so the two cannot disagree."""
     return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                  if p.is_file() and not any(_hidden(part) for part in p.relative_to(folder).parts))
 
 
 def class_folders(root: Path) -> list[Path]:
     """The class folders of a folder dataset's tree, in label order (sorted, hidden ones skipped)."""
-    return sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
 
 
 # Folder names that mark a split, not a class: a root with one of them but not train/ and test/ is refused, since
