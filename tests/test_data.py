@@ -286,6 +286,23 @@ def test_what_windows_macos_and_a_nas_leave_in_image_folders_is_skipped(tmp_path
     assert len(manifest("folder", tmp_path / "imgs")["files"]) == 12
 
 
+def test_a_photo_stored_on_its_side_is_turned_upright_as_its_exif_orientation_says(tmp_path):
+    """Phones store many photos on their side with an EXIF orientation that every viewer applies; read as stored,
+    a class of upright photos is a mix of turned ones."""
+    make_folder(tmp_path / "imgs", per_class=4, size=(28, 28))
+    stored = np.zeros((28, 28), np.uint8)
+    stored[:, :9] = 255  # a white left third, as stored
+    im = Image.fromarray(stored)
+    exif = im.getexif()
+    exif[0x0112] = 6  # shown turned 90 degrees clockwise: the white third on top
+    im.save(tmp_path / "imgs" / "cat" / "phone.jpg", exif=exif.tobytes(), quality=95)
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    x = torch.cat([ds.train_x, ds.test_x]).float()
+    photo = x[(x[:, 0, :9] > 200).flatten(1).all(1) & (x[:, 0, 12:] < 50).flatten(1).all(1)]
+    assert len(photo) == 1  # the top third white, the rest black
+    assert "1 image: EXIF orientation applied (turned upright, as a viewer shows it)" in ds.notes
+
+
 def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")

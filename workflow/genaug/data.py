@@ -307,12 +307,24 @@ def _read_image(path: Path, mode: str, size: int, fit: str | None = None) -> tup
         raise GenaugError(f"{path}: not an image file; move it out of the dataset folder")
     try:
         with Image.open(path) as im:
-            a, did = _decode(im, path, mode)
+            turned = _upright(im)
+            a, did = _decode(turned or im, path, mode)
     except (UnidentifiedImageError, OSError, ValueError) as err:
         raise GenaugError(f"{path}: cannot be read as an image ({err}); fix or remove it") from err
     a, squared = _square(a, fit)
     arr = _resize(a, size)
-    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), [d for d in (did, squared) if d]
+    turned = "EXIF orientation applied (turned upright, as a viewer shows it)" if turned else None
+    return (arr[None] if arr.ndim == 2 else arr.transpose(2, 0, 1)), [d for d in (turned, did, squared) if d]
+
+
+def _upright(im):
+    """A camera's photo turned as its EXIF orientation says (as every viewer shows it), or None where it is
+    stored upright: the pixels of a phone photo are often stored on their side."""
+    from PIL import ImageOps
+
+    if im.getexif().get(0x0112, 1) in (0, 1):  # 0x0112: Orientation; 1 (or a bad 0): as stored
+        return None
+    return ImageOps.exif_transpose(im)
 
 
 def _folder_mode(files: list[Path], channels: str | int, notes: list[str]) -> str:
