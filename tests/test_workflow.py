@@ -97,6 +97,25 @@ def test_a_config_error_names_the_file_that_set_the_field():
     assert config_source("seeds: listed twice", [("config.yaml", DEFAULT)]) == "config.yaml"
 
 
+def test_home_and_environment_variables_in_config_paths_are_expanded(monkeypatch, tmp_path):
+    """`data_dir: ~/datasets/cats` was looked up as a folder named `~`; clusters name scratch space $SCRATCH."""
+    from genaug.config import expand_paths
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("SCRATCH", "/scratch/me")
+    config = {"data_dir": "~/datasets/cats", "python_path": ["$SCRATCH/gens", "plugins"],
+              "gen_metrics": {"inception_weights": "~/w.pth"},
+              "models": {"pool": {"family": "images", "path": "$SCRATCH/pool"}, "v": {"family": "vae"}}}
+    expand_paths(config)
+    assert config["data_dir"] == f"{tmp_path}/datasets/cats"
+    assert config["python_path"] == ["/scratch/me/gens", "plugins"]
+    assert config["gen_metrics"]["inception_weights"] == f"{tmp_path}/w.pth"
+    assert config["models"]["pool"]["path"] == "/scratch/me/pool" and config["models"]["v"] == {"family": "vae"}
+    empty = {"data_dir": None}
+    expand_paths(empty)
+    assert empty == {"data_dir": None}
+
+
 def test_an_image_size_a_generator_s_networks_cannot_take_stops_the_run_before_any_job():
     from genaug.config import ConfigError, check
 

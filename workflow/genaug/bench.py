@@ -841,6 +841,9 @@ def _bench_config(configfile) -> dict:
         from snakemake.utils import update_config
 
         update_config(config, yaml.safe_load(Path(configfile).read_text()) or {})
+    from .config import expand_paths
+
+    expand_paths(config)
     return config
 
 

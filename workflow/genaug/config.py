@@ -864,6 +864,24 @@ def coerce_command_line(config: dict, schema_path) -> list[str]:
     return _coerce(config, _schema_validator(schema_path))
 
 
+def expand_paths(config: dict) -> None:
+    """`~` and `$VARS` in the config's paths, expanded in place (data_dir: ~/datasets/cats, $SCRATCH/imgs), as a
+    shell would: data_dir, python_path, gen_metrics.inception_weights and a model entry's path."""
+    import os
+
+    def expand(value):
+        return os.path.expanduser(os.path.expandvars(value)) if isinstance(value, str) else value
+
+    config["data_dir"] = expand(config.get("data_dir"))
+    if isinstance(config.get("python_path"), list):
+        config["python_path"] = [expand(p) for p in config["python_path"]]
+    if isinstance(config.get("gen_metrics"), dict) and "inception_weights" in config["gen_metrics"]:
+        config["gen_metrics"]["inception_weights"] = expand(config["gen_metrics"]["inception_weights"])
+    for entry in (config.get("models") or {}).values():
+        if isinstance(entry, dict) and "path" in entry:
+            entry["path"] = expand(entry["path"])
+
+
 def coerce_model_entries(config: dict) -> list[str]:
     """coerce_command_line for each `models:` entry, against its family's hyperparameters (families.py)."""
     import jsonschema

@@ -40,6 +40,7 @@ def _config_error(message):
 
 
 gcfg.coerce_command_line(config, WORKFLOW_DIR / "schemas" / "config.schema.yaml")  # --config seeds='[0,1,2]'
+gcfg.expand_paths(config)  # data_dir: ~/datasets/cats
 try:
     gcfg.check_renamed(config)
 except GenaugError as err:
