@@ -118,6 +118,21 @@ def test_the_subset_job_reads_a_class_named_like_a_number_as_that_class():
     assert w.tolist() == [1.0, 4.0, 4.0, 1.0]
 
 
+@pytest.mark.parametrize("names", [["3", "zéro cat"], ["cats, big", "owl"], ["[draft]", "owl"], ["Pullover"]])
+def test_the_minority_classes_reach_the_subset_job_as_given(names):
+    """The rule joins them with commas; a class named "cats, big" went over as two classes. The job's parser
+    gets back exactly the rule's list, and the usual names keep their comma-separated form (the job's command
+    is unchanged, so nothing reruns)."""
+    from genaug.cli import build_parser
+    from genaug.stage_registry import class_list_arg
+
+    arg = class_list_arg(names)
+    assert (arg == ",".join(names)) == all("," not in n and not n.startswith("[") for n in names)
+    parsed = build_parser("subset").parse_args(["subset", "--data", "d.npz", "--regime", "semi_balanced", "--size",
+                                                 "n10", "--seed", "0", "--minority-classes", arg, "--out", "s.npz"])
+    assert parsed.minority_classes == names
+
+
 def test_a_class_too_small_for_the_validation_split_is_named():
     labels = np.array([0] * 50 + [1] * 8 + [2] * 50)
     with pytest.raises(GenaugError, match="class 'owl' has 8 training images, too few to hold out "

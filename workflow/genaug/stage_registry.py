@@ -27,9 +27,22 @@ def json_arg(text: str):
 
 
 def class_list(text: str) -> list[str]:
-    """Class names or indices, comma-separated, kept as text: class_index reads "3" as the class named 3 where
-    the dataset has one, else as index 3 (the config check refuses an index that is also another class's name)."""
+    """Class names or indices, comma-separated or, where a name holds a comma, a JSON list; kept as text:
+    class_index reads "3" as the class named 3 where the dataset has one, else as index 3 (the config check refuses
+    an index that is also another class's name)."""
+    if text.lstrip().startswith("["):
+        try:
+            return [str(t) for t in json.loads(text)]
+        except (ValueError, TypeError) as err:
+            raise ValueError(f"not a JSON list of class names: {text}") from err
     return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def class_list_arg(classes) -> str:
+    """class_list's inverse: comma-separated, or a JSON list where a name holds a comma or starts with '['."""
+    names = [str(c) for c in classes]
+    needs_json = any("," in n or n.startswith("[") for n in names)
+    return json.dumps(names, ensure_ascii=False) if needs_json else ",".join(names)
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from genaug import jobenv  # noqa: E402  (torch-free)
 from genaug import config as gcfg  # noqa: E402  (torch-free)
 from genaug import families  # noqa: E402  (torch-free, until a user's generator class is imported)
 from genaug import sources  # noqa: E402  (torch-free)
+from genaug.stage_registry import class_list_arg  # noqa: E402  (torch-free)
 from genaug.errors import GenaugError  # noqa: E402
 
 CONDA = "conda" in {str(m).lower() for m in workflow.deployment_settings.deployment_method}

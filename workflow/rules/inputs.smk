@@ -101,7 +101,7 @@ def classifier_gpus(clf):
 
 def regime_args():
     semi = config["regimes"]["semi_balanced"]
-    classes = ",".join(str(c) for c in semi["minority_classes"])
+    classes = class_list_arg(semi["minority_classes"])  # a JSON list where a class name holds a comma
     return (
         f"--minority-classes {shlex.quote(classes)} --semi-ratio {semi['ratio']} "
         f"--imbalance-ratio {config['regimes']['imbalanced']['ratio']}"
