@@ -251,6 +251,23 @@ def test_thirty_classes_get_thirty_colours_a_legend_outside_the_panels_and_a_hea
     figures.png_bytes(heat)
 
 
+def test_class_names_with_dollar_signs_are_drawn_as_written_not_as_tex():
+    """A folder class named "note $10-$20" was set as maths, and one with "$\\frac$" stopped the report job."""
+    import numpy as np
+
+    from genaug.report import figures
+
+    classes = ["$5 bill", "note $10-$20", "a^b_c", "back\\slash $\\frac$"]
+    labels, synthetic = np.repeat(np.arange(4), 5), np.zeros(20, bool)
+    coords = np.random.default_rng(0).normal(size=(20, 2))
+    fig = figures.tsne_figure(coords, labels, synthetic, classes, "t")
+    figures.png_bytes(figures.tsne_grid([(coords, labels, synthetic, classes, "a")]))
+    figures.png_bytes(figures.class_heatmap(pd.DataFrame(np.ones((1, 4)), index=["a"], columns=classes), "t"))
+    fig.canvas.draw()
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == classes
+    figures.png_bytes(fig)
+
+
 def test_the_answer_names_the_real_image_arm_a_generator_does_not_beat_and_the_table_shows_it():
     from genaug import answer
     from genaug.report.html import _over_real_section, _recommendations

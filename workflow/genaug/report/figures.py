@@ -19,6 +19,8 @@ def _pyplot():
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # Text as written: a class named "$5 bill" or "note $10-$20" is not TeX (and "$\frac$" stopped the report).
+    matplotlib.rcParams["text.parse_math"] = False
     return plt
 
 
