@@ -303,6 +303,19 @@ def test_a_photo_stored_on_its_side_is_turned_upright_as_its_exif_orientation_sa
     assert "1 image: EXIF orientation applied (turned upright, as a viewer shows it)" in ds.notes
 
 
+def test_reading_a_folder_reports_its_progress(tmp_path):
+    """50,000 photos take minutes: the prepare log says how far it is and when it ends."""
+    import io
+
+    make_folder(tmp_path / "imgs", per_class=5)
+    log = io.StringIO()
+    load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 5, log=log)
+    lines = log.getvalue().splitlines()
+    assert lines[-1].startswith("image 15/15 read") and lines[-1].endswith("done")
+    assert any(line.startswith("image 15/15 checked for colour") for line in lines)
+    assert sum(" read " in line for line in lines) == 10  # a line at each tenth
+
+
 def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "dog" / "notes.txt").write_text("hello")

@@ -43,10 +43,11 @@ class Progress:
     """
 
     def __init__(self, total: int, start: int = 0, every_s: float = EVERY_S, clock=time.perf_counter,
-                 cap: bool = False):
-        """`cap`: `total` is a cap the loop may stop before (early stopping), so the ETA is an upper bound."""
+                 cap: bool = False, unit: str = "step"):
+        """`cap`: `total` is a cap the loop may stop before (early stopping), so the ETA is an upper bound.
+        `unit`: what is counted (`step`, `image`)."""
         self.total, self.start, self.every_s, self.clock = int(total), int(start), float(every_s), clock
-        self.cap = cap
+        self.cap, self.unit = cap, unit
         self.t0 = self.last = clock()
         self._tenth = self._tenth_of(start)
 
@@ -64,6 +65,7 @@ class Progress:
         rate = done / elapsed if elapsed > 0 else 0.0
         left = (self.total - step) / rate if rate > 0 else float("nan")
         eta = duration(left) if left == left else "?"
-        parts = [f"step {step}/{self.total}", text.strip(), f"{rate:.2f} steps/s" if rate < 10 else f"{rate:.0f} steps/s",
+        per_s = f"{rate:.2f} {self.unit}s/s" if rate < 10 else f"{rate:.0f} {self.unit}s/s"
+        parts = [f"{self.unit} {step}/{self.total}", text.strip(), per_s,
                  f"elapsed {duration(elapsed)}", (f"ETA <= {eta}" if self.cap else f"ETA {eta}") if step < self.total else "done"]
         return " ".join(p for p in parts if p)

@@ -43,7 +43,7 @@ def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_siz
     t0 = time.perf_counter()
     before = sources.manifest(dataset, data_dir, cache_dir)
     ds = load_source(dataset, data_dir=data_dir, cache_dir=cache_dir, image_size=image_size, channels=channels,
-                     fit=fit, test_fraction=test_fraction)
+                     fit=fit, test_fraction=test_fraction, log=log)
     after = sources.manifest(dataset, data_dir, cache_dir)
     if before.get("files") is not None and after != before:
         raise GenaugError(f"the files of dataset {dataset!r} ({after.get('root')}) changed while prepare read them; "
