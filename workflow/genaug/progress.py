@@ -66,6 +66,6 @@ class Progress:
         left = (self.total - step) / rate if rate > 0 else float("nan")
         eta = duration(left) if left == left else "?"
         per_s = f"{rate:.2f} {self.unit}s/s" if rate < 10 else f"{rate:.0f} {self.unit}s/s"
-        parts = [f"{self.unit} {step}/{self.total}", text.strip(), per_s,
-                 f"elapsed {duration(elapsed)}", (f"ETA <= {eta}" if self.cap else f"ETA {eta}") if step < self.total else "done"]
+        ending = (f"ETA <= {eta}" if self.cap else f"ETA {eta}") if step < self.total else "done"
+        parts = [f"{self.unit} {step}/{self.total}", text.strip(), per_s, f"elapsed {duration(elapsed)}", ending]
         return " ".join(p for p in parts if p)
