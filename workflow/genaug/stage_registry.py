@@ -297,7 +297,8 @@ STAGES = {s.name: s for s in (
     Stage("show", "answer:show",
           "print the grid's answer and its paired gains in the terminal (from results/*/gains.csv)", (
               opt("--results", help="the results folder (default: results)"),
-              opt("--dataset", help="only this dataset's results"),
+              opt("--dataset", help="only this dataset's results: its folder under results/ (a folder "
+                                    "dataset's folder.name)"),
               opt("--cell", help="regime or regime/size, e.g. balanced/n1000"),
               opt("--model", help="only this model's rows (e.g. cddpm@dpm20-g2)"),
               opt("--classifier", help="only this classifier's rows (e.g. cnn)"),
