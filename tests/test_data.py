@@ -323,6 +323,15 @@ def test_folder_dataset_rejects_a_non_image_file_by_name(tmp_path):
         load_source("folder", data_dir=tmp_path / "imgs")
 
 
+def test_an_image_too_large_for_pillow_is_named_not_a_traceback(tmp_path, monkeypatch):
+    """Pillow refuses images past twice MAX_IMAGE_PIXELS (a decompression bomb) with an error of its own."""
+    make_folder(tmp_path / "imgs", per_class=3)
+    Image.fromarray(np.zeros((300, 300), np.uint8)).save(tmp_path / "imgs" / "cat" / "huge.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40_000)  # 90,000 pixels: past twice the limit
+    with pytest.raises(GenaugError, match=r"cat/huge.png: cannot be read as an image \(Image size"):
+        load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 3)
+
+
 def test_folder_dataset_rejects_a_corrupt_image_by_name(tmp_path):
     make_folder(tmp_path / "imgs")
     (tmp_path / "imgs" / "owl" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnope")

@@ -316,7 +316,7 @@ def _read_image(path: Path, mode: str, size: int, fit: str | None = None) -> tup
             im.draft(None, (size, size))  # a JPEG decodes at 1/2 to 1/8 scale where that still covers `size`
             turned = _upright(im)
             a, did = _decode(turned or im, path, mode)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise GenaugError(f"{path}: cannot be read as an image ({err}); fix or remove it") from err
     a, squared = _square(a, fit)
     arr = _resize(a, size)
@@ -353,7 +353,7 @@ def _folder_mode(files: list[Path], channels: str | int, notes: list[str], log=N
                         notes.append(f"channels auto: 3 (colour), first colour image {path}")
                         return "RGB"
                     stored_in_colour += im.mode not in _MODES_GREY
-            except (OSError, ValueError):
+            except (OSError, ValueError, Image.DecompressionBombError):
                 continue  # reported with its path when it is read
     in_colour = f"; {stored_in_colour} stored in a colour mode, with equal red, green and blue, read as grey"
     notes.append(f"channels auto: 1 (every image is grey{in_colour if stored_in_colour else ''})")

@@ -125,7 +125,7 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndar
     try:
         with Image.open(path) as im:
             size, grey = im.size, _is_grey(im)
-    except (UnidentifiedImageError, OSError, ValueError) as err:
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as err:
         raise GenaugError(f"{path}: cannot be read as an image ({err}); fix or remove it") from err
     if size != (w, h):
         if not resize:
