@@ -151,6 +151,25 @@ def test_the_run_summary_lists_how_the_dataset_was_read(tmp_path):
     assert "<li>dataset read: 3 images: 16-bit image scaled to 8 bits</li>" in html
 
 
+def test_an_imbalanced_test_split_is_said_with_its_remedy(tmp_path):
+    """A long-tailed folder's own test split: accuracy weighs the large classes, which the answer must say."""
+    import torch
+
+    from genaug.data import Dataset, save_dataset
+    from genaug.report.html import _test_balance
+
+    x = torch.zeros(4, 1, 8, 8, dtype=torch.uint8)
+    for name, test_y in (("long", [0] * 30 + [1] * 6 + [2] * 12), ("even", [0] * 10 + [1] * 9 + [2] * 10)):
+        y = torch.tensor(test_y)
+        save_dataset(Dataset("folder", ["tshirt", "bag", "coat"], x, torch.tensor([0, 1, 2, 0]),
+                             torch.zeros(len(y), 1, 8, 8, dtype=torch.uint8), y), tmp_path / f"{name}.npz")
+    note = "".join(_test_balance(tmp_path / "long.npz", None))
+    assert "<b>The test split is imbalanced</b> (30 images of tshirt, 6 of bag)" in note
+    assert "<code>test.per_class: 6</code>" in note and "macro-F1" in note
+    assert _test_balance(tmp_path / "long.npz", 6) == []  # scored on a balanced part already
+    assert _test_balance(tmp_path / "even.npz", None) == [] and _test_balance(None, None) == []
+
+
 def test_the_run_summary_names_a_generator_whose_images_are_largely_near_copies():
     from genaug.report.html import _near_copy_warnings
 

@@ -422,6 +422,23 @@ def _dataset_notes(path) -> list[str]:
         return [str(n) for n in z["notes"]] if "notes" in z.files else []
 
 
+def _test_balance(path, test_per_class) -> list[str]:
+    """A note where the scored test split is imbalanced (a user's long-tailed folder): accuracy then weighs each
+    class by its test images, so a generator that helps the small classes gains little; the remedies."""
+    if not path or test_per_class:
+        return []
+    with np.load(path) as z:
+        counts, classes = np.bincount(z["test_y"], minlength=len(z["classes"])), [str(c) for c in z["classes"]]
+    if counts.min() * 1.5 > counts.max():
+        return []
+    big, small = int(counts.argmax()), int(counts.argmin())
+    return [f"<p class=note><b>The test split is imbalanced</b> ({counts[big]} images of {esc(classes[big])}, "
+            f"{counts[small]} of {esc(classes[small])}): accuracy weighs each class by its test images, so a gain on "
+            f"the small classes counts little in it. Each run's macro-F1 (every class alike) is in summary.csv; "
+            f"<code>test.per_class: {counts[small]}</code> scores every arm on a class-balanced part of the test "
+            f"split instead.</p>"]
+
+
 def _class_names(path) -> list[str] | None:
     """The dataset's class names, in label order, when the report was given its cache (that key alone is read)."""
     if not path:
@@ -605,9 +622,11 @@ def _answer(run: _Run) -> list[str]:
     rule = ("<p>A generator is recommended only where its gain is real over the baseline and over each real-image "
             "arm that needs no generator (<a href=#over-real>the table below the gains</a>).</p>"
             if not run.over_real.empty else "")
+    test_per_class = ((run.meta.get("config") or {}).get("test") or {}).get("per_class")
     return ["<h2 id=answer>Which generator to use, and how sure we are</h2>", rule,
             _recommendations(run.gains, run.over_real) if not run.gains.empty
-            else "<p class=muted>Only the baseline ran: nothing to compare.</p>"]
+            else "<p class=muted>Only the baseline ran: nothing to compare.</p>",
+            *_test_balance(run.files["dataset"], test_per_class)]
 
 
 def _accuracy(run: _Run) -> list[str]:
