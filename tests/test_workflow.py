@@ -642,7 +642,8 @@ def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
     from .helpers import make_folder
 
     make_folder(tmp_path / "imgs", per_class=6)
-    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI}
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI,
+              "validation_per_class": 2}
     (tmp_path / "results" / "folder").mkdir(parents=True)
     save_dataset(load_source("folder", data_dir=tmp_path / "imgs"), tmp_path / "results/folder/dataset.npz")
     plan = snakemake(tmp_path, "results/folder/dataset.npz", "-n", "--cores", "1", config=config)
