@@ -286,6 +286,47 @@ def test_what_windows_macos_and_a_nas_leave_in_image_folders_is_skipped(tmp_path
     assert len(manifest("folder", tmp_path / "imgs")["files"]) == 12
 
 
+def test_symlinked_folders_are_read_and_listed_and_a_link_back_up_is_not_followed(tmp_path):
+    """A class folder linked in from elsewhere, and a link inside a class to more of its images: read by prepare,
+    listed in the manifest (so their changes rerun the grid), and counted by the config check. A link to a folder
+    above must not walk forever."""
+    from genaug.sources import folder_train_counts, manifest
+
+    make_folder(tmp_path / "elsewhere", per_class=4, classes=("owl", "extra"))
+    make_folder(tmp_path / "imgs", per_class=4, classes=("cat", "dog"))
+    (tmp_path / "imgs" / "owl").symlink_to(tmp_path / "elsewhere" / "owl")
+    (tmp_path / "imgs" / "dog" / "more").symlink_to(tmp_path / "elsewhere" / "extra")
+    (tmp_path / "imgs" / "cat" / "up").symlink_to(tmp_path / "imgs")
+    ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
+    assert ds.classes == ["cat", "dog", "owl"]
+    assert np.bincount(torch.cat([ds.train_y, ds.test_y]).numpy()).tolist() == [4, 8, 4]
+    files = [e[0] for e in manifest("folder", tmp_path / "imgs")["files"]]
+    assert len(files) == 16 and "owl/0.png" in files and "dog/more/3.png" in files
+    assert folder_train_counts(tmp_path / "imgs", 1 / 4) == {"cat": 3, "dog": 6, "owl": 3}
+
+
+def test_an_unreadable_folder_is_named_not_skipped(tmp_path, monkeypatch):
+    """A subfolder the user cannot list (another owner's, mode 700) would silently drop its images: name it."""
+    import os
+
+    from genaug.sources import manifest
+
+    make_folder(tmp_path / "imgs", per_class=4)
+    scandir = os.scandir
+
+    def refuse_dog(path):
+        if str(path).endswith("dog"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return scandir(path)
+
+    monkeypatch.setattr(os, "scandir", refuse_dog)
+    for read in (lambda: manifest("folder", tmp_path / "imgs"),
+                 lambda: load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)):
+        with pytest.raises(GenaugError, match=r"imgs/dog: cannot list this folder \(Permission denied\); make it "
+                                              r"readable, or move it out of the dataset"):
+            read()
+
+
 def test_a_photo_stored_on_its_side_is_turned_upright_as_its_exif_orientation_says(tmp_path):
     """Phones store many photos on their side with an EXIF orientation that every viewer applies; read as stored,
     a class of upright photos is a mix of turned ones."""

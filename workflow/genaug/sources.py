@@ -64,8 +64,13 @@ def idx_candidates(name: str, data_dir, cache_dir) -> list[tuple[Path, Path]]:
 
 
 def _stat(path: Path, relative_to: Path | None = None) -> list:
-    st = path.stat()
-    return [str(path.relative_to(relative_to) if relative_to else path), st.st_size, st.st_mtime_ns]
+    return _stat_file(path, str(path.relative_to(relative_to) if relative_to else path))
+
+
+def _stat_file(path, name: str) -> list:
+    """A manifest entry: [name, size, mtime_ns]."""
+    st = os.stat(path)
+    return [name, st.st_size, st.st_mtime_ns]
 
 
 # What operating systems leave in image folders, never a user's data: Windows' thumbnail cache and folder
@@ -80,8 +85,38 @@ def _hidden(name: str) -> bool:
 def visible_files(folder: Path) -> list[Path]:
     """Every file under `folder` whose path below it has no hidden part (a dot file, SYSTEM_FILES), in a fixed
     order: what a folder dataset reads and what its manifest lists, so the two cannot disagree."""
-    return sorted(p for p in folder.rglob("*")
-                  if p.is_file() and not any(_hidden(part) for part in p.relative_to(folder).parts))
+    return [Path(path) for _, path in _visible(folder)]
+
+
+def _visible(folder) -> list[tuple[tuple[str, ...], str]]:
+    """visible_files as (parts below `folder`, path) in Path order, without making 70,000 Path objects: every
+    snakemake call lists a folder dataset (its manifest), so a 70,000-image tree must take a fraction of a second.
+
+    Symlinked folders are followed (a class linked in from elsewhere is read, and its changes are noticed), except
+    one that leads back to a folder above it (walked through links or on disk).
+    """
+    found: list[tuple[tuple[str, ...], str]] = []
+
+    def walk(path: str, parts: tuple[str, ...], above: frozenset) -> None:
+        here = os.path.realpath(path) + os.sep
+        try:
+            with os.scandir(path) as entries:
+                entries = list(entries)
+        except OSError as err:
+            raise GenaugError(f"{path}: cannot list this folder ({err.strerror}); make it readable, or move it "
+                              f"out of the dataset") from err
+        for e in entries:
+            if _hidden(e.name):
+                continue
+            if e.is_dir():
+                real = os.path.realpath(e.path)
+                if real not in above and not here.startswith(real.rstrip(os.sep) + os.sep):
+                    walk(e.path, (*parts, e.name), above | {real})
+            elif e.is_file():
+                found.append(((*parts, e.name), e.path))
+
+    walk(str(folder), (), frozenset({os.path.realpath(folder)}))
+    return sorted(found)
 
 
 def class_folders(root: Path) -> list[Path]:
@@ -126,7 +161,7 @@ def folder_train_counts(data_dir, test_fraction: float) -> dict[str, int] | None
     if root is None or not root.is_dir():
         return None
     splits = folder_splits(root)
-    counts = {c.name: sum(p.suffix.lower() in IMAGE_SUFFIXES for p in visible_files(c))
+    counts = {c.name: sum(os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES for parts, _ in _visible(c))
               for c in class_folders(splits[0])}
     return counts if len(splits) == 2 else {c: n - math.floor(n * test_fraction) for c, n in counts.items()}
 
@@ -142,7 +177,8 @@ def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
         root = Path(data_dir) if data_dir is not None else None
         if root is None or not root.is_dir():
             return {"dataset": name, "root": str(root), "files": None}
-        return {"dataset": name, "root": str(root.resolve()), "files": [_stat(p, root) for p in visible_files(root)]}
+        return {"dataset": name, "root": str(root.resolve()), "files": [_stat_file(path, "/".join(parts))
+                                                                          for parts, path in _visible(root)]}
     if name in TORCHVISION:
         for folder, _ in idx_candidates(name, data_dir, cache_dir):
             found = raw_files_in(folder)

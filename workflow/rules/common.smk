@@ -67,8 +67,8 @@ RES = f"results/{gcfg.results_name(config)}"  # a folder dataset's: results/<fol
 LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes, SHA-256s of the dataset's files
-_SOURCE = sources.manifest(DS, config.get("data_dir"), "data/raw")
 try:  # another folder dataset's results are not replaced
+    _SOURCE = sources.manifest(DS, config.get("data_dir"), "data/raw")
     sources.check_same_folder_dataset(SOURCE_MANIFEST, _SOURCE, f"{RES}/dataset.npz", RES)
 except GenaugError as err:
     raise _config_error(str(err)) from None
