@@ -9,6 +9,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -360,6 +361,12 @@ def _folder_mode(files: list[Path], channels: str | int, notes: list[str], log=N
     return "L"
 
 
+def image_counts(decisions: list[str]) -> list[str]:
+    """Each decision made on images (one entry per image), counted: '3 images: turned upright (EXIF)'."""
+    counts = Counter(decisions)
+    return [f"{k} image{'s' if k != 1 else ''}: {d}" for d, k in sorted(counts.items())]
+
+
 def _load_folder(root: str | Path | None, image_size: int, channels, test_fraction: float,
                  fit: str = "stretch", log=None) -> Dataset:
     """An ImageFolder tree root/<class>/**; root/train and root/test are used as the splits if present.
@@ -383,7 +390,7 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
         raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
     classes = list(trees[0])
     mode = _folder_mode([f for tree in trees for files in tree.values() for f in files], channels, notes, log)
-    done: dict[str, int] = {}
+    done: list[str] = []  # what was done to each image, once per image it was done to
 
     progress = Progress(sum(len(files) for tree in trees for files in tree.values()), unit="image")
     count = 0
@@ -394,8 +401,7 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
         for label, c in enumerate(classes):
             for path in tree[c]:
                 x, dids = _read_image(path, mode, image_size, fit)
-                for did in dids:
-                    done[did] = done.get(did, 0) + 1
+                done.extend(dids)
                 xs.append(x)
                 ys.append(label)
                 count += 1
@@ -416,7 +422,7 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
             raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
         i_tr, i_te = np.sort(i_tr), np.sort(i_te)
         train_x, train_y, test_x, test_y = x[i_tr], y[i_tr], x[i_te], y[i_te]
-    notes += [f"{n} image{'s' if n != 1 else ''}: {did}" for did, n in sorted(done.items())]
+    notes += image_counts(done)
     return Dataset("folder", classes, train_x, train_y, test_x, test_y, notes)
 
 

@@ -94,6 +94,7 @@ def _target_mode(image_shape) -> str:
 
 
 def _read_folder(root: Path, classes: list[str], image_shape, resize: bool):
+    from ..data import image_counts
     from ..sources import class_folders, visible_files
 
     folders = class_folders(root)
@@ -111,7 +112,7 @@ def _read_folder(root: Path, classes: list[str], image_shape, resize: bool):
             ys.append(c)
     if not xs:
         raise GenaugError(f"{root}: the class folders hold no images")
-    return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long), _summarise(notes)
+    return torch.from_numpy(np.stack(xs)), torch.tensor(ys, dtype=torch.long), image_counts(notes)
 
 
 def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndarray:
@@ -141,12 +142,6 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndar
     notes.extend(dids)
     return arr
 
-
-def _summarise(notes: list[str]) -> list[str]:
-    counts: dict[str, int] = {}
-    for n in notes:
-        counts[n] = counts.get(n, 0) + 1
-    return [f"{k} image{'s' if k != 1 else ''}: {n}" for n, k in sorted(counts.items())]
 
 
 def _read_npz(path: Path, classes: list[str], image_shape, resize: bool):
