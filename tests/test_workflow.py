@@ -164,6 +164,12 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
         else:
             check({**flat, "validation_per_class": held_out})
     assert load_source("folder", data_dir=tmp_path / "flat", image_size=28, test_fraction=0.2).train_y.eq(0).sum() == 8
+    for unset in (None, ""):  # `--config data_dir=` is "": Path("") would read the working directory's folders
+        with pytest.raises(ConfigError, match=r"data_dir: dataset 'folder' needs data_dir, the root of "
+                                              r"data_dir/<class>/\*.png"):
+            check({**config, "data_dir": unset})
+    (tmp_path / "mount").mkdir()  # an empty mount point: no classes, so nothing is named against it here
+    check({**config, "data_dir": str(tmp_path / "mount"), "grid": {**config["grid"], "regimes": ["semi_balanced"]}})
 
 
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):
@@ -607,6 +613,38 @@ def test_another_folder_dataset_does_not_replace_the_results_of_the_first(tmp_pa
     shutil.copytree(tmp_path / "imgs", tmp_path / "imgs_copy")  # the same files elsewhere: the same dataset
     again = snakemake(tmp_path, target, "-n", "--cores", "1", "--config", f"data_dir={tmp_path / 'imgs_copy'}")
     assert again.returncode == 0 and "same content" in again.stderr, again.stdout + again.stderr
+
+
+@pytest.mark.e2e
+def test_a_folder_on_a_drive_not_mounted_reruns_nothing_and_a_missing_one_is_named(tmp_path):
+    """One snakemake call while the images' drive was not mounted (its folder gone, or an empty mount point)
+    rewrote the manifest, so every cell reran once the drive was back. The record is kept and the cells read the
+    cache; without a cache, the run stops before any job naming data_dir."""
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "drive", per_class=6)
+    config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "drive"), "regimes": FOLDER_SEMI,
+              "validation_per_class": 2}
+    target = "results/folder/dataset.npz"
+    assert snakemake(tmp_path, target, "--cores", "1", config=config).returncode == 0
+    manifest = tmp_path / "results" / "folder" / "source_manifest.json"
+    recorded = manifest.read_text()
+    (tmp_path / "drive").rename(tmp_path / "unplugged")
+    for state in ("gone", "empty mount point"):
+        plan = snakemake(tmp_path, target, "-n", "--cores", "1")
+        assert plan.returncode == 0 and "Nothing to be done" in plan.stdout + plan.stderr, (state, plan.stdout)
+        assert f"{tmp_path / 'drive'} lists none of the 18 files of dataset 'folder' now" in plan.stderr, state
+        assert manifest.read_text() == recorded
+        (tmp_path / "drive").mkdir(exist_ok=True)
+    (tmp_path / "drive").rmdir()
+    (tmp_path / "unplugged").rename(tmp_path / "drive")
+    back = snakemake(tmp_path, target, "-n", "--cores", "1")
+    assert "Nothing to be done" in back.stdout + back.stderr, back.stdout
+    fresh = snakemake(tmp_path, target, "-n", "--cores", "1", "--config", f"data_dir={tmp_path / 'nowhere'}",
+                      "folder={name: other}")
+    assert fresh.returncode != 0
+    assert (f"--config: data_dir: {tmp_path / 'nowhere'} is not a directory; a folder dataset reads "
+            f"data_dir/<class>/*.png") in fresh.stdout, fresh.stdout
 
 
 @pytest.mark.e2e

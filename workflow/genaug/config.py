@@ -529,6 +529,9 @@ def results_name(config: dict) -> str:
 def _check_against_classes(config: dict) -> None:
     """The fields that name or count a dataset's classes, against its classes (a folder's read from its directory)."""
     name = results_name(config)
+    if config["dataset"] == "folder" and not config.get("data_dir"):
+        raise ConfigError("data_dir: dataset 'folder' needs data_dir, the root of data_dir/<class>/*.png (or of "
+                          "data_dir/train/<class>/ and data_dir/test/<class>/); set it in your --configfile")
     if config["dataset"] == "folder" and name in DATASETS and name != "folder":
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")

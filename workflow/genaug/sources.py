@@ -146,18 +146,19 @@ def folder_splits(root: Path) -> list[Path]:
 
 def folder_class_names(data_dir) -> list[str] | None:
     """A folder dataset's class names in label order, read from its directory alone (its first split's), or None
-    where data_dir is no folder: what the config check names classes against."""
-    root = Path(data_dir) if data_dir is not None else None
+    where data_dir is no folder or an empty one (an unmounted drive's mount point: see check_source_present): what
+    the config check names classes against."""
+    root = Path(data_dir) if data_dir else None
     if root is None or not root.is_dir():
         return None
-    return [p.name for p in class_folders(folder_splits(root)[0])]
+    return [p.name for p in class_folders(folder_splits(root)[0])] or None
 
 
 def folder_train_counts(data_dir, test_fraction: float) -> dict[str, int] | None:
     """Each class's training images in a folder dataset, read from its directory alone: its train/ images, or, with
     no train/ and test/, all but the stratified test share (at most; the split may move one). None where data_dir
     is no folder. What the config check holds validation_per_class against."""
-    root = Path(data_dir) if data_dir is not None else None
+    root = Path(data_dir) if data_dir else None
     if root is None or not root.is_dir():
         return None
     splits = folder_splits(root)
@@ -174,7 +175,7 @@ def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
     hashed: stat() keeps this cheap enough to run on every snakemake call.
     """
     if name == "folder":
-        root = Path(data_dir) if data_dir is not None else None
+        root = Path(data_dir) if data_dir else None
         if root is None or not root.is_dir():
             return {"dataset": name, "root": str(root), "files": None}
         return {"dataset": name, "root": str(root.resolve()), "files": [_stat_file(path, "/".join(parts))
@@ -271,6 +272,23 @@ def check_same_folder_dataset(path, content: dict, cache, results: str) -> None:
         f"results/{suggest}/. Or delete {results}/ to replace them")
 
 
+def _lists_nothing(content: dict) -> bool:
+    """Whether a manifest of files lists none: the source is gone, or a mount point whose drive is not mounted."""
+    return "files" in content and not content["files"]
+
+
+def check_source_present(content: dict, cache) -> None:
+    """Refuse a folder dataset whose folder is missing or empty before any job, unless its cache holds what it read
+    (a drive not mounted: the cells that read the cache can still run)."""
+    if content.get("dataset") != "folder" or not _lists_nothing(content) or Path(cache).exists():
+        return
+    root = content["root"]
+    state = "holds no files" if Path(root).is_dir() else "is not a directory"
+    raise GenaugError(f"data_dir: {root} {state}; a folder dataset reads data_dir/<class>/*.png (or "
+                      f"data_dir/train/<class>/ and data_dir/test/<class>/). Fix the path, or mount the drive that "
+                      f"holds it")
+
+
 def cache_is_tracked(cache) -> bool:
     """Whether a dataset cache was built with a manifest (older caches were not: see track_source)."""
     try:
@@ -286,9 +304,11 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
     Rewritten only when the source changed, so its modification time moves (and Snakemake reruns prepare
     and everything after it) exactly when a source file was added, removed or replaced. A file with a new
     modification time is hashed: if every file still has its recorded SHA-256 (touched, copied again, or the
-    same files in another folder) the manifest is updated and keeps its date. A cache built before
-    manifests existed is trusted, not rebuilt (that would rerun a whole grid): it gets no dependency, and a
-    warning says how to rebuild it. A deleted manifest beside a tracked cache is restored, dated before it.
+    same files in another folder) the manifest is updated and keeps its date. A source that lists no files now (an
+    unmounted drive, a deleted folder) keeps the manifest: rewriting it would rerun every cell once it is back.
+    A cache built before manifests existed is trusted, not rebuilt (that would rerun a whole grid): it gets no
+    dependency, and a warning says how to rebuild it. A deleted manifest beside a tracked cache is restored,
+    dated before it.
     """
     path, cache = Path(path), Path(cache)
     if cache.exists() and not cache_is_tracked(cache):
@@ -297,6 +317,11 @@ def track_source(path, content: dict, cache, write: bool = True) -> bool:
         return False
     if write:
         old = read_manifest(path)
+        if _lists_nothing(content) and old and old.get("files"):
+            print(f"genaug: {content['root']} lists none of the {len(old['files'])} files of dataset "
+                  f"{content['dataset']!r} now (a drive not mounted?): the record of them is kept, so nothing reruns "
+                  f"for it; the cells read its cache {cache}", file=sys.stderr)
+            return True
         if _stats(old) == _stats(content):
             if content.get("files") and not old.get("sha256"):  # written before hashes: add them, same date
                 write_manifest(path, with_hashes(content), keep_time=True)
