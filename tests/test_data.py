@@ -327,6 +327,22 @@ def test_an_unreadable_folder_is_named_not_skipped(tmp_path, monkeypatch):
             read()
 
 
+def test_a_class_folder_named_in_another_encoding_is_refused_naming_it(tmp_path):
+    """A Latin-1 `caf\xe9` from an old zip: as a class name it cannot be written into the report or summary.csv,
+    so the run stops before any job, showing the name's bytes and how to rename it. Image file names may be."""
+    from genaug.config import check
+
+    make_folder(tmp_path / "imgs", per_class=4, classes=("cat", "dog"))
+    os.rename(tmp_path / "imgs" / "dog" / "0.png", os.fsencode(tmp_path / "imgs" / "dog") + b"/\xff.png")
+    assert len(load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4).train_y) == 6
+    os.rename(tmp_path / "imgs" / "cat", os.fsencode(tmp_path / "imgs") + b"/caf\xe9")
+    config = {"dataset": "folder", "data_dir": str(tmp_path / "imgs"), "seeds": [0], "validation_per_class": 1,
+              "grid": {"regimes": ["balanced"], "sizes": [2], "models": ["baseline"], "classifiers": ["cnn"]}}
+    for read in (lambda: load_source("folder", data_dir=tmp_path / "imgs", image_size=28), lambda: check(config)):
+        with pytest.raises(GenaugError, match=r"imgs/caf\\xe9: this folder's name is not UTF-8 text .*rename it"):
+            read()
+
+
 def test_a_photo_stored_on_its_side_is_turned_upright_as_its_exif_orientation_says(tmp_path):
     """Phones store many photos on their side with an EXIF orientation that every viewer applies; read as stored,
     a class of upright photos is a mix of turned ones."""

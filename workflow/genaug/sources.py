@@ -120,8 +120,20 @@ def _visible(folder) -> list[tuple[tuple[str, ...], str]]:
 
 
 def class_folders(root: Path) -> list[Path]:
-    """The class folders of a folder dataset's tree, in label order (sorted, hidden ones skipped)."""
-    return sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
+    """The class folders of a folder dataset's tree, in label order (sorted, hidden ones skipped).
+
+    A folder name that is not UTF-8 (made on another system: an old zip's Latin-1 `caf\xe9`) is refused: it would
+    be a class name the report, the figures and summary.csv cannot write."""
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not _hidden(p.name))
+    for p in folders:
+        try:
+            p.name.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = p.name.encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+            raise GenaugError(f"{p.parent}/{shown}: this folder's name is not UTF-8 text (written by a system with "
+                              f"another encoding), and class names are written into the report; rename it, e.g. "
+                              f"`convmv -r -f latin1 -t utf-8 --notest {p.parent}`") from None
+    return folders
 
 
 # Folder names that mark a split, not a class: a root with one of them but not train/ and test/ is refused, since
