@@ -43,8 +43,9 @@ def best_of(repeats: int, fn) -> float:
     return round(min(times), 3)
 
 
-def dry_run_s(folder: Path, repeats: int) -> float:
-    """A whole `snakemake -n` of the default grid over the folder, in a scratch copy of the workflow's files."""
+def dry_run_s(folder: Path, repeats: int, sizes: list[int] | None) -> float:
+    """A whole `snakemake -n` of the default grid (or its regimes at `sizes`) over the folder, in a scratch copy of
+    the workflow's files."""
     from genaug.sources import folder_class_names
 
     minority = folder_class_names(folder)[0]
@@ -53,7 +54,8 @@ def dry_run_s(folder: Path, repeats: int) -> float:
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(d) / name)
         cmd = [shutil.which("snakemake") or "snakemake", "-n", "--quiet", "--config", "dataset=folder",
-               f"data_dir={folder}", f"regimes={{semi_balanced: {{minority_classes: ['{minority}']}}}}", "validation_per_class=5"]
+               f"data_dir={folder}", f"regimes={{semi_balanced: {{minority_classes: ['{minority}']}}}}", "validation_per_class=5",
+               *([f"grid={{sizes: {sizes}}}"] if sizes else [])]
         first = subprocess.run(cmd, cwd=d, capture_output=True, text=True)  # writes the manifest (hashes) once
         if first.returncode:
             raise SystemExit(f"snakemake -n failed:\n{first.stdout[-2000:]}{first.stderr[-2000:]}")
@@ -65,6 +67,8 @@ def main() -> None:
     p.add_argument("--images", type=int, default=70000)
     p.add_argument("--folder", type=Path, help="an existing folder dataset to time instead of writing one")
     p.add_argument("--repeats", type=int, default=3, help="each time is the best of this many")
+    p.add_argument("--sizes", type=int, nargs="+", help="grid.sizes of the dry run (default: config.yaml's), for a "
+                   "folder too small for them")
     p.add_argument("--out", required=True)
     args = p.parse_args()
     from genaug import sources
@@ -77,10 +81,10 @@ def main() -> None:
         files = len(sources.manifest("folder", folder)["files"])
         result = {"files": files, "manifest_s": best_of(args.repeats, lambda: sources.manifest("folder", folder)),
                   "class_counts_s": best_of(args.repeats, lambda: sources.folder_train_counts(folder, 0.2)),
-                  "snakemake_dry_run_s": dry_run_s(folder, args.repeats)}
+                  "snakemake_dry_run_s": dry_run_s(folder, args.repeats, args.sizes)}
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
     result.update({"commit": commit.stdout.strip(), "cpu": cpu_name(), "cores": os.cpu_count(),
-                   "python": platform.python_version(), "repeats": args.repeats})
+                   "python": platform.python_version(), "repeats": args.repeats, "sizes": args.sizes})
     tmp = Path(f"{args.out}.tmp")
     tmp.write_text(json.dumps(result, indent=1) + "\n")
     os.replace(tmp, args.out)

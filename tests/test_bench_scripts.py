@@ -18,8 +18,8 @@ def run_script(name, tmp_path, *args):
 
 
 def test_bench_folder_listing_times_the_manifest_the_counts_and_a_dry_run(tmp_path):
-    rec = run_script("bench_folder_listing.py", tmp_path, "--images", "70", "--repeats", "1")
-    assert rec["files"] == 70 and rec["repeats"] == 1
+    rec = run_script("bench_folder_listing.py", tmp_path, "--images", "700", "--repeats", "1", "--sizes", "100")
+    assert rec["files"] == 700 and rec["repeats"] == 1 and rec["sizes"] == [100]
     assert all(rec[k] > 0 for k in ("manifest_s", "class_counts_s", "snakemake_dry_run_s"))
 
 

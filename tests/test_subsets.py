@@ -171,8 +171,8 @@ def test_a_subset_that_leaves_a_class_with_no_image_is_refused_naming_it(regime,
     """A long-tailed dataset's 1 % leaves its small classes empty: no classifier learns them, and a generator asked
     to top them up would draw images of a class it never saw."""
     labels = np.repeat(np.arange(4), [600, 200, 30, 25])
-    with pytest.raises(GenaugError, match=rf"at size {size} leaves classes \[('\w+'(, )?)+\] with no image \(per class "
-                                          rf"\[.*\]\); use a larger size in {axis}"):
+    with pytest.raises(GenaugError, match=rf"at size {size} leaves [12] of the 4 classes with no image "
+                                          rf"\(('\w+'(, )?)+\); use a larger size in {axis}"):
         draw_subset(labels, ["cat", "dog", "owl", "emu"], regime, size, 0, validation_per_class=5,
                     params=RegimeParams(imbalance_ratio=50))
     assert draw_subset(labels, ["cat", "dog", "owl", "emu"], "fraction", "f10", 0, validation_per_class=5).counts.min() == 2

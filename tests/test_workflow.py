@@ -147,6 +147,7 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
     make_folder(tmp_path / "split" / "train", per_class=5, classes=("tiny", "wee"))
     make_folder(tmp_path / "split" / "test", per_class=2, classes=("big", "cat", "tiny", "wee"))
     config = {**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "split")}
+    config["grid"]["sizes"] = [4]  # one image a class: what the smallest holds
     with pytest.raises(ConfigError, match=r"validation_per_class: 100 images of every class are held out for early "
                                           r"stopping, but class 'tiny' has 5 training images, the fewest of the 4 "
                                           r"classes with too few; set validation_per_class below 5, e.g. 1, or add "
@@ -156,7 +157,8 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
     with pytest.raises(ConfigError, match=r"folder.name: 'mnist' is the results folder of the built-in dataset mnist"):
         check({**config, "validation_per_class": 4, "folder": {"name": "mnist"}})
     make_folder(tmp_path / "flat", per_class=10, classes=("a", "b"))  # a fifth of 10 goes to the test split
-    flat = {**config, "data_dir": str(tmp_path / "flat"), "folder": {"test_fraction": 0.2}}
+    flat = {**config, "data_dir": str(tmp_path / "flat"), "folder": {"test_fraction": 0.2},
+            "grid": {**config["grid"], "sizes": [2]}}
     for held_out, refused in ((8, True), (7, False)):
         if refused:
             with pytest.raises(ConfigError, match="class 'a' has 8 training images"):
@@ -179,10 +181,11 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
 
     from .helpers import make_folder
 
-    make_folder(tmp_path / "imgs" / "train", classes=("cat", "dog", "owl"))
+    make_folder(tmp_path / "imgs" / "train", per_class=12, classes=("cat", "dog", "owl"))
     make_folder(tmp_path / "imgs" / "test", classes=("cat", "dog", "owl"))
     config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs"),
               "validation_per_class": 2}
+    config["grid"]["sizes"] = [8]
     with pytest.raises(ConfigError, match=r"minority_classes: 'Pullover' is not a class of folder \(classes: cat, dog, "
                                           r"owl\)"):
         check(config)
@@ -190,7 +193,7 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
     check(config)
     config["data_dir"] = str(tmp_path / "not-yet")  # no folder (yet): prepare names the problem
     check(config)
-    make_folder(tmp_path / "nums", classes=("3", "apple", "bee", "zebra"))
+    make_folder(tmp_path / "nums", per_class=12, classes=("3", "apple", "bee", "zebra"))
     config["data_dir"] = str(tmp_path / "nums")
     config["regimes"]["semi_balanced"]["minority_classes"] = [3]  # YAML's 3: index 3, or the class named 3?
     with pytest.raises(ConfigError, match=r"3 is index 3 \('zebra'\) and also the name of class 0; give the name, "
@@ -198,6 +201,61 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
         check(config)
     config["regimes"]["semi_balanced"]["minority_classes"] = ["3", 2]
     check(config)
+
+
+def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
+    """A count regime too small for the number of classes leaves some with no image, and a size too large for a
+    folder's images overdraws a class: either failed every subset job of it after `snakemake -n` said the grid was
+    fine. The bounds given in the error are the subset job's own, found here by drawing on either side of them."""
+    from genaug.config import ConfigError, check
+    from genaug.errors import GenaugError
+    from genaug.subsets import RegimeParams, draw_subset
+
+    from .helpers import make_folder
+
+    names = [f"species {i:03d}" for i in range(60)]
+    for name in names:
+        (tmp_path / "many" / name).mkdir(parents=True)
+    labels = np.repeat(np.arange(60), 12)
+    for c in range(60):  # check reads only names and counts: empty files stand in for 12 images of each class
+        for i in range(12):
+            (tmp_path / "many" / names[c] / f"{i}.png").touch()
+    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "many"),
+              "folder": {"test_fraction": 0.25}, "validation_per_class": 2, "seeds": [0, 1],
+              "regimes": {"semi_balanced": {"minority_classes": names[:2], "ratio": 6}}}
+    config["grid"]["sizes"] = [150]
+    with pytest.raises(ConfigError, match=r"grid.sizes: n150 leaves some of the 60 classes with no image in regime "
+                                          r"'semi_balanced'; the smallest that gives every class one for seeds \[0, 1\] "
+                                          r"is n(\d+), or lower regimes.semi_balanced.ratio") as err:
+        check(config)
+    need = int(re.search(r"is n(\d+)", str(err.value)).group(1))
+    params = RegimeParams(names[:2], 6)
+    draw = lambda n, seed: draw_subset(labels, names, "semi_balanced", f"n{n}", seed, validation_per_class=2,
+                                       params=params)  # noqa: E731
+    assert all(draw(need, seed).counts.min() == 1 for seed in (0, 1))
+    with pytest.raises(GenaugError, match="with no image"):
+        [draw(need - 1, seed) for seed in (0, 1)]
+    check({**config, "grid": {**config["grid"], "sizes": [need]}})
+    check({**config, "grid": {**config["grid"], "sizes": [150], "regimes": ["balanced"]}, "seeds": [0, 1]})
+    config["grid"]["sizes"] = [need, 600]  # 9 training images a class, 2 held out: 7 to draw from
+    with pytest.raises(ConfigError, match=r"grid.sizes: n600 in regime 'semi_balanced' asks for more images of a class "
+                                          r"than data_dir holds \(after validation_per_class: 2 held out\); the largest "
+                                          r"size that fits for seeds \[0, 1\] is n(\d+)") as err:
+        check(config)
+    most = int(re.search(r"fits .* is n(\d+)", str(err.value)).group(1))
+    labels = np.repeat(np.arange(60), 9)  # what the subset job sees: the folder's train split
+    assert all(draw(most, seed).counts.max() == 7 for seed in (0, 1))
+    with pytest.raises(GenaugError, match="has only 7"):
+        [draw(most + 1, seed) for seed in (0, 1)]
+    shots = {**config, "grid": {**config["grid"], "regimes": ["shots"], "shots": [1, 8]}}
+    with pytest.raises(ConfigError, match=r"grid.shots: k8 asks for 8 images of every class, but class 'species 000' "
+                                          r"has at most 7 after validation_per_class \(2\) held out; use k7 or fewer"):
+        check(shots)
+    check({**shots, "grid": {**shots["grid"], "shots": [7]}})
+    make_folder(tmp_path / "few", classes=("cat", "dog", "owl"))  # fashion_mnist's sizes on 6 images a class
+    with pytest.raises(ConfigError, match=r"grid.sizes: n1000 in regime 'balanced'"):
+        check({**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "few"),
+               "validation_per_class": 1})
 
 
 @pytest.mark.parametrize("path,value", [
@@ -546,7 +604,10 @@ def test_dry_runs_of_the_competence_and_evidence_grids(tmp_path):
 
 # ------------------------------------------------------------------ a changed source is re-read
 
-FOLDER_SEMI = {"semi_balanced": {"minority_classes": ["owl"], "ratio": 6}}  # make_folder's classes: cat, dog, owl
+# make_folder's classes: cat, dog, owl; at 6 images a class, 3 of each are left to draw from (one to the test
+# split, two held out), so the grid's sizes must fit those (the config check holds grid.sizes against them)
+FOLDER_SEMI = {"semi_balanced": {"minority_classes": ["owl"], "ratio": 2}}
+FOLDER_GRID = {**TINY["grid"], "sizes": [5]}
 
 
 @pytest.mark.e2e
@@ -557,7 +618,7 @@ def test_a_changed_folder_dataset_is_read_again_and_an_unchanged_one_is_not(tmp_
 
     make_folder(tmp_path / "imgs", per_class=6)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI,
-              "validation_per_class": 2}
+              "validation_per_class": 2, "grid": FOLDER_GRID}
     target = "results/folder/dataset.npz"
     done = snakemake(tmp_path, target, "--cores", "1", config=config)
     assert done.returncode == 0, done.stderr
@@ -597,7 +658,7 @@ def test_another_folder_dataset_does_not_replace_the_results_of_the_first(tmp_pa
     make_folder(tmp_path / "imgs", per_class=6)
     make_folder(tmp_path / "birds", per_class=5, classes=("crow", "wren", "owl"))
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "validation_per_class": 2,
-              "grid": {**TINY["grid"], "regimes": ["balanced"]}}
+              "grid": {**FOLDER_GRID, "regimes": ["balanced"]}}
     target = "results/folder/dataset.npz"
     assert snakemake(tmp_path, target, "--cores", "1", config=config).returncode == 0
     manifest = (tmp_path / "results" / "folder" / "source_manifest.json").read_text()
@@ -624,7 +685,7 @@ def test_a_folder_on_a_drive_not_mounted_reruns_nothing_and_a_missing_one_is_nam
 
     make_folder(tmp_path / "drive", per_class=6)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "drive"), "regimes": FOLDER_SEMI,
-              "validation_per_class": 2}
+              "validation_per_class": 2, "grid": FOLDER_GRID}
     target = "results/folder/dataset.npz"
     assert snakemake(tmp_path, target, "--cores", "1", config=config).returncode == 0
     manifest = tmp_path / "results" / "folder" / "source_manifest.json"
@@ -681,7 +742,7 @@ def test_a_cache_from_before_source_tracking_is_kept_with_a_warning(tmp_path):
 
     make_folder(tmp_path / "imgs", per_class=6)
     config = {**TINY, "dataset": "folder", "data_dir": str(tmp_path / "imgs"), "regimes": FOLDER_SEMI,
-              "validation_per_class": 2}
+              "validation_per_class": 2, "grid": FOLDER_GRID}
     (tmp_path / "results" / "folder").mkdir(parents=True)
     save_dataset(load_source("folder", data_dir=tmp_path / "imgs"), tmp_path / "results/folder/dataset.npz")
     plan = snakemake(tmp_path, "results/folder/dataset.npz", "-n", "--cores", "1", config=config)

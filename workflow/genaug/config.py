@@ -484,12 +484,16 @@ def class_index(spec, classes: list[str], field: str, dataset: str = "this datas
                       "use class names or indices")
 
 
-def _check_minority_classes(config: dict) -> None:
+def dataset_classes(config: dict) -> list[str] | None:
+    """The dataset's class names before any job: a built-in's, a folder's class subfolders, or None (no folder)."""
+    if config["dataset"] == "folder":
+        return folder_class_names(config.get("data_dir"))
+    return BUILTIN_CLASSES.get(config["dataset"])
+
+
+def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
     """The semi-balanced regime's classes against the dataset's, before any job: a built-in's, or a folder's
     class subfolders (config.yaml's default names Fashion-MNIST's, which a folder rarely has)."""
-    classes = BUILTIN_CLASSES.get(config["dataset"])
-    if config["dataset"] == "folder":
-        classes = folder_class_names(config.get("data_dir"))
     if classes is None or "semi_balanced" not in config["grid"]["regimes"]:
         return
     wanted = ((config.get("regimes") or {}).get("semi_balanced") or {}).get("minority_classes", [])
@@ -502,13 +506,17 @@ def _check_minority_classes(config: dict) -> None:
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
-def _check_validation_per_class(config: dict) -> None:
+def _folder_pools(config: dict) -> dict[str, int] | None:
+    """Each class's training images in a folder dataset (at most: see folder_train_counts), or None."""
+    if config["dataset"] != "folder":
+        return None
+    test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
+    return folder_train_counts(config.get("data_dir"), test_fraction)
+
+
+def _check_validation_per_class(config: dict, counts: dict[str, int] | None) -> None:
     """validation_per_class against a folder dataset's smallest class, before any job: every subset job would
     fail on it (the built-in datasets hold thousands of images a class)."""
-    if config["dataset"] != "folder":
-        return
-    test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
-    counts = folder_train_counts(config.get("data_dir"), test_fraction)
     per_class = config.get("validation_per_class", config_default("validation_per_class"))
     short = sorted((n, c) for c, n in (counts or {}).items() if n <= per_class)
     if short:
@@ -535,8 +543,53 @@ def _check_against_classes(config: dict) -> None:
     if config["dataset"] == "folder" and name in DATASETS and name != "folder":
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")
-    _check_minority_classes(config)
-    _check_validation_per_class(config)
+    classes, counts = dataset_classes(config), _folder_pools(config)
+    _check_minority_classes(config, classes)
+    _check_validation_per_class(config, counts)
+    if classes is not None:
+        _check_sizes(config, classes, counts)
+
+
+def _regime_params(config: dict):
+    """config.yaml's `regimes` section as the subset job reads it."""
+    from .subsets import RegimeParams
+
+    semi, imbalanced = (config.get("regimes") or {}).get("semi_balanced") or {}, (config.get("regimes") or {}).get(
+        "imbalanced") or {}
+    return RegimeParams(semi.get("minority_classes", config_default("regimes.semi_balanced.minority_classes")),
+                        semi.get("ratio", config_default("regimes.semi_balanced.ratio")),
+                        imbalanced.get("ratio", config_default("regimes.imbalanced.ratio")))
+
+
+def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None) -> None:
+    """grid.sizes and grid.shots against the classes, before any job: a size that leaves a class without an image,
+    or (a folder's) asks for more images of a class than it holds, fails every subset job of it."""
+    from .subsets import size_bounds
+
+    grid, params, seeds = config["grid"], _regime_params(config), config["seeds"]
+    held = config.get("validation_per_class", config_default("validation_per_class"))
+    pools = None if counts is None else [counts[c] - held for c in classes]
+    sizes = grid.get("sizes") or []
+    for regime in [r for r in grid["regimes"] if r in ("balanced", "semi_balanced", "imbalanced") and sizes]:
+        bounds = [size_bounds(regime, classes, seed, params, max(sizes), pools) for seed in seeds]
+        ratio = "" if regime == "balanced" else f", or lower regimes.{regime}.ratio"
+        smallest = [b[0] for b in bounds]
+        if None in smallest or min(sizes) < max(smallest):
+            fix = (f"the smallest that gives every class one for seeds {seeds} is n{max(smallest)}"
+                   if None not in smallest else "no size does within the folder's images")
+            raise ConfigError(f"grid.sizes: n{min(sizes)} leaves some of the {len(classes)} classes with no image in "
+                              f"regime {regime!r}; {fix}{ratio}")
+        largest = [b[1] for b in bounds if b[1] is not None]
+        if largest and max(sizes) > min(largest):
+            raise ConfigError(f"grid.sizes: n{max(sizes)} in regime {regime!r} asks for more images of a class than "
+                              f"data_dir holds (after validation_per_class: {held} held out); the largest size that "
+                              f"fits for seeds {seeds} is n{min(largest)}{ratio}")
+    shots = grid.get("shots") or []
+    if "shots" in grid["regimes"] and pools is not None and shots and max(shots) > min(pools):
+        c = classes[pools.index(min(pools))]
+        raise ConfigError(f"grid.shots: k{max(shots)} asks for {max(shots)} images of every class, but class {c!r} "
+                          f"has at most {min(pools)} after validation_per_class ({held}) held out; use k{min(pools)} "
+                          "or fewer")
 
 
 def _check_image_side(config: dict) -> None:

@@ -178,23 +178,50 @@ def class_pools(labels: np.ndarray, val_idx: np.ndarray, seed: int, num_classes:
     return pools
 
 
-def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndarray:
-    """Split `total` into integer counts proportional to `weights` (Webster/Sainte-Lague).
-
-    Seats are handed out one at a time, so counts for total t are a prefix of those for t + 1:
-    the allocation is monotone in the total, which nested subsets need. Ties go by `tie_order`.
-    """
+def _seats(weights: np.ndarray, tie_order: np.ndarray):
+    """The class of each seat in turn under Webster/Sainte-Lague: a class's next seat is worth w / (2 * seats + 1).
+    Ties go by `tie_order`."""
     weights = np.asarray(weights, dtype=float)
     counts = np.zeros(len(weights), dtype=np.int64)
     rank = np.empty(len(weights), dtype=np.int64)
     rank[tie_order] = np.arange(len(weights))
     heap = [(-w, rank[c], c) for c, w in enumerate(weights) if w > 0]
     heapq.heapify(heap)
-    for _ in range(int(total)):
+    while heap:
         _, r, c = heapq.heappop(heap)
         counts[c] += 1
+        yield c
         heapq.heappush(heap, (-weights[c] / (2 * counts[c] + 1), r, c))
+
+
+def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndarray:
+    """Split `total` into integer counts proportional to `weights` (Webster/Sainte-Lague).
+
+    Seats are handed out one at a time, so counts for total t are a prefix of those for t + 1:
+    the allocation is monotone in the total, which nested subsets need. Ties go by `tie_order`.
+    """
+    counts = np.zeros(len(weights), dtype=np.int64)
+    for _, c in zip(range(int(total)), _seats(weights, tie_order)):
+        counts[c] += 1
     return counts
+
+
+def size_bounds(regime: str, classes: list[str], seed: int, params: RegimeParams, upto: int,
+                pools=None) -> tuple[int | None, int | None]:
+    """For a count regime and seed: the smallest size that gives every class an image, and, given each class's pool
+    size, the largest size whose counts fit the pools, or None where sizes up to `upto` all fit. Each holds for every
+    size beyond it, as the apportionment is monotone in the size. What the config check holds grid.sizes against."""
+    weights = regime_weights(regime, classes, seed, params)
+    counts, size, smallest, empty = np.zeros(len(classes), dtype=np.int64), 0, None, len(classes)
+    for c in _seats(weights, streams.rng("subset.ties", seed).permutation(len(classes))):
+        if pools is not None and counts[c] >= pools[c]:
+            return smallest, size
+        if smallest is not None and (pools is None or size >= upto):
+            return smallest, None
+        size, counts[c], empty = size + 1, counts[c] + 1, empty - (counts[c] == 0)
+        if not empty and smallest is None:
+            smallest = size
+    return smallest, None
 
 
 def regime_weights(regime: str, classes: list[str], seed: int, params: RegimeParams) -> np.ndarray:
@@ -215,16 +242,17 @@ def regime_weights(regime: str, classes: list[str], seed: int, params: RegimePar
     raise GenaugError(f"regime {regime!r} has no class weights")
 
 
-def regime_counts(regime: str, size: int, pools: list[np.ndarray], classes: list[str], seed: int, params: RegimeParams):
-    """Images per class for one regime and size."""
+def regime_counts(regime: str, size: int, pools: list[np.ndarray] | None, classes: list[str], seed: int,
+                  params: RegimeParams):
+    """Images per class for one regime and size (`fraction` needs the pools; the other regimes do not)."""
     k = len(classes)
-    pool_sizes = np.array([len(p) for p in pools])
     tie_order = streams.rng("subset.ties", seed).permutation(k)
     if regime == "shots":
         return np.full(k, size, dtype=np.int64)
     if regime == "fraction":
         if not 0 < size <= 100:
             raise GenaugError(f"regime 'fraction': size f{size} must be a percentage in 1..100")
+        pool_sizes = np.array([len(p) for p in pools])
         return apportion(pool_sizes, round(size / 100 * pool_sizes.sum()), tie_order)
     return apportion(regime_weights(regime, classes, seed, params), size, tie_order)
 
@@ -258,11 +286,10 @@ def draw_subset(
             )
     if (counts == 0).any():  # nothing to learn it from: a classifier never predicts it, a generator draws noise for it
         empty = [classes[c] for c in np.flatnonzero(counts == 0)]
+        named = ", ".join(repr(c) for c in empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
         axis = {"fraction": "grid.fractions"}.get(regime, "grid.sizes")
-        raise GenaugError(
-            f"regime {regime!r} at size {size} leaves classes {empty} with no image (per class {counts.tolist()}); "
-            f"use a larger size in {axis}"
-        )
+        raise GenaugError(f"regime {regime!r} at size {size} leaves {len(empty)} of the {k} classes with no image "
+                          f"({named}); use a larger size in {axis}")
     indices = np.concatenate([pools[c][: counts[c]] for c in range(k)])
     return Subset(
         regime=regime,
