@@ -54,7 +54,8 @@ def dry_run_s(folder: Path, repeats: int, sizes: list[int] | None) -> float:
             src = REPO / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(d) / name)
         cmd = [shutil.which("snakemake") or "snakemake", "-n", "--quiet", "--config", "dataset=folder",
-               f"data_dir={folder}", f"regimes={{semi_balanced: {{minority_classes: ['{minority}']}}}}", "validation_per_class=5",
+               f"data_dir={folder}", f"regimes={{semi_balanced: {{minority_classes: ['{minority}']}}}}",
+               "validation_per_class=5",
                *([f"grid={{sizes: {sizes}}}"] if sizes else [])]
         first = subprocess.run(cmd, cwd=d, capture_output=True, text=True)  # writes the manifest (hashes) once
         if first.returncode:

@@ -225,8 +225,8 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
               "regimes": {"semi_balanced": {"minority_classes": names[:2], "ratio": 6}}}
     config["grid"]["sizes"] = [150]
     with pytest.raises(ConfigError, match=r"grid.sizes: n150 leaves some of the 60 classes with no image in regime "
-                                          r"'semi_balanced'; the smallest that gives every class one for seeds \[0, 1\] "
-                                          r"is n(\d+), or lower regimes.semi_balanced.ratio") as err:
+                                          r"'semi_balanced'; the smallest that gives every class one for seeds "
+                                          r"\[0, 1\] is n(\d+), or lower regimes.semi_balanced.ratio") as err:
         check(config)
     need = int(re.search(r"is n(\d+)", str(err.value)).group(1))
     params = RegimeParams(names[:2], 6)
@@ -238,9 +238,9 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
     check({**config, "grid": {**config["grid"], "sizes": [need]}})
     check({**config, "grid": {**config["grid"], "sizes": [150], "regimes": ["balanced"]}, "seeds": [0, 1]})
     config["grid"]["sizes"] = [need, 600]  # 9 training images a class, 2 held out: 7 to draw from
-    with pytest.raises(ConfigError, match=r"grid.sizes: n600 in regime 'semi_balanced' asks for more images of a class "
-                                          r"than data_dir holds \(after validation_per_class: 2 held out\); the largest "
-                                          r"size that fits for seeds \[0, 1\] is n(\d+)") as err:
+    with pytest.raises(ConfigError, match=r"grid.sizes: n600 in regime 'semi_balanced' asks for more images of a "
+                                          r"class than data_dir holds \(after validation_per_class: 2 held out\); the "
+                                          r"largest size that fits for seeds \[0, 1\] is n(\d+)") as err:
         check(config)
     most = int(re.search(r"fits .* is n(\d+)", str(err.value)).group(1))
     labels = np.repeat(np.arange(60), 9)  # what the subset job sees: the folder's train split
