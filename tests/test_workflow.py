@@ -208,7 +208,9 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
     folder's images overdraws a class: either failed every subset job of it after `snakemake -n` said the grid was
     fine. The bounds given in the error are the subset job's own, found here by drawing on either side of them."""
     from genaug.config import ConfigError, check
+    from genaug.data import load_source
     from genaug.errors import GenaugError
+    from genaug.sources import folder_train_counts
     from genaug.subsets import RegimeParams, draw_subset
 
     from .helpers import make_folder
@@ -252,6 +254,25 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
                                           r"has at most 7 after validation_per_class \(2\) held out; use k7 or fewer"):
         check(shots)
     check({**shots, "grid": {**shots["grid"], "shots": [7]}})
+    for name, n in (("ant", 60), ("bee", 30), ("cod", 8), ("doe", 4)):  # a long tail: f1 leaves its end empty
+        make_folder(tmp_path / "tail", per_class=n, classes=(name,))
+    tail = {**config, "data_dir": str(tmp_path / "tail"), "validation_per_class": 1, "seeds": [0, 1, 2],
+            "grid": {**config["grid"], "regimes": ["fraction"], "fractions": [1, 50]}}
+    with pytest.raises(ConfigError, match=r"grid.fractions: f1 leaves some of the 4 classes of data_dir with no image "
+                                          r"\(the smallest holds at most 2 after validation_per_class\); the smallest "
+                                          r"that gives every class one is f(\d+)") as err:
+        check(tail)
+    need = int(re.search(r"is f(\d+)", str(err.value)).group(1))
+    labels = load_source("folder", data_dir=tmp_path / "tail", image_size=28, test_fraction=0.25).train_y.numpy()
+    exact = folder_train_counts(tmp_path / "tail", 0.25, exact=True)
+    assert list(exact.values()) == np.bincount(labels).tolist() == [45, 22, 6, 3]  # the split's own counts ...
+    assert list(folder_train_counts(tmp_path / "tail", 0.25).values()) == [45, 23, 6, 3]  # ... and at most
+    frac = lambda f, seed: draw_subset(labels, ["ant", "bee", "cod", "doe"], "fraction", f"f{f}", seed,
+                                       validation_per_class=1)  # noqa: E731
+    assert all(frac(need, seed).counts.min() >= 1 for seed in (0, 1, 2))
+    with pytest.raises(GenaugError, match="with no image"):
+        [frac(need - 1, seed) for seed in (0, 1, 2)]
+    check({**tail, "grid": {**tail["grid"], "fractions": [need, 100]}})
     make_folder(tmp_path / "few", classes=("cat", "dog", "owl"))  # fashion_mnist's sizes on 6 images a class
     with pytest.raises(ConfigError, match=r"grid.sizes: n1000 in regime 'balanced'"):
         check({**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "few"),

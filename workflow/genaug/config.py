@@ -507,11 +507,12 @@ def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
 
 
 def _folder_pools(config: dict) -> dict[str, int] | None:
-    """Each class's training images in a folder dataset (at most: see folder_train_counts), or None."""
+    """Each class's training images in a folder dataset (at most, or exact: see folder_train_counts), or None."""
     if config["dataset"] != "folder":
         return None
     test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
-    return folder_train_counts(config.get("data_dir"), test_fraction)
+    # a fraction's apportionment follows each pool exactly: only it pays for the split's exact counts
+    return folder_train_counts(config.get("data_dir"), test_fraction, exact="fraction" in config["grid"]["regimes"])
 
 
 def _check_validation_per_class(config: dict, counts: dict[str, int] | None) -> None:
@@ -562,16 +563,16 @@ def _regime_params(config: dict):
 
 
 def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None) -> None:
-    """grid.sizes and grid.shots against the classes, before any job: a size that leaves a class without an image,
-    or (a folder's) asks for more images of a class than it holds, fails every subset job of it."""
-    from .subsets import size_bounds
+    """grid.sizes against the classes, before any job: a size that leaves a class without an image, or (a folder's)
+    asks for more images of a class than it holds, fails every subset job of it."""
+    from .subsets import regime_weights, size_bounds
 
     grid, params, seeds = config["grid"], _regime_params(config), config["seeds"]
     held = config.get("validation_per_class", config_default("validation_per_class"))
     pools = None if counts is None else [counts[c] - held for c in classes]
     sizes = grid.get("sizes") or []
     for regime in [r for r in grid["regimes"] if r in ("balanced", "semi_balanced", "imbalanced") and sizes]:
-        bounds = [size_bounds(regime, classes, seed, params, max(sizes), pools) for seed in seeds]
+        bounds = [size_bounds(regime_weights(regime, classes, seed, params), seed, max(sizes), pools) for seed in seeds]
         ratio = "" if regime == "balanced" else f", or lower regimes.{regime}.ratio"
         smallest = [b[0] for b in bounds]
         if None in smallest or min(sizes) < max(smallest):
@@ -584,8 +585,26 @@ def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None
             raise ConfigError(f"grid.sizes: n{max(sizes)} in regime {regime!r} asks for more images of a class than "
                               f"data_dir holds (after validation_per_class: {held} held out); the largest size that "
                               f"fits for seeds {seeds} is n{min(largest)}{ratio}")
-    shots = grid.get("shots") or []
-    if "shots" in grid["regimes"] and pools is not None and shots and max(shots) > min(pools):
+    if pools is not None:
+        _check_folder_shares(config, classes, pools, held)
+
+
+def _check_folder_shares(config: dict, classes: list[str], pools: list[int], held: int) -> None:
+    """grid.fractions and grid.shots against a folder's class pools: a fraction of a long tail that leaves its
+    smallest class empty, or more shots than a class holds."""
+    from .subsets import size_bounds
+
+    grid = config["grid"]
+    fractions, shots = grid.get("fractions") or [], grid.get("shots") or []
+    if "fraction" in grid["regimes"] and fractions:
+        need = max(size_bounds([float(p) for p in pools], seed, 0)[0] or sum(pools) + 1 for seed in config["seeds"])
+        fit = [f for f in range(1, 101) if round(f / 100 * sum(pools)) >= need]
+        if min(fractions) < (fit or [101])[0]:
+            fix = f"the smallest that gives every class one is f{fit[0]}" if fit else "no fraction does"
+            raise ConfigError(f"grid.fractions: f{min(fractions)} leaves some of the {len(classes)} classes of data_dir "
+                              f"with no image (the smallest holds at most {min(pools)} after validation_per_class); "
+                              f"{fix}")
+    if "shots" in grid["regimes"] and shots and max(shots) > min(pools):
         c = classes[pools.index(min(pools))]
         raise ConfigError(f"grid.shots: k{max(shots)} asks for {max(shots)} images of every class, but class {c!r} "
                           f"has at most {min(pools)} after validation_per_class ({held}) held out; use k{min(pools)} "

@@ -22,7 +22,7 @@ from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
 from .progress import Progress
 from .sources import (DATASETS, IDX_FILES, IMAGE_SUFFIXES, TORCHVISION, class_folders, folder_splits, idx_candidates,
-                      raw_files_in, visible_files)
+                      raw_files_in, stratified_split, visible_files)
 
 
 @dataclass
@@ -412,15 +412,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
     if len(trees) == 2:
         (train_x, train_y), (test_x, test_y) = read(trees[0]), read(trees[1])
     else:
-        from sklearn.model_selection import train_test_split
-
         x, y = read(trees[0])
-        try:
-            i_tr, i_te = train_test_split(np.arange(len(y)), test_size=test_fraction, stratify=y.numpy(),
-                                          random_state=streams.sklearn_seed("dataset_split"))
-        except ValueError as err:
-            raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
-        i_tr, i_te = np.sort(i_tr), np.sort(i_te)
+        i_tr, i_te = stratified_split(y.numpy(), test_fraction, root)
         train_x, train_y, test_x, test_y = x[i_tr], y[i_tr], x[i_te], y[i_te]
     notes += image_counts(done)
     return Dataset("folder", classes, train_x, train_y, test_x, test_y, notes)

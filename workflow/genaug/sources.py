@@ -166,17 +166,42 @@ def folder_class_names(data_dir) -> list[str] | None:
     return [p.name for p in class_folders(folder_splits(root)[0])] or None
 
 
-def folder_train_counts(data_dir, test_fraction: float) -> dict[str, int] | None:
+def stratified_split(labels, test_fraction: float, root=None):
+    """Train and test indices of a folder dataset without train/ and test/: a stratified share of each class to the
+    test split, the same every run (the config check calls it on the class counts alone, so both agree)."""
+    import numpy as np
+    from sklearn.model_selection import train_test_split
+
+    from . import streams
+
+    try:
+        i_tr, i_te = train_test_split(np.arange(len(labels)), test_size=test_fraction, stratify=labels,
+                                      random_state=streams.sklearn_seed("dataset_split"))
+    except ValueError as err:
+        raise GenaugError(f"{root}: cannot split off a stratified test set ({err}); add images per class") from err
+    return np.sort(i_tr), np.sort(i_te)
+
+
+def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> dict[str, int] | None:
     """Each class's training images in a folder dataset, read from its directory alone: its train/ images, or, with
-    no train/ and test/, all but the stratified test share (at most; the split may move one). None where data_dir
-    is no folder. What the config check holds validation_per_class against."""
+    no train/ and test/, all but the stratified test share: at most n - floor(n * test_fraction), or with `exact`
+    the split's own count (it imports scikit-learn, a second on every snakemake call). None where data_dir is no
+    folder. What the config check holds validation_per_class and the grid's sizes against."""
     root = Path(data_dir) if data_dir else None
     if root is None or not root.is_dir():
         return None
     splits = folder_splits(root)
     counts = {c.name: sum(os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES for parts, _ in _visible(c))
               for c in class_folders(splits[0])}
-    return counts if len(splits) == 2 else {c: n - math.floor(n * test_fraction) for c, n in counts.items()}
+    if len(splits) == 2:
+        return counts
+    if not exact or min(counts.values(), default=0) < 2:  # too few to split: prepare names the class
+        return {c: n - math.floor(n * test_fraction) for c, n in counts.items()}
+    import numpy as np
+
+    train = stratified_split(np.repeat(np.arange(len(counts)), list(counts.values())), test_fraction, root)[0]
+    return dict(zip(counts, np.bincount(np.repeat(np.arange(len(counts)), list(counts.values()))[train],
+                                        minlength=len(counts)).tolist()))
 
 
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:

@@ -206,14 +206,14 @@ def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndar
     return counts
 
 
-def size_bounds(regime: str, classes: list[str], seed: int, params: RegimeParams, upto: int,
-                pools=None) -> tuple[int | None, int | None]:
-    """For a count regime and seed: the smallest size that gives every class an image, and, given each class's pool
-    size, the largest size whose counts fit the pools, or None where sizes up to `upto` all fit. Each holds for every
-    size beyond it, as the apportionment is monotone in the size. What the config check holds grid.sizes against."""
-    weights = regime_weights(regime, classes, seed, params)
-    counts, size, smallest, empty = np.zeros(len(classes), dtype=np.int64), 0, None, len(classes)
-    for c in _seats(weights, streams.rng("subset.ties", seed).permutation(len(classes))):
+def size_bounds(weights: np.ndarray, seed: int, upto: int, pools=None) -> tuple[int | None, int | None]:
+    """For a regime's class weights and a seed: the smallest size that gives every class an image, and, given each
+    class's pool size, the largest size whose counts fit the pools, or None where sizes up to `upto` all fit. Each
+    holds for every size beyond it, as the apportionment is monotone in the size. What the config check holds
+    grid.sizes against (and, with the pools as weights, grid.fractions)."""
+    k = len(weights)
+    counts, size, smallest, empty = np.zeros(k, dtype=np.int64), 0, None, k
+    for c in _seats(weights, streams.rng("subset.ties", seed).permutation(k)):
         if pools is not None and counts[c] >= pools[c]:
             return smallest, size
         if smallest is not None and (pools is None or size >= upto):
@@ -242,9 +242,8 @@ def regime_weights(regime: str, classes: list[str], seed: int, params: RegimePar
     raise GenaugError(f"regime {regime!r} has no class weights")
 
 
-def regime_counts(regime: str, size: int, pools: list[np.ndarray] | None, classes: list[str], seed: int,
-                  params: RegimeParams):
-    """Images per class for one regime and size (`fraction` needs the pools; the other regimes do not)."""
+def regime_counts(regime: str, size: int, pool_sizes, classes: list[str], seed: int, params: RegimeParams):
+    """Images per class for one regime and size (`fraction` needs each class's pool size; the others do not)."""
     k = len(classes)
     tie_order = streams.rng("subset.ties", seed).permutation(k)
     if regime == "shots":
@@ -252,8 +251,7 @@ def regime_counts(regime: str, size: int, pools: list[np.ndarray] | None, classe
     if regime == "fraction":
         if not 0 < size <= 100:
             raise GenaugError(f"regime 'fraction': size f{size} must be a percentage in 1..100")
-        pool_sizes = np.array([len(p) for p in pools])
-        return apportion(pool_sizes, round(size / 100 * pool_sizes.sum()), tie_order)
+        return apportion(pool_sizes, round(size / 100 * sum(pool_sizes)), tie_order)
     return apportion(regime_weights(regime, classes, seed, params), size, tie_order)
 
 
@@ -276,7 +274,7 @@ def draw_subset(
     k = len(classes)
     val_idx = validation_indices(labels, validation_per_class, k, classes)
     pools = class_pools(labels, val_idx, seed, k)
-    counts = regime_counts(regime, value, pools, classes, seed, params)
+    counts = regime_counts(regime, value, [len(p) for p in pools], classes, seed, params)
     for c in range(k):
         if counts[c] > len(pools[c]):
             raise GenaugError(
