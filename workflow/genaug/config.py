@@ -601,8 +601,8 @@ def _check_folder_shares(config: dict, classes: list[str], pools: list[int], hel
         fit = [f for f in range(1, 101) if round(f / 100 * sum(pools)) >= need]
         if min(fractions) < (fit or [101])[0]:
             fix = f"the smallest that gives every class one is f{fit[0]}" if fit else "no fraction does"
-            raise ConfigError(f"grid.fractions: f{min(fractions)} leaves some of the {len(classes)} classes of data_dir "
-                              f"with no image (the smallest holds at most {min(pools)} after validation_per_class); "
+            raise ConfigError(f"grid.fractions: f{min(fractions)} leaves some of the {len(classes)} classes of "
+                              f"data_dir with no image (the smallest holds at most {min(pools)} after validation_per_class); "
                               f"{fix}")
     if "shots" in grid["regimes"] and shots and max(shots) > min(pools):
         c = classes[pools.index(min(pools))]
