@@ -102,6 +102,12 @@ def test_a_class_name_matches_in_any_case_and_either_unicode_form():
     assert class_index("STRASSE", classes, "f") == 2
     with pytest.raises(GenaugError, match="'zero cat' is not a class"):
         class_index("zero cat", classes, "f")
+    letters = ["A", "B", "a", "b"]  # EMNIST's by_class folders: a name that matches two classes must be exact
+    assert [class_index(c, letters, "f") for c in letters] == [0, 1, 2, 3]
+    assert class_index("A", ["a", "á", "B"], "f") == 0  # one match in any case: no ambiguity
+    with pytest.raises(GenaugError, match=r"f: 'Ab' matches classes 'AB', 'ab', which differ only in case; give one "
+                                          r"exactly as its folder is named, or its index"):
+        class_index("Ab", ["AB", "ab", "c"], "f")
 
 
 def test_the_subset_job_reads_a_class_named_like_a_number_as_that_class():

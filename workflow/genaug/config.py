@@ -478,8 +478,14 @@ def class_index(spec, classes: list[str], field: str, dataset: str = "this datas
         if not 0 <= spec < len(classes):
             raise ConfigError(f"{field}: index {spec} is out of range 0..{len(classes) - 1}")
         return int(spec)
-    if name_key(spec) in lowered:
-        return lowered.index(name_key(spec))
+    if spec in classes:  # exact first: a letters dataset has classes A and a
+        return classes.index(spec)
+    matches = [i for i, key in enumerate(lowered) if key == name_key(spec)]
+    if len(matches) > 1:
+        raise ConfigError(f"{field}: {spec!r} matches classes {', '.join(repr(classes[i]) for i in matches)}, which "
+                          "differ only in case; give one exactly as its folder is named, or its index")
+    if matches:
+        return matches[0]
     raise ConfigError(f"{field}: {spec!r} is not a class of {dataset} (classes: {', '.join(classes)}); "
                       "use class names or indices")
 
@@ -500,7 +506,7 @@ def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
     field, lowered = "regimes.semi_balanced.minority_classes", [name_key(n) for n in classes]
     for c in wanted:
         i = class_index(c, classes, field, config["dataset"])
-        named = lowered.index(name_key(c)) if name_key(c) in lowered else i
+        named = class_index(str(c), classes, field, config["dataset"]) if name_key(c) in lowered else i
         if named != i:  # the subset job reads every class as text, where a name wins over an index
             raise ConfigError(f"{field}: {c} is index {c} ({classes[i]!r}) and also the name of class {named}; "
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
