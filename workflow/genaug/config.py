@@ -608,8 +608,8 @@ def _check_folder_shares(config: dict, classes: list[str], pools: list[int], hel
         if min(fractions) < (fit or [101])[0]:
             fix = f"the smallest that gives every class one is f{fit[0]}" if fit else "no fraction does"
             raise ConfigError(f"grid.fractions: f{min(fractions)} leaves some of the {len(classes)} classes of "
-                              f"data_dir with no image (the smallest holds at most {min(pools)} after validation_per_class); "
-                              f"{fix}")
+                              f"data_dir with no image (the smallest holds at most {min(pools)} after "
+                              f"validation_per_class); {fix}")
     if "shots" in grid["regimes"] and shots and max(shots) > min(pools):
         c = classes[pools.index(min(pools))]
         raise ConfigError(f"grid.shots: k{max(shots)} asks for {max(shots)} images of every class, but class {c!r} "

@@ -199,9 +199,9 @@ def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> 
         return {c: n - math.floor(n * test_fraction) for c, n in counts.items()}
     import numpy as np
 
-    train = stratified_split(np.repeat(np.arange(len(counts)), list(counts.values())), test_fraction, root)[0]
-    return dict(zip(counts, np.bincount(np.repeat(np.arange(len(counts)), list(counts.values()))[train],
-                                        minlength=len(counts)).tolist()))
+    labels = np.repeat(np.arange(len(counts)), list(counts.values()))  # the split's counts depend on these alone
+    train = stratified_split(labels, test_fraction, root)[0]
+    return dict(zip(counts, np.bincount(labels[train], minlength=len(counts)).tolist()))
 
 
 def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:

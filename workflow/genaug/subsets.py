@@ -194,6 +194,11 @@ def _seats(weights: np.ndarray, tie_order: np.ndarray):
         heapq.heappush(heap, (-weights[c] / (2 * counts[c] + 1), r, c))
 
 
+def tie_break_order(seed: int, k: int) -> np.ndarray:
+    """The order in which rounding ties between the k classes' counts are broken, drawn by the seed."""
+    return streams.rng("subset.ties", seed).permutation(k)
+
+
 def apportion(weights: np.ndarray, total: int, tie_order: np.ndarray) -> np.ndarray:
     """Split `total` into integer counts proportional to `weights` (Webster/Sainte-Lague).
 
@@ -213,7 +218,7 @@ def size_bounds(weights: np.ndarray, seed: int, upto: int, pools=None) -> tuple[
     grid.sizes against (and, with the pools as weights, grid.fractions)."""
     k = len(weights)
     counts, size, smallest, empty = np.zeros(k, dtype=np.int64), 0, None, k
-    for c in _seats(weights, streams.rng("subset.ties", seed).permutation(k)):
+    for c in _seats(weights, tie_break_order(seed, k)):
         if pools is not None and counts[c] >= pools[c]:
             return smallest, size
         if smallest is not None and (pools is None or size >= upto):
@@ -245,14 +250,13 @@ def regime_weights(regime: str, classes: list[str], seed: int, params: RegimePar
 def regime_counts(regime: str, size: int, pool_sizes, classes: list[str], seed: int, params: RegimeParams):
     """Images per class for one regime and size (`fraction` needs each class's pool size; the others do not)."""
     k = len(classes)
-    tie_order = streams.rng("subset.ties", seed).permutation(k)
     if regime == "shots":
         return np.full(k, size, dtype=np.int64)
     if regime == "fraction":
         if not 0 < size <= 100:
             raise GenaugError(f"regime 'fraction': size f{size} must be a percentage in 1..100")
-        return apportion(pool_sizes, round(size / 100 * sum(pool_sizes)), tie_order)
-    return apportion(regime_weights(regime, classes, seed, params), size, tie_order)
+        return apportion(pool_sizes, round(size / 100 * sum(pool_sizes)), tie_break_order(seed, k))
+    return apportion(regime_weights(regime, classes, seed, params), size, tie_break_order(seed, k))
 
 
 def draw_subset(

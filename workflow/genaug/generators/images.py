@@ -143,7 +143,6 @@ def _read_checked(path: Path, image_shape, resize: bool, notes: list) -> np.ndar
     return arr
 
 
-
 def _read_npz(path: Path, classes: list[str], image_shape, resize: bool):
     try:
         with np.load(path, allow_pickle=False) as z:
