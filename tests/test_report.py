@@ -270,6 +270,28 @@ def test_thirty_classes_get_thirty_colours_a_legend_outside_the_panels_and_a_hea
     figures.png_bytes(heat)
 
 
+def test_a_sample_grid_of_two_hundred_classes_wraps_into_blocks_and_keeps_each_classs_tiles(tmp_path):
+    """One row per class made a 200-class grid 11,218 px tall; the rows now wrap into blocks of 40 side by side."""
+    import numpy as np
+    from PIL import Image
+
+    from genaug.report import figures
+
+    classes = [f"species {i:03d}" for i in range(200)]
+    labels = np.repeat(np.arange(200), 3)
+    images = np.repeat(labels.astype(np.uint8)[:, None, None, None] + 20, 28, axis=2).repeat(28, axis=3)
+    figures.sample_grid(images, labels, classes, tmp_path / "g.png", per_class=4)
+    grid = np.asarray(Image.open(tmp_path / "g.png").convert("L"))
+    block_w = 110 + 4 * 56 + 50
+    assert grid.shape == (40 * 56, 5 * block_w)
+    for k in (0, 39, 40, 199):
+        left, top = (k // 40) * block_w + 110, (k % 40) * 56
+        assert (grid[top:top + 56, left:left + 3 * 56] == k + 20).all()  # its three images
+        assert (grid[top:top + 56, left + 3 * 56:left + 4 * 56] == 0).all()  # and black where it has no fourth
+    figures.sample_grid(images[:30], labels[:30], classes[:10], tmp_path / "ten.png", per_class=4)
+    assert np.asarray(Image.open(tmp_path / "ten.png")).shape[:2] == (10 * 56, block_w)  # ten classes: one block
+
+
 def test_class_names_with_dollar_signs_are_drawn_as_written_not_as_tex():
     """A folder class named "note $10-$20" was set as maths, and one with "$\\frac$" stopped the report job."""
     import numpy as np

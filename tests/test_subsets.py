@@ -228,3 +228,11 @@ def test_the_test_subset_is_fixed_balanced_and_the_whole_split_by_default():
     assert not np.array_equal(idx, scoring_indices(labels, 100, 1, 10))
     with pytest.raises(GenaugError, match="test.per_class"):
         scoring_indices(labels, 10_000, 0, 10)
+
+
+def test_regime_params_from_a_config_take_what_it_gives_and_the_defaults_for_the_rest():
+    """The config-time size check and the subset job must shape a regime alike; a partial section is allowed."""
+    assert RegimeParams.from_config(None) == RegimeParams()
+    given = RegimeParams.from_config({"semi_balanced": {"ratio": 6}, "imbalanced": {"ratio": 10}})
+    assert (given.semi_ratio, given.imbalance_ratio, given.minority_classes) == (6, 10, RegimeParams().minority_classes)
+    assert RegimeParams.from_config({"semi_balanced": {"minority_classes": ["a"]}}).minority_classes == ["a"]

@@ -557,23 +557,12 @@ def _check_against_classes(config: dict) -> None:
         _check_sizes(config, classes, counts)
 
 
-def _regime_params(config: dict):
-    """config.yaml's `regimes` section as the subset job reads it."""
-    from .subsets import RegimeParams
-
-    semi, imbalanced = (config.get("regimes") or {}).get("semi_balanced") or {}, (config.get("regimes") or {}).get(
-        "imbalanced") or {}
-    return RegimeParams(semi.get("minority_classes", config_default("regimes.semi_balanced.minority_classes")),
-                        semi.get("ratio", config_default("regimes.semi_balanced.ratio")),
-                        imbalanced.get("ratio", config_default("regimes.imbalanced.ratio")))
-
-
 def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None) -> None:
     """grid.sizes against the classes, before any job: a size that leaves a class without an image, or (a folder's)
     asks for more images of a class than it holds, fails every subset job of it."""
-    from .subsets import regime_weights, size_bounds
+    from .subsets import RegimeParams, regime_weights, size_bounds
 
-    grid, params, seeds = config["grid"], _regime_params(config), config["seeds"]
+    grid, params, seeds = config["grid"], RegimeParams.from_config(config.get("regimes")), config["seeds"]
     held = config.get("validation_per_class", config_default("validation_per_class"))
     pools = None if counts is None else [counts[c] - held for c in classes]
     sizes = grid.get("sizes") or []

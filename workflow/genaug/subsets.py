@@ -35,6 +35,14 @@ class RegimeParams:
     semi_ratio: float = config_default("regimes.semi_balanced.ratio")  # majority : minority in semi_balanced
     imbalance_ratio: float = config_default("regimes.imbalanced.ratio")  # largest : smallest class in imbalanced
 
+    @classmethod
+    def from_config(cls, regimes: dict | None) -> "RegimeParams":
+        """A config's `regimes` section, the keys it leaves out taking the defaults above."""
+        semi, imbalanced = (regimes or {}).get("semi_balanced") or {}, (regimes or {}).get("imbalanced") or {}
+        given = {"minority_classes": semi.get("minority_classes"), "semi_ratio": semi.get("ratio"),
+                 "imbalance_ratio": imbalanced.get("ratio")}
+        return cls(**{k: v for k, v in given.items() if v is not None})
+
 
 @dataclass
 class Subset:

@@ -32,31 +32,41 @@ def png_bytes(fig) -> bytes:
     return buf.getvalue()
 
 
+GRID_ROWS = 40  # classes a sample grid stacks before it wraps into another block
+
+
 def sample_grid(images: np.ndarray, labels: np.ndarray, classes: list[str], path, per_class: int = 10,
-                title: str = "", scale: int = 2) -> None:
+                title: str = "", scale: int | None = None) -> None:
     """Write a PNG with one row per class holding up to `per_class` of its images (uint8, N x C x H x W).
 
-    Drawn with PIL rather than matplotlib: the sample stage then needs no plotting stack.
+    Past `GRID_ROWS` classes the rows wrap into side-by-side blocks, so 200 classes make a wide page rather than
+    one 11,000 px tall. Tiles are scaled to about 56 px (2x for 28 px images) unless `scale` is given. Drawn with
+    PIL rather than matplotlib: the sample stage then needs no plotting stack.
     """
     from PIL import Image, ImageDraw
 
     c, h, w = images.shape[1:]
+    scale = scale or max(1, round(56 / h))
     label_w, head_h, count_w = 110, 18 if title else 0, 50
     tile_h, tile_w = h * scale, w * scale
-    canvas = Image.new("RGB", (label_w + per_class * tile_w + count_w, head_h + len(classes) * tile_h), "white")
+    blocks = -(-len(classes) // GRID_ROWS)
+    rows = -(-len(classes) // blocks)
+    block_w = label_w + per_class * tile_w + count_w
+    canvas = Image.new("RGB", (blocks * block_w, head_h + rows * tile_h), "white")
     draw = ImageDraw.Draw(canvas)
     if title:
         draw.text((4, 3), title, fill="black")
     for k, name in enumerate(classes):
         tiles = images[labels == k][:per_class]
-        top = head_h + k * tile_h
-        draw.rectangle([label_w, top, label_w + per_class * tile_w - 1, top + tile_h - 1], fill="black")
+        left, top = (k // rows) * block_w, head_h + (k % rows) * tile_h
+        draw.rectangle([left + label_w, top, left + label_w + per_class * tile_w - 1, top + tile_h - 1], fill="black")
         for j, tile in enumerate(tiles):
             arr = tile[0] if c == 1 else tile.transpose(1, 2, 0)
             im = Image.fromarray(arr).convert("RGB").resize((tile_w, tile_h), Image.NEAREST)
-            canvas.paste(im, (label_w + j * tile_w, top))
-        draw.text((4, top + tile_h // 2 - 6), name[:16], fill="black")
-        draw.text((label_w + per_class * tile_w + 4, top + tile_h // 2 - 6), f"n={int((labels == k).sum())}", fill="black")
+            canvas.paste(im, (left + label_w + j * tile_w, top))
+        draw.text((left + 4, top + tile_h // 2 - 6), name[:16], fill="black")
+        draw.text((left + label_w + per_class * tile_w + 4, top + tile_h // 2 - 6), f"n={int((labels == k).sum())}",
+                  fill="black")
     with atomic_path(path) as tmp:
         canvas.save(tmp, format="PNG")
 
