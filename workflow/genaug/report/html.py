@@ -551,7 +551,8 @@ def _samples_section(sample_pngs: list, subsets: list, dataset) -> list[str]:
         by_regime.setdefault(png.parts[-3], []).append(png)
     parts = ["<h2 id=samples>Synthetic samples</h2>",
              "<p>Per regime (largest size, first seed): the cell's real training images first, then each "
-             "generator's synthetic set, one row per class (past 40 classes the rows wrap into blocks side by side).</p>"]
+             "generator's synthetic set, one row per class (past 40 classes the rows wrap into blocks side by "
+             "side).</p>"]
     for regime in dict.fromkeys([*real, *by_regime]):
         parts.append(f"<h3>{esc(regime)}</h3><div class=grids>")
         if regime in real:
