@@ -166,12 +166,44 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
         else:
             check({**flat, "validation_per_class": held_out})
     assert load_source("folder", data_dir=tmp_path / "flat", image_size=28, test_fraction=0.2).train_y.eq(0).sum() == 8
+    make_folder(tmp_path / "flat", per_class=1, classes=("c",))  # validation_per_class is at least 1: no setting fits
+    with pytest.raises(ConfigError, match=r"class 'c' has 1 training image; a class needs at least 2 \(one held out, "
+                                          r"one to train on\): add images to it, or remove its folder"):
+        check({**flat, "validation_per_class": 1})
     for unset in (None, ""):  # `--config data_dir=` is "": Path("") would read the working directory's folders
         with pytest.raises(ConfigError, match=r"data_dir: dataset 'folder' needs data_dir, the root of "
                                               r"data_dir/<class>/\*.png"):
             check({**config, "data_dir": unset})
     (tmp_path / "mount").mkdir()  # an empty mount point: no classes, so nothing is named against it here
     check({**config, "data_dir": str(tmp_path / "mount"), "grid": {**config["grid"], "regimes": ["semi_balanced"]}})
+
+
+def test_train_and_test_folders_with_different_classes_are_refused_before_any_job_naming_each_gap(tmp_path):
+    """`snakemake -n` passed a root whose test/ lacked a class of train/, and the prepare job then failed with
+    "different class folders", naming neither."""
+    from genaug.config import check
+    from genaug.data import load_source
+    from genaug.errors import GenaugError
+
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "imgs" / "train", per_class=12, classes=("cat", "dog", "owl"))
+    make_folder(tmp_path / "imgs" / "test", classes=("cat", "dog", "emu"))
+    config = {**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs"),
+              "validation_per_class": 2}
+    config["grid"]["sizes"] = [6]
+    message = (r"train/ and test/ must hold the same class folders, but train/ has 'owl', which test/ lacks; test/ "
+               r"has 'emu', which train/ lacks; add the missing class folders")
+    with pytest.raises(GenaugError, match=message):
+        check(config)
+    with pytest.raises(GenaugError, match=message):
+        load_source("folder", data_dir=tmp_path / "imgs", image_size=28)
+    make_folder(tmp_path / "imgs" / "test", classes=("owl",))
+    with pytest.raises(GenaugError, match=r"test/ has 'emu', which train/ lacks; add"):
+        check(config)
+    (tmp_path / "imgs" / "train" / "emu").mkdir()
+    make_folder(tmp_path / "imgs" / "train", per_class=12, classes=("emu",))
+    check(config)
 
 
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):

@@ -529,9 +529,10 @@ def _check_validation_per_class(config: dict, counts: dict[str, int] | None) -> 
     if short:
         n, c = short[0]
         others = f", the fewest of the {len(short)} classes with too few" if len(short) > 1 else ""
+        fix = (f"set validation_per_class below {n}, e.g. {max(1, n // 5)}, or add images" if n > 1 else
+               "a class needs at least 2 (one held out, one to train on): add images to it, or remove its folder")
         raise ConfigError(f"validation_per_class: {per_class} images of every class are held out for early stopping, "
-                          f"but class {c!r} has {n} training images{others}; set validation_per_class below {n}, "
-                          f"e.g. {max(1, n // 5)}, or add images")
+                          f"but class {c!r} has {n} training image{'s' * (n != 1)}{others}; {fix}")
 
 
 def results_name(config: dict) -> str:

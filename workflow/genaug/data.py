@@ -22,7 +22,7 @@ from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
 from .progress import Progress
 from .sources import (DATASETS, IDX_FILES, IMAGE_SUFFIXES, TORCHVISION, class_folders, folder_splits, idx_candidates,
-                      raw_files_in, stratified_split, visible_files)
+                      raw_files_in, split_class_names, stratified_split, visible_files)
 
 
 @dataclass
@@ -385,9 +385,8 @@ def _load_folder(root: str | Path | None, image_size: int, channels, test_fracti
     if len(splits) == 2:
         notes += [f"{p}: not read (genaug reads train/ and test/, and holds validation images out of train/)"
                   for p in class_folders(root) if p not in splits]
+    split_class_names(splits)
     trees = [_scan_class_folders(p, notes) for p in splits]
-    if len(trees) == 2 and list(trees[0]) != list(trees[1]):
-        raise GenaugError(f"{root}: train/ and test/ have different class folders; make them the same")
     classes = list(trees[0])
     mode = _folder_mode([f for tree in trees for files in tree.values() for f in files], channels, notes, log)
     done: list[str] = []  # what was done to each image, once per image it was done to

@@ -156,6 +156,22 @@ def folder_splits(root: Path) -> list[Path]:
     return [root]
 
 
+def split_class_names(splits: list[Path]) -> list[str]:
+    """The class names of a folder dataset's split roots, in label order; train/ and test/ must hold the same ones,
+    or a class would be scored that never trained (or trained and never scored)."""
+    names = [[p.name for p in class_folders(s)] for s in splits]
+    if len(names) == 2 and names[0] != names[1]:
+        def listed(a, b):
+            missing = [n for n in a if n not in b]
+            return ", ".join(map(repr, missing[:5])) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+
+        gaps = [f"{a.name}/ has {listed(x, y)}, which {b.name}/ lacks" for a, b, x, y in
+                ((splits[0], splits[1], *names), (splits[1], splits[0], *names[::-1])) if set(x) - set(y)]
+        raise GenaugError(f"{splits[0].parent}: train/ and test/ must hold the same class folders, but "
+                          f"{'; '.join(gaps)}; add the missing class folders, or rename or remove the extra ones")
+    return names[0]
+
+
 def folder_class_names(data_dir) -> list[str] | None:
     """A folder dataset's class names in label order, read from its directory alone (its first split's), or None
     where data_dir is no folder or an empty one (an unmounted drive's mount point: see check_source_present): what
@@ -163,7 +179,7 @@ def folder_class_names(data_dir) -> list[str] | None:
     root = Path(data_dir) if data_dir else None
     if root is None or not root.is_dir():
         return None
-    return [p.name for p in class_folders(folder_splits(root)[0])] or None
+    return split_class_names(folder_splits(root)) or None
 
 
 def stratified_split(labels, test_fraction: float, root=None):
