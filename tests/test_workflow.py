@@ -180,7 +180,7 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
 
 def test_train_and_test_folders_with_different_classes_are_refused_before_any_job_naming_each_gap(tmp_path):
     """`snakemake -n` passed a root whose test/ lacked a class of train/, and the prepare job then failed with
-    "different class folders", naming neither."""
+    "different class folders", naming neither; a test class folder with no image failed it too."""
     from genaug.config import check
     from genaug.data import load_source
     from genaug.errors import GenaugError
@@ -204,6 +204,11 @@ def test_train_and_test_folders_with_different_classes_are_refused_before_any_jo
     (tmp_path / "imgs" / "train" / "emu").mkdir()
     make_folder(tmp_path / "imgs" / "train", per_class=12, classes=("emu",))
     check(config)
+    for f in (tmp_path / "imgs" / "test" / "owl").iterdir():  # a test class with no image could never be scored
+        f.unlink()
+    with pytest.raises(GenaugError, match=r"data_dir: \S+/test/owl holds no images, so its class could never be "
+                                          r"scored; add test images to it, or remove class 'owl' from both"):
+        check(config)
 
 
 def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folders(tmp_path):

@@ -16,7 +16,7 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import DATASETS, TORCHVISION, folder_class_names, folder_train_counts
+from .sources import DATASETS, TORCHVISION, empty_test_classes, folder_class_names, folder_train_counts
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -552,6 +552,11 @@ def _check_against_classes(config: dict) -> None:
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")
     classes, counts = dataset_classes(config), _folder_pools(config)
+    empty = empty_test_classes(config.get("data_dir")) if config["dataset"] == "folder" else []
+    if empty:
+        more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
+        raise ConfigError(f"data_dir: {empty[0]} holds no images{more}, so its class could never be scored; add test "
+                          f"images to it, or remove class {empty[0].name!r} from both train/ and test/")
     _check_minority_classes(config, classes)
     _check_validation_per_class(config, counts)
     if classes is not None:

@@ -198,6 +198,21 @@ def stratified_split(labels, test_fraction: float, root=None):
     return np.sort(i_tr), np.sort(i_te)
 
 
+def class_image_counts(split: Path) -> dict[str, int]:
+    """The image files (by suffix) under each class folder of one split root, read from the directory alone."""
+    return {c.name: sum(os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES for parts, _ in _visible(c))
+            for c in class_folders(split)}
+
+
+def empty_test_classes(data_dir) -> list[Path]:
+    """The class folders of a folder dataset's test/ that hold no image (a class that could never be scored)."""
+    root = Path(data_dir) if data_dir else None
+    splits = folder_splits(root) if root is not None and root.is_dir() else []
+    if len(splits) != 2:
+        return []
+    return [splits[1] / c for c, n in class_image_counts(splits[1]).items() if n == 0]
+
+
 def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> dict[str, int] | None:
     """Each class's training images in a folder dataset, read from its directory alone: its train/ images, or, with
     no train/ and test/, all but the stratified test share: at most n - floor(n * test_fraction), or with `exact`
@@ -207,8 +222,7 @@ def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> 
     if root is None or not root.is_dir():
         return None
     splits = folder_splits(root)
-    counts = {c.name: sum(os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES for parts, _ in _visible(c))
-              for c in class_folders(splits[0])}
+    counts = class_image_counts(splits[0])
     if len(splits) == 2:
         return counts
     if not exact or min(counts.values(), default=0) < 2:  # too few to split: prepare names the class
