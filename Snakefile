@@ -1,11 +1,14 @@
 # genaug: which generative model's synthetic images improve a classifier trained on scarce data.
 # Every classifier x model x filter x regime x size x seed cell is its own file target.
+from pathlib import Path
+
 from snakemake.utils import min_version
 
 min_version("8.20")
 
 
-configfile: "config.yaml"
+# A study run from its own folder (snakemake -s <checkout>/Snakefile) reads its config.yaml, or the checkout's.
+configfile: "config.yaml" if Path("config.yaml").exists() else str(Path(workflow.basedir) / "config.yaml")
 
 
 report: "workflow/report/workflow.rst"

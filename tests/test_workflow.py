@@ -362,6 +362,26 @@ def test_a_config_error_from_a_configfile_or_the_command_line_names_it(tmp_path)
     assert not (tmp_path / "results").exists()
 
 
+@pytest.mark.e2e
+def test_a_study_in_its_own_folder_reads_its_config_yaml_or_else_the_checkouts_under_its_configfile(tmp_path):
+    """Run from a folder of one's own (-s <checkout>/Snakefile), `configfile: config.yaml` found none: with a
+    --configfile only that file and the schema's defaults applied, so the grid differed from the same file's in
+    the checkout; with neither, snakemake stopped."""
+    checkout = yaml.safe_load((REPO / "config.yaml").read_text())
+    bare = snakemake(tmp_path, "-n")
+    assert bare.returncode == 0, bare.stdout[-2000:] + bare.stderr[-2000:]
+    assert f"Config file(s): ['{REPO / 'config.yaml'}']" in bare.stdout
+    grid = checkout["grid"]
+    cells = len(grid["regimes"]) * len(grid["sizes"]) * len(grid["models"]) * len(checkout["seeds"])
+    assert job_counts(bare.stdout)["train_clf"] == cells
+    (tmp_path / "study.yaml").write_text("seeds: [4]\n")
+    layered = snakemake(tmp_path, "-n", "--configfile", str(tmp_path / "study.yaml"))
+    assert layered.returncode == 0 and str(REPO / "config.yaml") in layered.stdout, layered.stdout[-2000:]
+    assert "results/fashion_mnist/logs/subset/balanced/n1000/s4.log" in layered.stdout  # the checkout's grid, its seed
+    own = snakemake(tmp_path, "-n", config={**DEFAULT, "seeds": [6]})  # a config.yaml of its own wins
+    assert own.returncode == 0 and "Config file(s): ['config.yaml']" in own.stdout and "/s6.log" in own.stdout
+
+
 # ------------------------------------------------------------------ dry runs of the shipped grids
 
 
