@@ -184,5 +184,5 @@ def test_seeds_needed_matches_statsmodels_sample_size_and_says_when_it_cannot():
     assert seeds_needed([0.001, -0.03, 0.03], 1) == np.inf  # a gain far inside its spread
     big = [0.02616, 0.03, 0.03384]  # effect 7.8 at m 3: power 0.23 at 2 seeds, 0.95 at 3
     assert abs(np.mean(big)) / np.std(big, ddof=1) == pytest.approx(7.7, abs=0.2) and seeds_needed(big, 3) == 3
-    for untestable in ([0.02], [0.02, 0.02, 0.02], [0.01, -0.01]):
-        assert np.isnan(seeds_needed(untestable, 1))
+    for untestable in ([0.02], [0.02, 0.02, 0.02], [0.01, -0.01, 0.0], [0.01, 0.03]):  # two seeds: no projection,
+        assert np.isnan(seeds_needed(untestable, 1))  # the table's column as the answer's line (it printed 18 there)

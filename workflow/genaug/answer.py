@@ -129,9 +129,7 @@ def _more_seeds(best, over_real: pd.DataFrame) -> float | None:
     """Seeds at which the cell's best arm would likely become its answer, if its gains and spreads held: the most
     that any comparison it still has to win needs (over the baseline, and a generator's over each real-image arm;
     stats.seeds_needed). None where more seeds would not make it the answer: a gain it needs is not positive or
-    supports no test, or the spread comes from fewer than MIN_SEEDS seeds (two seeds estimate it too poorly)."""
-    if best.n_pairs < MIN_SEEDS:
-        return None
+    supports no projection (no test, or fewer than MIN_SEEDS seeds)."""
     needed = [best] if not (best.real and best.gain > 0) else []
     if best.train_set == "mixed":
         needed += _short_of(best, over_real)

@@ -64,10 +64,10 @@ def seeds_needed(diff, m: int, alpha: float = ALPHA, power: float = POWER) -> fl
     to find a difference, if the true mean and spread of the differences are the observed ones: exact power of the
     two-sided test from the noncentral t, as in sample-size tables (statsmodels' TTestPower). A projection from
     a few seeds, so a guide to how many to add, not a promise: the observed gain of the best of several arms
-    tends to be too large. nan where the differences support no test (fewer than two, no spread or a zero mean);
-    inf past MOST_SEEDS."""
+    tends to be too large. nan where the differences support no test (no spread or a zero mean) or come from fewer
+    than MIN_SEEDS seeds (two estimate the spread too poorly to project from); inf past MOST_SEEDS."""
     d = _finite(diff)
-    if len(d) < 2 or no_spread(d) or d.mean() == 0 or m < 1:
+    if len(d) < MIN_SEEDS or no_spread(d) or d.mean() == 0 or m < 1:
         return float("nan")
     effect = abs(d.mean()) / d.std(ddof=1)
     for n in range(2, MOST_SEEDS + 1):
