@@ -173,9 +173,9 @@ def split_class_names(splits: list[Path]) -> list[str]:
 
 
 def folder_class_names(data_dir) -> list[str] | None:
-    """A folder dataset's class names in label order, read from its directory alone (train/ and test/ agreeing), or None
-    where data_dir is no folder or an empty one (an unmounted drive's mount point: see check_source_present): what
-    the config check names classes against."""
+    """A folder dataset's class names in label order, read from its directory alone (train/ and test/ must agree),
+    or None where data_dir is no folder or an empty one (an unmounted drive's mount point: see
+    check_source_present): what the config check names classes against."""
     root = Path(data_dir) if data_dir else None
     if root is None or not root.is_dir():
         return None
