@@ -55,9 +55,13 @@ def native_bf16(device: torch.device) -> bool:
     return any(getattr(torch.cpu, check, lambda: False)() for check in checks)
 
 
-def resolve_precision(precision: str, device: torch.device) -> str:
+def resolve_precision(precision: str, device: torch.device, log=None) -> str:
     """A `precision` setting as a job on `device` runs it: `auto` is bf16 where the device computes it natively,
-    else fp32; fp32 and bf16 are kept as asked."""
+    else fp32; fp32 and bf16 are kept as asked, and bf16 asked of a device that emulates it is warned of in `log`."""
+    if precision == "bf16" and log is not None and not native_bf16(device):
+        print(f"warning: precision bf16 on {name(device)}, which has no native bfloat16 (no avx512_bf16 or "
+              "AMX): torch emulates it, several times slower than fp32 (docs/measured/2026-12-07-levers-avx2.md); "
+              "set precision: auto to train in bf16 only where that is faster", file=log, flush=True)
     if precision != "auto":
         return precision
     return "bf16" if native_bf16(device) else "fp32"

@@ -109,7 +109,7 @@ def train_gen(*, data, subset, spec: dict, seed: int, out, loss_log, device="aut
     model = gens.build(spec, ds.image_shape, ds.num_classes).to(dev)
     t0 = time.perf_counter()
     trains = families.get(spec["family"]).trains  # images made elsewhere: the cell's pool is read, nothing trains
-    precision = resolve_precision(spec["train"].get("precision", "fp32"), dev)  # what fit runs: the record says it
+    precision = resolve_precision(spec["train"].get("precision", "fp32"), dev, log)  # what fit runs: recorded
     if trains:
         print(f"training {spec['name']} ({spec['family']}, {strategy}) on {len(x)} images, "
               f"{spec['train']['steps']} steps, {precision}", file=log, flush=True)
@@ -424,7 +424,7 @@ def _fit_cell_classifier(ds, sub, x, y, classifier: dict, *, seed: int, device, 
     net = build_classifier(classifier["arch"], ds.image_shape, ds.num_classes, **classifier.get("hparams", {}))
     net = net.to(device).to(**channels_last)
     cfg = TrainConfig(**classifier.get("train", {}))
-    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device))  # the record says what ran
+    cfg = replace(cfg, precision=resolve_precision(cfg.precision, device, log))  # the record says what ran
     print(f"{classifier['name']}: at most {cfg.max_steps} steps of {cfg.batch_size} images, validated every "
           f"{cfg.eval_every}, patience {cfg.patience_steps} steps, {cfg.precision}", file=log, flush=True)
     result = fit_classifier(net, x, y, val_x, val_y, cfg, seed=seed, n_real=n_real, augment=augment,
