@@ -115,6 +115,20 @@ def test_an_accuracy_interval_is_unsigned_and_stays_inside_0_and_1():
     assert acc_interval(float("nan"), float("nan")) == "n/a (1 seed, or no spread)"
 
 
+def test_a_gain_interval_stays_inside_what_two_accuracies_can_differ_by_in_the_report_and_in_show():
+    """Three seeds of 1.0 against 0.5, 1.0 and 1.0 gave a simultaneous interval of [-1.608, +0.942]."""
+    from genaug import answer
+    from genaug.report.markup import diff_interval
+
+    assert diff_interval(-1.6081, 0.9415) == "[-1.000, +0.942]" and diff_interval(-0.02, 0.03) == "[-0.020, +0.030]"
+    g = pd.DataFrame({"classifier": ["cnn"] * 2, "regime": ["semi_balanced"] * 2, "size": ["n40"] * 2,
+                      "model": ["cvae", "classic"], "train_set": ["mixed", "real"], "baseline_mean": [1.0, 1.0],
+                      "model_mean": [0.83, 0.9], "gain": [-0.17, -0.1], "ci_corr_low": [-1.44, float("nan")],
+                      "ci_corr_high": [1.11, float("nan")], "p_holm": [0.8, float("nan")], "real": [False, False],
+                      "wins": [0, 0], "n_pairs": [3, 1], "seeds_needed": [35.0, float("nan")]})
+    assert answer._comparison_table(g)["simultaneous 95% CI"].tolist() == ["[-1.0000, +1.0000]", "[–, –]"]
+
+
 def test_the_run_summary_warns_when_runs_come_from_several_machines():
     from genaug.report.html import _machines
 

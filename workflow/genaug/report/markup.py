@@ -23,8 +23,9 @@ def fmt_num(v, fmt=".4f") -> str:
 
 
 def diff_interval(lo, hi, why: str = NO_INTERVAL) -> str:
-    """A difference's interval: signed; `why` where there is none."""
-    return why if pd.isna(lo) else f"[{lo:+.3f}, {hi:+.3f}]"
+    """A difference of accuracies' interval: signed, clipped to [-1, 1] (a t-interval from few seeds can run past
+    what two accuracies can differ by); `why` where there is none."""
+    return why if pd.isna(lo) else f"[{max(lo, -1.0):+.3f}, {min(hi, 1.0):+.3f}]"
 
 
 def acc_interval(lo, hi) -> str:
