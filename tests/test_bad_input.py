@@ -54,6 +54,8 @@ CONFIGS = [
      "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16', 'auto']"),
     ("model in the grid but not defined", "grid.models", ["baseline", "diffusion"],
      "grid.models: unknown model 'diffusion'"),
+    ("a classic shift of half the image", "classic.shift", 14, "classic.shift: shifts of up to 14 px can move an "
+     "image 28 px wide half or wholly out of its frame; use at most 13, or about 2 (what 2 px is to 28)"),
     ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),
     ("negative snapshot interval", "snapshot_every", -1, "snapshot_every: -1 is less than the minimum of 0"),
     ("a policy that makes no synthetic images", "synthesis", {"policy": "per_class", "per_class": 0},

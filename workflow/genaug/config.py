@@ -612,9 +612,23 @@ def _check_folder_shares(config: dict, classes: list[str], pools: list[int], hel
                           "or fewer")
 
 
+def image_side(config: dict) -> int:
+    """The side of the dataset's images as the jobs see them: fashion_mnist and mnist are 28, others image_size."""
+    return 28 if config["dataset"] in TORCHVISION else config.get("image_size", config_default("image_size"))
+
+
+def _check_classic_shift(config: dict) -> None:
+    """classic.shift against the image side: a shift of half the side or more can move an image out of its frame."""
+    side, shift = image_side(config), classic_spec(config)["shift"]
+    if "classic" in config["grid"]["models"] and 2 * shift >= side:
+        raise ConfigError(f"classic.shift: shifts of up to {shift} px can move an image {side} px wide half or wholly "
+                          f"out of its frame; use at most {(side - 1) // 2}, or about {max(1, round(side / 14))} "
+                          f"(what 2 px is to 28)")
+
+
 def _check_image_side(config: dict) -> None:
     """Each generator's networks against the dataset's image side, before any job (fashion_mnist and mnist are 28)."""
-    side = 28 if config["dataset"] in TORCHVISION else config.get("image_size", config_default("image_size"))
+    side = image_side(config)
     specs = [generator_spec(config, name) for name in generator_models(config)]
     for spec in [*specs, *([autoencoder_spec(config)] if uses_autoencoder(config) else [])]:
         m = families.side_multiple(families.get(spec["family"]), spec["hparams"])
@@ -674,6 +688,19 @@ def _check_model_entry(name: str, entry: dict) -> None:
         raise ConfigError(f"{where}: {err}") from None
 
 
+def _check_filters(config: dict) -> None:
+    """The filters a config defines and the ones its grid names."""
+    for name in config.get("filters") or {}:
+        if name == NO_FILTER:
+            raise ConfigError(f"filters.{name}: {name!r} is the reserved no-filter value of grid.filters; rename it")
+    for name in config["grid"].get("filters") or []:
+        if name != NO_FILTER and name not in filter_entries(config):
+            raise ConfigError(f"grid.filters: unknown filter {name!r}; define it under `filters:` or use one of "
+                              f"{', '.join([NO_FILTER, *filter_entries(config)])}")
+        if name != NO_FILTER:
+            filter_spec(config, name)
+
+
 def check(config: dict) -> None:
     """Cross-field checks the schema cannot express; raises ConfigError naming the field and the fix."""
     grid, models = config["grid"], model_entries(config)
@@ -713,15 +740,7 @@ def check(config: dict) -> None:
         if not size_tokens(config, regime):
             axis = {"fraction": "grid.fractions", "shots": "grid.shots"}.get(regime, "grid.sizes")
             raise ConfigError(f"{axis} is empty but grid.regimes has {regime!r}; give it at least one value")
-    for name in config.get("filters") or {}:
-        if name == NO_FILTER:
-            raise ConfigError(f"filters.{name}: {name!r} is the reserved no-filter value of grid.filters; rename it")
-    for name in grid.get("filters") or []:
-        if name != NO_FILTER and name not in filter_entries(config):
-            raise ConfigError(f"grid.filters: unknown filter {name!r}; define it under `filters:` or use one of "
-                              f"{', '.join([NO_FILTER, *filter_entries(config)])}")
-        if name != NO_FILTER:
-            filter_spec(config, name)
+    _check_filters(config)
     if autoencoder_spec(config)["family"] not in ("vae", "conv_vae"):
         raise ConfigError(f"autoencoder.family: {autoencoder_spec(config)['family']!r}; the filter and M2/M4 need a "
                           "Gaussian VAE's encoder: use vae or conv_vae")
@@ -733,6 +752,7 @@ def check(config: dict) -> None:
                           f"{FID_WEIGHTS_NAME}, or null to use torch hub's cache (else Inception FID is unavailable)")
     if len(set(config["seeds"])) != len(config["seeds"]):
         raise ConfigError("seeds: a seed is listed twice; replicates need distinct seeds")
+    _check_classic_shift(config)
     _check_image_side(config)  # last: it builds every generator's spec, which needs the checks above
 
 
