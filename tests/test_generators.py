@@ -357,8 +357,8 @@ def test_bf16_precision_trains_under_autocast_and_its_loss_falls(digits, name):
     for precision in ("fp32", "bf16"):
         torch.manual_seed(0)
         model = gens.build(spec, digits.image_shape, digits.num_classes)
-        history = gens.train(model, x, y, {**spec["train"], "steps": 200, "precision": precision}, seed=0,
-                             log=DISCARD)
+        train = {**spec["train"], "steps": 100, "batch_size": 32, "precision": precision}  # small: a CPU without
+        history = gens.train(model, x, y, train, seed=0, log=DISCARD)  # native bf16 emulates it, 10x slower
         logs[precision] = [r["loss"] for r in history]
         assert all(p.dtype == torch.float32 for p in model.parameters())
     assert logs["bf16"][-1] < 0.8 * logs["bf16"][0]
