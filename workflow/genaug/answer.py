@@ -11,7 +11,7 @@ import pandas as pd
 
 from .errors import GenaugError
 from .io import write_csv
-from .stats import MIN_SEEDS, MOST_SEEDS, POWER, paired_gain
+from .stats import MIN_SEEDS, MOST_SEEDS, POWER, paired_gain, shown_gain_interval
 
 ORDER = ["classifier", "regime", "size_value", "train_set", "model"]  # sizes numerically, not as strings
 # gains.csv: one row per cell and arm (a model, and what its classifier trained on), paired on the seed.
@@ -200,8 +200,8 @@ def _comparison_table(g: pd.DataFrame, reference: str = "baseline_mean") -> pd.D
         "arm": [arm_label(m, t) for m, t in zip(g["model"], g["train_set"])],
         "reference" if "reference" in g else "baseline": g[reference].map(lambda v: _fmt(v, ".4f")),
         "model": g["model_mean"].map(lambda v: _fmt(v, ".4f")), "gain": g["gain"].map(_fmt),
-        "simultaneous 95% CI": [f"[{_fmt(lo)}, {_fmt(hi)}]"  # clipped as the report's: accuracies differ by at most 1
-                                for lo, hi in zip(g["ci_corr_low"].clip(-1, 1), g["ci_corr_high"].clip(-1, 1))],
+        "simultaneous 95% CI": ["[{}, {}]".format(*map(_fmt, shown_gain_interval(lo, hi)))
+                                for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
         "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
         "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
         f"seeds for {POWER:.0%}": g["seeds_needed"].map(fmt_seeds),

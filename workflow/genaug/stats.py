@@ -44,6 +44,12 @@ def t_interval(values, level: float = 0.95) -> tuple[float, float]:
     return (float(v.mean() - half), float(v.mean() + half))
 
 
+def shown_gain_interval(lo: float, hi: float) -> tuple[float, float]:
+    """A gain's interval as printed (report and `genaug show`): clipped to [-1, 1], since two accuracies differ by
+    at most 1 and a t-interval from few seeds can run past it; gains.csv keeps the raw interval."""
+    return max(lo, -1.0), min(hi, 1.0)
+
+
 def paired_p_value(diff) -> float:
     """Two-sided one-sample t-test of the paired differences against 0 (scipy's ttest_rel on the pairs).
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..stats import shown_gain_interval
 from . import figures
 
 NO_INTERVAL = "n/a (1 seed, or no spread)"
@@ -23,9 +24,12 @@ def fmt_num(v, fmt=".4f") -> str:
 
 
 def diff_interval(lo, hi, why: str = NO_INTERVAL) -> str:
-    """A difference of accuracies' interval: signed, clipped to [-1, 1] (a t-interval from few seeds can run past
-    what two accuracies can differ by); `why` where there is none."""
-    return why if pd.isna(lo) else f"[{max(lo, -1.0):+.3f}, {min(hi, 1.0):+.3f}]"
+    """A difference of accuracies' interval, signed and clipped (stats.shown_gain_interval); `why` where there is
+    none."""
+    if pd.isna(lo):
+        return why
+    lo, hi = shown_gain_interval(lo, hi)
+    return f"[{lo:+.3f}, {hi:+.3f}]"
 
 
 def acc_interval(lo, hi) -> str:
