@@ -120,7 +120,7 @@ def test_an_image_size_a_generator_s_networks_cannot_take_stops_the_run_before_a
     from genaug.config import ConfigError, check
 
     config = {**with_change("grid", {**DEFAULT["grid"], "regimes": ["balanced"], "models": ["baseline", "gan",
-              "cdcgan_ms"]}), "dataset": "digits", "image_size": 30}
+              "cdcgan_ms"], "sizes": [200]}), "dataset": "digits", "image_size": 30}
     with pytest.raises(ConfigError, match=r"image_size: 30 does not suit 'cdcgan_ms', whose cgan networks need a side "
                                           r"divisible by 4; set image_size to 28 or 32"):
         check(config)
@@ -314,6 +314,71 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
     with pytest.raises(ConfigError, match=r"grid.sizes: n1000 in regime 'balanced'"):
         check({**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "few"),
                "validation_per_class": 1})
+
+
+def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its_classes_before_any_job(
+        tmp_path, digits):
+    """digits holds 122-128 training images a class, so config.yaml's n1000 failed every subset job of it after
+    `snakemake -n` said the grid was fine; an IDX dataset's counts come from its labels file. The bound given in
+    the error is the subset job's own, found by drawing on either side of it."""
+    from genaug.config import DIGITS_TRAIN_COUNTS, ConfigError, check
+    from genaug.errors import GenaugError
+    from genaug.subsets import draw_subset
+
+    from .helpers import fake_mnist_files
+
+    labels = digits.train_y.numpy()
+    assert np.bincount(labels).tolist() == DIGITS_TRAIN_COUNTS  # the constant is data.py's split
+    config = {**with_change("grid.regimes", ["balanced"]), "dataset": "digits", "seeds": [0, 1]}
+    with pytest.raises(ConfigError, match=r"grid.sizes: n1000 in regime 'balanced' asks for more images of a class "
+                                          r"than digits holds \(after validation_per_class: 100 held out\); the "
+                                          r"largest size that fits for seeds \[0, 1\] is n(\d+)") as err:
+        check(config)
+    most = int(re.search(r"is n(\d+)", str(err.value)).group(1))
+    draw = lambda n, seed: draw_subset(labels, digits.classes, "balanced", f"n{n}", seed,  # noqa: E731
+                                       validation_per_class=100)
+    assert all(draw(most, seed).counts.sum() == most for seed in (0, 1))
+    with pytest.raises(GenaugError, match="has only 22"):
+        [draw(most + 1, seed) for seed in (0, 1)]
+    check({**config, "grid": {**config["grid"], "sizes": [most]}})
+    with pytest.raises(ConfigError, match=r"validation_per_class: 170 images of every class are held out for early "
+                                          r"stopping, but class '8' has 122 training images, the fewest of the 10 "
+                                          r"classes with too few; set validation_per_class below 122, e.g. 24$"):
+        check({**config, "validation_per_class": 170})
+    shots = {**config, "validation_per_class": 10, "grid": {**config["grid"], "regimes": ["shots"], "shots": [200]}}
+    with pytest.raises(ConfigError, match=r"grid.shots: k200 asks for 200 images of every class, but class '8' has at "
+                                          r"most 112 after validation_per_class \(10\) held out; use k112 or fewer"):
+        check(shots)
+    fake_mnist_files(tmp_path / "idx", gz=True)  # 6 training images a class
+    mnist = {**config, "dataset": "mnist", "data_dir": str(tmp_path / "idx"), "validation_per_class": 2}
+    with pytest.raises(ConfigError, match=r"n1000 in regime 'balanced' asks for more images of a class than mnist "
+                                          r"holds \(after validation_per_class: 2 held out\); the largest size that "
+                                          r"fits for seeds \[0, 1\] is n40$"):
+        check(mnist)
+    check({**mnist, "grid": {**mnist["grid"], "sizes": [40]}})
+    check({**mnist, "data_dir": str(tmp_path / "none"), "seeds": [0]})  # no files yet: prepare will download them
+
+
+def test_an_idx_dataset_s_class_counts_come_from_its_labels_file_or_none(tmp_path):
+    from genaug.sources import idx_train_counts
+
+    from .helpers import FMNIST_SYSTEM_DIR, fake_mnist_files, write_idx
+
+    if FMNIST_SYSTEM_DIR.is_dir():
+        assert idx_train_counts("fashion_mnist", None, tmp_path / "cache") == [6000] * 10
+    fake_mnist_files(tmp_path / "plain", n_train=35)
+    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") == [4] * 5 + [3] * 5
+    assert idx_train_counts("mnist", tmp_path / "missing", tmp_path / "cache") is None
+    labels = tmp_path / "plain" / "train-labels-idx1-ubyte"
+    labels.write_bytes(labels.read_bytes()[:-3])  # truncated: the header's count no longer matches
+    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
+    write_idx(labels, np.zeros((2, 2)), False)  # two dimensions: not a labels file
+    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
+    labels.write_bytes(b"\x1f\x8b not gzip")
+    (tmp_path / "gz").mkdir()
+    for f in (tmp_path / "plain").iterdir():
+        (tmp_path / "gz" / f"{f.name}.gz").write_bytes(f.read_bytes())
+    assert idx_train_counts("mnist", tmp_path / "gz", tmp_path / "cache") is None  # a .gz that is not gzip
 
 
 @pytest.mark.parametrize("path,value", [

@@ -16,7 +16,8 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import DATASETS, TORCHVISION, empty_test_classes, folder_class_names, folder_train_counts
+from .sources import (CACHE_DIR, DATASETS, TORCHVISION, empty_test_classes, folder_class_names, folder_train_counts,
+                      idx_train_counts)
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -457,6 +458,8 @@ BUILTIN_CLASSES = {
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])],
     "digits": [str(i) for i in range(10)],
 }
+# Each digit's training images in data.py's fixed split of scikit-learn's 1,797 (tests pin it to the split).
+DIGITS_TRAIN_COUNTS = [124, 127, 124, 128, 127, 127, 127, 125, 122, 126]
 
 
 def name_key(name) -> str:
@@ -512,24 +515,28 @@ def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
-def _folder_pools(config: dict) -> dict[str, int] | None:
-    """Each class's training images in a folder dataset (at most, or exact: see folder_train_counts), or None."""
-    if config["dataset"] != "folder":
-        return None
-    test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
-    # a fraction's apportionment follows each pool exactly: only it pays for the split's exact counts
-    return folder_train_counts(config.get("data_dir"), test_fraction, exact="fraction" in config["grid"]["regimes"])
+def _train_counts(config: dict) -> dict[str, int] | None:
+    """Each class's training images before any job: a folder's (at most, or exact: see folder_train_counts), an
+    IDX dataset's from its labels file, digits' fixed split; None where not known yet (IDX files not downloaded)."""
+    ds = config["dataset"]
+    if ds == "folder":
+        test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
+        # a fraction's apportionment follows each pool exactly: only it pays for the split's exact counts
+        return folder_train_counts(config.get("data_dir"), test_fraction, exact="fraction" in config["grid"]["regimes"])
+    counts = DIGITS_TRAIN_COUNTS if ds == "digits" else idx_train_counts(ds, config.get("data_dir"), CACHE_DIR)
+    return dict(zip(BUILTIN_CLASSES[ds], counts)) if counts and len(counts) == len(BUILTIN_CLASSES[ds]) else None
 
 
 def _check_validation_per_class(config: dict, counts: dict[str, int] | None) -> None:
-    """validation_per_class against a folder dataset's smallest class, before any job: every subset job would
-    fail on it (the built-in datasets hold thousands of images a class)."""
+    """validation_per_class against the dataset's smallest class, before any job: every subset job would fail on it
+    (digits holds 122 training images of its smallest class)."""
     per_class = config.get("validation_per_class", config_default("validation_per_class"))
     short = sorted((n, c) for c, n in (counts or {}).items() if n <= per_class)
     if short:
         n, c = short[0]
         others = f", the fewest of the {len(short)} classes with too few" if len(short) > 1 else ""
-        fix = (f"set validation_per_class below {n}, e.g. {max(1, n // 5)}, or add images" if n > 1 else
+        more = ", or add images" if config["dataset"] == "folder" else ""
+        fix = (f"set validation_per_class below {n}, e.g. {max(1, n // 5)}{more}" if n > 1 else
                "a class needs at least 2 (one held out, one to train on): add images to it, or remove its folder")
         raise ConfigError(f"validation_per_class: {per_class} images of every class are held out for early stopping, "
                           f"but class {c!r} has {n} training image{'s' * (n != 1)}{others}; {fix}")
@@ -551,7 +558,7 @@ def _check_against_classes(config: dict) -> None:
     if config["dataset"] == "folder" and name in DATASETS and name != "folder":
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")
-    classes, counts = dataset_classes(config), _folder_pools(config)
+    classes, counts = dataset_classes(config), _train_counts(config)
     empty = empty_test_classes(config.get("data_dir")) if config["dataset"] == "folder" else []
     if empty:
         more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
@@ -584,15 +591,20 @@ def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None
         largest = [b[1] for b in bounds if b[1] is not None]
         if largest and max(sizes) > min(largest):
             raise ConfigError(f"grid.sizes: n{max(sizes)} in regime {regime!r} asks for more images of a class than "
-                              f"data_dir holds (after validation_per_class: {held} held out); the largest size that "
+                              f"{_holder(config)} holds (after validation_per_class: {held} held out); the largest size that "
                               f"fits for seeds {seeds} is n{min(largest)}{ratio}")
     if pools is not None:
-        _check_folder_shares(config, classes, pools, held)
+        _check_shares(config, classes, pools, held)
 
 
-def _check_folder_shares(config: dict, classes: list[str], pools: list[int], held: int) -> None:
-    """grid.fractions and grid.shots against a folder's class pools: a fraction of a long tail that leaves its
-    smallest class empty, or more shots than a class holds."""
+def _holder(config: dict) -> str:
+    """What an error says holds the images: data_dir, or a built-in dataset's name."""
+    return "data_dir" if config["dataset"] == "folder" else config["dataset"]
+
+
+def _check_shares(config: dict, classes: list[str], pools: list[int], held: int) -> None:
+    """grid.fractions and grid.shots against the class pools: a fraction of a long tail that leaves its smallest
+    class empty, or more shots than a class holds."""
     from .subsets import size_bounds
 
     grid = config["grid"]
@@ -603,7 +615,7 @@ def _check_folder_shares(config: dict, classes: list[str], pools: list[int], hel
         if min(fractions) < (fit or [101])[0]:
             fix = f"the smallest that gives every class one is f{fit[0]}" if fit else "no fraction does"
             raise ConfigError(f"grid.fractions: f{min(fractions)} leaves some of the {len(classes)} classes of "
-                              f"data_dir with no image (the smallest holds at most {min(pools)} after "
+                              f"{_holder(config)} with no image (the smallest holds at most {min(pools)} after "
                               f"validation_per_class); {fix}")
     if "shots" in grid["regimes"] and shots and max(shots) > min(pools):
         c = classes[pools.index(min(pools))]

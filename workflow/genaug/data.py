@@ -21,8 +21,8 @@ from . import streams
 from .errors import GenaugError, rebuild_hint
 from .io import NPZ_ERRORS, atomic_path, save_npz
 from .progress import Progress
-from .sources import (DATASETS, IDX_FILES, IMAGE_SUFFIXES, TORCHVISION, class_folders, folder_splits, idx_candidates,
-                      raw_files_in, split_class_names, stratified_split, visible_files)
+from .sources import (CACHE_DIR, DATASETS, IDX_FILES, IMAGE_SUFFIXES, TORCHVISION, class_folders, folder_splits,
+                      idx_candidates, raw_files_in, split_class_names, stratified_split, visible_files)
 
 
 @dataclass
@@ -425,7 +425,7 @@ def load_source(
     name: str,
     *,
     data_dir=None,
-    cache_dir="data/raw",
+    cache_dir=CACHE_DIR,
     image_size: int = 28,
     channels="auto",
     fit: str = "stretch",

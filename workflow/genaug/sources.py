@@ -8,6 +8,7 @@ Torch- and numpy-free: the Snakefile imports it while it builds the DAG.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import math
@@ -20,6 +21,7 @@ from pathlib import Path
 from .errors import GenaugError
 
 DATASETS = ("fashion_mnist", "mnist", "digits", "folder")
+CACHE_DIR = "data/raw"  # where `prepare` extracts or downloads IDX files, relative to the working directory
 
 # torchvision class name, and where Debian installs a copy.
 TORCHVISION = {
@@ -61,6 +63,36 @@ def idx_candidates(name: str, data_dir, cache_dir) -> list[tuple[Path, Path]]:
     out += [(d, cache_dir) for d in system_dirs]
     out.append((cache_dir / tv_name / "raw", cache_dir))
     return out
+
+
+def idx_source(name: str, data_dir, cache_dir) -> tuple[Path | None, dict[str, Path] | None]:
+    """The first folder in the search order that holds all four IDX files, and their paths: what `prepare` reads
+    (None, None: none yet, the download will fill the cache)."""
+    for folder, _ in idx_candidates(name, data_dir, cache_dir):
+        found = raw_files_in(folder)
+        if found is not None:
+            return folder, found
+    return None, None
+
+
+def idx_train_counts(name: str, data_dir, cache_dir) -> list[int] | None:
+    """Each class's images in an IDX dataset's train split, read from its labels file (60 KB), or None where there
+    is none yet or it cannot be read (`prepare` then names the problem)."""
+    found = idx_source(name, data_dir, cache_dir)[1]
+    if found is None:
+        return None
+    path = found["train-labels-idx1-ubyte"]
+    try:
+        with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
+            data = f.read()
+    except (OSError, EOFError):  # a bad gzip is an OSError
+        return None
+    if len(data) < 8 or data[:4] != b"\x00\x00\x08\x01" or int.from_bytes(data[4:8], "big") != len(data) - 8:
+        return None
+    counts = [0] * (max(data[8:], default=-1) + 1)
+    for label in set(data[8:]):
+        counts[label] = data.count(label, 8)
+    return counts
 
 
 def _stat(path: Path, relative_to: Path | None = None) -> list:
@@ -234,7 +266,7 @@ def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> 
     return dict(zip(counts, np.bincount(labels[train], minlength=len(counts)).tolist()))
 
 
-def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
+def manifest(name: str, data_dir=None, cache_dir=CACHE_DIR) -> dict:
     """What `prepare` would read for this dataset: every source file's [path, size, mtime_ns].
 
     A folder dataset lists every non-hidden file under data_dir; an IDX dataset the four files of the first
@@ -248,12 +280,10 @@ def manifest(name: str, data_dir=None, cache_dir="data/raw") -> dict:
         return {"dataset": name, "root": str(root.resolve()), "files": [_stat_file(path, "/".join(parts))
                                                                           for parts, path in _visible(root)]}
     if name in TORCHVISION:
-        for folder, _ in idx_candidates(name, data_dir, cache_dir):
-            found = raw_files_in(folder)
-            if found is not None:
-                return {"dataset": name, "root": str(folder.resolve()),
-                        "files": [_stat(p, folder) for p in found.values()]}
-        return {"dataset": name, "root": None, "files": None}
+        folder, found = idx_source(name, data_dir, cache_dir)
+        if found is None:
+            return {"dataset": name, "root": None, "files": None}
+        return {"dataset": name, "root": str(folder.resolve()), "files": [_stat(p, folder) for p in found.values()]}
     try:  # embedded (digits): the package that ships it
         from importlib.metadata import version
 

@@ -32,9 +32,10 @@ from .report.figures import sample_grid
 from .subsets import RegimeParams, Subset, draw_subset, parse_size, scoring_indices
 
 
-def prepare(*, dataset: str, out, data_dir=None, cache_dir="data/raw", image_size=config_default("image_size"),
-            channels=config_default("folder.channels"), fit=config_default("folder.fit"),
-            test_fraction=config_default("folder.test_fraction"), manifest_out=None, log=sys.stderr) -> None:
+def prepare(*, dataset: str, out, data_dir=None, cache_dir=sources.CACHE_DIR,
+            image_size=config_default("image_size"), channels=config_default("folder.channels"),
+            fit=config_default("folder.fit"), test_fraction=config_default("folder.test_fraction"), manifest_out=None,
+            log=sys.stderr) -> None:
     """Load a dataset from its source and write the uint8 cache every later stage reads.
 
     The cache records the manifest of the files it was read from (sources.manifest); with `manifest_out` the

@@ -68,7 +68,7 @@ LOGS = f"{RES}/logs"
 SNAPSHOTS = f"{RES}/snapshots"  # resume state of running training jobs; not outputs, so Snakemake keeps them
 SOURCE_MANIFEST = f"{RES}/source_manifest.json"  # names, sizes, mtimes, SHA-256s of the dataset's files
 try:  # another folder dataset's results are not replaced
-    _SOURCE = sources.manifest(DS, config.get("data_dir"), "data/raw")
+    _SOURCE = sources.manifest(DS, config.get("data_dir"), sources.CACHE_DIR)
     sources.check_source_present(_SOURCE, f"{RES}/dataset.npz")
     sources.check_same_folder_dataset(SOURCE_MANIFEST, _SOURCE, f"{RES}/dataset.npz", RES)
 except GenaugError as err:
