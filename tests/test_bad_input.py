@@ -299,6 +299,18 @@ def test_bad_data_or_file_is_named_and_nothing_is_written(case, tmp_path, digits
     assert not (work / "out").exists() or not any((work / "out").iterdir())
 
 
+def test_a_test_subset_larger_than_the_test_split_stops_train_clf_before_it_trains(tmp_path, digits_cache,
+                                                                                      good_subset, capsys):
+    """The config check catches it where the counts are known before any job; where they are not (an IDX dataset
+    not yet downloaded), the job must not train first and fail at scoring."""
+    sub = tmp_path / "sub.npz"
+    sub.write_bytes(good_subset.read_bytes())
+    assert main(_train_clf(digits_cache, sub, "--test-per-class", "53")) == 2
+    err = capsys.readouterr().err
+    assert "test.per_class: 53, but class '8' has only 52 test images" in err and "training cnn" not in err, err
+    assert not (tmp_path / "out").exists()
+
+
 def test_the_catalogue_has_at_least_fifty_cases():
     assert len(CONFIGS) + len(DATA) + len(WITH_CACHE) + len(WITH_SUBSET) >= 50
 

@@ -146,7 +146,8 @@ def test_validation_per_class_is_checked_against_a_folder_dataset_s_smallest_cla
     make_folder(tmp_path / "split" / "train", per_class=12, classes=("big", "cat"))
     make_folder(tmp_path / "split" / "train", per_class=5, classes=("tiny", "wee"))
     make_folder(tmp_path / "split" / "test", per_class=2, classes=("big", "cat", "tiny", "wee"))
-    config = {**with_change("grid.regimes", ["balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "split")}
+    config = {**with_change("grid.regimes", ["balanced"]), "dataset": "folder",
+              "gen_metrics": {"enabled": False}, "data_dir": str(tmp_path / "split")}
     config["grid"]["sizes"] = [4]  # one image a class: what the smallest holds
     with pytest.raises(ConfigError, match=r"validation_per_class: 100 images of every class are held out for early "
                                           r"stopping, but class 'tiny' has 5 training images, the fewest of the 4 "
@@ -220,7 +221,8 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
 
     make_folder(tmp_path / "imgs" / "train", per_class=12, classes=("cat", "dog", "owl"))
     make_folder(tmp_path / "imgs" / "test", classes=("cat", "dog", "owl"))
-    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "imgs"),
+    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder",
+              "gen_metrics": {"enabled": False}, "data_dir": str(tmp_path / "imgs"),
               "validation_per_class": 2}
     config["grid"]["sizes"] = [8]
     with pytest.raises(ConfigError, match=r"minority_classes: 'Pullover' is not a class of folder \(classes: cat, dog, "
@@ -259,7 +261,8 @@ def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
     for c in range(60):  # check reads only names and counts: empty files stand in for 12 images of each class
         for i in range(12):
             (tmp_path / "many" / names[c] / f"{i}.png").touch()
-    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder", "data_dir": str(tmp_path / "many"),
+    config = {**with_change("grid.regimes", ["semi_balanced"]), "dataset": "folder",
+              "gen_metrics": {"enabled": False}, "data_dir": str(tmp_path / "many"),
               "folder": {"test_fraction": 0.25}, "validation_per_class": 2, "seeds": [0, 1],
               "regimes": {"semi_balanced": {"minority_classes": names[:2], "ratio": 6}}}
     config["grid"]["sizes"] = [150]
@@ -321,14 +324,15 @@ def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its
     """digits holds 122-128 training images a class, so config.yaml's n1000 failed every subset job of it after
     `snakemake -n` said the grid was fine; an IDX dataset's counts come from its labels file. The bound given in
     the error is the subset job's own, found by drawing on either side of it."""
-    from genaug.config import DIGITS_TRAIN_COUNTS, ConfigError, check
+    from genaug.config import DIGITS_COUNTS, ConfigError, check
     from genaug.errors import GenaugError
     from genaug.subsets import draw_subset
 
     from .helpers import fake_mnist_files
 
     labels = digits.train_y.numpy()
-    assert np.bincount(labels).tolist() == DIGITS_TRAIN_COUNTS  # the constant is data.py's split
+    assert np.bincount(labels).tolist() == DIGITS_COUNTS["train"]  # the constants are data.py's split
+    assert np.bincount(digits.test_y.numpy()).tolist() == DIGITS_COUNTS["test"]
     config = {**with_change("grid.regimes", ["balanced"]), "dataset": "digits", "seeds": [0, 1]}
     with pytest.raises(ConfigError, match=r"grid.sizes: n1000 in regime 'balanced' asks for more images of a class "
                                           r"than digits holds \(after validation_per_class: 100 held out\); the "
@@ -340,7 +344,17 @@ def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its
     assert all(draw(most, seed).counts.sum() == most for seed in (0, 1))
     with pytest.raises(GenaugError, match="has only 22"):
         [draw(most + 1, seed) for seed in (0, 1)]
-    check({**config, "grid": {**config["grid"], "sizes": [most]}})
+    fits = {**config, "grid": {**config["grid"], "sizes": [most]}}
+    check(fits)
+    with pytest.raises(ConfigError, match=r"test.per_class: 53 test images of every class are scored, but class '8' "
+                                          r"has 52; lower test.per_class to 52 or less, or set it to null"):
+        check({**fits, "test": {"per_class": 53}})
+    with pytest.raises(ConfigError, match=r"gen_metrics.per_class: 27 needs 54 test images of every class \(a "
+                                          r"reference and a real-vs-real floor draw\), but class '8' has 52 test "
+                                          r"images; use 2..26, or auto"):
+        check({**fits, "gen_metrics": {"per_class": 27}})
+    check({**fits, "test": {"per_class": 52}, "gen_metrics": {"per_class": 26}})
+    check({**fits, "gen_metrics": {"per_class": 27}, "grid": {**fits["grid"], "models": ["baseline", "classic"]}})
     with pytest.raises(ConfigError, match=r"validation_per_class: 170 images of every class are held out for early "
                                           r"stopping, but class '8' has 122 training images, the fewest of the 10 "
                                           r"classes with too few; set validation_per_class below 122, e.g. 24$"):
@@ -349,7 +363,7 @@ def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its
     with pytest.raises(ConfigError, match=r"grid.shots: k200 asks for 200 images of every class, but class '8' has at "
                                           r"most 112 after validation_per_class \(10\) held out; use k112 or fewer"):
         check(shots)
-    fake_mnist_files(tmp_path / "idx", gz=True)  # 6 training images a class
+    fake_mnist_files(tmp_path / "idx", gz=True, n_test=40)  # 6 training and 4 test images a class
     mnist = {**config, "dataset": "mnist", "data_dir": str(tmp_path / "idx"), "validation_per_class": 2}
     with pytest.raises(ConfigError, match=r"n1000 in regime 'balanced' asks for more images of a class than mnist "
                                           r"holds \(after validation_per_class: 2 held out\); the largest size that "
@@ -359,26 +373,58 @@ def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its
     check({**mnist, "data_dir": str(tmp_path / "none"), "seeds": [0]})  # no files yet: prepare will download them
 
 
+def test_a_folder_s_test_split_is_checked_against_test_per_class_and_the_metric_draws_before_any_job(tmp_path):
+    """Too few test images failed every classifier job after its training (test.per_class) or the reference job
+    (the generative metrics' two draws a class). Without train/ and test/ the check takes floor(n * test_fraction)
+    a class, and the split's own count where that bound is too small to decide."""
+    from genaug.config import ConfigError, check
+    from genaug.data import load_source
+    from genaug.sources import folder_test_counts
+
+    from .helpers import make_folder
+
+    make_folder(tmp_path / "flat", per_class=9, classes=("a", "b"))  # 18 images: ceil(3.6) = 4 to the test split
+    test_y = load_source("folder", data_dir=tmp_path / "flat", image_size=28, test_fraction=0.2).test_y.numpy()
+    assert np.bincount(test_y).tolist() == [2, 2]
+    assert folder_test_counts(tmp_path / "flat", 0.2) == {"a": 1, "b": 1}  # floor(1.8): a bound, no split
+    assert folder_test_counts(tmp_path / "flat", 0.2, need=2) == {"a": 2, "b": 2}  # the split's own
+    config = {**with_change("grid", {**DEFAULT["grid"], "regimes": ["balanced"], "sizes": [4]}), "dataset": "folder",
+              "data_dir": str(tmp_path / "flat"), "validation_per_class": 2, "folder": {"test_fraction": 0.2}}
+    with pytest.raises(ConfigError, match=r"gen_metrics: generative metrics need two disjoint real draws of at least 2 "
+                                          r"images a class, but class 'a' has 2 test images; add test images, or set "
+                                          r"gen_metrics.enabled false"):
+        check(config)
+    quiet = {**config, "gen_metrics": {"enabled": False}}
+    check({**quiet, "test": {"per_class": 2}})
+    with pytest.raises(ConfigError, match=r"test.per_class: 3 test images of every class are scored, but class 'a' has "
+                                          r"2; lower test.per_class to 2 or less"):
+        check({**quiet, "test": {"per_class": 3}})
+    make_folder(tmp_path / "split" / "train", per_class=9, classes=("a", "b"))
+    make_folder(tmp_path / "split" / "test", per_class=4, classes=("a", "b"))
+    check({**config, "data_dir": str(tmp_path / "split")})
+
+
 def test_an_idx_dataset_s_class_counts_come_from_its_labels_file_or_none(tmp_path):
-    from genaug.sources import idx_train_counts
+    from genaug.sources import idx_class_counts
 
     from .helpers import FMNIST_SYSTEM_DIR, fake_mnist_files, write_idx
 
     if FMNIST_SYSTEM_DIR.is_dir():
-        assert idx_train_counts("fashion_mnist", None, tmp_path / "cache") == [6000] * 10
+        assert idx_class_counts("fashion_mnist", None, tmp_path / "cache") == [6000] * 10
+        assert idx_class_counts("fashion_mnist", None, tmp_path / "cache", "t10k") == [1000] * 10
     fake_mnist_files(tmp_path / "plain", n_train=35)
-    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") == [4] * 5 + [3] * 5
-    assert idx_train_counts("mnist", tmp_path / "missing", tmp_path / "cache") is None
+    assert idx_class_counts("mnist", tmp_path / "plain", tmp_path / "cache") == [4] * 5 + [3] * 5
+    assert idx_class_counts("mnist", tmp_path / "missing", tmp_path / "cache") is None
     labels = tmp_path / "plain" / "train-labels-idx1-ubyte"
     labels.write_bytes(labels.read_bytes()[:-3])  # truncated: the header's count no longer matches
-    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
+    assert idx_class_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
     write_idx(labels, np.zeros((2, 2)), False)  # two dimensions: not a labels file
-    assert idx_train_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
+    assert idx_class_counts("mnist", tmp_path / "plain", tmp_path / "cache") is None
     labels.write_bytes(b"\x1f\x8b not gzip")
     (tmp_path / "gz").mkdir()
     for f in (tmp_path / "plain").iterdir():
         (tmp_path / "gz" / f"{f.name}.gz").write_bytes(f.read_bytes())
-    assert idx_train_counts("mnist", tmp_path / "gz", tmp_path / "cache") is None  # a .gz that is not gzip
+    assert idx_class_counts("mnist", tmp_path / "gz", tmp_path / "cache") is None  # a .gz that is not gzip
 
 
 @pytest.mark.parametrize("path,value", [

@@ -16,8 +16,8 @@ from pathlib import Path
 from . import families
 from .errors import GenaugError
 from .jobenv import RUN_ONLY_ENV
-from .sources import (CACHE_DIR, DATASETS, TORCHVISION, empty_test_classes, folder_class_names, folder_train_counts,
-                      idx_train_counts)
+from .sources import (CACHE_DIR, DATASETS, TORCHVISION, empty_test_classes, folder_class_names, folder_test_counts,
+                      folder_train_counts, idx_class_counts)
 
 # Rows of the model axis that use no generator: the real images as they are, augmented (classic), and drawn in
 # class-balanced passes (oversampled: the plain fix for imbalance a generator's top-up must beat).
@@ -458,8 +458,9 @@ BUILTIN_CLASSES = {
         ["zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"])],
     "digits": [str(i) for i in range(10)],
 }
-# Each digit's training images in data.py's fixed split of scikit-learn's 1,797 (tests pin it to the split).
-DIGITS_TRAIN_COUNTS = [124, 127, 124, 128, 127, 127, 127, 125, 122, 126]
+# Each digit's images in data.py's fixed split of scikit-learn's 1,797 (tests pin them to the split).
+DIGITS_COUNTS = {"train": [124, 127, 124, 128, 127, 127, 127, 125, 122, 126],
+                 "test": [54, 55, 53, 55, 54, 55, 54, 54, 52, 54]}
 
 
 def name_key(name) -> str:
@@ -515,16 +516,21 @@ def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
-def _train_counts(config: dict) -> dict[str, int] | None:
-    """Each class's training images before any job: a folder's (at most, or exact: see folder_train_counts), an
-    IDX dataset's from its labels file, digits' fixed split; None where not known yet (IDX files not downloaded)."""
-    ds = config["dataset"]
-    if ds == "folder":
-        test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
-        # a fraction's apportionment follows each pool exactly: only it pays for the split's exact counts
-        return folder_train_counts(config.get("data_dir"), test_fraction, exact="fraction" in config["grid"]["regimes"])
-    counts = DIGITS_TRAIN_COUNTS if ds == "digits" else idx_train_counts(ds, config.get("data_dir"), CACHE_DIR)
-    return dict(zip(BUILTIN_CLASSES[ds], counts)) if counts and len(counts) == len(BUILTIN_CLASSES[ds]) else None
+def _class_counts(config: dict, split: str = "train", need: int = 0) -> dict[str, int] | None:
+    """Each class's training (or test) images before any job: a folder's, an IDX dataset's from its labels file,
+    digits' fixed split's; None where not known yet (IDX files not downloaded). A folder without train/ and test/
+    gives each class's training images at most and test images at least (the stratified split's bounds); its exact
+    counts cost a scikit-learn import, paid only where the grid has `fraction` (whose apportionment follows each
+    pool exactly) or a test count's bound falls below `need`."""
+    ds, data_dir = config["dataset"], config.get("data_dir")
+    if ds != "folder":
+        counts = (DIGITS_COUNTS[split] if ds == "digits" else
+                  idx_class_counts(ds, data_dir, CACHE_DIR, "train" if split == "train" else "t10k"))
+        return dict(zip(BUILTIN_CLASSES[ds], counts)) if counts and len(counts) == len(BUILTIN_CLASSES[ds]) else None
+    test_fraction = (config.get("folder") or {}).get("test_fraction", config_default("folder.test_fraction"))
+    if split == "test":
+        return folder_test_counts(data_dir, test_fraction, need)
+    return folder_train_counts(data_dir, test_fraction, exact="fraction" in config["grid"]["regimes"])
 
 
 def _check_validation_per_class(config: dict, counts: dict[str, int] | None) -> None:
@@ -558,7 +564,7 @@ def _check_against_classes(config: dict) -> None:
     if config["dataset"] == "folder" and name in DATASETS and name != "folder":
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")
-    classes, counts = dataset_classes(config), _train_counts(config)
+    classes, counts = dataset_classes(config), _class_counts(config)
     empty = empty_test_classes(config.get("data_dir")) if config["dataset"] == "folder" else []
     if empty:
         more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
@@ -568,6 +574,33 @@ def _check_against_classes(config: dict) -> None:
     _check_validation_per_class(config, counts)
     if classes is not None:
         _check_sizes(config, classes, counts)
+    _check_test_split(config)
+
+
+def _check_test_split(config: dict) -> None:
+    """test.per_class and the generative metrics' draws against the test split's smallest class, before any job:
+    too few failed every classifier job after its training (or the reference job), as scoring_indices and
+    metric_count say."""
+    per_class = (config.get("test") or {}).get("per_class") or 0
+    metrics = gen_metrics_spec(config)
+    draws = metrics["enabled"] and bool(generator_models(config))
+    per_draw = 2 if metrics["per_class"] == "auto" else int(metrics["per_class"])
+    if not (per_class or draws):
+        return
+    counts = _class_counts(config, "test", need=max(per_class, 2 * per_draw if draws else 0))
+    if not counts:
+        return
+    n, c = min((n, c) for c, n in counts.items())
+    if n < per_class:
+        raise ConfigError(f"test.per_class: {per_class} test images of every class are scored, but class {c!r} has "
+                          f"{n}; lower test.per_class to {n} or less, or set it to null for the whole split")
+    if draws and n < 2 * per_draw:
+        what = (f"gen_metrics.per_class: {per_draw} needs {2 * per_draw} test images of every class (a reference "
+                f"and a real-vs-real floor draw)" if metrics["per_class"] != "auto" else
+                "gen_metrics: generative metrics need two disjoint real draws of at least 2 images a class")
+        fix = (f"use 2..{n // 2}, or auto" if metrics["per_class"] != "auto" and n >= 4 else
+               "add test images, or set gen_metrics.enabled false")
+        raise ConfigError(f"{what}, but class {c!r} has {n} test images; {fix}")
 
 
 def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None) -> None:

@@ -185,7 +185,7 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
     strategy = _check_cell(generator, subset, gens.label_strategy(ckpt["spec"]), y, ds.classes)
     gen_model.set_sampling(sampling, classes=ds.classes, log=log)
     k = ds.num_classes
-    idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, k))
+    idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, k, ds.classes))
     test_x, test_y = to_float(ds.test_x[idx].to(dev)), ds.test_y[idx].numpy()
     ae = load_autoencoder(autoencoder, dev) if autoencoder is not None else None
     views = _test_views(test_x, ae)

@@ -75,13 +75,13 @@ def idx_source(name: str, data_dir, cache_dir) -> tuple[Path | None, dict[str, P
     return None, None
 
 
-def idx_train_counts(name: str, data_dir, cache_dir) -> list[int] | None:
-    """Each class's images in an IDX dataset's train split, read from its labels file (60 KB), or None where there
-    is none yet or it cannot be read (`prepare` then names the problem)."""
+def idx_class_counts(name: str, data_dir, cache_dir, split: str = "train") -> list[int] | None:
+    """Each class's images in an IDX dataset's train (or `t10k`: test) split, read from its labels file (60 KB), or
+    None where there is none yet or it cannot be read (`prepare` then names the problem)."""
     found = idx_source(name, data_dir, cache_dir)[1]
     if found is None:
         return None
-    path = found["train-labels-idx1-ubyte"]
+    path = found[f"{split}-labels-idx1-ubyte"]
     try:
         with (gzip.open(path, "rb") if path.suffix == ".gz" else open(path, "rb")) as f:
             data = f.read()
@@ -234,6 +234,25 @@ def class_image_counts(split: Path) -> dict[str, int]:
     """The image files (by suffix) under each class folder of one split root, read from the directory alone."""
     return {c.name: sum(os.path.splitext(parts[-1])[1].lower() in IMAGE_SUFFIXES for parts, _ in _visible(c))
             for c in class_folders(split)}
+
+
+def folder_test_counts(data_dir, test_fraction: float, need: int = 0) -> dict[str, int] | None:
+    """Each class's test images in a folder dataset, read from its directory alone: its test/ images, or, with no
+    train/ and test/, at least floor(n * test_fraction) (the stratified split gives each class that or more), or the
+    split's own count where that bound falls below `need` (it imports scikit-learn). None where data_dir is no
+    folder."""
+    root = Path(data_dir) if data_dir else None
+    if root is None or not root.is_dir():
+        return None
+    splits = folder_splits(root)
+    if len(splits) == 2:
+        return class_image_counts(splits[1])
+    counts = class_image_counts(root)
+    at_least = {c: math.floor(n * test_fraction) for c, n in counts.items()}
+    if min(at_least.values(), default=0) >= need:
+        return at_least
+    train = folder_train_counts(root, test_fraction, exact=True)
+    return {c: n - train[c] for c, n in counts.items()}
 
 
 def empty_test_classes(data_dir) -> list[Path]:

@@ -438,7 +438,7 @@ MAX_SYNTHETIC_EMBEDDINGS = 5000  # embeddings.npz keeps at most this many synthe
 
 def _test_split(ds, test_per_class, test_seed: int, dev):
     """The test images a classifier is scored on (all, or a fixed balanced draw) on `dev`, and their labels."""
-    idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes))
+    idx = torch.from_numpy(scoring_indices(ds.test_y.numpy(), test_per_class, test_seed, ds.num_classes, ds.classes))
     return ds.test_x[idx].to(dev).contiguous(memory_format=torch.channels_last), ds.test_y[idx].numpy()
 
 
@@ -491,6 +491,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     instead of all of it."""
     t0, dev = time.perf_counter(), setup_device(device, threads)
     ds, sub, x, y = real_subset(data, subset, dev)
+    test_x, test_y = _test_split(ds, test_per_class, test_seed, dev)  # before training: a bad test.per_class stops it
     gen_meta, sx, sy, synth_counts = None, None, None, np.zeros(ds.num_classes, dtype=np.int64)
     if synthetic is None:
         train_set = "real"
@@ -514,7 +515,7 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
                                                 augment=augment, snapshots=snapshots, oversample=oversample,
                                                 log=log)
 
-    pred, emb, test_y, scores, checks = _score_on_test(net, result, ds, test_per_class, test_seed, dev)
+    pred, emb, test_y, scores, checks = _score_on_test(net, result, test_x, test_y, ds.classes)
     metrics = {
         **_cell_ids(ds, sub, classifier, model, seed, filter_name, train_set), "status": "ok", **scores,
         "n_real": n_real, "n_synthetic": int(synth_counts.sum()), "n_test": len(pred),
@@ -535,14 +536,13 @@ def train_clf(*, data, subset, classifier: dict, model: str, seed: int, out, emb
     return metrics
 
 
-def _score_on_test(net, result, ds, test_per_class, test_seed: int, dev):
+def _score_on_test(net, result, test_x, test_y, classes):
     """A trained classifier's test predictions, embeddings, labels, scores and convergence checks."""
     from .scoring import classification_scores  # scikit-learn: imported only by the stages that score
 
-    test_x, test_y = _test_split(ds, test_per_class, test_seed, dev)
     logits, emb = predict(net, test_x, with_embeddings=True)
     pred = logits.argmax(1).cpu().numpy()
-    scores = classification_scores(test_y, pred, ds.classes)
+    scores = classification_scores(test_y, pred, classes)
     return pred, emb, test_y, scores, convergence_checks(net, result, test_x, test_y, scores["accuracy"])
 
 

@@ -115,7 +115,8 @@ def validation_indices(labels: np.ndarray, per_class: int, num_classes: int, cla
     return np.sort(np.concatenate(out))
 
 
-def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_classes: int) -> np.ndarray:
+def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_classes: int,
+                    classes=None) -> np.ndarray:
     """The test images every score is measured on: the whole official test split (per_class None), or a
     fixed, class-balanced subset of `per_class` images per class (003's 100 per class), the same for
     every cell, seed and method."""
@@ -126,8 +127,9 @@ def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_cl
     for c in range(num_classes):
         idx = np.flatnonzero(labels == c)
         if len(idx) < per_class:
-            raise GenaugError(f"test.per_class: {per_class}, but class {c} has only {len(idx)} test images; "
-                              f"lower test.per_class to {len(idx)} or less, or set it to null for the whole split")
+            raise GenaugError(f"test.per_class: {per_class}, but class {classes[c] if classes else c!r} has only "
+                              f"{len(idx)} test images; lower test.per_class to {len(idx)} or less, or set it to null "
+                              "for the whole split")
         out.append(rng.choice(idx, size=per_class, replace=False))
     return np.sort(np.concatenate(out))
 
