@@ -242,6 +242,27 @@ def test_a_folder_dataset_s_minority_classes_are_checked_against_its_class_folde
     check(config)
 
 
+def test_overlap_classes_you_set_are_checked_against_the_dataset_s_classes_before_any_job():
+    """The probe job skips a name the dataset lacks (the default names Fashion-MNIST's group), so a mistyped name
+    quietly shrank the group; a list you set must name two or more of the dataset's classes."""
+    from genaug.config import ConfigError, check
+
+    config = with_change("probes.overlap_classes", ["Shrit", "Coat"])
+    with pytest.raises(ConfigError, match=r"probes.overlap_classes: 'Shrit' is not a class of fashion_mnist"):
+        check(config)
+    with pytest.raises(ConfigError, match=r"probes.overlap_classes: \['Shirt', 'shirt'\] names one class, and a "
+                                          r"group's confusion is between two or more"):
+        check(with_change("probes.overlap_classes", ["Shirt", "shirt"]))
+    check(with_change("probes.overlap_classes", ["Shirt", 4]))
+    check(with_change("probes.overlap_classes", []))  # no group
+    check(with_change("probes", {"enabled": False, "overlap_classes": ["Shrit"]}))  # no probes
+    digits = {**with_change("grid", {**DEFAULT["grid"], "regimes": ["balanced"], "sizes": [100]}),
+              "dataset": "digits", "validation_per_class": 10}
+    check(digits)  # the default group is Fashion-MNIST's: skipped where a dataset lacks it
+    with pytest.raises(ConfigError, match=r"probes.overlap_classes: 'Coat' is not a class of digits"):
+        check({**digits, "probes": {"overlap_classes": ["3", "Coat"]}})
+
+
 def test_sizes_are_checked_against_the_classes_before_any_job(tmp_path):
     """A count regime too small for the number of classes leaves some with no image, and a size too large for a
     folder's images overdraws a class: either failed every subset job of it after `snakemake -n` said the grid was

@@ -516,6 +516,20 @@ def _check_minority_classes(config: dict, classes: list[str] | None) -> None:
                               f"give the name, '{classes[i]}' or '{classes[named]}'")
 
 
+def _check_overlap_classes(config: dict, classes: list[str] | None) -> None:
+    """probes.overlap_classes against the dataset's classes, where you set them: the probe job skips a name the
+    dataset lacks, since the default names Fashion-MNIST's shirt / pullover / coat, so a mistyped name of yours
+    would quietly shrink the group (one class has no confusion within it)."""
+    probes = probes_spec(config)
+    wanted = probes["overlap_classes"]
+    if classes is None or not probes["enabled"] or not wanted or wanted == config_default("probes.overlap_classes"):
+        return
+    group = {class_index(c, classes, "probes.overlap_classes", config["dataset"]) for c in wanted}
+    if len(group) < 2:
+        raise ConfigError(f"probes.overlap_classes: {wanted} names one class, and a group's confusion is between two "
+                          "or more; name two or more classes, or [] for none")
+
+
 def _class_counts(config: dict, split: str = "train", need: int = 0) -> dict[str, int] | None:
     """Each class's training (or test) images before any job: a folder's, an IDX dataset's from its labels file,
     digits' fixed split's; None where not known yet (IDX files not downloaded). A folder without train/ and test/
@@ -571,6 +585,7 @@ def _check_against_classes(config: dict) -> None:
         raise ConfigError(f"data_dir: {empty[0]} holds no images{more}, so its class could never be scored; add test "
                           f"images to it, or remove class {empty[0].name!r} from both train/ and test/")
     _check_minority_classes(config, classes)
+    _check_overlap_classes(config, classes)
     _check_validation_per_class(config, counts)
     if classes is not None:
         _check_sizes(config, classes, counts)

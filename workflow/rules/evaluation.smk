@@ -175,7 +175,7 @@ rule probe:
     params:
         points=PROBES["max_points"],
         folds=PROBES["cv_folds"],
-        overlap=shlex.quote(",".join(str(c) for c in PROBES["overlap_classes"])),
+        overlap=shlex.quote(class_list_arg(PROBES["overlap_classes"])),  # a JSON list where a name holds a comma
     shell:
         "genaug probe --embeddings {input.embeddings} --metrics {input.metrics} --max-points {params.points} "
         "--folds {params.folds} --overlap-classes {params.overlap} --seed {wildcards.seed} --out {output} --log {log}"
