@@ -98,17 +98,18 @@ def test_the_floor_averages_as_many_disjoint_real_draws_as_the_test_split_holds(
 
 
 def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits):
-    labels = digits.test_y.numpy()
-    smallest = int(np.bincount(labels).min())
-    assert metric_count(labels, "auto", 10) == smallest // 2
-    assert metric_count(np.repeat(np.arange(10), 2000), "auto", 10) == 500  # capped
-    assert metric_count(labels, 7, 10) == 7
-    with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* use 2..{smallest // 2}"):
-        metric_count(labels, 40, 10)
+    counts = np.bincount(digits.test_y.numpy())
+    smallest, name = int(counts.min()), digits.classes[int(counts.argmin())]
+    assert metric_count(counts, "auto") == smallest // 2
+    assert metric_count([2000] * 10, "auto") == 500  # capped
+    assert metric_count(counts, 7) == 7
+    with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* class {name!r} has "
+                                          rf"{smallest}; use 2..{smallest // 2}"):
+        metric_count(counts, 40, digits.classes)
     with pytest.raises(GenaugError, match="per_class: 1 needs 2 test images .* use 2..5"):
-        metric_count(np.repeat(np.arange(3), 10), 1, 3)  # one image per class has no spread; auto asks for 2
-    with pytest.raises(GenaugError, match="smallest class has 3 images; .* add test images, or set gen_metrics"):
-        metric_count(np.repeat(np.arange(3), 3), 1, 3)  # not "use 2..1"
+        metric_count([10, 10, 10], 1)  # one image per class has no spread; auto asks for 2
+    with pytest.raises(GenaugError, match="class 2 has 3 test images; add test images, or set gen_metrics"):
+        metric_count([4, 5, 3], 1)  # not "use 2..1"
 
 
 @pytest.mark.heavy

@@ -367,12 +367,12 @@ def test_a_built_in_dataset_s_sizes_shots_and_validation_are_checked_against_its
         [draw(most + 1, seed) for seed in (0, 1)]
     fits = {**config, "grid": {**config["grid"], "sizes": [most]}}
     check(fits)
-    with pytest.raises(ConfigError, match=r"test.per_class: 53 test images of every class are scored, but class '8' "
-                                          r"has 52; lower test.per_class to 52 or less, or set it to null"):
+    with pytest.raises(ConfigError, match=r"test.per_class: 53, but class '8' has only 52 test images; lower "
+                                          r"test.per_class to 52 or less, or set it to null"):
         check({**fits, "test": {"per_class": 53}})
     with pytest.raises(ConfigError, match=r"gen_metrics.per_class: 27 needs 54 test images of every class \(a "
-                                          r"reference and a real-vs-real floor draw\), but class '8' has 52 test "
-                                          r"images; use 2..26, or auto"):
+                                          r"reference and a real-vs-real floor draw\), but class '8' has 52; use "
+                                          r"2..26, or auto"):
         check({**fits, "gen_metrics": {"per_class": 27}})
     check({**fits, "test": {"per_class": 52}, "gen_metrics": {"per_class": 26}})
     check({**fits, "gen_metrics": {"per_class": 27}, "grid": {**fits["grid"], "models": ["baseline", "classic"]}})
@@ -417,12 +417,16 @@ def test_a_folder_s_test_split_is_checked_against_test_per_class_and_the_metric_
         check(config)
     quiet = {**config, "gen_metrics": {"enabled": False}}
     check({**quiet, "test": {"per_class": 2}})
-    with pytest.raises(ConfigError, match=r"test.per_class: 3 test images of every class are scored, but class 'a' has "
-                                          r"2; lower test.per_class to 2 or less"):
+    with pytest.raises(ConfigError, match=r"test.per_class: 3, but class 'a' has only 2 test images; lower "
+                                          r"test.per_class to 2 or less"):
         check({**quiet, "test": {"per_class": 3}})
     make_folder(tmp_path / "split" / "train", per_class=9, classes=("a", "b"))
     make_folder(tmp_path / "split" / "test", per_class=4, classes=("a", "b"))
     check({**config, "data_dir": str(tmp_path / "split")})
+    make_folder(tmp_path / "three" / "train", per_class=9, classes=("a", "b"))
+    make_folder(tmp_path / "three" / "test", per_class=3, classes=("a", "b"))
+    with pytest.raises(ConfigError, match=r"gen_metrics: .* but class 'a' has 3 test images"):  # per_class 1 asks
+        check({**config, "data_dir": str(tmp_path / "three"), "gen_metrics": {"per_class": 1}})  # 2: it passed
 
 
 def test_an_idx_dataset_s_class_counts_come_from_its_labels_file_or_none(tmp_path):

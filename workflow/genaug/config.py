@@ -579,11 +579,6 @@ def _check_against_classes(config: dict) -> None:
         raise ConfigError(f"folder.name: {name!r} is the results folder of the built-in dataset {name}; choose "
                           "another")
     classes, counts = dataset_classes(config), _class_counts(config)
-    empty = empty_test_classes(config.get("data_dir")) if config["dataset"] == "folder" else []
-    if empty:
-        more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
-        raise ConfigError(f"data_dir: {empty[0]} holds no images{more}, so its class could never be scored; add test "
-                          f"images to it, or remove class {empty[0].name!r} from both train/ and test/")
     _check_minority_classes(config, classes)
     _check_overlap_classes(config, classes)
     _check_validation_per_class(config, counts)
@@ -593,29 +588,29 @@ def _check_against_classes(config: dict) -> None:
 
 
 def _check_test_split(config: dict) -> None:
-    """test.per_class and the generative metrics' draws against the test split's smallest class, before any job:
-    too few failed every classifier job after its training (or the reference job), as scoring_indices and
-    metric_count say."""
+    """The test split against what is drawn from it, before any job: a folder's empty test class, test.per_class
+    and the generative metrics' two draws a class. Each failed its jobs only after training (or the reference
+    job); the rules are the jobs' own (subsets.check_scoring_count, subsets.metric_count)."""
+    from .subsets import check_scoring_count, metric_count
+
     per_class = (config.get("test") or {}).get("per_class") or 0
     metrics = gen_metrics_spec(config)
     draws = metrics["enabled"] and bool(generator_models(config))
-    per_draw = 2 if metrics["per_class"] == "auto" else int(metrics["per_class"])
-    if not (per_class or draws):
-        return
-    counts = _class_counts(config, "test", need=max(per_class, 2 * per_draw if draws else 0))
+    need = max(per_class, (4 if metrics["per_class"] == "auto" else 2 * int(metrics["per_class"])) if draws else 0)
+    counts = _class_counts(config, "test", need)
+    empty = empty_test_classes(config.get("data_dir"), counts) if config["dataset"] == "folder" else []
+    if empty:
+        more = f" (and {len(empty) - 1} more class folders)" if len(empty) > 1 else ""
+        raise ConfigError(f"data_dir: {empty[0]} holds no images{more}, so its class could never be scored; add test "
+                          f"images to it, or remove class {empty[0].name!r} from both train/ and test/")
     if not counts:
         return
-    n, c = min((n, c) for c, n in counts.items())
-    if n < per_class:
-        raise ConfigError(f"test.per_class: {per_class} test images of every class are scored, but class {c!r} has "
-                          f"{n}; lower test.per_class to {n} or less, or set it to null for the whole split")
-    if draws and n < 2 * per_draw:
-        what = (f"gen_metrics.per_class: {per_draw} needs {2 * per_draw} test images of every class (a reference "
-                f"and a real-vs-real floor draw)" if metrics["per_class"] != "auto" else
-                "gen_metrics: generative metrics need two disjoint real draws of at least 2 images a class")
-        fix = (f"use 2..{n // 2}, or auto" if metrics["per_class"] != "auto" and n >= 4 else
-               "add test images, or set gen_metrics.enabled false")
-        raise ConfigError(f"{what}, but class {c!r} has {n} test images; {fix}")
+    try:
+        check_scoring_count(list(counts.values()), per_class, list(counts))
+        if draws:
+            metric_count(list(counts.values()), metrics["per_class"], list(counts))
+    except GenaugError as err:
+        raise ConfigError(str(err)) from None
 
 
 def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None) -> None:
@@ -639,8 +634,8 @@ def _check_sizes(config: dict, classes: list[str], counts: dict[str, int] | None
         largest = [b[1] for b in bounds if b[1] is not None]
         if largest and max(sizes) > min(largest):
             raise ConfigError(f"grid.sizes: n{max(sizes)} in regime {regime!r} asks for more images of a class than "
-                              f"{_holder(config)} holds (after validation_per_class: {held} held out); the largest size that "
-                              f"fits for seeds {seeds} is n{min(largest)}{ratio}")
+                              f"{_holder(config)} holds (after validation_per_class: {held} held out); the largest "
+                              f"size that fits for seeds {seeds} is n{min(largest)}{ratio}")
     if pools is not None:
         _check_shares(config, classes, pools, held)
 

@@ -71,7 +71,7 @@ def inception_features(net, images_uint8: torch.Tensor, batch: int = 100) -> np.
 def reference_draws(ds, per_class="auto"):
     """(images per class, reference indices, floor indices) into the test split: gen_metrics.per_class resolved."""
     labels = ds.test_y.numpy()
-    n = metric_count(labels, per_class, ds.num_classes)
+    n = metric_count(np.bincount(labels, minlength=ds.num_classes), per_class, ds.classes)
     return (n, *metric_reference_indices(labels, n, ds.num_classes))
 
 

@@ -255,13 +255,14 @@ def folder_test_counts(data_dir, test_fraction: float, need: int = 0) -> dict[st
     return {c: n - train[c] for c, n in counts.items()}
 
 
-def empty_test_classes(data_dir) -> list[Path]:
-    """The class folders of a folder dataset's test/ that hold no image (a class that could never be scored)."""
+def empty_test_classes(data_dir, test_counts: dict[str, int] | None) -> list[Path]:
+    """The class folders of a folder dataset's test/ that hold no image (a class that could never be scored), from
+    folder_test_counts' listing; none without train/ and test/ (there prepare's split names a class too small)."""
     root = Path(data_dir) if data_dir else None
     splits = folder_splits(root) if root is not None and root.is_dir() else []
-    if len(splits) != 2:
+    if len(splits) != 2 or not test_counts:
         return []
-    return [splits[1] / c for c, n in class_image_counts(splits[1]).items() if n == 0]
+    return [splits[1] / c for c, n in test_counts.items() if n == 0]
 
 
 def folder_train_counts(data_dir, test_fraction: float, exact: bool = False) -> dict[str, int] | None:

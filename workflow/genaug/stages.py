@@ -260,7 +260,8 @@ def _metric_counts(ds, metric_per_class, pool: int) -> np.ndarray:
     """Per class, `pool` times gen_metrics' count: every class the same, whatever the cell's real counts."""
     from .subsets import metric_count
 
-    n = metric_count(ds.test_y.numpy(), metric_per_class, ds.num_classes) * int(pool)
+    n = metric_count(np.bincount(ds.test_y.numpy(), minlength=ds.num_classes), metric_per_class, ds.classes)
+    n *= int(pool)
     return np.full(ds.num_classes, n, dtype=np.int64)
 
 

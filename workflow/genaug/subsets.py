@@ -122,32 +122,44 @@ def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_cl
     every cell, seed and method."""
     if not per_class:
         return np.arange(len(labels))
+    check_scoring_count(np.bincount(labels, minlength=num_classes), per_class, classes)
     rng = streams.rng("test_subset", seed)
-    out = []
-    for c in range(num_classes):
-        idx = np.flatnonzero(labels == c)
-        if len(idx) < per_class:
-            raise GenaugError(f"test.per_class: {per_class}, but class {classes[c] if classes else c!r} has only "
-                              f"{len(idx)} test images; lower test.per_class to {len(idx)} or less, or set it to null "
-                              "for the whole split")
-        out.append(rng.choice(idx, size=per_class, replace=False))
+    out = [rng.choice(np.flatnonzero(labels == c), size=per_class, replace=False) for c in range(num_classes)]
     return np.sort(np.concatenate(out))
 
 
-def metric_count(labels: np.ndarray, per_class, num_classes: int) -> int:
-    """The images per class every synthetic set is scored on (gen_metrics.per_class): `auto` is as many as
-    the test split's smallest class allows twice over (reference and floor), at most METRIC_MAX_PER_CLASS."""
-    smallest = int(np.bincount(labels, minlength=num_classes).min())
+def _smallest(counts, classes) -> tuple[int, object]:
+    """The fewest images of a class in `counts` (class order), and that class's name (its index without names)."""
+    n, c = min((int(n), c) for c, n in enumerate(counts))
+    return n, classes[c] if classes else c
+
+
+def check_scoring_count(counts, per_class: int | None, classes=None) -> None:
+    """test.per_class against each class's test images (in class order): scoring_indices draws that many of
+    each. The config check calls it before any job with the counts read from the dataset's files."""
+    if not per_class:
+        return
+    n, name = _smallest(counts, classes)
+    if n < per_class:
+        raise GenaugError(f"test.per_class: {per_class}, but class {name!r} has only {n} test images; lower "
+                          f"test.per_class to {n} or less, or set it to null for the whole split")
+
+
+def metric_count(counts, per_class, classes=None) -> int:
+    """The images per class every synthetic set is scored on (gen_metrics.per_class), from each class's test
+    images (in class order): `auto` is as many as the test split's smallest class allows twice over (reference
+    and floor), at most METRIC_MAX_PER_CLASS."""
+    smallest, name = _smallest(counts, classes)
     if smallest < 4:
-        raise GenaugError(f"gen_metrics: the test split's smallest class has {smallest} images; generative "
-                          "metrics need two disjoint real draws of at least 2 per class: add test images, or set "
+        raise GenaugError(f"gen_metrics: generative metrics need two disjoint real draws of at least 2 images a "
+                          f"class, but class {name!r} has {smallest} test images; add test images, or set "
                           "gen_metrics.enabled false")
     if per_class == "auto":
         return min(METRIC_MAX_PER_CLASS, smallest // 2)
     per_class = int(per_class)
     if not 2 <= per_class <= smallest // 2:
         raise GenaugError(f"gen_metrics.per_class: {per_class} needs {2 * per_class} test images of every class (a "
-                          f"reference and a real-vs-real floor draw), but the smallest class has {smallest}; use "
+                          f"reference and a real-vs-real floor draw), but class {name!r} has {smallest}; use "
                           f"2..{smallest // 2}, or auto")
     return per_class
 
