@@ -3,6 +3,8 @@ and the test tiers. What tests import lives in helpers.py."""
 
 from __future__ import annotations
 
+import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,15 @@ from . import helpers
 from .helpers import EVAL, FMNIST_SYSTEM_DIR, run_grid
 
 OPT_IN = ("slow", "slurm")  # marks whose tests run only when `-m` names them
+# The default suite runs on two pytest-xdist workers, a file to a worker, files in this order (then the rest as
+# collected), so that neither worker is left with a long file at the end: the longest first (seconds on 2 cores,
+# measured 2026-12-07), led by test_answer.py, whose one test runs the evaluation grid (about 130 s) at the
+# start, while the other worker has a long file without it. A stale order costs time, never a result.
+SLOWEST_FIRST = ("test_answer.py", "test_fewshot.py", "test_workflow.py", "test_diffusion.py", "test_generators.py",
+                 "test_peers.py", "test_crash.py", "test_plugins.py", "test_images_family.py", "test_cli.py",
+                 "test_gans.py", "test_classifiers.py", "test_memory.py", "test_stats.py", "test_train_marks.py",
+                 "test_fd_reference_augmented.py", "test_resume.py", "test_gen_metrics.py", "test_bench.py",
+                 "test_report.py")
 # One torch thread, as every job runs (device.setup_device): a test's numbers must not depend on whether an
 # earlier test in the session set the thread count (a float reduction over two threads can differ in its last
 # bit, and a borderline threshold with it).
@@ -21,7 +32,7 @@ torch.set_num_threads(1)
 def pytest_collection_modifyitems(config, items):
     """Leave out slow and slurm tests unless -m names them: `pytest` is the default suite,
     `pytest -m "not e2e and not heavy"` its fast tier, and `pytest -m slow` or `-m slurm` the long and the
-    cluster tests."""
+    cluster tests. Then put the files that take longest first (SLOWEST_FIRST), for pytest-xdist's workers."""
     expression = config.getoption("markexpr") or ""
     skip = [m for m in OPT_IN if m not in expression]
     kept, dropped = [], []
@@ -30,6 +41,8 @@ def pytest_collection_modifyitems(config, items):
     if dropped:
         config.hook.pytest_deselected(items=dropped)
         items[:] = kept
+    rank = {name: i for i, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: a file's tests keep their order
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -39,7 +52,22 @@ def pytest_runtest_setup(item):
 
 @pytest.fixture(scope="session")
 def evaluation_grid(tmp_path_factory):
-    return run_grid(tmp_path_factory, "evaluation", EVAL)
+    """The evaluation grid run to its report, once a session. Under pytest-xdist its workers share one run
+    (about two minutes): the first to ask runs it, the others wait on a file lock and read it; every test
+    that uses it only reads it (one copies it to rerun a cell)."""
+    if "PYTEST_XDIST_WORKER" not in os.environ:
+        return run_grid(tmp_path_factory.mktemp("evaluation"), EVAL)
+    from filelock import FileLock
+
+    shared = tmp_path_factory.getbasetemp().parent  # the run's base folder, above each worker's own
+    with FileLock(str(shared / "evaluation.lock")):
+        workdir, done = shared / "evaluation", shared / "evaluation.done"
+        if not done.is_file():
+            shutil.rmtree(workdir, ignore_errors=True)  # a worker's failed run: this one tries again
+            workdir.mkdir()
+            run_grid(workdir, EVAL)
+            done.touch()
+    return workdir
 
 
 @pytest.fixture(scope="session")

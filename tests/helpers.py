@@ -78,9 +78,8 @@ def snakemake(workdir, *args, config=None, **kwargs):
     )
 
 
-def run_grid(tmp_path_factory, name: str, config: dict):
-    """A fresh workdir where `config`'s whole grid has run to the report (the test fails if it did not)."""
-    workdir = tmp_path_factory.mktemp(name)
+def run_grid(workdir: Path, config: dict) -> Path:
+    """`workdir`, where `config`'s whole grid has run to the report (the test fails if it did not)."""
     r = snakemake(workdir, "--cores", "2", config=config)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     return workdir

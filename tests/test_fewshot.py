@@ -24,7 +24,7 @@ FEWSHOT = {
 
 @pytest.fixture(scope="module")
 def fewshot_grid(tmp_path_factory):
-    return run_grid(tmp_path_factory, "fewshot", FEWSHOT)
+    return run_grid(tmp_path_factory.mktemp("fewshot"), FEWSHOT)
 
 
 @pytest.mark.e2e
