@@ -16,7 +16,7 @@ from .helpers import EVAL, FMNIST_SYSTEM_DIR, run_grid
 OPT_IN = ("slow", "slurm")  # marks whose tests run only when `-m` names them
 # The default suite runs on two pytest-xdist workers, a file to a worker, files in this order (then the rest as
 # collected), so that neither worker is left with a long file at the end: the longest first (seconds on 2 cores,
-# measured 2026-12-07), led by test_answer.py, whose one test runs the evaluation grid (about 130 s) at the
+# measured 2026-12-07), led by test_answer.py, whose one test runs the evaluation grid (2 to 4 min) at the
 # start, while the other worker has a long file without it. A stale order costs time, never a result.
 SLOWEST_FIRST = ("test_answer.py", "test_fewshot.py", "test_workflow.py", "test_diffusion.py", "test_generators.py",
                  "test_peers.py", "test_crash.py", "test_plugins.py", "test_images_family.py", "test_cli.py",
