@@ -59,8 +59,8 @@ def main(argv=None) -> int:
         if not short:
             sets[str(path.relative_to(args.results / "metric_sets"))] = images[pick]
     val = validation_indices(ds.train_y.numpy(), args.validation_per_class, ds.num_classes)
-    shifted, accuracy = reference_classifier(ds, val, device=torch.device("cpu"), epochs=args.epochs,
-                                             augment=ClassicAugment(shift=2, flip=flip_for("auto", ds.name), erase_p=0.0))
+    augment = ClassicAugment(shift=2, flip=flip_for("auto", ds.name), erase_p=0.0)
+    shifted, accuracy = reference_classifier(ds, val, device=torch.device("cpu"), epochs=args.epochs, augment=augment)
     out = {"per_class_count": n, "augmented_test_accuracy": accuracy, "plain": ratios(plain, ds, ref, floors, sets),
            "augmented": ratios(shifted.eval(), ds, ref, floors, sets)}
     write_json(args.out, out)

@@ -18,7 +18,8 @@ def summary(tmp_path, gain=0.05, seeds=4):
     rows = []
     for seed in range(seeds):
         base = 0.8 + 0.01 * rng.standard_normal()
-        for model, acc, status in [("baseline", base, "ok"), ("good", base + gain + 0.002 * rng.standard_normal(), "ok"),
+        for model, acc, status in [("baseline", base, "ok"),
+                                   ("good", base + gain + 0.002 * rng.standard_normal(), "ok"),
                                    ("bad", base - gain + 0.002 * rng.standard_normal(), "ok")]:
             rows.append({"dataset": "digits", "classifier": "cnn", "train_set": "real" if model == "baseline" else
                          "mixed", "model": model, "filter": "none", "regime": "balanced", "size": "n100",

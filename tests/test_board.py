@@ -53,7 +53,8 @@ def test_asking_for_it_without_the_extra_is_refused_at_config_time(monkeypatch):
     config = yaml.safe_load((REPO / "config.yaml").read_text())
     config["tensorboard"] = True
     monkeypatch.setattr(board, "available", lambda: False)
-    with pytest.raises(ConfigError, match=r'tensorboard: true needs the tensorboard package: pip install -e "\.\[tensorboard\]"'):
+    with pytest.raises(ConfigError, match=r'tensorboard: true needs the tensorboard package: '
+                                          r'pip install -e "\.\[tensorboard\]"'):
         check(config)
 
 

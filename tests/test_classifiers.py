@@ -105,7 +105,8 @@ def test_bf16_asked_of_a_cpu_that_emulates_it_is_run_as_asked_and_warned_of_in_t
     for native in (True, False):
         cpu_bf16(native)
         logs = {p: io.StringIO() for p in ("fp32", "bf16", "auto")}
-        assert [resolve_precision(p, cpu, log) for p, log in logs.items()] == ["fp32", "bf16", "bf16" * native or "fp32"]
+        resolved = [resolve_precision(p, cpu, log) for p, log in logs.items()]
+        assert resolved == ["fp32", "bf16", "bf16" * native or "fp32"]
         assert ("has no native bfloat16" in logs["bf16"].getvalue()) == (not native)
         assert "set precision: auto" in logs["bf16"].getvalue() or native
         assert logs["fp32"].getvalue() == logs["auto"].getvalue() == ""

@@ -253,8 +253,8 @@ def test_a_root_of_splits_without_test_is_refused_not_read_as_classes_and_a_thir
 
     make_folder(tmp_path / "imgs" / "train", per_class=4)
     make_folder(tmp_path / "imgs" / "val", per_class=2)
-    with pytest.raises(GenaugError, match=r"imgs has train/, val/ but not both train/ and test/, so its splits would be "
-                                          r"read as classes.*rename the held-out folder to test/"):
+    with pytest.raises(GenaugError, match=r"imgs has train/, val/ but not both train/ and test/, so its splits "
+                                          r"would be read as classes.*rename the held-out folder to test/"):
         load_source("folder", data_dir=tmp_path / "imgs", image_size=28)
     with pytest.raises(GenaugError, match="so its splits would be read as classes"):
         folder_class_names(tmp_path / "imgs")

@@ -150,8 +150,10 @@ def _exact_gaussian_sampling(sampling: dict, n: int = 20000, schedule: str = "li
 
 @pytest.mark.parametrize("schedule", ["linear", "cosine"])
 @pytest.mark.parametrize("sampling,low,high", [
-    ({"sampler": "dpm", "steps": 20, "eta": 0.0}, 0.96, 1.04),  # measured 1.014 / 1.012 / 0.981 (cosine: 1.015 / 1.014 / 0.994)
-    ({"sampler": "dpm", "steps": 20, "eta": 0.0, "spacing": "karras"}, 0.96, 1.08),  # 1.053 / 1.037 / 0.979 (1.059 / 1.054 / 1.014)
+    # measured 1.014 / 1.012 / 0.981 (cosine: 1.015 / 1.014 / 0.994)
+    ({"sampler": "dpm", "steps": 20, "eta": 0.0}, 0.96, 1.04),
+    # 1.053 / 1.037 / 0.979 (cosine: 1.059 / 1.054 / 1.014)
+    ({"sampler": "dpm", "steps": 20, "eta": 0.0, "spacing": "karras"}, 0.96, 1.08),
     ({"sampler": "ddim", "steps": 50}, 0.92, 1.02),  # 0.951 / 0.949 / 0.928 (first order: a little shrunk)
     ({"sampler": "ddpm", "steps": 1000}, 0.90, 1.02),  # 0.997 / 0.965 / 0.922
     ({"sampler": "dpm", "steps": 20, "eta": 1.0}, 0.96, 1.08),  # SDE-DPM-Solver++ 2M: 1.040 / 1.030 / 0.984
@@ -292,7 +294,8 @@ def tiny_clip(tmp_path):
     """A randomly initialized open_clip model small enough for a test: its config JSON and weights."""
     import open_clip
 
-    cfg = {"embed_dim": 32, "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
+    cfg = {"embed_dim": 32,
+           "vision_cfg": {"image_size": 32, "layers": 1, "width": 32, "head_width": 16, "patch_size": 8},
            "text_cfg": {"context_length": 16, "vocab_size": 49408, "width": 32, "heads": 2, "layers": 1}}
     path = tmp_path / "tiny-clip.json"
     path.write_text(json.dumps(cfg))

@@ -166,8 +166,9 @@ def test_a_broken_learning_rate_is_marked_diverged_and_feeds_no_classifier(tmp_p
 
 def test_the_collapse_check_is_on_by_default_and_off_at_smoke_effort():
     assert gcfg.synthesis_spec({"effort": "quick"}, "dcgan")["min_diversity"] == 0.2
-    assert gcfg.synthesis_spec({"effort": "quick", "synthesis": {"min_diversity": 0.5}}, "dcgan")["min_diversity"] == 0.5
-    assert gcfg.synthesis_spec({"effort": "smoke", "synthesis": {"min_diversity": 0.5}}, "dcgan")["min_diversity"] == 0
+    chosen = {"synthesis": {"min_diversity": 0.5}}
+    assert gcfg.synthesis_spec({"effort": "quick", **chosen}, "dcgan")["min_diversity"] == 0.5
+    assert gcfg.synthesis_spec({"effort": "smoke", **chosen}, "dcgan")["min_diversity"] == 0
 
 
 def test_translation_shifts_content_and_cutout_zeroes_a_square():

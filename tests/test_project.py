@@ -85,3 +85,13 @@ def test_no_function_in_the_package_is_longer_than_60_lines():
                 if lines > 60:
                     long.append(f"{path.relative_to(REPO)}:{node.lineno} {node.name} ({lines} lines)")
     assert not long, long
+
+
+def test_no_python_line_is_longer_than_120_characters():
+    """The project's line length (pyproject.toml's snakefmt setting, which the Snakefile and rules are held to
+    by .ci/run) for the Python code too."""
+    paths = [*(REPO / "workflow" / "genaug").rglob("*.py"), *(REPO / "tests").glob("*.py"),
+             *(REPO / "scripts").glob("*.py"), *(REPO / "examples").rglob("*.py")]
+    long = [f"{p.relative_to(REPO)}:{n}" for p in sorted(paths)
+            for n, line in enumerate(p.read_text().splitlines(), 1) if len(line) > 120]
+    assert not long, long

@@ -10,7 +10,8 @@ from genaug.config import EFFORT
 
 from .helpers import FMNIST_SYSTEM_DIR
 
-pytestmark = [pytest.mark.slow, pytest.mark.skipif(not FMNIST_SYSTEM_DIR.is_dir(), reason="needs dataset-fashion-mnist")]
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(not FMNIST_SYSTEM_DIR.is_dir(), reason="needs dataset-fashion-mnist")]
 
 
 def test_baseline_cnn_on_balanced_n1000_reaches_080(tmp_path, quiet):

@@ -51,8 +51,8 @@ def test_tiny_grid_runs_through_slurm_to_the_report(cluster, tmp_path):
     assert sorted(df["model"]) == ["baseline", "vae"] and df["accuracy"].between(0.1, 1).all()
     assert (tmp_path / "results" / "report.html").stat().st_size > 10_000
     # torch's threads came from the profile's set-threads, not from the node's core count
-    log = (tmp_path / "results" / "digits" / "logs" / "train_clf" / "cnn" / "real" / "baseline" / "none" / "semi_balanced" /
-           "n100" / "s0.log")
+    log = (tmp_path / "results" / "digits" / "logs" / "train_clf" / "cnn" / "real" / "baseline" / "none" /
+           "semi_balanced" / "n100" / "s0.log")
     assert log.exists()
     metrics = pd.read_json(tmp_path / "results" / "digits" / "classifiers" / "cnn" / "real" / "baseline" / "none" /
                            "semi_balanced" / "n100" / "s0" / "metrics.json", typ="series")
@@ -61,7 +61,8 @@ def test_tiny_grid_runs_through_slurm_to_the_report(cluster, tmp_path):
 
 @pytest.mark.e2e
 def test_a_job_cancelled_on_slurm_is_reported_failed_and_the_rerun_resumes_it(cluster, tmp_path):
-    config = {**CONFIG, "snapshot_every": 100, "models": {"vae": {**CONFIG["models"]["vae"], "steps": 60_000}}}  # 600 steps
+    # 600 steps at smoke effort
+    config = {**CONFIG, "snapshot_every": 100, "models": {"vae": {**CONFIG["models"]["vae"], "steps": 60_000}}}
     snapshot = tmp_path / "results" / "digits" / "snapshots" / "train_gen" / "vae" / "semi_balanced" / "n100" / "s0.pt"
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
     run = subprocess.Popen(

@@ -98,7 +98,8 @@ def _machine(device) -> dict:
 
     return {"cpu": cpu_name(), "cores": os.cpu_count(), "device": str(device), "torch": str(torch.__version__),
             "torch_threads": torch.get_num_threads(),
-            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None, "python": platform.python_version()}
+            "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+            "python": platform.python_version()}
 
 
 def _cell(dataset: str, size: str, workdir: Path, log, config: dict | None = None):
@@ -415,7 +416,8 @@ def bench_classifier(config: dict, cache, sub, device, log, epochs: int = 3) -> 
     out["precisions"] = {}
     for precision in PRECISIONS[1:]:
         row = timed(precision)
-        out["precisions"][precision] = {**row, "speedup": round(row["train_images_per_s"] / out["train_images_per_s"], 3)}
+        speedup = round(row["train_images_per_s"] / out["train_images_per_s"], 3)
+        out["precisions"][precision] = {**row, "speedup": speedup}
     print(f"bench: classifier: {out['train_images_per_s']:.0f} img/s, outside forward+backward "
           f"{out['outside_forward_backward']:.1%} (optimizer step excluded: {out['loop_overhead']:.1%}); "
           + ", ".join(f"{k} {v['train_images_per_s']:.0f} img/s ({v['speedup']:.2f}x)"

@@ -79,7 +79,8 @@ class Snapshots:
         except (CorruptFile, OSError, KeyError, TypeError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
             aside = self.path.with_name(self.path.name + ".corrupt")
             os.replace(self.path, aside)
-            why = err if isinstance(err, CorruptFile) else f"{self.path}: unreadable training snapshot ({type(err).__name__})"
+            why = (err if isinstance(err, CorruptFile) else
+                   f"{self.path}: unreadable training snapshot ({type(err).__name__})")
             print(f"{why}; set aside as {aside}, training from the start", file=self.log, flush=True)
             return None
         if job != self.job:

@@ -98,7 +98,8 @@ def _memory_setting(args) -> str:
     if args.stage == "train_gen" and isinstance(getattr(args, "spec", None), dict):
         train = args.spec.get("train") or {}
         name = args.spec.get("name", "?")
-        return f"models.{name}.batch_size = {train.get('batch_size', '?')} or the network's size (models.{name}.hparams)"
+        return (f"models.{name}.batch_size = {train.get('batch_size', '?')} or the network's size "
+                f"(models.{name}.hparams)")
     if args.stage == "train_clf" and isinstance(getattr(args, "classifier", None), dict):
         train = args.classifier.get("train") or {}
         return f"classifiers.{args.classifier.get('name', '?')}.batch_size = {train.get('batch_size', '?')}"

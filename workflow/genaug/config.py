@@ -145,12 +145,13 @@ DIFFUSION_FAMILIES = families.names("diffusion")
 # preset's steps; the grid always shows the full token, so every synthetic path names its sampler.
 # A token's absent eta is 0 (its canonical form shows eta when it is not), so `dpm20` is always the ODE
 # solver; a `sampling:` entry's absent eta is `auto`: 1 for dpm (SDE-DPM-Solver++, whose domain FD on a
-# quick cddpm was within a few % of DDPM-1000's where the ODE solver's was twice it; docs/measured/README.md: Diffusion),
-# 0 for ddim and ddpm.
+# quick cddpm was within a few % of DDPM-1000's where the ODE solver's was twice it; docs/measured/README.md:
+# Diffusion), 0 for ddim and ddpm.
 SAMPLERS = ("ddpm", "ddim", "dpm")
 DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": "auto", "guidance": 1.0, "spacing": "auto"}
 # Where a few-step sampler puts its steps on the noise schedule (diffusers' names). `auto` is the best one
-# measured for the sampler (docs/measured/2026-12-02-samplers.md): lu, steps uniform in log-SNR (Lu et al.), for DPM-Solver++
+# measured for the sampler (docs/measured/2026-12-02-samplers.md): lu, steps uniform in log-SNR (Lu et al.), for
+# DPM-Solver++
 # (eta 0: the ODE solver; eta 1: its SDE variant, k-diffusion's dpmpp_2m_sde eta) and for DDIM with eta 0 or 1
 # (DPM-Solver++ of order 1 and its SDE variant, which is DDIM eta 1); linspace for DDIM with 0 < eta < 1
 # (diffusers' DDIMScheduler has only uniform strides); leading for ancestral DDPM, whose 1000 steps are the
@@ -263,7 +264,8 @@ def autoencoder_spec(config: dict) -> dict:
 
 def gencls_spec(config: dict) -> dict:
     """The gencls section (003's M1-M4) with its defaults."""
-    return {"enabled": True, "regimes": ["shots"], "m": 100, "L": 5, "N": 10, "mu": 0.05, **(config.get("gencls") or {})}
+    defaults = {"enabled": True, "regimes": ["shots"], "m": 100, "L": 5, "N": 10, "mu": 0.05}
+    return {**defaults, **(config.get("gencls") or {})}
 
 
 def gencls_models(config: dict) -> list[str]:

@@ -20,7 +20,8 @@ from .errors import GenaugError
 ENTRY_POINT_GROUP = "genaug.generators"
 STRATEGIES = ("per_class", "conditional", "reconstruct", "pseudo_label")
 # What a model entry holds besides its family's hyperparameters (config.MODEL_KEYS is this).
-MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr", "precision")
+MODEL_KEYS = ("family", "per_class", "label_strategy", "synthesis", "sampling", "steps", "batch_size", "lr",
+              "precision")
 _IMPORT_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 

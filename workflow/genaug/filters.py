@@ -185,8 +185,8 @@ def filter_set(*, data, subset, synthetic, spec: dict, out, stats_out, png=None,
     stats = {**ids, "status": "ok", "generated": len(ys), "qualified": int(kept.sum()),
              "qualified_fraction": float(kept.mean()) if len(kept) else None,
              "real_inside_fraction": float(real_inside.mean()) if len(real_inside) else None,
-             "undefined_classes": undefined, "n_undefined_classes": len(undefined), "code_dim": int(real_codes.shape[1]), "per_class": per_class,
-             "wall_time_s": time.perf_counter() - t0, "genaug": __version__}
+             "undefined_classes": undefined, "n_undefined_classes": len(undefined), "per_class": per_class,
+             "code_dim": int(real_codes.shape[1]), "wall_time_s": time.perf_counter() - t0, "genaug": __version__}
     if png is not None:
         panels = []
         for c, cls in enumerate(ds.classes):

@@ -192,7 +192,8 @@ def gencls(*, data, subset, generator, out, autoencoder=None, m: int = config_de
     real_x = to_float(x)
 
     def draw(r):
-        images, _ = synthesize(gen_model, strategy, np.full(k, m), real_x, y, seed=streams.seed("gencls_round", seed, r))
+        images, _ = synthesize(gen_model, strategy, np.full(k, m), real_x, y,
+                               seed=streams.seed("gencls_round", seed, r))
         return _sample_views(images, ae, k, m)
 
     print(f"gencls: {ids['model']} {sub.regime}/{sub.size}/s{seed}: {len(test_y)} test images, m={m} L={L} N={N} "

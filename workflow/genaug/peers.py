@@ -246,7 +246,8 @@ def bench_diffusion(res: Path, subset: Path, config: dict, classifier: dict, bud
     reached = [r["budget_s"] for r in rows["ours"] if r["domain_fd"] <= peer_final]
     first = min(reached) if reached else None
     return {"ours": {"model": "cddpm", "spec": spec, "sampling": sampling},
-            "peer": {"package": "denoising-diffusion-pytorch", "unet": {**PEER_UNET, "dim_mults": list(PEER_UNET["dim_mults"])},
+            "peer": {"package": "denoising-diffusion-pytorch",
+                     "unet": {**PEER_UNET, "dim_mults": list(PEER_UNET["dim_mults"])},
                      "schedule": "cosine", "sampling": _peer_sampling(sampling)},
             "budgets_s": list(budgets), "per_class_count": per_class, "curves": rows,
             "peer_fd_at_largest_budget": peer_final, "ours_first_budget_reaching_it_s": first,
@@ -416,7 +417,8 @@ def bench_vae(res: Path, subset: Path, epochs: int, log, seed: int = 0, batch: i
     for side, rows in curves.items():
         print(f"bench: peers: vae {side}: {rows[-1]['epoch']} epochs in {rows[-1]['seconds']:.1f} s, validation "
               f"loss {rows[-1]['val_loss']:.2f}", file=log)
-    return {"ours": {"model": "000's MLP VAE (genaug vae family)", "weights": sum(p.numel() for p in model.parameters())},
+    weights = sum(p.numel() for p in model.parameters())
+    return {"ours": {"model": "000's MLP VAE (genaug vae family)", "weights": weights},
             "peer": {"package": "pythae", "model": "VAE with our encoder and decoder", "trainer": "BaseTrainer"},
             "epochs": epochs, "batch_size": batch, "lr": lr,
             "peer_settings": {"epochs": peer["epochs"], "batch_size": peer["batch"], "lr": peer["lr"]},
@@ -459,7 +461,8 @@ def plot(result: dict, out: Path) -> None:
 
 
 def bench_peers(workdir, config: dict, log, budgets=BUDGETS_S, vae_epochs: int = VAE_EPOCHS, size: str = "n1000",
-                which=tuple(RACES), figure=None, shipped_peer_epochs: int | None = None, kept: dict | None = None) -> dict:
+                which=tuple(RACES), figure=None, shipped_peer_epochs: int | None = None,
+                kept: dict | None = None) -> dict:
     """Both comparisons on WORKDIR's grid (its dataset, subset, reference and the config's classifier); the
     VAE race twice: same settings, then pythae's own (its default epochs unless `shipped_peer_epochs`). The
     figure also draws `kept` races (an earlier run's, not rerun here)."""

@@ -166,7 +166,8 @@ def probe(*, embeddings, metrics, out, max_points: int = config_default("probes.
     result["archetype"] = archetype
     result["seconds"] = time.perf_counter() - t0
     write_json(out, result)
-    print(f"probe: CART {result['probe_cart']:.3f}, linear {result['probe_linear']:.3f}, kNN {result['probe_knn']:.3f}, "
+    print(f"probe: CART {result['probe_cart']:.3f}, linear {result['probe_linear']:.3f}, "
+          f"kNN {result['probe_knn']:.3f}, "
           f"silhouette {result['silhouette']:.3f}, intrinsic dim {result['intrinsic_dim']:.1f}, archetype {archetype} "
           f"({result['seconds']:.0f}s)", file=log)
     return result
@@ -192,7 +193,9 @@ def tsne(*, embeddings, metrics, out_npz, out_png, points: int = config_default(
         fake = _stratified(sy, n_fake, rng) if n_fake else np.zeros(0, int)
         data = np.concatenate([x[real], sx[fake]])
         t0 = time.perf_counter()
-        coords = TSNE(2, init="pca", perplexity=min(30, (len(data) - 1) / 3), random_state=streams.sklearn_seed("tsne", seed)).fit_transform(data)
+        tsne = TSNE(2, init="pca", perplexity=min(30, (len(data) - 1) / 3),
+                    random_state=streams.sklearn_seed("tsne", seed))
+        coords = tsne.fit_transform(data)
         labels, synthetic = np.r_[y[real], sy[fake]], np.r_[np.zeros(len(real), bool), np.ones(len(fake), bool)]
         print(f"t-SNE of {len(real)} test + {len(fake)} synthetic embeddings ({time.perf_counter() - t0:.0f}s)",
               file=log)

@@ -333,7 +333,8 @@ def fit(model: Generator, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch
         probe = copy.deepcopy(model)
         objectives = [o for phase in model.phases() for o in phase.objectives()]
         memory.check_step(
-            lambda b: _probe_step(objectives, lambda o: in_precision(precision, x, probe.phase_loss, o, x[:b], y[:b])[0],
+            lambda b: _probe_step(objectives,
+                                  lambda o: in_precision(precision, x, probe.phase_loss, o, x[:b], y[:b])[0],
                                   probe.parameters()),
             batch_size, params=model.parameters(), state_copies=3, device=x.device, what=name, log=log)
         del probe

@@ -94,7 +94,8 @@ class MLPGenerator(nn.Module):
         h1, h2 = hidden
         self.inp = nn.Sequential(nn.Linear(latent_dim + (label_dim if num_classes else 0), h1), nn.LeakyReLU(0.2))
         self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Linear(h1, h1), nn.LeakyReLU(0.2), nn.Linear(h1, h1)) for _ in range(2 if num_classes else 0)
+            nn.Sequential(nn.Linear(h1, h1), nn.LeakyReLU(0.2), nn.Linear(h1, h1))
+            for _ in range(2 if num_classes else 0)
         )
         self.out = nn.Sequential(nn.Linear(h1, h2), nn.LeakyReLU(0.2), nn.Linear(h2, math.prod(self.image_shape)),
                                  nn.Tanh())

@@ -83,8 +83,9 @@ def _with_probe(html: Path, folder: Path) -> Path:
 
 
 def inspect(html: str | Path, browser: str | None = None, timeout: float = 120, width: int = 1280) -> dict:
-    """Load `html` in headless Chromium, `width` CSS pixels wide; returns what the probe saw: image count, images that did not decode,
-    load and script errors, console errors, each h2 section's box (x, y, width, height) and the page height."""
+    """Load `html` in headless Chromium, `width` CSS pixels wide; returns what the probe saw: image count, images
+    that did not decode, load and script errors, console errors, each h2 section's box (x, y, width, height) and
+    the page height."""
     browser = browser or find_browser()
     if browser is None:
         raise GenaugError("no Chromium found: install Debian's `chromium` or set GENAUG_BROWSER")

@@ -357,7 +357,8 @@ def _diverged_note(diverged: pd.DataFrame) -> list[str]:
 
 
 def _class_tables(df: pd.DataFrame) -> list[str]:
-    """Per-class precision and recall heatmaps, row = model (training set), per classifier x regime at its largest size."""
+    """Per-class precision and recall heatmaps, row = model (training set), per classifier x regime at its largest
+    size."""
     parts = []
     for score in ("precision", "recall"):
         cols = [c for c in df.columns if c.startswith(f"{score}:")]
@@ -476,8 +477,8 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: 
         f"scikit-learn {esc(_version('scikit-learn'))}, pandas {pd.__version__}",
         f"effort <b>{esc(meta.get('effort', '?'))}</b>, seeds {sorted(df['seed'].unique().tolist())}",
         f"{len(df)} classifier runs; classifier wall time {df['wall_time_s'].sum() / 3600:.2f} h in total "
-        f"(median {df['wall_time_s'].median():.0f} s per run)" if "wall_time_s" in df and df["wall_time_s"].notna().any()
-        else f"{len(df)} classifier runs",
+        f"(median {df['wall_time_s'].median():.0f} s per run)"
+        if "wall_time_s" in df and df["wall_time_s"].notna().any() else f"{len(df)} classifier runs",
         *_machines(df),
         *(f"dataset read: {esc(n)}" for n in notes),
     ]
