@@ -151,11 +151,10 @@ SAMPLERS = ("ddpm", "ddim", "dpm")
 DEFAULT_SAMPLING = {"sampler": "dpm", "steps": 20, "eta": "auto", "guidance": 1.0, "spacing": "auto"}
 # Where a few-step sampler puts its steps on the noise schedule (diffusers' names). `auto` is the best one
 # measured for the sampler (docs/measured/2026-12-02-samplers.md): lu, steps uniform in log-SNR (Lu et al.), for
-# DPM-Solver++
-# (eta 0: the ODE solver; eta 1: its SDE variant, k-diffusion's dpmpp_2m_sde eta) and for DDIM with eta 0 or 1
-# (DPM-Solver++ of order 1 and its SDE variant, which is DDIM eta 1); linspace for DDIM with 0 < eta < 1
-# (diffusers' DDIMScheduler has only uniform strides); leading for ancestral DDPM, whose 1000 steps are the
-# whole schedule.
+# DPM-Solver++ (eta 0: the ODE solver; eta 1: its SDE variant, k-diffusion's dpmpp_2m_sde eta) and for DDIM
+# with eta 0 or 1 (DPM-Solver++ of order 1 and its SDE variant, which is DDIM eta 1); linspace for DDIM with
+# 0 < eta < 1 (diffusers' DDIMScheduler has only uniform strides); leading for ancestral DDPM, whose 1000 steps
+# are the whole schedule.
 SPACINGS = {"dpm": ("lu", "karras", "linspace"), "ddim": ("lu", "karras", "linspace", "leading", "trailing"),
             "ddpm": ("leading", "linspace", "trailing")}
 _DDIM_SCHEDULER_SPACINGS = ("linspace", "leading", "trailing")  # what DDIM with 0 < eta < 1 can use
