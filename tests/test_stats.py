@@ -90,6 +90,20 @@ def test_equal_paired_differences_make_no_claim():
     assert g.loc["classic", "claim"] == "tested" and g.loc["classic", "holm_m"] == 1  # the untested arm is not in m
 
 
+def test_equal_differences_that_float_round_off_tells_apart_make_no_claim():
+    """A real run's accuracies (84 test images): each seed lost 5 images, but 0.4405 - 0.5 and 0.4881 - 0.5476
+    differ in their 17th digit. Compared exactly, 2 seeds gave p 3e-15, a zero-width interval and 'avoid'."""
+    base, model = [0.5, 0.5476190476190477], [0.44047619047619047, 0.4880952380952381]
+    rows = [dict(model="baseline", seed=s, accuracy=a) for s, a in enumerate(base)]
+    rows += [dict(model="gan", seed=s, accuracy=a) for s, a in enumerate(model)]
+    gan = paired_gain(frame(rows)).set_index("model").loc["gan"]
+    assert gan.gain == pytest.approx(-5 / 84)
+    assert gan.claim == "no spread" and not gan.real
+    assert np.isnan(gan.p_value) and np.isnan(gan.gain_ci_low)
+    assert np.isnan(t_interval([1e6 + 1e-7, 1e6])[0])  # relative to the values' size: an FD of a million
+    assert not np.isnan(t_interval([1.0, 1.0 + 1e-6])[0])  # an accuracy step of one in a million is a spread
+
+
 def test_holm_stops_at_the_first_arm_it_keeps_and_the_intervals_agree():
     """p = 0.031, 0.033, 0.046 (m 3): Holm rejects nothing (adjusted 0.093), although the third arm's own
     step level (1 - 0.05/1) would exclude 0; the simultaneous intervals (1 - 0.05/3) all include 0."""
