@@ -54,12 +54,11 @@ def pytest_runtest_setup(item):
 def evaluation_grid(tmp_path_factory):
     """The evaluation grid run to its report, once a session. Under pytest-xdist its workers share one run
     (about two minutes): the first to ask runs it, the others wait on a file lock and read it; every test
-    that uses it only reads it (one copies it to rerun a cell)."""
-    if "PYTEST_XDIST_WORKER" not in os.environ:
-        return run_grid(tmp_path_factory.mktemp("evaluation"), EVAL)
+    that uses it only reads it (one copies it to rerun a cell). Without workers the lock is this process's own."""
     from filelock import FileLock
 
-    shared = tmp_path_factory.getbasetemp().parent  # the run's base folder, above each worker's own
+    base = tmp_path_factory.getbasetemp()
+    shared = base.parent if "PYTEST_XDIST_WORKER" in os.environ else base  # the run's folder, above each worker's
     with FileLock(str(shared / "evaluation.lock")):
         workdir, done = shared / "evaluation", shared / "evaluation.done"
         if not done.is_file():

@@ -11,7 +11,7 @@ import torch
 from genaug import config as gcfg
 from genaug import gen_metrics as gm
 from genaug.errors import GenaugError
-from genaug.subsets import FLOOR_MAX_DRAWS, metric_count, metric_reference_indices
+from genaug.subsets import FLOOR_MAX_DRAWS, metric_count, metric_need, metric_reference_indices
 from genaug.yardsticks import YARDSTICKS
 
 PER_CLASS = 20
@@ -110,6 +110,19 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
         metric_count([10, 10, 10], 1)  # one image per class has no spread; auto asks for 2
     with pytest.raises(GenaugError, match="class 2 has 3 test images; add test images, or set gen_metrics"):
         metric_count([4, 5, 3], 1)  # not "use 2..1"
+
+
+def test_the_metric_need_is_the_fewest_test_images_metric_count_accepts():
+    """The config check asks a folder's test split for metric_need images a class (it lists exact counts only
+    below that); metric_count, the jobs' rule, must accept exactly that many and refuse one fewer."""
+    assert [metric_need(k) for k in ("auto", 1, 2, 7)] == [4, 4, 4, 14]
+    for per_class in ("auto", 2, 3, 7):
+        need = metric_need(per_class)
+        assert metric_count([need + 5, need, need + 1], per_class) == (need // 2 if per_class == "auto" else per_class)
+        with pytest.raises(GenaugError, match="class 1 has"):
+            metric_count([need + 5, need - 1, need + 1], per_class)
+    with pytest.raises(GenaugError, match="per_class: 1 needs"):
+        metric_count([metric_need(1)] * 3, 1)
 
 
 @pytest.mark.heavy

@@ -285,7 +285,7 @@ def uses_autoencoder(config: dict) -> bool:
 
 
 def test_spec(config: dict) -> dict:
-    """The test section: the whole official test split (per_class null) or a fixed balanced subset of it."""
+    """The test section: the whole test split (per_class null) or a fixed balanced subset of it."""
     return {"per_class": None, "seed": 0, **(config.get("test") or {})}
 
 
@@ -591,13 +591,13 @@ def _check_against_classes(config: dict) -> None:
 def _check_test_split(config: dict) -> None:
     """The test split against what is drawn from it, before any job: a folder's empty test class, test.per_class
     and the generative metrics' two draws a class. Each failed its jobs only after training (or the reference
-    job); the rules are the jobs' own (subsets.check_scoring_count, subsets.metric_count)."""
-    from .subsets import check_scoring_count, metric_count
+    job); the rules are the jobs' own (subsets.check_scoring_count, subsets.metric_need, subsets.metric_count)."""
+    from .subsets import check_scoring_count, metric_count, metric_need
 
     per_class = (config.get("test") or {}).get("per_class") or 0
     metrics = gen_metrics_spec(config)
     draws = metrics["enabled"] and bool(generator_models(config))
-    need = max(per_class, (4 if metrics["per_class"] == "auto" else 2 * int(metrics["per_class"])) if draws else 0)
+    need = max(per_class, metric_need(metrics["per_class"]) if draws else 0)
     counts = _class_counts(config, "test", need)
     empty = empty_test_classes(config.get("data_dir"), counts) if config["dataset"] == "folder" else []
     if empty:

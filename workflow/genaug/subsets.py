@@ -24,6 +24,7 @@ REGIMES = ("balanced", "semi_balanced", "imbalanced", "fraction", "shots")
 # images per class for `shots`; the prefix makes the unit visible in every path.
 SIZE_PREFIX = {"balanced": "n", "semi_balanced": "n", "imbalanced": "n", "fraction": "f", "shots": "k"}
 METRIC_MAX_PER_CLASS = 500  # gen_metrics.per_class auto: as many as the test split allows, at most this
+METRIC_MIN_PER_CLASS = 2  # a draw of one image a class has no spread to score
 FLOOR_MAX_DRAWS = 8  # real-vs-real draws averaged into the floor, where the test split holds them
 
 
@@ -117,7 +118,7 @@ def validation_indices(labels: np.ndarray, per_class: int, num_classes: int, cla
 
 def scoring_indices(labels: np.ndarray, per_class: int | None, seed: int, num_classes: int,
                     classes=None) -> np.ndarray:
-    """The test images every score is measured on: the whole official test split (per_class None), or a
+    """The test images every score is measured on: the whole test split (per_class None), or a
     fixed, class-balanced subset of `per_class` images per class (003's 100 per class), the same for
     every cell, seed and method."""
     if not per_class:
@@ -145,22 +146,28 @@ def check_scoring_count(counts, per_class: int | None, classes=None) -> None:
                           f"test.per_class to {n} or less, or set it to null for the whole split")
 
 
+def metric_need(per_class) -> int:
+    """The test images every class needs for the generative metrics at gen_metrics.per_class (`auto` at its least):
+    two disjoint draws, the reference and a real-vs-real floor draw, of at least METRIC_MIN_PER_CLASS each."""
+    return 2 * (METRIC_MIN_PER_CLASS if per_class == "auto" else max(METRIC_MIN_PER_CLASS, int(per_class)))
+
+
 def metric_count(counts, per_class, classes=None) -> int:
     """The images per class every synthetic set is scored on (gen_metrics.per_class), from each class's test
     images (in class order): `auto` is as many as the test split's smallest class allows twice over (reference
     and floor), at most METRIC_MAX_PER_CLASS."""
     smallest, name = _smallest(counts, classes)
-    if smallest < 4:
-        raise GenaugError(f"gen_metrics: generative metrics need two disjoint real draws of at least 2 images a "
-                          f"class, but class {name!r} has {smallest} test images; add test images, or set "
-                          "gen_metrics.enabled false")
+    if smallest < metric_need("auto"):
+        raise GenaugError(f"gen_metrics: generative metrics need two disjoint real draws of at least "
+                          f"{METRIC_MIN_PER_CLASS} images a class, but class {name!r} has {smallest} test images; "
+                          "add test images, or set gen_metrics.enabled false")
     if per_class == "auto":
         return min(METRIC_MAX_PER_CLASS, smallest // 2)
     per_class = int(per_class)
-    if not 2 <= per_class <= smallest // 2:
+    if per_class < METRIC_MIN_PER_CLASS or smallest < metric_need(per_class):
         raise GenaugError(f"gen_metrics.per_class: {per_class} needs {2 * per_class} test images of every class (a "
                           f"reference and a real-vs-real floor draw), but class {name!r} has {smallest}; use "
-                          f"2..{smallest // 2}, or auto")
+                          f"{METRIC_MIN_PER_CLASS}..{smallest // 2}, or auto")
     return per_class
 
 
