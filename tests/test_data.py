@@ -418,6 +418,8 @@ def test_grey_palette_and_grey_alpha_images_count_as_grey_and_transparency_goes_
     Image.fromarray(grey).convert("P").save(tmp_path / "imgs" / "cat" / "palette.png")
     la = np.stack([grey, np.where(np.arange(28) < 14, 0, 255).astype(np.uint8)[None].repeat(28, 0)], 2)
     Image.fromarray(la, "LA").save(tmp_path / "imgs" / "owl" / "alpha.png")
+    opaque = np.stack([np.full((28, 28), 100, np.uint8), np.full((28, 28), 255, np.uint8)], 2)
+    Image.fromarray(opaque, "LA").save(tmp_path / "imgs" / "dog" / "opaque.png")  # an alpha channel, all opaque
     ds = load_source("folder", data_dir=tmp_path / "imgs", image_size=28, test_fraction=1 / 4)
     assert ds.image_shape == (1, 28, 28)
     grey_note = "channels auto: 1 (every image is grey; {} stored in a colour mode, with equal red, green and blue, " \
@@ -427,6 +429,7 @@ def test_grey_palette_and_grey_alpha_images_count_as_grey_and_transparency_goes_
     assert (x == 200).flatten(1).all(1).sum() == 1  # the palette image, unchanged
     half = x[((x[:, 0, :, :14] == 0).flatten(1).all(1)) & ((x[:, 0, :, 14:] == 200).flatten(1).all(1))]
     assert len(half) == 1  # transparent half black, opaque half its grey
+    assert (x == 100).flatten(1).all(1).sum() == 1  # the opaque one as it is, and not noted as transparent
     assert "1 image: transparent pixels composited onto black" in ds.notes
 
 

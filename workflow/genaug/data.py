@@ -266,7 +266,9 @@ def _decode(im, path: Path, mode: str) -> tuple[np.ndarray, str | None]:
         rgb = rgba[..., :3] * (rgba[..., 3:] / 255.0)
         if mode == "L":  # ITU-R 601-2 luma, Pillow's own L conversion
             rgb = rgb @ np.array([0.299, 0.587, 0.114])
-        return np.clip(np.round(rgb), 0, 255).astype(np.uint8), "transparent pixels composited onto black"
+        seen = rgba[..., 3].min() < 255  # PNGs are often saved RGBA with every pixel opaque: nothing to note
+        return np.clip(np.round(rgb), 0, 255).astype(np.uint8), ("transparent pixels composited onto black" if seen
+                                                                  else None)
     return np.asarray(im.convert(mode), dtype=np.uint8), None
 
 
