@@ -3,7 +3,7 @@
 Every set is scored at one fixed, class-balanced count (gen_metrics.per_class images of each class),
 because every one of these metrics depends on the count (a Fréchet distance between two samples of
 one distribution is about 128 at 25 images and 6 at 1,000; PRDC's coverage rises from 0.1 to 1 with
-the count). The real reference is a class-balanced draw of that count from the official test split,
+the count). The real reference is a class-balanced draw of that count from the test split,
 the only real images no subset, generator or reference network has seen; a second, disjoint draw scored
 the same way is the floor, what a perfect generator would score at that count. Features come from the
 reference classifier (the cnn trained once per dataset on the train pool minus validation): domain FD,

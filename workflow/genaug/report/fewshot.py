@@ -223,7 +223,7 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
         if frame is not None and not frame.empty:
             regimes |= set(frame["regime"])
     test = (f"a fixed, balanced {test_per_class} test images per class (003's protocol)" if test_per_class
-            else "the whole official test split")
+            else "the whole test split")
     parts = ["<h2 id=fewshot>Generative classifiers and the latent-sphere filter (003)</h2>",
              f"<p>Accuracy on {test}, mean [95% CI] over seeds. M1/M3 compare a test image with each class's "
              "generated images in pixel space, M2/M4 in the latent space of a VAE trained on the cell's real images; "

@@ -202,7 +202,8 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
              f"count, so only sets of the same count compare. The <b>floor</b> row scores {_floor_words(gen)}: what a "
              "perfect generator would get. Means over seeds. KID is unbiased, so a set as near the reference as "
              "the floor can score below 0; its scale is the features' cubed, so compare it within a table.</p>",
-             html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3)]
+             html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3),
+             *_blind_metrics_warning(ok, count)]
     short = gen[gen["status"] != "ok"]
     if len(short):
         parts.append("<p class=muted>Without metrics: " + esc("; ".join(
@@ -235,6 +236,31 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
         parts.append(fig_img(figures.scatter_panels(joined, cols[i:i + 5], "gain", "model", GEN_COLUMNS, headers),
                           "metrics vs gain"))
     return parts
+
+
+BLIND_RATIO = 2.0  # the FD yardsticks' strongest alteration under this many times the floor: metrics blind
+
+
+def _blind_metrics_warning(ok: pd.DataFrame, count: int | None) -> list[str]:
+    """A warning where the FD yardsticks show the metrics blind: real images visibly altered (a one-pixel blur is
+    about 100x the floor at 100 Fashion-MNIST images a class) scoring near the floor mean the count or the
+    reference network's features cannot tell quality apart, and the table and its correlations rank sets by
+    chance. Seen at smoke effort on a folder of 4 classes: 7 images a class, blur 0.94x the floor."""
+    cols = [c for c in ok.columns if c.startswith("floor_yardsticks:") and ok[c].notna().any()]
+    if not cols:
+        return []
+    ratio, strongest = max((float(ok[c].dropna().iloc[0]), c.split(":", 1)[1]) for c in cols)
+    if ratio >= BLIND_RATIO:
+        return []
+    acc = ok["reference_test_accuracy"].dropna() if "reference_test_accuracy" in ok else ok.iloc[:0]
+    net = (f" (test accuracy {acc.iloc[0]:.3f}; it trains gen_metrics.reference_epochs passes over the train pool "
+           "whatever the effort, few steps on a small dataset: raise them)") if len(acc) else ""
+    return [f"<p class=note><b>These metrics cannot see image quality in this run</b>: of the FD yardsticks below "
+            f"(real images altered in known ways), the farthest from the floor, {esc(describe(strongest))}, scores "
+            f"{ratio:.2f}x it, where at 100 Fashion-MNIST images a class a one-pixel blur scores about 100x. The "
+            "table above and the correlations below may rank the sets by chance. Two things set the metrics' power: "
+            f"the count ({count} images a class; more test images, or gen_metrics.per_class) and the reference "
+            f"network whose features they use{net}.</p>"]
 
 
 def _yardstick_section(gen: pd.DataFrame) -> list[str]:
@@ -599,7 +625,8 @@ def _head(run: _Run) -> list[str]:
         "<a href=#curves>Learning curves</a><a href=#samples>Samples</a><a href=#convergence>Convergence</a>" +
         ("<a href=#fewshot>Few-shot (003)</a>" if run.few else "") +
         "<a href=#run>Run</a></nav>",
-        "<p class=note>Accuracy is measured on the dataset's official test split, which no stage trains or selects on. "
+        "<p class=note>Accuracy is measured on the dataset's test split (a built-in dataset's official one; a "
+        "folder's test/ or its held-out folder.test_fraction), which no stage trains or selects on. "
         "Every arm of a cell (baseline, classic augmentation, oversampling, each generator, filtered or not, mixed or "
         "synthetic only) is trained by the same rule counted in optimizer steps: Adam, the same step cap, validation on"
         " a real split held out of every subset at the same interval, the same patience in steps, the best validated "
