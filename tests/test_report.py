@@ -271,6 +271,9 @@ def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
     mesh = fig.axes[0].collections[0]
     assert type(mesh.norm).__name__ == "LogNorm" and mesh.norm.vmin == 1 and mesh.norm.vmax == 40
     assert [t.get_text() for t in fig.axes[0].texts] == ["1.5", "40.0", "2.0", "3.0"]
+    fig.canvas.draw()
+    bar = [t.get_text() for t in fig.axes[1].get_yticklabels() if t.get_text()]
+    assert {"1", "10"} <= set(bar) and not any("$" in t for t in bar)  # not TeX: "$\mathdefault{10^{0}}$"
     figures.png_bytes(fig)
 
 

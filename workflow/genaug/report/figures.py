@@ -237,15 +237,21 @@ def class_heatmap(table, title: str, cmap: str = "viridis", ratio: bool = False)
     are the rows."""
     import seaborn as sns
     from matplotlib.colors import LogNorm
+    from matplotlib.ticker import FuncFormatter
 
     plt = _pyplot()
     sns.set_theme(style="white", context="notebook")
     if table.shape[1] > 12:  # many classes: one row each, so the figure stays as wide as a page
         table = table.T
     longest = lambda labels: max(map(len, map(str, labels)), default=0)  # noqa: E731  (tick labels take room)
-    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1] + 0.06 * longest(table.index),
-                                    0.9 + 0.4 * table.shape[0] + 0.06 * longest(table.columns)))
-    scale = ({"norm": LogNorm(vmin=1, vmax=max(10.0, float(np.nanmax(table.to_numpy())))), "fmt": ".1f"} if ratio
+    # About 0.1 in a character of an 11 pt tick label: rows' labels narrower than that squeezed the cells and ran
+    # the class names together under them.
+    fig, ax = plt.subplots(figsize=(1.2 + 0.75 * table.shape[1] + 0.1 * longest(table.index),
+                                    0.9 + 0.4 * table.shape[0] + 0.1 * longest(table.columns)))
+    # A log colour bar's ticks are labelled "1", "10", "100": its default labels are TeX, which parse_math (off,
+    # for class names with "$") would print as "$\mathdefault{10^{1}}$".
+    scale = ({"norm": LogNorm(vmin=1, vmax=max(10.0, float(np.nanmax(table.to_numpy())))), "fmt": ".1f",
+              "cbar_kws": {"format": FuncFormatter(lambda v, _: f"{v:g}")}} if ratio
              else {"vmin": 0, "vmax": 1, "fmt": ".2f"})
     sns.heatmap(table, ax=ax, cmap=cmap, annot=True, annot_kws={"fontsize": 7}, linewidths=0.5, **scale)
     ax.set_title(title, fontsize=10)
