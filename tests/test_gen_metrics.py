@@ -70,7 +70,10 @@ def test_the_floor_is_the_mean_of_the_real_draws_with_their_spread(digits_cache,
     assert len(fds) == floor["draws"] and len(set(fds)) == len(fds)  # different real sets, different scores
     assert floor["domain_fd"] == pytest.approx(np.mean(fds)) and floor["domain_fd_sd"] == pytest.approx(
         np.std(fds, ddof=1))
-    assert f"sd {floor['domain_fd_sd']:.2f} over {floor['draws']} draws" in (tmp_path / "log").read_text()
+    log = (tmp_path / "log").read_text()
+    assert f"sd {floor['domain_fd_sd']:.2f} over {floor['draws']} draws" in log
+    pool = len(digits.train_y) - 10 * 10  # 19 steps a pass: one pass would be 19 steps
+    assert f"cnn on {pool} train images, 6 passes (not 1: at least 100 steps)" in log
     per_class = floor["per_class_fd"]  # each class's own floor, which the report's per-class FD is read against
     assert set(per_class) == {str(c) for c in range(10)} and all(v > 0 for v in per_class.values())
     assert floor["intra_class_fd"] == pytest.approx(np.mean(list(per_class.values())))
@@ -110,6 +113,15 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
         metric_count([10, 10, 10], 1)  # one image per class has no spread; auto asks for 2
     with pytest.raises(GenaugError, match="class 2 has 3 test images; add test images, or set gen_metrics"):
         metric_count([4, 5, 3], 1)  # not "use 2..1"
+
+
+def test_the_reference_trains_at_least_its_step_floor_on_a_small_pool():
+    from genaug.metrics import REFERENCE_MIN_STEPS, reference_passes
+
+    assert reference_passes(59_000, 5) == 5  # Fashion-MNIST: 5 passes are 4,610 steps
+    assert reference_passes(296, 5) == 20 and 20 * 5 >= REFERENCE_MIN_STEPS  # 5 steps a pass (batch 64)
+    assert reference_passes(1157, 1) == 6 and reference_passes(1157, 9) == 9
+    assert reference_passes(10, 1) == REFERENCE_MIN_STEPS  # one step a pass
 
 
 def test_the_metric_need_is_the_fewest_test_images_metric_count_accepts():

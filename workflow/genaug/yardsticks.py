@@ -73,6 +73,11 @@ YARDSTICKS: dict[str, tuple[str, Callable]] = {
 }
 
 
+# The yardsticks that change pixels (the others repeat images, which only a set's diversity shows): what a feature
+# space that sees image quality must set far from the floor.
+ALTERS_PIXELS = frozenset(k for k in YARDSTICKS if not k.startswith("repeat"))
+
+
 def describe(key: str) -> str:
     """The words for yardstick `key`; the key itself when unknown (a floor.json from a later genaug)."""
     return YARDSTICKS[key][0] if key in YARDSTICKS else key
