@@ -54,6 +54,10 @@ CONFIGS = [
      "models.vae.precision: 'fp16' is not one of ['fp32', 'bf16', 'auto']"),
     ("model in the grid but not defined", "grid.models", ["baseline", "diffusion"],
      "grid.models: unknown model 'diffusion'"),
+    ("a model name misspelt", "grid.models", ["baseline", "cvea"],
+     "grid.models: unknown model 'cvea' (did you mean 'cvae'?); define it under `models:`"),
+    ("a combined member misspelt", "grid.combined", ["cvae", "cddmp"],
+     "grid.combined: unknown model 'cddmp' (did you mean 'cddpm'?)"),
     ("a classic shift of half the image", "classic.shift", 14, "classic.shift: shifts of up to 14 px can move an "
      "image 28 px wide half or wholly out of its frame; use at most 13, or about 2 (what 2 px is to 28)"),
     ("unknown regime", "grid.regimes", ["balanced", "lopsided"], "grid.regimes.1: 'lopsided' is not one of"),

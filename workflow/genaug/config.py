@@ -6,6 +6,7 @@ value; `check` adds the checks that span fields (a model in the grid must be def
 
 from __future__ import annotations
 
+import difflib
 import functools
 import json
 import numbers
@@ -770,10 +771,10 @@ def check(config: dict) -> None:
         if name in RESERVED and name in (grid.get("combined") or []):
             raise ConfigError(f"grid.combined: {name!r} has no synthetic set; list generators only")
         if name not in RESERVED and base not in models:
-            raise ConfigError(
-                f"grid.models: unknown model {base!r}; define it under `models:` or use one of "
-                f"{', '.join([*ARMS, *models])}"
-            )
+            field = "grid.models" if name in grid["models"] else "grid.combined"
+            close = difflib.get_close_matches(base, [*ARMS, *models], n=1)
+            raise ConfigError(f"{field}: unknown model {base!r}{f' (did you mean {close[0]!r}?)' if close else ''}; "
+                              f"define it under `models:` or use one of {', '.join([*ARMS, *models])}")
         if name not in RESERVED:
             sampling_spec(config, name)
             _check_clip(base, models[base])
