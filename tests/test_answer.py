@@ -61,6 +61,21 @@ def test_show_prints_the_answer_and_filters_by_cell_and_model(tmp_path):
     assert "nothing matches the filters; digits has cells balanced/n100" in out.getvalue()
 
 
+def test_show_says_why_an_arm_with_equal_differences_has_no_interval(tmp_path):
+    """Both seeds lost 5 of 84 test images: no spread, so no interval, no p and no 'avoid' (it printed [–, –])."""
+    res = tmp_path / "results" / "digits"
+    df = pd.read_csv(summary(tmp_path, seeds=2))
+    base = df[df["model"] == "baseline"].assign(accuracy=[0.5, 0.5476190476190477])
+    same = base.assign(model="gan", train_set="mixed", accuracy=[0.44047619047619047, 0.4880952380952381])
+    pd.concat([base, same]).to_csv(tmp_path / "summary.csv", index=False)
+    answer.write_gains(tmp_path / "summary.csv", res / "gains.csv", res / "gains_over_real_arms.csv")
+    out = io.StringIO()
+    answer.show(tmp_path / "results", out=out)
+    row = next(line for line in out.getvalue().splitlines() if line.rstrip().endswith("–") and " gan " in line)
+    assert "-0.0595" in row and "no spread across seeds: no claim" in row
+    assert "avoid" not in out.getvalue()
+
+
 def with_real_arms(path, arms):
     """summary.csv plus real-image arms and generator arms, each `arm: offset` from its seed's baseline (a small
     per-seed wobble, the same for every arm, keeps the paired differences from having no spread)."""

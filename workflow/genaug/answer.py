@@ -192,6 +192,10 @@ def _read_filtered(path: Path, cell=None, model=None, classifier=None) -> pd.Dat
     return g.assign(real=g["real"].astype(str).str.lower().isin(["true", "1"]))
 
 
+# Why a gain has no interval or test, by its `claim`: one seed, or every seed's difference equal.
+UNTESTED = {"one seed": "n/a (1 seed)", "no spread": "no spread across seeds: no claim"}
+
+
 def _comparison_table(g: pd.DataFrame, reference: str = "baseline_mean") -> pd.DataFrame:
     """The printed rows of a gains table (`reference`: the column holding the compared arm's mean)."""
     return pd.DataFrame({
@@ -200,8 +204,9 @@ def _comparison_table(g: pd.DataFrame, reference: str = "baseline_mean") -> pd.D
         "arm": [arm_label(m, t) for m, t in zip(g["model"], g["train_set"])],
         "reference" if "reference" in g else "baseline": g[reference].map(lambda v: _fmt(v, ".4f")),
         "model": g["model_mean"].map(lambda v: _fmt(v, ".4f")), "gain": g["gain"].map(_fmt),
-        "simultaneous 95% CI": ["[{}, {}]".format(*map(_fmt, shown_gain_interval(lo, hi)))
-                                for lo, hi in zip(g["ci_corr_low"], g["ci_corr_high"])],
+        "simultaneous 95% CI": [UNTESTED.get(claim) or "[{}, {}]".format(*map(_fmt, shown_gain_interval(lo, hi)))
+                                for lo, hi, claim in zip(g["ci_corr_low"], g["ci_corr_high"],
+                                                         g["claim"] if "claim" in g else [None] * len(g))],
         "Holm p": g["p_holm"].map(lambda v: _fmt(v, ".3g")), "real": g["real"].map({True: "yes", False: ""}),
         "seeds won": [f"{int(w)}/{int(n)}" for w, n in zip(g["wins"], g["n_pairs"])],
         f"seeds for {POWER:.0%}": g["seeds_needed"].map(fmt_seeds),

@@ -20,7 +20,7 @@ from .. import __version__
 from ..config import ARMS
 from ..io import write_text
 from ..answer import (arm_label, fmt_seeds, gains as paired_gains, gains_over_real_arms, label_filtered,
-                      load_runs, more_seeds_text, verdicts)
+                      UNTESTED, load_runs, more_seeds_text, verdicts)
 from ..stats import ALPHA, POWER, summarize
 from ..yardsticks import ALTERS_PIXELS, describe
 from . import fewshot, figures
@@ -59,7 +59,7 @@ GEN_COLUMNS = {"domain_fd": "domain FD (lower better)", "intra_class_fd": "intra
 
 def _why_untested(r) -> str:
     """Why a gain has no interval or test: one seed, or every seed's difference equal."""
-    return {"one seed": "n/a (1 seed)", "no spread": "no spread across seeds: no claim"}.get(r.claim, NO_INTERVAL)
+    return UNTESTED.get(r.claim, NO_INTERVAL)
 
 
 def _gain_cell(r) -> str:
