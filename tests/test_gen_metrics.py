@@ -152,7 +152,10 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
     assert real["floor_yardsticks"] == {k: v["ratio"] for k, v in floor["yardsticks"].items()}
     assert real["domain_fd"] < fake["domain_fd"] / 5 and real["kid"] < fake["kid"]
     assert real["domain_fd"] < 5 * real["floor_domain_fd"]  # real train images sit near the real floor
-    assert real["precision"] > 0.6 and real["coverage"] > 0.5 and fake["precision"] < 0.2
+    assert real["precision"] > 0.6 and real["coverage"] > 0.5
+    # Noise's features gather where some real image's 5-NN ball reaches: precision 0.96 under a reference trained
+    # 114 steps (0.15 under 38). Density and coverage are PRDC's answer to that (Naeem et al. 2020).
+    assert fake["coverage"] < 0.2 and fake["density"] < real["density"] / 3 and fake["recall"] < 0.1
     assert real["label_agreement"] > 0.7 and real["domain_is"] > fake["domain_is"]
     assert real["intra_class_fd"] < fake["intra_class_fd"]
     assert set(real["per_class"]) == {str(c) for c in range(10)}
