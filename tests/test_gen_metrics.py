@@ -109,7 +109,7 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
     with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* class {name!r} has "
                                           rf"{smallest}; use 2..{smallest // 2}"):
         metric_count(counts, 40, digits.classes)
-    with pytest.raises(GenaugError, match="per_class: 1 needs 2 test images .* use 2..5"):
+    with pytest.raises(GenaugError, match=r"per_class: 1 is below the least, 2 \(a set of one image a class has no spread\); use 2..5"):
         metric_count([10, 10, 10], 1)  # one image per class has no spread; auto asks for 2
     with pytest.raises(GenaugError, match="class 2 has 3 test images; add test images, or set gen_metrics"):
         metric_count([4, 5, 3], 1)  # not "use 2..1"
@@ -133,7 +133,7 @@ def test_the_metric_need_is_the_fewest_test_images_metric_count_accepts():
         assert metric_count([need + 5, need, need + 1], per_class) == (need // 2 if per_class == "auto" else per_class)
         with pytest.raises(GenaugError, match="class 1 has"):
             metric_count([need + 5, need - 1, need + 1], per_class)
-    with pytest.raises(GenaugError, match="per_class: 1 needs"):
+    with pytest.raises(GenaugError, match="per_class: 1 is below the least"):
         metric_count([metric_need(1)] * 3, 1)
 
 
@@ -163,6 +163,33 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
     assert real["inception_fid"] is None  # no weights here: unavailable, with the reason
     assert "no Inception weights" in real["inception_fid_unavailable"] or "missing" in real["inception_fid_unavailable"]
     assert json.loads((tmp_path / "real.json").read_text())["domain_fd"] == pytest.approx(real["domain_fd"])
+
+
+@pytest.mark.heavy
+def test_the_prdc_fakes_script_scores_worthless_sets_with_the_runs_own_scoring(reference, digits_cache, tmp_path,
+                                                                              capsys):
+    """scripts/prdc_fakes.py on a run's layout (results/<dataset>: dataset.npz and reference/): blank, noise and
+    collapsed sets of the reference's size, each reaching almost none of the real images (recall), beside the
+    floor's real images, which reach most of them."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "scripts" / "prdc_fakes.py"
+    spec = importlib.util.spec_from_file_location("prdc_fakes", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    res = tmp_path / "digits"
+    res.mkdir()
+    (res / "reference").symlink_to(reference)
+    (res / "dataset.npz").symlink_to(digits_cache)
+    assert script.main([str(res), "--json", str(tmp_path / "out.json")]) == 0
+    out = json.loads((tmp_path / "out.json").read_text())
+    assert out["per_class_count"] == PER_CLASS and out["floor"]["recall"] > 0.5
+    assert set(out["sets"]) == {"uniform noise", "blank (all 0)", "collapsed (one real image a class)"}
+    for name, scores in out["sets"].items():
+        assert scores["recall"] < 0.1 and scores["coverage"] < out["floor"]["coverage"] / 2, name
+        assert scores["domain_fd"] > 5 * out["floor"]["domain_fd"], name
+    assert "blank (all 0): {'domain_fd'" in capsys.readouterr().out
 
 
 @pytest.mark.heavy

@@ -263,6 +263,16 @@ def test_a_run_whose_fd_yardsticks_sit_at_the_floor_is_told_its_metrics_cannot_s
     assert html._blind_metrics_warning(ok.drop(columns=[c for c in ok if "yardsticks" in c]), 7) == []  # not known
 
 
+def test_precision_is_shown_with_the_caution_that_worthless_sets_score_it_high():
+    """Measured on a finished Fashion-MNIST run's reference (scripts/prdc_fakes.py): blank images 1.00 precision,
+    real images 0.97, so a table of precision alone would rank a blank set above every generator."""
+    from genaug.report import html
+
+    (caution,) = html._precision_caution(["domain_fd", "precision", "coverage"])
+    assert "blank images scored precision 1.00" in caution and "Read precision only beside them" in caution
+    assert html._precision_caution(["domain_fd", "kid"]) == []  # no precision column: nothing to caution
+
+
 def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
     from genaug.report import figures
 

@@ -151,10 +151,15 @@ class TrainConfig:
                                   f"{self.patience_steps} and max_steps {self.max_steps} is needed")
 
     @classmethod
+    def steps_per_pass(cls, n_images: int, batch_size: int | None = None) -> int:
+        """Optimizer steps in one pass over n images (the last batch may be short)."""
+        return -(-n_images // (batch_size or cls.batch_size))
+
+    @classmethod
     def passes(cls, n_images: int, passes: int, **settings) -> "TrainConfig":
         """`passes` passes over n images, validated after each, with no early stop and no averaging: for one
         network that is compared with no other arm (the reference classifier, a benchmark)."""
-        per = -(-n_images // settings.get("batch_size", cls.batch_size))
+        per = cls.steps_per_pass(n_images, settings.get("batch_size"))
         return cls(**{"ema": 0.0, **settings, "max_steps": passes * per, "eval_every": per,
                       "patience_steps": passes * per, "convergence_checks": []})
 

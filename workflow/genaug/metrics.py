@@ -51,7 +51,7 @@ def reference_passes(n_images: int, epochs: int) -> int:
     """The reference's passes over n images: `epochs`, more where they are under REFERENCE_MIN_STEPS steps."""
     from .classifiers import TrainConfig
 
-    return max(epochs, -(-REFERENCE_MIN_STEPS // -(-n_images // TrainConfig.batch_size)))
+    return max(epochs, -(-REFERENCE_MIN_STEPS // TrainConfig.steps_per_pass(n_images)))
 
 
 def reference_classifier(ds, val_indices, *, device, seed: int = 0, epochs: int = 3, augment=None, log=sys.stderr):

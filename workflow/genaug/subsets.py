@@ -164,10 +164,14 @@ def metric_count(counts, per_class, classes=None) -> int:
     if per_class == "auto":
         return min(METRIC_MAX_PER_CLASS, smallest // 2)
     per_class = int(per_class)
-    if per_class < METRIC_MIN_PER_CLASS or smallest < metric_need(per_class):
-        raise GenaugError(f"gen_metrics.per_class: {per_class} needs {2 * per_class} test images of every class (a "
-                          f"reference and a real-vs-real floor draw), but class {name!r} has {smallest}; use "
-                          f"{METRIC_MIN_PER_CLASS}..{smallest // 2}, or auto")
+    fix = f"use {METRIC_MIN_PER_CLASS}..{smallest // 2}, or auto"
+    if per_class < METRIC_MIN_PER_CLASS:
+        raise GenaugError(f"gen_metrics.per_class: {per_class} is below the least, {METRIC_MIN_PER_CLASS} (a set "
+                          f"of one image a class has no spread); {fix}")
+    if smallest < metric_need(per_class):
+        raise GenaugError(f"gen_metrics.per_class: {per_class} needs {metric_need(per_class)} test images of every "
+                          f"class (a reference and a real-vs-real floor draw), but class {name!r} has {smallest}; "
+                          f"{fix}")
     return per_class
 
 

@@ -203,7 +203,7 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
              "perfect generator would get. Means over seeds. KID is unbiased, so a set as near the reference as "
              "the floor can score below 0; its scale is the features' cubed, so compare it within a table.</p>",
              html_table(["model", "regime", "size", *(GEN_COLUMNS[c] for c in cols)], rows, left=3),
-             *_blind_metrics_warning(ok, count)]
+             *_blind_metrics_warning(ok, count), *_precision_caution(cols)]
     short = gen[gen["status"] != "ok"]
     if len(short):
         parts.append("<p class=muted>Without metrics: " + esc("; ".join(
@@ -241,17 +241,23 @@ def _gen_metrics_section(gen: pd.DataFrame, gains: pd.DataFrame) -> list[str]:
 BLIND_RATIO = 2.0  # the FD yardsticks' strongest alteration under this many times the floor: metrics blind
 
 
+def _yardstick_ratios(ok: pd.DataFrame) -> dict[str, float]:
+    """Each FD yardstick's domain FD over the floor ({yardstick id: ratio}), from gen_metrics.csv's
+    floor_yardsticks:<id> columns: one reference per run, so every row that has them holds the same values."""
+    cols = [c for c in ok.columns if c.startswith("floor_yardsticks:") and ok[c].notna().any()]
+    return {c.split(":", 1)[1]: float(ok[c].dropna().iloc[0]) for c in cols}
+
+
 def _blind_metrics_warning(ok: pd.DataFrame, count: int | None) -> list[str]:
     """A warning where the FD yardsticks show the metrics blind: real images with altered pixels (a one-pixel
     blur is about 100x the floor at 100 Fashion-MNIST images a class) scoring near the floor mean the count or the
     reference network's features cannot tell quality apart, and the table and its correlations rank sets by
     chance. Seen on a folder of 4 classes, 7 images a class: every alteration 0.84-1.12x the floor (repeated
     images, which change no pixel, 1.8-2.4x)."""
-    cols = [c for c in ok.columns if c.startswith("floor_yardsticks:") and c.split(":", 1)[1] in ALTERS_PIXELS
-            and ok[c].notna().any()]
-    if not cols:
+    altering = [(r, k) for k, r in _yardstick_ratios(ok).items() if k in ALTERS_PIXELS]
+    if not altering:
         return []
-    ratio, strongest = max((float(ok[c].dropna().iloc[0]), c.split(":", 1)[1]) for c in cols)
+    ratio, strongest = max(altering)
     if ratio >= BLIND_RATIO:
         return []
     acc = ok["reference_test_accuracy"].dropna() if "reference_test_accuracy" in ok else ok.iloc[:0]
@@ -265,15 +271,29 @@ def _blind_metrics_warning(ok: pd.DataFrame, count: int | None) -> list[str]:
             f"gen_metrics.per_class) and the reference network whose features they use{net}.</p>"]
 
 
+def _precision_caution(cols: list[str]) -> list[str]:
+    """Precision beside coverage and recall: worthless sets score it as high as real images
+    (scripts/prdc_fakes.py; docs/measured/2026-12-08-prdc-fakes.md)."""
+    if "precision" not in cols:
+        return []
+    return ["<p class=note><b>Precision alone can rate a worthless set as real.</b> It counts a set's images that "
+            "fall inside some real image's k-nearest-neighbour ball, and the few outlying real images have wide "
+            "balls. Measured on genaug's own references: on Fashion-MNIST (500 images a class) blank images scored "
+            "precision 1.00, one real image a class repeated 0.90 and pixel noise 0.74, where real images score "
+            "0.97; on a 4-class folder of shapes, noise and blank images both 1.00. Coverage and recall, which "
+            "ask how much of the real images a set reaches, gave those sets 0.00-0.02 on Fashion-MNIST. Read "
+            "precision only beside them.</p>"]
+
+
 def _yardstick_section(gen: pd.DataFrame) -> list[str]:
     """A generator's domain FD over the floor, ranked among real images altered in known ways (yardsticks.py),
     so "15x the floor" reads as "between real images with 5 % pixel noise and real images blurred by half a
     pixel". `gen` has its rows labelled by filter (`_genmetrics`)."""
     ok = gen[gen["status"] == "ok"]
-    cols = [c for c in ok.columns if c.startswith("floor_yardsticks:") and ok[c].notna().any()]
+    yardsticks = _yardstick_ratios(ok)
     if ok.empty or "floor_domain_fd" not in ok:
         return []
-    if not cols:
+    if not yardsticks:
         return ["<p class=muted>No FD yardsticks in this run's gen_metrics.csv (its reference predates them): "
                 "<code>snakemake --forcerun reference</code> remakes the reference and the metrics (not the "
                 "generators or classifiers) and ranks each generator's FD among real images altered in known "
@@ -281,8 +301,7 @@ def _yardstick_section(gen: pd.DataFrame) -> list[str]:
     g = ok.assign(ratio=ok["domain_fd"] / ok["floor_domain_fd"]).groupby(["model", "regime", "size"], sort=False)
     ladder = [(float(r), f"<b>{esc(' '.join(map(str, k)))}</b>") for k, r in g["ratio"].mean().items()]
     ladder += [(1.0, "<span class=muted>real images (the floor)</span>")]
-    ladder += [(float(ok[c].dropna().iloc[0]), f"<span class=muted>{esc(describe(c.split(':', 1)[1]))}</span>")
-               for c in cols]
+    ladder += [(r, f"<span class=muted>{esc(describe(k))}</span>") for k, r in yardsticks.items()]
     rows = [[name, f"{ratio:.2f}"] for ratio, name in sorted(ladder, key=lambda t: t[0])]
     return ["<p>How far is a domain FD of k times the floor? The floor's own real draws, each altered in one "
             "small, named way, scored against the same reference at the same count (grey rows), ranked with each "
