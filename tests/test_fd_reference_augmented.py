@@ -20,7 +20,10 @@ def _set(path: Path, images, labels):
 
 
 @pytest.mark.heavy
-def test_every_set_and_yardstick_is_scored_under_both_networks(digits_cache, digits, tmp_path, quiet, capsys):
+def test_every_set_and_yardstick_is_scored_under_both_networks(digits_cache, digits, tmp_path, quiet, capsys,
+                                                               monkeypatch):
+    # Both networks train the passes asked (2, 38 steps), not the step floor's 6: the test reads the plumbing.
+    monkeypatch.setattr("genaug.metrics.REFERENCE_MIN_STEPS", 0)
     spec = importlib.util.spec_from_file_location("fd_reference_augmented", SCRIPT)
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)

@@ -109,8 +109,9 @@ def test_the_metric_count_is_as_large_as_the_test_split_allows_or_refused(digits
     with pytest.raises(GenaugError, match=rf"gen_metrics.per_class: 40 needs 80 test images .* class {name!r} has "
                                           rf"{smallest}; use 2..{smallest // 2}"):
         metric_count(counts, 40, digits.classes)
-    with pytest.raises(GenaugError, match=r"per_class: 1 is below the least, 2 \(a set of one image a class has no spread\); use 2..5"):
-        metric_count([10, 10, 10], 1)  # one image per class has no spread; auto asks for 2
+    with pytest.raises(GenaugError, match=r"per_class: 1 is below the least, 2 \(a set of one image a class has no "
+                                          r"spread\); use 2..5"):
+        metric_count([10, 10, 10], 1)
     with pytest.raises(GenaugError, match="class 2 has 3 test images; add test images, or set gen_metrics"):
         metric_count([4, 5, 3], 1)  # not "use 2..1"
 
@@ -165,24 +166,31 @@ def test_a_set_is_scored_on_its_first_per_class_images_beside_the_floor(referenc
     assert json.loads((tmp_path / "real.json").read_text())["domain_fd"] == pytest.approx(real["domain_fd"])
 
 
-@pytest.mark.heavy
-def test_the_prdc_fakes_script_scores_worthless_sets_with_the_runs_own_scoring(reference, digits_cache, tmp_path,
-                                                                              capsys):
-    """scripts/prdc_fakes.py on a run's layout (results/<dataset>: dataset.npz and reference/): blank, noise and
-    collapsed sets of the reference's size, each reaching almost none of the real images (recall), beside the
-    floor's real images, which reach most of them."""
+def _script(name: str):
     import importlib.util
     from pathlib import Path
 
-    path = Path(__file__).resolve().parents[1] / "scripts" / "prdc_fakes.py"
-    spec = importlib.util.spec_from_file_location("prdc_fakes", path)
+    spec = importlib.util.spec_from_file_location(name, Path(__file__).resolve().parents[1] / "scripts" / f"{name}.py")
     script = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(script)
+    return script
+
+
+@pytest.fixture
+def run_layout(reference, digits_cache, tmp_path):
+    """A finished run's results/<dataset> as the scripts read it: dataset.npz and reference/."""
     res = tmp_path / "digits"
     res.mkdir()
     (res / "reference").symlink_to(reference)
     (res / "dataset.npz").symlink_to(digits_cache)
-    assert script.main([str(res), "--json", str(tmp_path / "out.json")]) == 0
+    return res
+
+
+@pytest.mark.heavy
+def test_the_prdc_fakes_script_scores_worthless_sets_with_the_runs_own_scoring(run_layout, tmp_path, capsys):
+    """scripts/prdc_fakes.py: blank, noise and collapsed sets of the reference's size, each reaching almost none of
+    the real images (recall), beside the floor's real images, which reach most of them."""
+    assert _script("prdc_fakes").main([str(run_layout), "--json", str(tmp_path / "out.json")]) == 0
     out = json.loads((tmp_path / "out.json").read_text())
     assert out["per_class_count"] == PER_CLASS and out["floor"]["recall"] > 0.5
     assert set(out["sets"]) == {"uniform noise", "blank (all 0)", "collapsed (one real image a class)"}
@@ -190,6 +198,24 @@ def test_the_prdc_fakes_script_scores_worthless_sets_with_the_runs_own_scoring(r
         assert scores["recall"] < 0.1 and scores["coverage"] < out["floor"]["coverage"] / 2, name
         assert scores["domain_fd"] > 5 * out["floor"]["domain_fd"], name
     assert "blank (all 0): {'domain_fd'" in capsys.readouterr().out
+
+
+@pytest.mark.heavy
+def test_the_yardsticks_by_count_script_draws_as_the_workflow_does_and_refuses_counts_the_split_lacks(
+        run_layout, reference, tmp_path, capsys):
+    """scripts/yardsticks_by_count.py: at the run's own count it reproduces floor.json (the same draws, network and
+    scoring); a count the test split cannot hold twice is refused naming the largest."""
+    script = _script("yardsticks_by_count")
+    assert script.main([str(run_layout), "--counts", f"3,{PER_CLASS}", "--json", str(tmp_path / "out.json")]) == 0
+    rows = json.loads((tmp_path / "out.json").read_text())["rows"]
+    floor = json.loads((reference / "floor.json").read_text())
+    assert [r["count"] for r in rows] == [3, PER_CLASS] and rows[0]["floor_draws"] > rows[1]["floor_draws"]
+    assert rows[1]["floor_domain_fd"] == pytest.approx(floor["domain_fd"])
+    assert rows[1]["ratios"] == {k: pytest.approx(v["ratio"], abs=1e-3) for k, v in floor["yardsticks"].items()}
+    assert rows[0]["floor_domain_fd"] > rows[1]["floor_domain_fd"]  # FD's small-sample bias: fewer, farther
+    with pytest.raises(SystemExit):
+        script.main([str(run_layout), "--counts", "500"])
+    assert "--counts: the test split's smallest class has" in capsys.readouterr().err
 
 
 @pytest.mark.heavy

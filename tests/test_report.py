@@ -258,7 +258,7 @@ def test_a_run_whose_fd_yardsticks_sit_at_the_floor_is_told_its_metrics_cannot_s
     (warning,) = html._blind_metrics_warning(ok, 7)
     assert "cannot see image quality" in warning
     assert "farthest from the floor, real images shifted by up to 2 pixels, scores 1.02x" in warning
-    assert "(7 images a class;" in warning and "test accuracy 0.476;" in warning
+    assert "(7 images a class;" in warning and "test accuracy 0.476;" in warning and "the images themselves" in warning
     assert html._blind_metrics_warning(ok.assign(**{"floor_yardsticks:shift2": 2.0}), 7) == []  # one sees it
     assert html._blind_metrics_warning(ok.drop(columns=[c for c in ok if "yardsticks" in c]), 7) == []  # not known
 
