@@ -73,3 +73,28 @@ def test_table1_says_how_many_seeds_a_short_cell_has():
     html = table1(pd.DataFrame(rows), "gan")
     m1_row, gan_row = html.split("<tr>")[2], html.split("<tr>")[3]
     assert "seeds)" not in m1_row and "(2 of 3 seeds)" in gan_row
+
+
+def test_a_regime_other_than_shots_is_labelled_in_its_own_units_and_not_checked_against_003s_claims():
+    """A fraction regime's f100 is the whole train pool, not 100 images a class: its tables said "100 per class",
+    printed 003's 100-per-class numbers beside it and checked 003's 100-per-class claims on it."""
+    from genaug.report.fewshot import section
+
+    summary, gencls = [], []
+    for regime, size, value in (("fraction", "f100", 100), ("shots", "k5", 5)):
+        for seed in range(3):
+            base = {"regime": regime, "size": size, "size_value": value, "seed": seed, "status": "ok"}
+            gencls.append({**base, "model": "gan", "accuracy:M1": 0.4 + 0.01 * seed,
+                           "accuracy:discriminator": 0.3 + 0.02 * seed})
+            summary += [{**base, "classifier": "cnn", "train_set": "real", "model": "baseline", "filter": "none",
+                         "accuracy": 0.5 + 0.01 * seed},
+                        {**base, "classifier": "cnn", "train_set": "mixed", "model": "gan", "filter": "none",
+                         "accuracy": 0.52 + 0.01 * seed}]
+    page = "".join(section(pd.DataFrame(summary), pd.DataFrame(gencls), None, [], None))
+    fraction, shots = page.split("regime shots</h3>", 1)
+    assert "100 % of the train pool" in fraction and "per class</th>" not in fraction
+    assert "003: 66.4%" not in fraction and "003: 89.3%" not in fraction  # 003's 100-per-class numbers
+    assert "003's claims against this run (regime fraction)" not in page
+    assert "they are not checked on regime fraction" in fraction
+    assert "5 real images per class" in shots and "003: 57.4%" in shots  # 003's M1 at 5 a class
+    assert "003's claims against this run (regime shots)" in shots and "gan k5: M1 - discriminator" in shots

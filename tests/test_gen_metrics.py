@@ -219,6 +219,28 @@ def test_the_yardsticks_by_count_script_draws_as_the_workflow_does_and_refuses_c
 
 
 @pytest.mark.heavy
+def test_a_set_short_of_a_class_is_not_scored_and_the_reason_names_the_classes(reference, digits, tmp_path):
+    """A filter that keeps too few images of a class: no metrics, and the reason names the classes as the dataset
+    does (the reference records them), not by index."""
+    import shutil
+
+    from genaug.io import load_torch, save_torch
+
+    ckpt = load_torch(reference / "classifier.pt")
+    assert ckpt["classes"] == digits.classes
+    ref = tmp_path / "reference"
+    shutil.copytree(reference, ref)
+    save_torch(ref / "classifier.pt", {**{k: v for k, v in ckpt.items() if k != "_sha256"},
+                                       "classes": [f"digit {c}" for c in digits.classes]})
+    x, y = digits.train_x.numpy(), digits.train_y.numpy()
+    pick = np.concatenate([np.flatnonzero(y == c)[:PER_CLASS if c not in (1, 4) else 3 * c] for c in range(10)])
+    _set(tmp_path / "short.npz", x[pick], y[pick])
+    out = _score(ref, tmp_path / "short.npz", tmp_path / "short.json", filter_name="sphere")
+    assert out["status"] == "short" and "domain_fd" not in out
+    assert f"fewer than {PER_CLASS} images of class(es) digit 1 3, digit 4 12 to score" in out["reason"]
+
+
+@pytest.mark.heavy
 def test_near_copies_of_the_cells_training_images_are_counted_beside_new_real_images(reference, digits,
                                                                                      digits_cache, tmp_path):
     """With the dataset and the cell's subset, a set of the subset's own images is all near-copies; other real

@@ -3,6 +3,7 @@ sets, a combined row, generative metrics, probes, t-SNE, and the report built fr
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -271,6 +272,22 @@ def test_precision_is_shown_with_the_caution_that_worthless_sets_score_it_high()
     (caution,) = html._precision_caution(["domain_fd", "precision", "coverage"])
     assert "blank images scored precision 1.00" in caution and "Read precision only beside them" in caution
     assert html._precision_caution(["domain_fd", "kid"]) == []  # no precision column: nothing to caution
+
+
+def test_the_overlap_archetype_names_the_runs_group_or_says_the_dataset_has_none():
+    """A folder of shapes has no shirt / pullover / coat: its probes' group confusion is empty, and the report
+    said the archetype counted that group all the same."""
+    from types import SimpleNamespace
+
+    from genaug.report import html
+
+    measured, empty = pd.DataFrame({"overlap_confusion": [0.3, 0.1]}), pd.DataFrame({"overlap_confusion": [np.nan]})
+    fmnist = SimpleNamespace(meta={"config": {"dataset": "fashion_mnist"}})
+    assert "25% of the Pullover / Coat / Shirt group's test images" in html._overlap_words(fmnist, measured)
+    words = html._overlap_words(SimpleNamespace(meta={"config": {"dataset": "folder"}}), empty)
+    assert words.startswith("not tested: this dataset has no group") and "names Pullover / Coat / Shirt" in words
+    mine = SimpleNamespace(meta={"config": {"probes": {"overlap_classes": ["circle", "ring"]}}})
+    assert "the circle / ring group's" in html._overlap_words(mine, measured)
 
 
 def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():

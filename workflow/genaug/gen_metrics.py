@@ -93,7 +93,7 @@ def reference(*, data, out_model, out_features, out_floor,
     feats = features(net, ds.test_x[torch.from_numpy(ref)])
     save_torch(out_model, {"state_dict": {k: v.cpu() for k, v in net.state_dict().items()}, "arch": "cnn",
                            "image_shape": list(ds.image_shape), "num_classes": ds.num_classes,
-                           "test_accuracy": accuracy, "dataset": ds.name})
+                           "test_accuracy": accuracy, "dataset": ds.name, "classes": list(ds.classes)})
     save_npz(out_features, features=feats.astype(np.float32), labels=ds.test_y.numpy()[ref].astype(np.int64),
              indices=ref, per_class=np.array(n), test_accuracy=np.array(accuracy))
     floor = write_floor(out_floor, net, feats, ds, n, ref, floor, prdc_k=prdc_k, kid_subset_size=kid_subset_size)
@@ -227,9 +227,11 @@ def gen_metrics(*, synthetic, reference_model, reference_features, floor, out, m
               "floor_yardsticks": {k: v["ratio"] for k, v in floor_scores.get("yardsticks", {}).items()} or None}
     pick, short = first_per_class(labels, n, ckpt["num_classes"])
     if meta.get("status") == "diverged" or short:
+        names = ckpt.get("classes") or [str(c) for c in range(ckpt["num_classes"])]  # a reference before names
+        have = ", ".join(f"{names[c]} {k}" for c, k in short.items())
         reason = meta.get("reason") if meta.get("status") == "diverged" else (
-            f"fewer than {n} images of class(es) {short} (class: images) to score at the fixed count; the filter "
-            f"kept too few of the draw: raise its keep, or lower gen_metrics.per_class")
+            f"fewer than {n} images of class(es) {have} to score at the fixed count; the filter kept too few of "
+            f"the draw: raise its keep, or lower gen_metrics.per_class")
         result.update(status="diverged" if meta.get("status") == "diverged" else "short", reason=reason,
                       n_synthetic=len(labels))
         write_json(out, result)

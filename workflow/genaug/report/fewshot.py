@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..config import ARMS
 from ..stats import paired_diff, t_interval
+from .figures import UNITS
 from .markup import acc_interval, esc, fmt_num, gallery, html_table
 
 DISC = "discriminator"
@@ -56,6 +57,13 @@ def _long(summary: pd.DataFrame, gencls: pd.DataFrame | None, regime: str) -> pd
     if not rows:
         return pd.DataFrame(columns=["model", "size", "size_value", "seed", "accuracy", "method"])
     return pd.concat(rows, ignore_index=True)
+
+
+def size_label(size: str, value) -> str:
+    """A size as its regime counts it: k5 '5 real images per class', n1000 '1000 real training images', f50 '50 %
+    of the train pool'. Only the shots regime (k) fixes the images per class that 003's tables and claims count."""
+    unit = UNITS.get(str(size)[:1])
+    return f"{value} {unit}" if unit else str(size)
 
 
 def _series(long: pd.DataFrame, model: str, method: str, size: str) -> pd.Series:
@@ -102,9 +110,10 @@ def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
             disc = _series(long, model, DISC, size)
             ratio = (f" ({100 * acc.mean() / disc.mean():.0f}%)" if len(acc) and len(disc) and method != DISC
                      and disc.mean() > 0 else "")
-            thesis = THESIS_TABLE1.get(method, {}).get(value)
+            shots = str(size).startswith("k")
+            thesis = THESIS_TABLE1.get(method, {}).get(value) if shots else None
             published = f"<br><span class=muted>003: {thesis[1]:.1f}%</span>" if thesis else ""
-            if method == DISC and value in THESIS_TABLE1["M1"]:
+            if method == DISC and shots and value in THESIS_TABLE1["M1"]:
                 published = f"<br><span class=muted>003: {THESIS_TABLE1['M1'][value][0]:.1f}%</span>"
             cells.append(_mean_ci(acc, seeds) + ratio + published)
         rows.append([esc(method), *cells])
@@ -112,7 +121,7 @@ def table1(long: pd.DataFrame, model: str, logits: dict | None = None) -> str:
         rows.append(["<span class=muted>discriminator score: own class / other classes</span>",
                      *(f"<span class=muted>{logits[size][0]:+.2f} / {logits[size][1]:+.2f}</span>"
                        if size in logits else "–" for size, _ in sizes)])
-    return html_table(["method", *(f"{v} per class" for _, v in sizes)], rows, left=1)
+    return html_table(["method", *(esc(size_label(size, v)) for size, v in sizes)], rows, left=1)
 
 
 def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> str:
@@ -140,12 +149,13 @@ def table2(summary: pd.DataFrame, filters: pd.DataFrame | None, regime: str) -> 
         thesis = THESIS_TABLE2.get(value) if regime == "shots" else None
         published = (f"{thesis[0]} / {thesis[1]}; {thesis[2]:.1f}% -> {thesis[3]:.1f}%" if thesis else "–")
         for clf, before, after, change in clf_rows or [("–", "–", "–", "–")]:
-            rows.append([esc(dataset), esc(model), esc(flt), esc(value), f"{g['generated'].mean():.0f}",
-                         f"{g['qualified'].mean():.0f}", fmt_num(g["real_inside_fraction"].mean(), ".2f"), esc(clf),
-                         before, after, change, esc(published)])
+            rows.append([esc(dataset), esc(model), esc(flt), esc(size_label(size, value)),
+                         f"{g['generated'].mean():.0f}", f"{g['qualified'].mean():.0f}",
+                         fmt_num(g["real_inside_fraction"].mean(), ".2f"), esc(clf), before, after, change,
+                         esc(published)])
         if "n_undefined_classes" in g and g["n_undefined_classes"].max() > 0:
             rows[-1][2] += " <span class=muted>(classes with under 2 real images have no sphere: kept whole)</span>"
-    return html_table(["dataset", "generator", "filter", "per class", "generated", "qualified", "real inside",
+    return html_table(["dataset", "generator", "filter", "size", "generated", "qualified", "real inside",
                    "classifier", "accuracy before", "after", "change [95% CI]", "003 (MNIST): generated / qualified; "
                    "before -> after"], rows, left=3)
 
@@ -197,7 +207,7 @@ def _claims(long: pd.DataFrame, summary: pd.DataFrame, regime: str) -> str:
                     v = _verdict(d, direction)
                     verdicts.append(v)
                     ci = "" if np.isnan(d["ci_low"]) else f" [{d['ci_low']:+.3f}, {d['ci_high']:+.3f}]"
-                    evidence.append(f"{esc(model)} k{value}: {esc(a)} - {esc(b)} = {d['diff']:+.3f}{ci} {v}")
+                    evidence.append(f"{esc(model)} {esc(size)}: {esc(a)} - {esc(b)} = {d['diff']:+.3f}{ci} {v}")
         if not verdicts:
             overall = "<span class=muted>not tested (no such cells in this run)</span>"
         elif all(v == "supported" for v in verdicts):
@@ -245,8 +255,12 @@ def section(summary: pd.DataFrame, gencls: pd.DataFrame | None, filters: pd.Data
                   "(means over seeds). Real inside: the share of the real codes inside their sphere (the filter's "
                   "keep fraction). Accuracy before / after: the classifier on real + all synthetic images vs real + "
                   "the qualified ones; the change is paired on the seed.</p>",
-                  table2(summary, filters, regime),
-                  f"<h3>003's claims against this run (regime {esc(regime)})</h3>",
+                  table2(summary, filters, regime)]
+        if regime != "shots":  # 003's claims count images per class, which only the shots regime fixes
+            parts.append(f"<p class=muted>003's claims are about images per class, which only the shots regime fixes: "
+                         f"they are not checked on regime {esc(regime)}.</p>")
+            continue
+        parts += [f"<h3>003's claims against this run (regime {esc(regime)})</h3>",
                   "<p>Each claim is checked per generator and size by the paired difference over seeds: "
                   "<b>supported</b> when its 95% interval lies on the claimed side of 0, <b>contradicted</b> when it "
                   "lies on the other side, <b>not resolved</b> when it spans 0. No multiple-comparison correction "

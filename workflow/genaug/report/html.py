@@ -734,6 +734,18 @@ def _genmetrics(run: _Run) -> list[str]:
             + _class_fd_section(gen, _class_names(run.files["dataset"])))
 
 
+def _overlap_words(run: _Run, ok: pd.DataFrame) -> str:
+    """What the overlap archetype counts: the run's probes.overlap_classes group, or that the dataset has none
+    (the default names Fashion-MNIST's shirt / pullover / coat, which a folder of other classes lacks)."""
+    from ..config import probes_spec
+
+    group = " / ".join(str(c) for c in probes_spec(run.meta.get("config") or {})["overlap_classes"] or [])
+    if "overlap_confusion" in ok and ok["overlap_confusion"].notna().any():
+        return f"at least 25% of the {esc(group)} group's test images go to another class of the group"
+    return ("not tested: this dataset has no group of look-alike classes (probes.overlap_classes names "
+            f"{esc(group or 'none')}); name two or more of its classes there to test it")
+
+
 def _probes(run: _Run) -> list[str]:
     prb = run.prb
     parts = ["<h2 id=probes>Embedding probes</h2>"]
@@ -759,8 +771,7 @@ def _probes(run: _Run) -> list[str]:
     return parts + [
         "<p>Archetypes (000): <b>twin</b> = in at least half the classes, the synthetic embeddings form a "
         "cluster apart from the real ones (5-NN tells them apart at >= 0.9) yet nearest their own class; "
-        "<b>overlap</b> = at least 25% of the shirt / pullover / coat group's test images go to another "
-        "class of the group; else <b>separated</b>. The majority over seeds is shown.</p>",
+        f"<b>overlap</b> = {_overlap_words(run, ok)}; else <b>separated</b>. The majority over seeds is shown.</p>",
         html_table(["classifier", "training set", "model", "regime", "size", "CART", "linear", "k-NN",
                     "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5)]
 
