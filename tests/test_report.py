@@ -196,6 +196,19 @@ def test_the_run_summary_names_a_generator_whose_images_are_largely_near_copies(
     assert _near_copy_warnings(gen.drop(columns="near_copies")) == []  # a table from before the metric
 
 
+def test_the_run_summary_names_a_filtered_set_without_metrics_with_its_filter_and_why():
+    """A sphere filter that kept too few of a class: the summary said "vae shots k5 s0 ... (diverged or empty)",
+    naming the unfiltered set, which had its metrics, and the wrong cause."""
+    from genaug.report.html import _run_summary
+
+    gen = pd.DataFrame({"model": ["vae", "vae", "gan"], "filter": ["none", "sphere", "none"],
+                        "regime": ["shots"] * 3, "size": ["k5"] * 3, "seed": [0, 0, 1],
+                        "status": ["ok", "short", "diverged"], "reference_test_accuracy": [0.9] * 3})
+    page = "".join(_run_summary(pd.DataFrame({"seed": [0, 1]}), {}, gen))
+    assert "2 synthetic set(s) without generative metrics" in page
+    assert "vae | sphere shots k5 s0 (short), gan shots k5 s1 (diverged)" in page
+
+
 def test_the_floor_row_says_how_many_real_draws_it_averages_and_how_much_one_draw_varies():
     from genaug.report.html import _floor_words
 

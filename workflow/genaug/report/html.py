@@ -541,8 +541,11 @@ def _run_summary(df: pd.DataFrame, meta: dict, gen: pd.DataFrame | None, notes: 
         items += _near_copy_warnings(gen)
         bad = gen[gen["status"] != "ok"] if "status" in gen else gen.iloc[:0]
         if len(bad):
-            items.append(f"{len(bad)} synthetic set(s) without generative metrics (diverged or empty): "
-                         + esc(", ".join(f"{r.model} {r.regime} {r.size} s{r.seed}" for r in bad.itertuples())))
+            flt = bad["filter"].fillna("none").astype(str) if "filter" in bad else pd.Series("none", bad.index)
+            sets = [f"{r.model}{'' if f == 'none' else f' | {f}'} {r.regime} {r.size} s{r.seed} ({r.status})"
+                    for r, f in zip(bad.itertuples(), flt)]
+            items.append(f"{len(bad)} synthetic set(s) without generative metrics (diverged, or short of a class's "
+                         "images at the fixed count; the reasons are under the metrics table): " + esc(", ".join(sets)))
     return ["<h2 id=run>Run summary</h2><ul>", *(f"<li>{i}</li>" for i in items), "</ul>"]
 
 
