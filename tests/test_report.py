@@ -303,6 +303,19 @@ def test_the_overlap_archetype_names_the_runs_group_or_says_the_dataset_has_none
     assert "the circle / ring group's" in html._overlap_words(mine, measured)
 
 
+def test_a_classifier_whose_embedding_is_the_pixels_is_named_under_the_probe_table():
+    """softmax regression's probes are the raw test images': a grid with cnn and softmax showed the same five
+    numbers on every softmax row, as if each arm had made them."""
+    from types import SimpleNamespace
+
+    from genaug.report import html
+
+    run = SimpleNamespace(meta={"config": {"classifiers": {"linear": {"arch": "softmax"}}}})
+    (note,) = html._pixel_embedding_note(run, ["cnn", "softmax", "linear"])
+    assert "<b>softmax, linear</b>: the embedding is the pixels themselves" in note and "cnn" not in note
+    assert html._pixel_embedding_note(run, ["cnn", "resnet18"]) == []
+
+
 def test_a_ratio_heatmap_draws_on_a_log_scale_from_one():
     from genaug.report import figures
 

@@ -87,6 +87,8 @@ class Softmax(nn.Module):
     """004's softmax regression: one linear layer on the pixels. Its embedding is the pixels
     themselves, so its probes measure how separable the raw images are."""
 
+    pixel_embedding = True  # probes of its test embeddings are the same for every arm (the report says so)
+
     def __init__(self, in_channels: int, image_size: int, num_classes: int, dropout: float = 0.0):
         super().__init__()
         self.embed_dim = in_channels * image_size**2

@@ -749,6 +749,23 @@ def _overlap_words(run: _Run, ok: pd.DataFrame) -> str:
             f"{esc(group or 'none')}); name two or more of its classes there to test it")
 
 
+def _pixel_embedding_note(run: _Run, classifiers) -> list[str]:
+    """The classifiers whose embedding is the pixels (softmax regression): their probe columns are the raw test
+    images', the same in every row, which the table would otherwise show as if each arm had made them."""
+    from ..classifiers import CLASSIFIERS
+    from ..config import classifier_entries
+
+    entries = classifier_entries(run.meta.get("config") or {})
+    named = [c for c in classifiers
+             if getattr(CLASSIFIERS.get((entries.get(c) or {}).get("arch")), "pixel_embedding", False)]
+    if not named:
+        return []
+    return [f"<p class=note><b>{esc(', '.join(named))}</b>: the embedding is the pixels themselves (no hidden layer), "
+            "so the CART, linear, k-NN, silhouette, intrinsic-dimension and group-confusion columns are the raw test "
+            "images', the same in every row whatever the arm trained on; only the twin share reads the arm's "
+            "synthetic images.</p>"]
+
+
 def _probes(run: _Run) -> list[str]:
     prb = run.prb
     parts = ["<h2 id=probes>Embedding probes</h2>"]
@@ -776,7 +793,8 @@ def _probes(run: _Run) -> list[str]:
         "cluster apart from the real ones (5-NN tells them apart at >= 0.9) yet nearest their own class; "
         f"<b>overlap</b> = {_overlap_words(run, ok)}; else <b>separated</b>. The majority over seeds is shown.</p>",
         html_table(["classifier", "training set", "model", "regime", "size", "CART", "linear", "k-NN",
-                    "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5)]
+                    "silhouette", "intrinsic dim", "group confusion", "twin share", "archetype"], rows, left=5),
+        *_pixel_embedding_note(run, list(dict.fromkeys(summ["classifier"])))]
 
 
 def _pictures(run: _Run) -> list[str]:
